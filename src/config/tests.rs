@@ -1,0 +1,56 @@
+use std::path::Path;
+
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("test.toml"))
+}
+
+#[test]
+fn empty_file_is_the_builtin_default() {
+    assert_eq!(parse("").unwrap(), Config::default());
+}
+
+#[test]
+fn unknown_key_names_file_and_line() {
+    let err = parse("[server]\nidle_exit_after = 5\nlisten_on = []\n").unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("test.toml:3: "), "{text}");
+    assert!(text.contains("listen_on"), "{text}");
+}
+
+#[test]
+fn bad_value_names_line() {
+    let err = parse("[server]\n\nidle_exit_after = \"soon\"\n").unwrap_err();
+    assert!(err.to_string().starts_with("test.toml:3: "), "{err}");
+}
+
+#[test]
+fn printers_parse_with_device_uris() {
+    let config = parse(
+        "[[printer]]\nname = \"office\"\ndevice_uri = \"file:///tmp/out\"\n\
+         [[printer]]\nname = \"lp0\"\ndevice_uri = \"device:///dev/usb/lp0\"\n",
+    )
+    .unwrap();
+    assert_eq!(config.printers.len(), 2);
+    assert_eq!(config.printers[0].device_uri, DeviceUri::File("/tmp/out".into()));
+    assert_eq!(config.default_printer_name(), "office");
+}
+
+#[test]
+fn bad_printer_name_and_uri_are_refused() {
+    let err = parse("[[printer]]\nname = \"../x\"\ndevice_uri = \"file:///tmp\"\n").unwrap_err();
+    assert!(err.to_string().contains("invalid printer name"), "{err}");
+    let err = parse("[[printer]]\nname = \"x\"\ndevice_uri = \"http://evil\"\n").unwrap_err();
+    assert!(err.to_string().contains("unknown scheme"), "{err}");
+}
+
+#[test]
+fn duplicate_printer_and_dangling_default_are_refused() {
+    let dup = "[[printer]]\nname = \"a\"\ndevice_uri = \"file:///t\"\n\
+               [[printer]]\nname = \"a\"\ndevice_uri = \"file:///u\"\n";
+    assert!(parse(dup).unwrap_err().to_string().contains("defined twice"));
+    let dangling = "[server]\ndefault_printer = \"nope\"\n\
+                    [[printer]]\nname = \"a\"\ndevice_uri = \"file:///t\"\n";
+    assert!(parse(dangling).unwrap_err().to_string().contains("names no"));
+}

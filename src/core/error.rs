@@ -1,0 +1,30 @@
+//! Errors the core returns to entry paths; each maps to one IPP status and
+//! one D-Bus error name.
+
+use super::JobId;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error("no printer named \"{0}\"")]
+    UnknownPrinter(String),
+    #[error("no job {0}")]
+    UnknownJob(JobId),
+    #[error("{user} may not {action} job {id}")]
+    NotPermitted {
+        user: String,
+        action: &'static str,
+        id: JobId,
+    },
+    #[error("only an administrator may {0}")]
+    AdminOnly(&'static str),
+    #[error("not possible: {0}")]
+    NotPossible(String),
+    #[error("printer \"{0}\" is not accepting jobs")]
+    NotAcceptingJobs(String),
+    #[error("document larger than the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("spool: {0}")]
+    Spool(#[from] crate::spool::SpoolError),
+    #[error("the spooler is shutting down")]
+    ShuttingDown,
+}
