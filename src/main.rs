@@ -1,21 +1,6 @@
-//! printspoold: a print spool server and a reference implementation of
-//! daemon(7). See README.md for the tour.
-
-mod backend;
-mod cli;
-mod config;
-mod core;
-mod daemon;
-mod docformat;
-mod exit;
-mod http;
-mod ipp;
-mod logging;
-mod sources;
-mod spool;
-mod systemd;
-mod sysv;
+//! printspoold: see `lib.rs` for the map of the source and README.md for
+//! the tour.
 
 fn main() -> std::process::ExitCode {
-    daemon::main()
+    printspoold::daemon::main()
 }

@@ -1,0 +1,26 @@
+//! printspoold: a print spool server and a reference implementation of
+//! daemon(7). The binary is a thin `main.rs`; everything lives here so the
+//! fuzz targets, benchmarks and integration tests can reach it.
+//!
+//! Where things are:
+//! - `sources/`: the activation sources (IPP sockets, D-Bus, the drop
+//!   directory, USB hot-plug), each feeding the one job core;
+//! - `core/`: the job core (queues, jobs, print workers);
+//! - `spool/`: the durable on-disk spool; `backend/`: where jobs print;
+//! - `ipp/` and `http/`: the protocol; `systemd/` and `sysv.rs`: the two
+//!   ways of being a daemon; `daemon.rs`: start-up order, signals, exit.
+
+pub mod backend;
+pub mod cli;
+pub mod config;
+pub mod core;
+pub mod daemon;
+pub mod docformat;
+pub mod exit;
+pub mod http;
+pub mod ipp;
+pub mod logging;
+pub mod sources;
+pub mod spool;
+pub mod systemd;
+pub mod sysv;
