@@ -1,2 +1,512 @@
-//! (being written)
-pub fn main() -> std::process::ExitCode { std::process::ExitCode::SUCCESS }
+//! Start-up order, the main loop, and exit: the coordinator that wires the
+//! activation sources to the job core (ntpd-rs's `system.rs` plays the same
+//! role there).
+//!
+//! Start-up, in the order daemon(7) asks for:
+//! 1. read what systemd passed (`LISTEN_FDS`, `NOTIFY_SOCKET`) while the
+//!    process still has one thread, and clear it from the environment;
+//! 2. load the configuration (invalid: exit 6, "not configured");
+//! 3. in SysV mode only, daemonize (`sysv`: steps 1-13);
+//! 4. recover the spool, start the print workers;
+//! 5. take the listening sockets (passed, or bound here);
+//! 6. export the D-Bus objects, then request the bus name last;
+//! 7. tell systemd `READY=1` (or the SysV parent, step 14).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::cli::{Cli, Command, USAGE};
+use crate::config::{Config, ConfigError};
+use crate::core::{CoreError, CoreOptions, Spooler};
+use crate::exit::Exit;
+use crate::http::Server;
+use crate::ipp::service::{IppService, ServiceSettings};
+use crate::logging::{self, Style};
+use crate::sources::listeners::{self, Bound};
+use crate::systemd::{Notifier, take_listen_fds};
+use crate::{identity, sysv};
+
+/// How long in-flight requests get to finish on SIGTERM.
+const REQUEST_GRACE: Duration = Duration::from_secs(10);
+/// How long a printing job gets to reach a stop point on SIGTERM.
+const PRINT_GRACE: Duration = Duration::from_secs(5);
+
+/// Why the daemon could not start or had to stop, with the LSB status each
+/// maps to.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("cannot start the job core: {0}")]
+    Core(#[from] CoreError),
+    #[error("{0}")]
+    Listen(#[from] listeners::ListenError),
+    #[error("sockets passed by systemd: {0}")]
+    ListenFds(#[from] crate::systemd::ListenFdsError),
+    #[error("{0}")]
+    Sysv(#[from] sysv::SysvError),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+impl DaemonError {
+    pub fn exit(&self) -> Exit {
+        match self {
+            DaemonError::Config(_) => Exit::NotConfigured,
+            DaemonError::Core(CoreError::Spool(e)) if e.is_permission_denied() => Exit::Privilege,
+            DaemonError::Listen(e) if e.is_permission_denied() => Exit::Privilege,
+            _ => Exit::Failure,
+        }
+    }
+}
+
+/// The binary's entry point.
+pub fn main() -> ExitCode {
+    let cli = match Cli::from_env() {
+        Ok(cli) => cli,
+        Err(e) => {
+            logging::early_error(&e.to_string());
+            return e.exit().into();
+        }
+    };
+    let exit = match cli.command {
+        Command::Help => {
+            println!("{USAGE}\n{}", Exit::TABLE);
+            Exit::Success
+        }
+        Command::Version => {
+            println!("printspoold {}", env!("CARGO_PKG_VERSION"));
+            Exit::Success
+        }
+        Command::CheckConfig => check_config(&cli),
+        Command::Cleanup => {
+            logging::early_error("cleanup is not implemented yet");
+            Exit::Unimplemented
+        }
+        Command::Run => run(&cli),
+    };
+    exit.into()
+}
+
+/// `--check-config`: exit 0 when valid, 6 ("not configured") otherwise.
+fn check_config(cli: &Cli) -> Exit {
+    match Config::load_default_or(cli.config.as_deref()) {
+        Ok((_, Some(path))) => {
+            println!("{}: configuration is valid", path.display());
+            Exit::Success
+        }
+        Ok((_, None)) => {
+            println!("no configuration file: built-in defaults apply");
+            Exit::Success
+        }
+        Err(e) => {
+            logging::early_error(&e.to_string());
+            Exit::NotConfigured
+        }
+    }
+}
+
+/// Everything resolved from the command line, the configuration and the
+/// environment, before anything starts.
+#[derive(Debug, Clone)]
+struct Settings {
+    config: Config,
+    config_path: Option<PathBuf>,
+    spool_dir: PathBuf,
+    listen: Vec<String>,
+    idle_exit: Option<Duration>,
+}
+
+impl Settings {
+    fn resolve(cli: &Cli) -> Result<Settings, DaemonError> {
+        let (config, config_path) = Config::load_default_or(cli.config.as_deref())?;
+        let spool_dir = cli
+            .spool_dir
+            .clone()
+            .or_else(|| config.server.spool_dir.clone())
+            .unwrap_or_else(default_spool_dir);
+        let listen = if !cli.listen.is_empty() {
+            cli.listen.clone()
+        } else if !config.server.listen.is_empty() {
+            config.server.listen.clone()
+        } else {
+            default_listen()
+        };
+        let idle_secs = cli.idle_exit.unwrap_or(config.server.idle_exit_after);
+        Ok(Settings {
+            idle_exit: (idle_secs > 0).then(|| Duration::from_secs(idle_secs)),
+            config,
+            config_path,
+            spool_dir,
+            listen,
+        })
+    }
+
+    fn core_options(&self) -> CoreOptions {
+        CoreOptions {
+            spool_dir: self.spool_dir.clone(),
+            printers: self.config.effective_printers(&self.spool_dir),
+            default_printer: self.config.default_printer_name(),
+            max_document_bytes: self.config.server.limits.max_document_bytes,
+        }
+    }
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Root spools in `/var/spool`; a normal user in the XDG state directory,
+/// so the daemon runs without privileges or configuration.
+fn default_spool_dir() -> PathBuf {
+    if is_root() {
+        return PathBuf::from("/var/spool/printspoold");
+    }
+    let state_home = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".local/state")));
+    match state_home {
+        Some(dir) => dir.join("printspoold"),
+        None => std::env::temp_dir().join(format!("printspoold-{}", unsafe { libc::geteuid() })),
+    }
+}
+
+/// Root listens on the IPP port of localhost and a socket in /run; a normal
+/// user on an unprivileged port of localhost.
+fn default_listen() -> Vec<String> {
+    if is_root() {
+        vec![
+            "127.0.0.1:631".to_string(),
+            "/run/printspoold/ipp.sock".to_string(),
+        ]
+    } else {
+        vec!["127.0.0.1:8631".to_string()]
+    }
+}
+
+/// Runs the daemon until SIGTERM or idle exit.
+fn run(cli: &Cli) -> Exit {
+    // Single-threaded still: read and clear what systemd passed (daemon(7)
+    // "Socket-Based Activation"; the variables must not reach children).
+    let passed = match take_listen_fds() {
+        Ok(fds) => fds,
+        Err(e) => {
+            logging::early_error(&format!("sockets passed by systemd: {e}"));
+            return Exit::Failure;
+        }
+    };
+    let notifier = Notifier::from_env();
+    logging::init(Style::detect(), cli.verbose);
+
+    let settings = match Settings::resolve(cli) {
+        Ok(settings) => settings,
+        Err(e) => {
+            tracing::error!("{e}");
+            notifier.status(&format!("failed: {e}"));
+            return e.exit();
+        }
+    };
+
+    // SysV mode (daemon(7) porting step 1: daemonizing is a switch, off by
+    // default). Listeners are bound before forking so `--user` can drop
+    // privileges after taking port 631, and passed sockets are spared.
+    let (early_listeners, ready_pipe) = if cli.daemon {
+        match daemonize(cli, &settings, passed) {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::error!("{e}");
+                return e.exit();
+            }
+        }
+    } else {
+        (EarlyListeners::Passed(passed), None)
+    };
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(worker_threads())
+        .thread_name("printspoold")
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            let e = DaemonError::Runtime(e);
+            tracing::error!("{e}");
+            report(ready_pipe, e.exit(), Some(&e.to_string()));
+            return e.exit();
+        }
+    };
+    let mut ready_pipe = ready_pipe;
+    let result = runtime.block_on(serve(settings, early_listeners, notifier, &mut ready_pipe));
+    match result {
+        Ok(()) => Exit::Success,
+        Err(e) => {
+            tracing::error!("{e}");
+            report(ready_pipe, e.exit(), Some(&e.to_string()));
+            e.exit()
+        }
+    }
+}
+
+fn worker_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get().min(4))
+        .unwrap_or(2)
+}
+
+/// Listeners taken before the runtime exists.
+enum EarlyListeners {
+    /// From systemd: adopted inside the runtime (or bound there when empty).
+    Passed(Vec<(std::os::fd::OwnedFd, String)>),
+    /// Bound before daemonizing (SysV mode).
+    Bound(Vec<listeners::StdBound>),
+}
+
+/// SysV steps 1-13, after binding the sockets as the invoking user.
+fn daemonize(
+    cli: &Cli,
+    settings: &Settings,
+    passed: Vec<(std::os::fd::OwnedFd, String)>,
+) -> Result<(EarlyListeners, Option<sysv::ReadyPipe>), DaemonError> {
+    use std::os::fd::AsRawFd;
+    let early = if passed.is_empty() {
+        EarlyListeners::Bound(listeners::bind_all_std(&settings.listen)?)
+    } else {
+        EarlyListeners::Passed(passed)
+    };
+    let keep_fds = match &early {
+        EarlyListeners::Passed(fds) => fds.iter().map(|(fd, _)| fd.as_raw_fd()).collect(),
+        EarlyListeners::Bound(bound) => bound.iter().map(|b| b.as_raw_fd()).collect(),
+    };
+    let options = sysv::Options {
+        pid_file: cli.pid_file.clone(),
+        user: cli.user.clone(),
+        keep_fds,
+    };
+    let pipe = sysv::daemonize(&options)?;
+    // stderr is /dev/null from here on; errors still reach the invoking
+    // shell through the ready pipe (step 14).
+    Ok((early, Some(pipe)))
+}
+
+fn report(pipe: Option<sysv::ReadyPipe>, exit: Exit, message: Option<&str>) {
+    if let Some(pipe) = pipe {
+        // Failure: the PID file guard, if any, is dropped with the process.
+        let _ = pipe.report(exit.code(), message);
+    }
+}
+
+/// Everything after the runtime exists.
+async fn serve(
+    settings: Settings,
+    early: EarlyListeners,
+    notifier: Notifier,
+    ready_pipe: &mut Option<sysv::ReadyPipe>,
+) -> Result<(), DaemonError> {
+    let options = settings.core_options();
+    let (spooler, recovery) = Spooler::start(options)?;
+    tracing::info!(
+        spool = %settings.spool_dir.display(),
+        queued = recovery.queued,
+        restarted = recovery.restarted,
+        history = recovery.history,
+        discarded = recovery.discarded,
+        "spool recovered"
+    );
+
+    let (bound, socket_activated) = take_listeners(early, &settings.listen)?;
+    let server = start_ipp(&spooler, &settings, &bound);
+
+    // daemon(7) new-style recommendation 4 goes here: export the D-Bus
+    // objects, then request the bus name as the last step.
+
+    announce(&bound, &spooler);
+    notifier.ready_with_status(&spooler.summary());
+    // SysV step 14; the PID file guard lives until we exit.
+    let _pid_file = ready_pipe
+        .take()
+        .and_then(|pipe| pipe.report(Exit::Success.code(), None));
+
+    let outcome = main_loop(&settings, &spooler, &server, &notifier, socket_activated).await;
+
+    // daemon(7) new-style recommendation 1: on SIGTERM shut down cleanly.
+    notifier.stopping();
+    server.shutdown(REQUEST_GRACE).await;
+    spooler.shutdown(PRINT_GRACE).await;
+    // Passed sockets belong to systemd: only our own socket files go
+    // (daemon(7) porting step 2).
+    listeners::remove_own_socket_files(&bound);
+    tracing::info!("stopped ({outcome})");
+    Ok(())
+}
+
+/// Adopts passed sockets, or binds the configured ones. Returns whether the
+/// daemon was socket-activated (idle exit applies only then).
+fn take_listeners(early: EarlyListeners, listen: &[String]) -> Result<(Vec<Bound>, bool), DaemonError> {
+    match early {
+        EarlyListeners::Passed(fds) if !fds.is_empty() => Ok((listeners::adopt_passed(fds)?, true)),
+        EarlyListeners::Passed(_) => Ok((listeners::bind_all(listen)?, false)),
+        EarlyListeners::Bound(bound) => Ok((listeners::adopt_std(bound)?, false)),
+    }
+}
+
+/// The IPP source: one HTTP server over every listener.
+fn start_ipp(spooler: &Spooler, settings: &Settings, bound: &[Bound]) -> Server {
+    let limits = settings.config.server.limits.clone();
+    let service = IppService::new(
+        spooler.clone(),
+        ServiceSettings {
+            decode_limits: crate::ipp::decode::Limits {
+                max_attributes: limits.max_attributes,
+                max_value_bytes: limits.max_value_bytes,
+                max_total_bytes: limits.max_ipp_attribute_bytes,
+                ..crate::ipp::decode::Limits::default()
+            },
+            admin_group_gid: identity::group_id(&settings.config.server.admin_group),
+        },
+    );
+    // The body carries the IPP attributes and the document.
+    let max_body = limits
+        .max_document_bytes
+        .saturating_add(limits.max_ipp_attribute_bytes as u64);
+    let server = Server::new(limits, max_body, Arc::new(service));
+    for b in bound {
+        server.spawn_listener(b.listener.clone_for_serving());
+    }
+    server
+}
+
+/// Tells a person at a terminal where to print.
+fn announce(bound: &[Bound], spooler: &Spooler) {
+    let queue = spooler.default_printer();
+    for b in bound {
+        let how = if b.passed { "passed by systemd" } else { "bound" };
+        tracing::info!("listening on {} ({how})", b.name);
+        if let Some(addr) = b.name.strip_prefix("127.0.0.1:").or(b.name.strip_prefix("localhost:")) {
+            tracing::info!("print with: lp -h 127.0.0.1:{addr} -d {queue} FILE   (or ipp://127.0.0.1:{addr}/ipp/print)");
+        }
+    }
+}
+
+/// Why the main loop ended.
+#[derive(Debug)]
+enum Outcome {
+    Terminated,
+    Interrupted,
+    Idle(Duration),
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Terminated => write!(f, "SIGTERM"),
+            Outcome::Interrupted => write!(f, "SIGINT"),
+            Outcome::Idle(after) => write!(f, "idle for {}s", after.as_secs()),
+        }
+    }
+}
+
+/// Waits for signals, keeps `STATUS=` current, pings the watchdog and
+/// watches for idleness.
+async fn main_loop(
+    settings: &Settings,
+    spooler: &Spooler,
+    server: &Server,
+    notifier: &Notifier,
+    socket_activated: bool,
+) -> Outcome {
+    let mut settings = settings.clone();
+    let (mut term, mut int, mut hup) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) {
+        (Ok(t), Ok(i), Ok(h)) => (t, i, h),
+        _ => {
+            tracing::error!("cannot install signal handlers; stopping");
+            return Outcome::Terminated;
+        }
+    };
+    let mut events = spooler.subscribe();
+    let watchdog_every = notifier.watchdog_interval().unwrap_or(Duration::from_secs(3600));
+    let mut watchdog = tokio::time::interval(watchdog_every);
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut idle_since: Option<Instant> = None;
+    let mut last_status = String::new();
+    let mut reload_error: Option<String> = None;
+    loop {
+        tokio::select! {
+            _ = term.recv() => return Outcome::Terminated,
+            _ = int.recv() => return Outcome::Interrupted,
+            _ = hup.recv() => {
+                // daemon(7) new-style recommendation 2: SIGHUP reloads.
+                notifier.reloading();
+                reload_error = reload(&mut settings, spooler).err().map(|e| e.to_string());
+                last_status.clear();
+                notifier.ready_with_status(&status_line(spooler, reload_error.as_deref()));
+            }
+            _ = watchdog.tick(), if notifier.watchdog_interval().is_some() => notifier.watchdog(),
+            _ = events.recv() => {}
+            _ = tick.tick() => {
+                if let (true, Some(limit)) = (socket_activated, settings.idle_exit) {
+                    let idle = server.active_connections() == 0 && spooler.is_idle();
+                    let since = match (idle, idle_since) {
+                        (false, _) => { idle_since = None; continue_status(spooler, notifier, &mut last_status, reload_error.as_deref()); continue; }
+                        (true, Some(since)) => since,
+                        (true, None) => *idle_since.insert(Instant::now()),
+                    };
+                    if since.elapsed() >= limit {
+                        tracing::info!("idle for {}s with no client and no work: exiting; systemd keeps the socket", limit.as_secs());
+                        return Outcome::Idle(limit);
+                    }
+                }
+            }
+        }
+        continue_status(spooler, notifier, &mut last_status, reload_error.as_deref());
+    }
+}
+
+/// Sends `STATUS=` when the summary changed.
+fn continue_status(spooler: &Spooler, notifier: &Notifier, last: &mut String, reload_error: Option<&str>) {
+    let line = status_line(spooler, reload_error);
+    if *last != line {
+        notifier.status(&line);
+        *last = line;
+    }
+}
+
+fn status_line(spooler: &Spooler, reload_error: Option<&str>) -> String {
+    match reload_error {
+        Some(e) => format!("{}; reload failed, old configuration kept: {e}", spooler.summary()),
+        None => spooler.summary(),
+    }
+}
+
+/// Re-reads the configuration; a bad one keeps the old (and says why).
+fn reload(settings: &mut Settings, spooler: &Spooler) -> Result<(), ConfigError> {
+    let config = match &settings.config_path {
+        Some(path) => Config::load(path),
+        None => Config::load_default_or(None).map(|(config, _)| config),
+    };
+    let config = match config {
+        Ok(config) => config,
+        Err(e) => {
+            tracing::error!("reload failed, keeping the running configuration: {e}");
+            return Err(e);
+        }
+    };
+    spooler.reconfigure(&config.effective_printers(&settings.spool_dir), &config.default_printer_name());
+    if config.server.listen != settings.config.server.listen || config.server.limits != settings.config.server.limits {
+        tracing::warn!("listen addresses and limits apply at the next start");
+    }
+    settings.idle_exit = (config.server.idle_exit_after > 0).then(|| Duration::from_secs(config.server.idle_exit_after));
+    settings.config = config;
+    tracing::info!("configuration reloaded");
+    Ok(())
+}

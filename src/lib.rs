@@ -18,6 +18,7 @@ pub mod daemon;
 pub mod docformat;
 pub mod exit;
 pub mod http;
+pub mod identity;
 pub mod ipp;
 pub mod logging;
 pub mod sources;

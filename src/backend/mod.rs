@@ -1,1 +1,57 @@
-//! (being written)
+//! Where jobs go. Every printer has one [`Backend`]; the print worker of the
+//! job core calls it off the request path, one job at a time per printer.
+//!
+//! The trait is blocking on purpose: backends write to files and character
+//! devices, and the worker runs them on tokio's blocking pool.
+
+mod device;
+mod file;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+pub use device::DeviceBackend;
+pub use file::FileBackend;
+
+use crate::config::DeviceUri;
+use crate::core::Job;
+
+/// How a print attempt ended, when it did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The job's cancel flag was raised (Cancel-Job, or shutdown).
+    #[error("canceled")]
+    Canceled,
+    /// The device went away (unplugged, ENODEV/EIO): the job goes back to
+    /// pending and the printer to stopped until the device returns.
+    #[error("printer offline: {0}")]
+    Offline(String),
+    /// The job cannot be printed (its document is gone, the device refused
+    /// it): the job is aborted with this reason.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A printer device.
+pub trait Backend: Send + Sync {
+    /// Sends `document` for `job` to the device. Blocking. Must check
+    /// `cancel` between writes and return `Canceled` soon after it is set.
+    fn print(&self, job: &Job, document: &Path, cancel: &AtomicBool) -> Result<(), BackendError>;
+
+    /// Makes the printer noticeable (Identify-Printer).
+    fn identify(&self) -> Result<(), BackendError> {
+        Ok(())
+    }
+}
+
+/// The backend for a configured device URI.
+pub fn for_uri(uri: &DeviceUri) -> Arc<dyn Backend> {
+    match uri {
+        DeviceUri::File(dir) => Arc::new(FileBackend::new(dir.clone())),
+        DeviceUri::Device(path) => Arc::new(DeviceBackend::new(path.clone())),
+    }
+}
+
+/// Size of the pieces backends copy documents in; cancel is checked between.
+pub(crate) const CHUNK: usize = 64 * 1024;

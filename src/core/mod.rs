@@ -9,12 +9,15 @@
 mod error;
 pub mod job;
 pub mod printer;
+mod queue;
+mod reload;
 mod spooler;
+mod worker;
 
 pub use error::CoreError;
 pub use job::{Job, JobId, JobState, JobTicket, NewJob, Origin};
 pub use printer::{PrinterInfo, PrinterState};
-pub use spooler::Spooler;
+pub use spooler::{CoreOptions, RecoveryReport, Spooler};
 
 /// Who asks. The entry path establishes this from what it can trust (bus
 /// credentials, socket peer credentials, file ownership); the core enforces

@@ -1,51 +1,209 @@
-//! [`Spooler`]: the handle entry paths call. (Stub bodies: being implemented.)
-#![allow(unused_variables, dead_code)]
+//! [`Spooler`]: the handle every entry path calls.
+//!
+//! The job table and queue states live behind one `std::sync::Mutex`, held
+//! only for short, non-async sections. Durability goes through the spool,
+//! outside the lock. Each printer has a worker task (see `worker.rs`) woken
+//! through a `Notify` when a job becomes printable.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 
+use super::queue::Queue;
 use super::*;
-use crate::spool::{Staging, StagedDocument};
+use crate::config::PrinterConfig;
+use crate::docformat;
+use crate::spool::{Spool, StagedDocument, Staging};
+
+/// What the core needs to start.
+#[derive(Debug, Clone)]
+pub struct CoreOptions {
+    pub spool_dir: PathBuf,
+    pub printers: Vec<PrinterConfig>,
+    pub default_printer: String,
+    pub max_document_bytes: u64,
+}
+
+/// What recovery found, for the start-up log line.
+#[derive(Debug, Clone, Default)]
+pub struct RecoveryReport {
+    pub queued: usize,
+    pub restarted: usize,
+    pub history: usize,
+    pub discarded: usize,
+}
 
 /// A cheap, cloneable handle on the job core.
 #[derive(Clone)]
 pub struct Spooler {
-    inner: Arc<()>,
+    pub(super) inner: Arc<Inner>,
+}
+
+pub(super) struct Inner {
+    pub(super) state: Mutex<State>,
+    pub(super) spool: Spool,
+    events: broadcast::Sender<Event>,
+    max_document_bytes: u64,
+    /// Serializes record rewrites so the last write is the newest state.
+    persist: tokio::sync::Mutex<()>,
+    pub(super) shutting_down: AtomicBool,
+    /// Wakes `wait_until_idle` and similar watchers on any change.
+    pub(super) changed: Notify,
+}
+
+pub(super) struct State {
+    pub(super) jobs: BTreeMap<JobId, Job>,
+    /// Queues in configuration order.
+    pub(super) queues: Vec<Queue>,
+    pub(super) default_printer: String,
+}
+
+impl State {
+    pub(super) fn queue(&self, name: &str) -> Option<&Queue> {
+        self.queues.iter().find(|q| q.name() == name)
+    }
+
+    pub(super) fn queue_mut(&mut self, name: &str) -> Option<&mut Queue> {
+        self.queues.iter_mut().find(|q| q.name() == name)
+    }
+
+    fn queued_on(&self, name: &str) -> usize {
+        self.jobs
+            .values()
+            .filter(|j| j.printer == name && !j.state.is_terminal())
+            .count()
+    }
+
+    fn info(&self, queue: &Queue) -> PrinterInfo {
+        queue.info(
+            queue.name() == self.default_printer,
+            self.queued_on(queue.name()),
+        )
+    }
+}
+
+pub(super) fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 impl Spooler {
+    /// Opens and recovers the spool, creates the queues and starts their
+    /// workers. Must run inside a tokio runtime. Queued jobs resume; a job
+    /// that was printing when the daemon stopped starts again from the top.
+    pub fn start(options: CoreOptions) -> Result<(Spooler, RecoveryReport), CoreError> {
+        let (spool, recovery) = Spool::open(&options.spool_dir, options.max_document_bytes)?;
+        let mut report = RecoveryReport {
+            discarded: recovery.discarded,
+            ..RecoveryReport::default()
+        };
+        let mut jobs = BTreeMap::new();
+        for recovered in recovery.jobs {
+            let mut job: Job = match serde_json::from_slice(&recovered.meta) {
+                Ok(job) => job,
+                Err(e) => {
+                    tracing::error!(id = recovered.id, "job record unreadable, left in the spool: {e}");
+                    report.discarded += 1;
+                    continue;
+                }
+            };
+            restore_after_restart(&mut job, recovered.document.is_some(), &mut report);
+            jobs.insert(job.id, job);
+        }
+        let (events, _) = broadcast::channel(1024);
+        let queues = options.printers.iter().map(Queue::new).collect();
+        let inner = Arc::new(Inner {
+            state: Mutex::new(State {
+                jobs,
+                queues,
+                default_printer: options.default_printer,
+            }),
+            spool,
+            events,
+            max_document_bytes: options.max_document_bytes,
+            persist: tokio::sync::Mutex::new(()),
+            shutting_down: AtomicBool::new(false),
+            changed: Notify::new(),
+        });
+        let spooler = Spooler { inner };
+        for printer in &options.printers {
+            spooler.spawn_worker(&printer.name);
+        }
+        Ok((spooler, report))
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock is a bug; the state it guards is
+        // still consistent enough to keep serving and persist, so recover.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(super) fn emit(&self, event: Event) {
+        // No receivers is fine: nobody listens yet.
+        let _ = self.inner.events.send(event);
+        self.inner.changed.notify_waiters();
+    }
+
     /// Every queue, default first.
     pub fn printers(&self) -> Vec<PrinterInfo> {
-        todo!()
+        let state = self.lock();
+        let mut list: Vec<PrinterInfo> = state.queues.iter().map(|q| state.info(q)).collect();
+        list.sort_by_key(|p| !p.is_default);
+        list
     }
 
     /// One queue by name.
     pub fn printer(&self, name: &str) -> Option<PrinterInfo> {
-        todo!()
+        let state = self.lock();
+        state.queue(name).map(|q| state.info(q))
     }
 
     /// The name of the default queue (`/ipp/print`).
     pub fn default_printer(&self) -> String {
-        todo!()
+        self.lock().default_printer.clone()
     }
 
     /// Largest document accepted.
     pub fn max_document_bytes(&self) -> u64 {
-        todo!()
+        self.inner.max_document_bytes
     }
 
     /// A new temporary document file in the spool; write the document into
     /// it, then `finish()` it and pass the result to `submit`/`add_document`.
     /// Writing past `max_document_bytes` fails with `SpoolError::TooLarge`.
     pub async fn stage_document(&self) -> Result<Staging, CoreError> {
-        todo!()
+        self.refuse_if_shutting_down()?;
+        Ok(self.inner.spool.stage().await?)
+    }
+
+    fn refuse_if_shutting_down(&self) -> Result<(), CoreError> {
+        if self.inner.shutting_down.load(Ordering::Relaxed) {
+            Err(CoreError::ShuttingDown)
+        } else {
+            Ok(())
+        }
     }
 
     /// Checks that a job could be created (Validate-Job): the queue exists
     /// and accepts jobs.
     pub fn validate(&self, job: &NewJob) -> Result<(), CoreError> {
-        todo!()
+        self.refuse_if_shutting_down()?;
+        let state = self.lock();
+        let queue = state
+            .queue(&job.printer)
+            .ok_or_else(|| CoreError::UnknownPrinter(job.printer.clone()))?;
+        if !queue.accepting_jobs() {
+            return Err(CoreError::NotAcceptingJobs(job.printer.clone()));
+        }
+        Ok(())
     }
 
     /// Creates a job with its document in one step (Print-Job, D-Bus
@@ -54,16 +212,41 @@ impl Spooler {
     /// `None`/`application/octet-stream` to sense it from the content.
     pub async fn submit(
         &self,
-        job: NewJob,
+        new: NewJob,
         format: Option<String>,
         document: StagedDocument,
     ) -> Result<Job, CoreError> {
-        todo!()
+        self.validate(&new)?;
+        let format = resolve_format(format, document.head());
+        let mut job = self.new_job(new);
+        job.format = Some(format);
+        job.document_bytes = Some(document.len());
+        job.has_document = true;
+        apply_hold(&mut job);
+        let meta = encode(&job)?;
+        self.inner.spool.commit(job.id, &meta, Some(document)).await?;
+        self.admit(job.clone());
+        tracing::info!(
+            id = job.id,
+            printer = %job.printer,
+            owner = %job.owner,
+            origin = ?job.origin,
+            bytes = job.document_bytes.unwrap_or(0),
+            "job accepted"
+        );
+        Ok(job)
     }
 
     /// Creates a job that waits for its document (Create-Job). Durable.
-    pub async fn create_job(&self, job: NewJob) -> Result<Job, CoreError> {
-        todo!()
+    pub async fn create_job(&self, new: NewJob) -> Result<Job, CoreError> {
+        self.validate(&new)?;
+        let mut job = self.new_job(new);
+        job.reasons = vec!["job-incoming".to_string()];
+        let meta = encode(&job)?;
+        self.inner.spool.commit(job.id, &meta, None).await?;
+        self.admit(job.clone());
+        tracing::info!(id = job.id, printer = %job.printer, owner = %job.owner, "job created, awaiting document");
+        Ok(job)
     }
 
     /// Adds the document to a job made by `create_job` (Send-Document).
@@ -77,57 +260,430 @@ impl Spooler {
         document: Option<StagedDocument>,
         last: bool,
     ) -> Result<Job, CoreError> {
-        todo!()
+        self.refuse_if_shutting_down()?;
+        let mut job = {
+            let state = self.lock();
+            let job = state.jobs.get(&id).ok_or(CoreError::UnknownJob(id))?;
+            check_owner(job, requester, "add a document to")?;
+            if job.has_document {
+                return Err(CoreError::NotPossible(format!(
+                    "job {id} already has its document (one document per job)"
+                )));
+            }
+            if job.state.is_terminal() {
+                return Err(CoreError::NotPossible(format!(
+                    "job {id} is {}",
+                    job.state.keyword()
+                )));
+            }
+            job.clone()
+        };
+        match document {
+            Some(document) => {
+                job.format = Some(resolve_format(format, document.head()));
+                job.document_bytes = Some(document.len());
+                job.has_document = true;
+                job.reasons = vec!["none".to_string()];
+                apply_hold(&mut job);
+                let meta = encode(&job)?;
+                self.inner.spool.attach(id, &meta, document).await?;
+            }
+            None if last => {
+                job.state = JobState::Aborted;
+                job.reasons = vec!["aborted-by-system".to_string()];
+                job.message = "no document was sent".to_string();
+                job.completed_at = Some(now_secs());
+                let meta = encode(&job)?;
+                self.inner.spool.update(id, &meta, true).await?;
+            }
+            None => return Ok(job),
+        }
+        let job = self.replace(job);
+        Ok(job)
     }
 
     pub async fn cancel(&self, id: JobId, requester: &Requester) -> Result<Job, CoreError> {
-        todo!()
+        let job = {
+            let mut state = self.lock();
+            let job = state.jobs.get_mut(&id).ok_or(CoreError::UnknownJob(id))?;
+            check_owner(job, requester, "cancel")?;
+            if job.state.is_terminal() {
+                return Err(CoreError::NotPossible(format!(
+                    "job {id} is already {}",
+                    job.state.keyword()
+                )));
+            }
+            if job.state == JobState::Processing {
+                // The worker sees the flag between writes and finishes the
+                // cancel itself; report the job as canceling meanwhile.
+                let printer = job.printer.clone();
+                let mut snapshot = job.clone();
+                snapshot.reasons = vec!["processing-to-stop-point".to_string()];
+                if let Some(queue) = state.queue(&printer) {
+                    queue.cancel_current(id);
+                }
+                return Ok(snapshot);
+            }
+            finish(job, JobState::Canceled, "job-canceled-by-user", "canceled");
+            job.clone()
+        };
+        self.persist(id, true).await?;
+        self.emit_job(&job);
+        tracing::info!(id, by = %requester.user, "job canceled");
+        Ok(job)
     }
 
     /// Holds a pending job (`job-hold-until=indefinite`).
     pub async fn hold(&self, id: JobId, requester: &Requester) -> Result<Job, CoreError> {
-        todo!()
+        let job = {
+            let mut state = self.lock();
+            let job = state.jobs.get_mut(&id).ok_or(CoreError::UnknownJob(id))?;
+            check_owner(job, requester, "hold")?;
+            match job.state {
+                JobState::Pending => {}
+                JobState::Held => return Ok(job.clone()),
+                other => {
+                    return Err(CoreError::NotPossible(format!(
+                        "job {id} is {}, only pending jobs can be held",
+                        other.keyword()
+                    )));
+                }
+            }
+            job.state = JobState::Held;
+            job.reasons = vec!["job-hold-until-specified".to_string()];
+            job.ticket.job_hold_until = Some("indefinite".to_string());
+            job.clone()
+        };
+        self.persist(id, true).await?;
+        self.emit_job(&job);
+        Ok(job)
     }
 
     pub async fn release(&self, id: JobId, requester: &Requester) -> Result<Job, CoreError> {
-        todo!()
+        let job = {
+            let mut state = self.lock();
+            let job = state.jobs.get_mut(&id).ok_or(CoreError::UnknownJob(id))?;
+            check_owner(job, requester, "release")?;
+            if job.state != JobState::Held {
+                return Err(CoreError::NotPossible(format!(
+                    "job {id} is {}, not held",
+                    job.state.keyword()
+                )));
+            }
+            job.state = JobState::Pending;
+            job.reasons = if job.has_document {
+                vec!["none".to_string()]
+            } else {
+                vec!["job-incoming".to_string()]
+            };
+            job.ticket.job_hold_until = Some("no-hold".to_string());
+            job.clone()
+        };
+        self.persist(id, true).await?;
+        self.emit_job(&job);
+        self.wake(&job.printer);
+        Ok(job)
     }
 
     pub fn job(&self, id: JobId) -> Option<Job> {
-        todo!()
+        self.lock().jobs.get(&id).cloned()
     }
 
     pub fn jobs(&self, filter: &JobFilter) -> Vec<Job> {
-        todo!()
+        let state = self.lock();
+        let matches = |job: &&Job| {
+            filter.printer.as_ref().is_none_or(|p| &job.printer == p)
+                && filter.owner.as_ref().is_none_or(|o| &job.owner == o)
+        };
+        let active = state
+            .jobs
+            .values()
+            .filter(|j| !j.state.is_terminal())
+            .filter(matches);
+        let done = state
+            .jobs
+            .values()
+            .rev()
+            .filter(|j| j.state.is_terminal())
+            .filter(matches);
+        let limit = filter.limit.unwrap_or(usize::MAX);
+        match filter.which {
+            WhichJobs::NotCompleted => active.take(limit).cloned().collect(),
+            WhichJobs::Completed => done.take(limit).cloned().collect(),
+            WhichJobs::All => active.chain(done).take(limit).cloned().collect(),
+        }
     }
 
     /// Stops a queue from printing (jobs are still accepted). Admin only.
     pub fn pause(&self, printer: &str, requester: &Requester) -> Result<PrinterInfo, CoreError> {
-        todo!()
+        self.set_paused(printer, requester, true)
     }
 
     pub fn resume(&self, printer: &str, requester: &Requester) -> Result<PrinterInfo, CoreError> {
-        todo!()
+        self.set_paused(printer, requester, false)
     }
 
-    /// Identify-Printer: asks the backend to make itself noticed (logs for
-    /// the file backend).
+    fn set_paused(
+        &self,
+        printer: &str,
+        requester: &Requester,
+        paused: bool,
+    ) -> Result<PrinterInfo, CoreError> {
+        if !requester.is_admin {
+            return Err(CoreError::AdminOnly(if paused {
+                "pause a printer"
+            } else {
+                "resume a printer"
+            }));
+        }
+        let info = {
+            let mut state = self.lock();
+            let queue = state
+                .queue_mut(printer)
+                .ok_or_else(|| CoreError::UnknownPrinter(printer.to_string()))?;
+            queue.set_paused(paused);
+            let queue = state.queue(printer).ok_or_else(|| CoreError::UnknownPrinter(printer.to_string()))?;
+            state.info(queue)
+        };
+        self.emit_printer(&info);
+        if !paused {
+            self.wake(printer);
+        }
+        tracing::info!(printer, by = %requester.user, paused, "printer {}", if paused { "paused" } else { "resumed" });
+        Ok(info)
+    }
+
+    /// Identify-Printer: asks the backend to make itself noticed.
     pub fn identify(&self, printer: &str) -> Result<(), CoreError> {
-        todo!()
+        let backend = {
+            let state = self.lock();
+            let queue = state
+                .queue(printer)
+                .ok_or_else(|| CoreError::UnknownPrinter(printer.to_string()))?;
+            queue.backend()
+        };
+        backend
+            .identify()
+            .map_err(|e| CoreError::NotPossible(format!("identify {printer}: {e}")))
     }
 
     /// State changes from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        todo!()
+        self.inner.events.subscribe()
     }
 
     /// A one-line queue summary for `STATUS=`.
     pub fn summary(&self) -> String {
-        todo!()
+        let state = self.lock();
+        let mut pending = 0;
+        let mut held = 0;
+        let mut printing = 0;
+        for job in state.jobs.values() {
+            match job.state {
+                JobState::Pending | JobState::Stopped => pending += 1,
+                JobState::Held => held += 1,
+                JobState::Processing => printing += 1,
+                _ => {}
+            }
+        }
+        let stopped = state.queues.iter().filter(|q| q.is_stopped()).count();
+        let mut line = format!(
+            "{} printer{}, {printing} printing, {pending} pending, {held} held",
+            state.queues.len(),
+            if state.queues.len() == 1 { "" } else { "s" }
+        );
+        if stopped > 0 {
+            line.push_str(&format!(", {stopped} stopped"));
+        }
+        line
     }
 
-    /// True when no job is pending or printing (for idle exit).
+    /// True when there is nothing to do: no job printing and no pending job
+    /// a worker could print now (held jobs and jobs on paused or offline
+    /// queues wait for a request, which activates the daemon again).
     pub fn is_idle(&self) -> bool {
-        todo!()
+        let state = self.lock();
+        state.jobs.values().all(|job| match job.state {
+            JobState::Processing => false,
+            JobState::Pending => !state
+                .queue(&job.printer)
+                .is_some_and(|q| q.can_print() && job.has_document),
+            _ => true,
+        })
+    }
+
+    /// Resolves once the core's state changed (any event).
+    pub async fn changed(&self) {
+        self.inner.changed.notified().await;
+    }
+
+    /// Stops the workers: no new job starts printing; a job printing now is
+    /// interrupted and stays `processing` on disk, so the next start prints
+    /// it again (no job lost). Returns once the workers have stopped or the
+    /// grace period is over.
+    pub async fn shutdown(&self, grace: std::time::Duration) {
+        self.inner.shutting_down.store(true, Ordering::SeqCst);
+        let workers: Vec<_> = {
+            let mut state = self.lock();
+            state.queues.iter_mut().filter_map(|q| q.stop_worker()).collect()
+        };
+        let all = async {
+            for worker in workers {
+                let _ = worker.await;
+            }
+        };
+        if tokio::time::timeout(grace, all).await.is_err() {
+            tracing::warn!("print workers did not stop within {grace:?}; their jobs restart next time");
+        }
+    }
+
+    // ---- internals shared with the worker and reconfiguration ----
+
+    fn new_job(&self, new: NewJob) -> Job {
+        Job {
+            id: self.inner.spool.reserve_id(),
+            printer: new.printer,
+            owner: new.owner,
+            name: new.name,
+            origin: new.origin,
+            state: JobState::Pending,
+            reasons: vec!["none".to_string()],
+            message: String::new(),
+            ticket: new.ticket,
+            format: None,
+            document_bytes: None,
+            has_document: false,
+            created_at: now_secs(),
+            processing_at: None,
+            completed_at: None,
+        }
+    }
+
+    /// Puts a freshly committed job into the table and wakes its printer.
+    fn admit(&self, job: Job) {
+        let printer = job.printer.clone();
+        self.lock().jobs.insert(job.id, job.clone());
+        self.emit_job(&job);
+        self.wake(&printer);
+    }
+
+    /// Replaces a job after an update that is already durable.
+    fn replace(&self, job: Job) -> Job {
+        self.lock().jobs.insert(job.id, job.clone());
+        self.emit_job(&job);
+        self.wake(&job.printer);
+        job
+    }
+
+    pub(super) fn emit_job(&self, job: &Job) {
+        self.emit(Event::JobStateChanged {
+            id: job.id,
+            state: job.state,
+            reasons: job.reasons.clone(),
+        });
+    }
+
+    pub(super) fn emit_printer(&self, info: &PrinterInfo) {
+        self.emit(Event::PrinterStateChanged {
+            name: info.name.clone(),
+            state: info.state,
+            reasons: info.reasons.clone(),
+        });
+    }
+
+    pub(super) fn wake(&self, printer: &str) {
+        if let Some(queue) = self.lock().queue(printer) {
+            queue.wake();
+        }
+    }
+
+    /// Writes job `id`'s current record. The persist lock orders rewrites,
+    /// and the record is read inside it, so the newest state lands last.
+    pub(super) async fn persist(&self, id: JobId, durable: bool) -> Result<(), CoreError> {
+        let _order = self.inner.persist.lock().await;
+        let meta = {
+            let state = self.lock();
+            match state.jobs.get(&id) {
+                Some(job) => encode(job)?,
+                None => return Ok(()),
+            }
+        };
+        self.inner.spool.update(id, &meta, durable).await?;
+        Ok(())
+    }
+
+    pub(super) fn document_path(&self, id: JobId) -> PathBuf {
+        self.inner.spool.document_path(id)
+    }
+}
+
+/// After a restart: a job that was printing prints again from the top; a
+/// job whose document vanished cannot print.
+fn restore_after_restart(job: &mut Job, document_present: bool, report: &mut RecoveryReport) {
+    if job.has_document && !document_present && !job.state.is_terminal() {
+        job.state = JobState::Aborted;
+        job.reasons = vec!["document-unprintable-error".to_string()];
+        job.message = "document missing from the spool".to_string();
+        report.history += 1;
+        return;
+    }
+    match job.state {
+        JobState::Processing | JobState::Stopped => {
+            job.state = JobState::Pending;
+            job.reasons = vec!["none".to_string()];
+            job.message = "restarted after the spooler stopped".to_string();
+            report.restarted += 1;
+        }
+        JobState::Pending | JobState::Held => report.queued += 1,
+        _ => report.history += 1,
+    }
+}
+
+fn resolve_format(declared: Option<String>, head: &[u8]) -> String {
+    match declared {
+        Some(mime) if docformat::base_type(&mime) != docformat::OCTET_STREAM => mime,
+        _ => docformat::sense(head).to_string(),
+    }
+}
+
+/// `job-hold-until` other than `no-hold` holds the job until released.
+fn apply_hold(job: &mut Job) {
+    let holds = job
+        .ticket
+        .job_hold_until
+        .as_deref()
+        .is_some_and(|until| until != "no-hold");
+    if holds && job.state == JobState::Pending {
+        job.state = JobState::Held;
+        job.reasons = vec!["job-hold-until-specified".to_string()];
+    }
+}
+
+fn check_owner(job: &Job, requester: &Requester, action: &'static str) -> Result<(), CoreError> {
+    if requester.is_admin || requester.user == job.owner {
+        Ok(())
+    } else {
+        Err(CoreError::NotPermitted {
+            user: requester.user.clone(),
+            action,
+            id: job.id,
+        })
+    }
+}
+
+pub(super) fn finish(job: &mut Job, state: JobState, reason: &str, message: &str) {
+    job.state = state;
+    job.reasons = vec![reason.to_string()];
+    job.message = message.to_string();
+    job.completed_at = Some(now_secs());
+}
+
+pub(super) fn encode(job: &Job) -> Result<Vec<u8>, CoreError> {
+    serde_json::to_vec(job).map_err(|e| CoreError::NotPossible(format!("cannot encode job {}: {e}", job.id)))
+}
+
+impl std::fmt::Debug for Spooler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spooler").finish_non_exhaustive()
     }
 }

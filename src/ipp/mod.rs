@@ -7,6 +7,7 @@
 
 pub mod decode;
 pub mod encode;
+pub mod service;
 pub mod value;
 
 pub use decode::{DecodeError, Limits, decode_request};

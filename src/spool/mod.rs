@@ -1,8 +1,725 @@
-//! (stub: being written) Durable on-disk spool.
-#[derive(Debug, thiserror::Error)]
-pub enum SpoolError {
-    #[error("document larger than {limit} bytes")]
-    TooLarge { limit: u64 },
+//! The durable on-disk spool: where a job lives from the moment the client
+//! is told "accepted" until history purges it.
+//!
+//! # The promise
+//!
+//! A job is acknowledged only after its document and record are on stable
+//! storage. A `kill -9` (or power cut) at any instant never loses an
+//! acknowledged job and never shows a half-written one after restart. Only
+//! one daemon uses a spool at a time.
+//!
+//! # Layout
+//!
+//! ```text
+//! dir/lock            flock(2)ed by the running daemon (see lock.rs)
+//! dir/next-id         lowest id never handed out, once purges made it matter
+//! dir/jobs/<id>.job   record: envelope header line + the core's meta (layout.rs)
+//! dir/jobs/<id>.doc   the document, byte for byte as received
+//! dir/tmp/            files being written; emptied at every start
+//! dir/corrupt/        records recovery could not trust, kept for a human
+//! ```
+//!
+//! Directories are created mode 0700: documents are private data.
+//!
+//! # Why the order of writes is crash safe
+//!
+//! Two facts about POSIX file systems carry everything:
+//!
+//! 1. `rename(2)` within one file system is atomic: after a crash the new
+//!    name shows either the old file or the new one, never a mix.
+//! 2. Neither file data nor directory entries are on disk until synced:
+//!    `fdatasync(file)` for the bytes, `fsync(dir)` for names created,
+//!    renamed or removed in that directory. Until then the kernel may write
+//!    them in any order, or not at all.
+//!
+//! So nothing is ever written *in place* under `jobs/`. Every file is
+//! written whole in `tmp/`, fdatasynced, and only then renamed into `jobs/`.
+//! A name in `jobs/` therefore always points at complete, durable bytes.
+//! A commit (Print-Job) is, in order:
+//!
+//! 1. [`Staging::write`] the document into `tmp/doc-N`, hashing as it goes;
+//!    [`Staging::finish`] fdatasyncs it. Each job does this on its own, in
+//!    parallel with the others.
+//! 2. Write the record into `tmp/rec-N` and fdatasync it. Every byte of the
+//!    job is now on disk, but under names nobody looks at: a crash here
+//!    leaves temp files, and recovery deletes them. Writing the record
+//!    *before* publishing anything also means a full disk (ENOSPC) fails
+//!    the commit while nothing is visible yet; renames need no data blocks.
+//! 3. Rename the document to `jobs/<id>.doc`, then the record to
+//!    `jobs/<id>.job`. The record names the document's length and SHA-256.
+//! 4. `fsync(jobs/)`, shared with every other job that reached step 3 (see
+//!    commit.rs: group commit). Only now does `commit` return, and only then
+//!    does the core acknowledge the job.
+//!
+//! A crash before step 4 completes may leave any subset of the two renames
+//! on disk — recovery sorts it out, and none of it was acknowledged:
+//! a document with no record is deleted; a record whose document is
+//! missing or of the wrong length is deleted with it. After step 4 both
+//! names are durable and point at durable bytes: the job survives.
+//!
+//! Adding a document to an existing job ([`Spool::attach`], Send-Document)
+//! must not risk the job itself, which was already acknowledged: if the new
+//! record could reach the disk before the document's rename, recovery would
+//! find "a record whose document is missing" and delete an acknowledged
+//! job. So attach syncs twice: document rename, `fsync(jobs/)`, record
+//! rename, `fsync(jobs/)`.
+//!
+//! State changes ([`Spool::update`]) replace the record the same way (temp,
+//! fdatasync, rename), so a crash shows the old state or the new one. The
+//! record's fdatasync is never skipped, even when the caller does not wait
+//! for durability: skipping it could leave an empty record after a crash,
+//! and an unreadable record is a lost job. What `durable: false` skips is
+//! only the wait for the directory sync: the rename may be lost, and the
+//! job comes back in its previous state (it prints again; it is not lost).
+//!
+//! Removal ([`Spool::remove`]) unlinks the record first, then the document:
+//! a crash in between leaves a document without a record, which recovery
+//! deletes. Ids are never reused: recovery takes the next id past every
+//! file it sees, and before a purge could remove the highest id, `next-id`
+//! is written (temp, fdatasync, rename, `fsync(dir)`) past it.
+//!
+//! # Recovery
+//!
+//! See recover.rs: temp files are removed, half-written jobs deleted, and
+//! unreadable records moved to `corrupt/`. Every document's length is
+//! checked at start; hashes are checked newest first within a budget, since
+//! only the newest documents can have been caught by a crash.
+
+mod commit;
+mod error;
+mod layout;
+mod lock;
+mod recover;
+mod staging;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::fs::DirBuilder;
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+pub use error::SpoolError;
+pub use staging::{StagedDocument, Staging};
+
+use commit::GroupSync;
+use error::IoContext;
+use layout::{Layout, encode_record};
+use lock::SpoolLock;
+use staging::{TempFile, write_new_file_synced};
+
+/// Ids count up to the largest IPP `integer` and then wrap to 1.
+const MAX_JOB_ID: u32 = i32::MAX as u32;
+
+/// The committed document of a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentInfo {
+    pub len: u64,
+    /// Lower-case hex SHA-256.
+    pub sha256: String,
 }
-pub struct Staging;
-pub struct StagedDocument;
+
+/// A job found on disk at start-up.
+#[derive(Debug, Clone)]
+pub struct RecoveredJob {
+    pub id: u32,
+    /// Exactly the bytes last given to `commit`/`update`/`attach`.
+    pub meta: Vec<u8>,
+    /// `None` for a job created without a document (Create-Job).
+    pub document: Option<DocumentInfo>,
+}
+
+/// What [`Spool::open`] found.
+#[derive(Debug, Clone)]
+pub struct Recovery {
+    /// Sorted by id.
+    pub jobs: Vec<RecoveredJob>,
+    /// Half-written or corrupt entries removed (or moved to `corrupt/`).
+    pub discarded: usize,
+    /// Greater than every id ever used in this spool.
+    pub next_id: u32,
+}
+
+/// The spool of one daemon. `Send + Sync`; the core keeps it in an `Arc`.
+///
+/// Calls for the same job may overlap; the record that ends up on disk is
+/// the one from the call that *started* last.
+pub struct Spool {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    layout: Layout,
+    max_document_bytes: u64,
+    /// The next id `reserve_id` hands out.
+    next_id: AtomicU32,
+    /// The value last made durable in `next-id` (0: none).
+    persisted_next_id: tokio::sync::Mutex<u32>,
+    /// Names temp files; unique because the lock keeps other processes out.
+    serial: AtomicU64,
+    index: Mutex<Index>,
+    group: GroupSync,
+    /// Declared last so it is released last, after the sync thread ends.
+    _lock: SpoolLock,
+}
+
+/// The spool's view of what is in `jobs/`.
+#[derive(Default)]
+struct Index {
+    jobs: HashMap<u32, Entry>,
+    /// Bytes of all records and committed documents.
+    usage: u64,
+}
+
+struct Entry {
+    document: DocSlot,
+    record_bytes: u64,
+    /// Sequence number for the next record write of this job.
+    next_seq: u64,
+    /// The sequence number of the record now in `jobs/`; held while
+    /// renaming so an older write never replaces a newer one.
+    installed: Arc<Mutex<u64>>,
+}
+
+#[derive(Debug, Clone)]
+enum DocSlot {
+    Absent,
+    /// `attach` is publishing it; records written meanwhile name none.
+    Attaching,
+    Present(DocumentInfo),
+}
+
+impl DocSlot {
+    fn present(&self) -> Option<&DocumentInfo> {
+        match self {
+            DocSlot::Present(info) => Some(info),
+            _ => None,
+        }
+    }
+}
+
+impl Entry {
+    fn new(document: DocSlot) -> Entry {
+        Entry {
+            document,
+            record_bytes: 0,
+            next_seq: 1,
+            installed: Arc::new(Mutex::new(0)),
+        }
+    }
+
+    fn usage(&self) -> u64 {
+        self.record_bytes + self.document.present().map_or(0, |d| d.len)
+    }
+
+    fn take_seq(&mut self) -> (u64, Arc<Mutex<u64>>) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        (seq, Arc::clone(&self.installed))
+    }
+}
+
+impl std::fmt::Debug for Spool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spool")
+            .field("dir", &self.shared.layout.root)
+            .field("max_document_bytes", &self.shared.max_document_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Spool {
+    /// Creates the layout under `dir` (mode 0700 directories where missing),
+    /// takes the lock ([`SpoolError::Locked`] if another process holds it),
+    /// and recovers: removes temp files and half-written jobs, moves
+    /// unreadable records to `corrupt/`, and returns the rest. Blocking;
+    /// called once at start-up.
+    pub fn open(dir: &Path, max_document_bytes: u64) -> Result<(Spool, Recovery), SpoolError> {
+        let layout = Layout::new(dir);
+        let created_root = create_private_dir(&layout.root)?;
+        let lock = SpoolLock::acquire(&layout.lock_file())?;
+        let mut created = created_root;
+        for sub in [&layout.jobs, &layout.tmp, &layout.corrupt] {
+            created |= create_private_dir(sub)?;
+        }
+        if created {
+            // New directory entries are durable only once their parent is
+            // synced; a commit syncs only jobs/ itself.
+            sync_dir(&layout.root)?;
+            if let (true, Some(parent)) = (created_root, layout.root.parent()) {
+                sync_dir(parent)?;
+            }
+        }
+
+        let scan = recover::recover(&layout)?;
+        let next_id = first_free_id(scan.persisted_next_id, scan.highest_id_seen);
+        let mut persisted = scan.persisted_next_id.unwrap_or(0);
+        if scan.discarded > 0 && persisted < next_id {
+            // Ids of discarded files must not come back after a purge.
+            persist_next_id(&layout, &layout.temp("next-id", 0), next_id)?;
+            persisted = next_id;
+        }
+
+        let mut index = Index::default();
+        let mut jobs = Vec::with_capacity(scan.survivors.len());
+        for survivor in scan.survivors {
+            let mut entry = Entry::new(match &survivor.job.document {
+                Some(doc) => DocSlot::Present(doc.clone()),
+                None => DocSlot::Absent,
+            });
+            entry.record_bytes = survivor.record_bytes;
+            index.usage += entry.usage();
+            index.jobs.insert(survivor.job.id, entry);
+            jobs.push(survivor.job);
+        }
+
+        let group = GroupSync::start(&layout.jobs)?;
+        let spool = Spool {
+            shared: Arc::new(Shared {
+                layout,
+                max_document_bytes,
+                next_id: AtomicU32::new(next_id),
+                persisted_next_id: tokio::sync::Mutex::new(persisted),
+                serial: AtomicU64::new(1),
+                index: Mutex::new(index),
+                group,
+                _lock: lock,
+            }),
+        };
+        let recovery = Recovery {
+            jobs,
+            discarded: scan.discarded,
+            next_id,
+        };
+        Ok((spool, recovery))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.shared.layout.root
+    }
+
+    /// A new temp file for a document being received.
+    pub async fn stage(&self) -> Result<Staging, SpoolError> {
+        let path = self.shared.temp_path("doc");
+        Staging::create(path, self.shared.max_document_bytes).await
+    }
+
+    /// Makes a new job `id` durable: its record `meta` and, if given, its
+    /// document. Returns only when both names and their bytes are on stable
+    /// storage; concurrent commits share the directory sync. On error
+    /// nothing of the job remains visible. Runs to completion even if the
+    /// caller stops waiting.
+    pub async fn commit(
+        &self,
+        id: u32,
+        meta: &[u8],
+        document: Option<StagedDocument>,
+    ) -> Result<Option<DocumentInfo>, SpoolError> {
+        let shared = Arc::clone(&self.shared);
+        let meta = meta.to_vec();
+        run_to_completion(async move { shared.commit(id, meta, document).await }).await
+    }
+
+    /// Replaces job `id`'s record atomically. `durable: true` waits for the
+    /// directory sync (for anything acknowledged to a client); `false`
+    /// returns after the rename, and a crash may bring back the previous
+    /// record — never a damaged one.
+    pub async fn update(&self, id: u32, meta: &[u8], durable: bool) -> Result<(), SpoolError> {
+        let shared = Arc::clone(&self.shared);
+        let meta = meta.to_vec();
+        run_to_completion(async move { shared.update(id, meta, durable).await }).await
+    }
+
+    /// Gives job `id` (created without one) its document and replaces its
+    /// record, durably. The job itself is never at risk: on error it stays
+    /// as it was, without a document.
+    pub async fn attach(
+        &self,
+        id: u32,
+        meta: &[u8],
+        document: StagedDocument,
+    ) -> Result<DocumentInfo, SpoolError> {
+        let shared = Arc::clone(&self.shared);
+        let meta = meta.to_vec();
+        run_to_completion(async move { shared.attach(id, meta, document).await }).await
+    }
+
+    /// Where job `id`'s document is, for the print worker to read.
+    pub fn document_path(&self, id: u32) -> PathBuf {
+        self.shared.layout.document(id)
+    }
+
+    /// Deletes job `id`'s record, then its document (history purge), and
+    /// waits until the removal is durable.
+    pub async fn remove(&self, id: u32) -> Result<(), SpoolError> {
+        let shared = Arc::clone(&self.shared);
+        run_to_completion(async move { shared.remove(id).await }).await
+    }
+
+    /// Hands out the next job id. Ids only grow (wrapping to 1 after
+    /// `i32::MAX`) and survive restarts: recovery starts past every file it
+    /// finds, and `remove` records `next-id` before deleting the highest.
+    pub fn reserve_id(&self) -> u32 {
+        let step = |n: u32| Some(if n >= MAX_JOB_ID { 1 } else { n + 1 });
+        match self
+            .shared
+            .next_id
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, step)
+        {
+            Ok(id) | Err(id) => id,
+        }
+    }
+
+    /// Bytes used by records and committed documents (not staging files).
+    pub fn usage_bytes(&self) -> u64 {
+        self.shared.index().usage
+    }
+
+    /// Directory fsyncs done since open; divided by commits it shows how
+    /// well group commit shares them.
+    pub fn directory_syncs(&self) -> u64 {
+        self.shared.group.directory_syncs()
+    }
+}
+
+impl Shared {
+    fn index(&self) -> MutexGuard<'_, Index> {
+        // Never held across an await or a panic-prone call; if a panic did
+        // poison it, the map itself is still consistent.
+        self.index.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn temp_path(&self, kind: &str) -> PathBuf {
+        let serial = self.serial.fetch_add(1, Ordering::Relaxed);
+        self.layout.temp(kind, serial)
+    }
+
+    async fn commit(
+        self: Arc<Self>,
+        id: u32,
+        meta: Vec<u8>,
+        document: Option<StagedDocument>,
+    ) -> Result<Option<DocumentInfo>, SpoolError> {
+        let info = document.as_ref().map(|doc| doc.info.clone());
+        let (seq, installed) = self.insert_new_entry(id, info.clone())?;
+        let record = encode_record(id, &meta, info.as_ref());
+        let shared = Arc::clone(&self);
+        let published = run_blocking(move || {
+            shared.publish_new_job(id, seq, &installed, &record, document)
+        })
+        .await;
+        if let Err(e) = published {
+            self.forget(id);
+            return Err(e);
+        }
+        if let Err(e) = self.group.sync().await {
+            // Not acknowledged: do not let it appear at the next start.
+            let shared = Arc::clone(&self);
+            let _ = run_blocking(move || shared.unlink_job_files(id)).await;
+            self.forget(id);
+            return Err(e);
+        }
+        Ok(info)
+    }
+
+    /// Steps 2 and 3 of the module docs, on a blocking thread.
+    fn publish_new_job(
+        &self,
+        id: u32,
+        seq: u64,
+        installed: &Mutex<u64>,
+        record: &[u8],
+        document: Option<StagedDocument>,
+    ) -> Result<(), SpoolError> {
+        let record_temp = self.write_temp(record)?;
+        let document_path = self.layout.document(id);
+        if let Some(doc) = document {
+            std::fs::rename(doc.temp.path(), &document_path)
+                .context("move the document to", &document_path)?;
+            doc.temp.disarm();
+        }
+        let result = self.install_record(id, seq, installed, record_temp);
+        if result.is_err() {
+            // No record names it; removing it keeps jobs/ tidy.
+            let _ = std::fs::remove_file(&document_path);
+        }
+        result.map(drop)
+    }
+
+    async fn update(self: Arc<Self>, id: u32, meta: Vec<u8>, durable: bool) -> Result<(), SpoolError> {
+        let (seq, installed, document) = {
+            let mut index = self.index();
+            let entry = index.jobs.get_mut(&id).ok_or(SpoolError::NoSuchJob { id })?;
+            let (seq, installed) = entry.take_seq();
+            (seq, installed, entry.document.present().cloned())
+        };
+        let record = encode_record(id, &meta, document.as_ref());
+        let shared = Arc::clone(&self);
+        run_blocking(move || {
+            let temp = shared.write_temp(&record)?;
+            shared.install_record(id, seq, &installed, temp)
+        })
+        .await?;
+        if durable {
+            self.group.sync().await?;
+        }
+        Ok(())
+    }
+
+    async fn attach(
+        self: Arc<Self>,
+        id: u32,
+        meta: Vec<u8>,
+        document: StagedDocument,
+    ) -> Result<DocumentInfo, SpoolError> {
+        self.begin_attach(id)?;
+        let info = document.info.clone();
+        let record = encode_record(id, &meta, Some(&info));
+        let shared = Arc::clone(&self);
+        let published = run_blocking(move || {
+            let record_temp = shared.write_temp(&record)?;
+            let path = shared.layout.document(id);
+            std::fs::rename(document.temp.path(), &path).context("move the document to", &path)?;
+            document.temp.disarm();
+            Ok(record_temp)
+        })
+        .await;
+        let record_temp = match published {
+            Ok(temp) => temp,
+            Err(e) => {
+                self.abandon_attach(id);
+                return Err(e);
+            }
+        };
+        // The document's name must be durable before any record names it.
+        if let Err(e) = self.group.sync().await {
+            let path = self.layout.document(id);
+            let _ = run_blocking(move || std::fs::remove_file(&path).context("remove", &path)).await;
+            self.abandon_attach(id);
+            return Err(e);
+        }
+        let (seq, installed) = self.set_document(id, DocSlot::Present(info.clone()))?;
+        let shared = Arc::clone(&self);
+        let installed_record =
+            run_blocking(move || shared.install_record(id, seq, &installed, record_temp)).await;
+        if let Err(e) = installed_record {
+            // The document file stays: a concurrent update may already name
+            // it. If nothing does, recovery removes it as an orphan.
+            self.abandon_attach(id);
+            return Err(e);
+        }
+        self.group.sync().await?;
+        Ok(info)
+    }
+
+    async fn remove(self: Arc<Self>, id: u32) -> Result<(), SpoolError> {
+        self.persist_next_id_past(id).await?;
+        let installed = {
+            let mut index = self.index();
+            let entry = index.jobs.remove(&id).ok_or(SpoolError::NoSuchJob { id })?;
+            index.usage -= entry.usage();
+            entry.installed
+        };
+        let shared = Arc::clone(&self);
+        run_blocking(move || {
+            // Writes still in flight for this job must not bring it back.
+            *lock(&installed) = u64::MAX;
+            shared.unlink_job_files(id)
+        })
+        .await?;
+        self.group.sync().await
+    }
+
+    /// Makes sure `next-id` on disk is past `id`, so that removing the job
+    /// with the highest id cannot make its id come back after a restart.
+    async fn persist_next_id_past(&self, id: u32) -> Result<(), SpoolError> {
+        let mut persisted = self.persisted_next_id.lock().await;
+        if *persisted > id {
+            return Ok(());
+        }
+        let value = self.next_id.load(Ordering::SeqCst).max(id.saturating_add(1));
+        let layout = self.layout.clone();
+        let temp = self.temp_path("next-id");
+        run_blocking(move || persist_next_id(&layout, &temp, value)).await?;
+        *persisted = value;
+        Ok(())
+    }
+
+    fn insert_new_entry(
+        &self,
+        id: u32,
+        document: Option<DocumentInfo>,
+    ) -> Result<(u64, Arc<Mutex<u64>>), SpoolError> {
+        let mut index = self.index();
+        if index.jobs.contains_key(&id) {
+            return Err(SpoolError::IdInUse { id });
+        }
+        let mut entry = Entry::new(match document {
+            Some(doc) => DocSlot::Present(doc),
+            None => DocSlot::Absent,
+        });
+        let seq = entry.take_seq();
+        index.usage += entry.usage();
+        index.jobs.insert(id, entry);
+        Ok(seq)
+    }
+
+    fn forget(&self, id: u32) {
+        let mut index = self.index();
+        if let Some(entry) = index.jobs.remove(&id) {
+            index.usage -= entry.usage();
+        }
+    }
+
+    fn begin_attach(&self, id: u32) -> Result<(), SpoolError> {
+        let mut index = self.index();
+        let entry = index.jobs.get_mut(&id).ok_or(SpoolError::NoSuchJob { id })?;
+        match entry.document {
+            DocSlot::Absent => {
+                entry.document = DocSlot::Attaching;
+                Ok(())
+            }
+            _ => Err(SpoolError::DocumentExists { id }),
+        }
+    }
+
+    /// The job goes back to having no document (if it still exists).
+    fn abandon_attach(&self, id: u32) {
+        // NoSuchJob: removed meanwhile, nothing to put back.
+        let _ = self.set_document(id, DocSlot::Absent);
+    }
+
+    /// Sets the job's document slot, keeping `usage` right, and returns a
+    /// sequence number for the record write that goes with it.
+    fn set_document(&self, id: u32, slot: DocSlot) -> Result<(u64, Arc<Mutex<u64>>), SpoolError> {
+        let mut guard = self.index();
+        let index = &mut *guard;
+        let entry = index.jobs.get_mut(&id).ok_or(SpoolError::NoSuchJob { id })?;
+        index.usage -= entry.usage();
+        entry.document = slot;
+        index.usage += entry.usage();
+        Ok(entry.take_seq())
+    }
+
+    /// Writes `bytes` whole into a new temp file and fdatasyncs it.
+    fn write_temp(&self, bytes: &[u8]) -> Result<TempFile, SpoolError> {
+        let temp = TempFile::new(self.temp_path("rec"));
+        write_new_file_synced(temp.path(), bytes)?;
+        Ok(temp)
+    }
+
+    /// Renames a synced temp record over `jobs/<id>.job`, unless a record
+    /// write that started later is already there. Returns whether it did.
+    fn install_record(
+        &self,
+        id: u32,
+        seq: u64,
+        installed: &Mutex<u64>,
+        temp: TempFile,
+    ) -> Result<bool, SpoolError> {
+        let mut current = lock(installed);
+        if *current >= seq {
+            return Ok(false);
+        }
+        let path = self.layout.record(id);
+        let bytes = std::fs::metadata(temp.path()).map_or(0, |m| m.len());
+        std::fs::rename(temp.path(), &path).context("move the record to", &path)?;
+        temp.disarm();
+        *current = seq;
+        drop(current);
+        let mut guard = self.index();
+        let index = &mut *guard;
+        if let Some(entry) = index.jobs.get_mut(&id) {
+            index.usage = index.usage - entry.record_bytes + bytes;
+            entry.record_bytes = bytes;
+        }
+        Ok(true)
+    }
+
+    /// Record first: a crash in between leaves an orphan document, which
+    /// recovery removes, never a record without its document.
+    fn unlink_job_files(&self, id: u32) -> Result<(), SpoolError> {
+        remove_if_present(&self.layout.record(id))?;
+        remove_if_present(&self.layout.document(id))
+    }
+}
+
+fn lock(installed: &Mutex<u64>) -> MutexGuard<'_, u64> {
+    installed.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn remove_if_present(path: &Path) -> Result<(), SpoolError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(SpoolError::io("remove", path, e)),
+        _ => Ok(()),
+    }
+}
+
+/// The next id: past what `next-id` says and past every file seen.
+fn first_free_id(persisted: Option<u32>, highest_seen: u32) -> u32 {
+    let next = persisted.unwrap_or(1).max(highest_seen.saturating_add(1));
+    if next == 0 || next > MAX_JOB_ID { 1 } else { next }
+}
+
+/// `next-id`: temp, fdatasync, rename, fsync of the directory.
+fn persist_next_id(layout: &Layout, temp: &Path, value: u32) -> Result<(), SpoolError> {
+    let temp = TempFile::new(temp.to_path_buf());
+    write_new_file_synced(temp.path(), recover::next_id_text(value).as_bytes())?;
+    let target = layout.next_id_file();
+    std::fs::rename(temp.path(), &target).context("move next-id to", &target)?;
+    temp.disarm();
+    sync_dir(&layout.root)
+}
+
+/// Creates `dir` (and missing parents) mode 0700; true if it was created.
+fn create_private_dir(dir: &Path) -> Result<bool, SpoolError> {
+    if dir.is_dir() {
+        return Ok(false);
+    }
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .context("create directory", dir)?;
+    Ok(true)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
+    std::fs::File::open(dir)
+        .and_then(|handle| handle.sync_all())
+        .context("fsync directory", dir)
+}
+
+/// Runs blocking file work on tokio's blocking pool.
+pub(crate) async fn run_blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, SpoolError> + Send + 'static,
+) -> Result<T, SpoolError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(runtime_gone()),
+    }
+}
+
+/// Runs a spool operation as its own task, so that a caller who stops
+/// waiting (a client hanging up) cannot cut it between two steps.
+async fn run_to_completion<T: Send + 'static>(
+    operation: impl Future<Output = Result<T, SpoolError>> + Send + 'static,
+) -> Result<T, SpoolError> {
+    match tokio::spawn(operation).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(runtime_gone()),
+    }
+}
+
+fn runtime_gone() -> SpoolError {
+    SpoolError::Io {
+        op: "finish",
+        path: PathBuf::from("spool operation"),
+        source: io::Error::other("the runtime is shutting down"),
+    }
+}

@@ -1,1 +1,99 @@
-//! (being written)
+//! The new-style side of daemon(7): talking to systemd.
+//!
+//! systemd hands a service its context through environment variables, and
+//! each one is read once, early, and then removed so that the programs the
+//! daemon starts (print backends, filters) never inherit a message meant for
+//! the daemon itself:
+//!
+//! - [`listen_fds`]: sockets systemd bound for us (`LISTEN_PID`,
+//!   `LISTEN_FDS`, `LISTEN_FDNAMES`; "Socket-Based Activation",
+//!   sd_listen_fds(3));
+//! - [`notify`]: the channel back to systemd (`NOTIFY_SOCKET`; new-style
+//!   recommendation 9, sd_notify(3));
+//! - [`watchdog`]: the keep-alive systemd expects when `WatchdogSec=` is set
+//!   (`WATCHDOG_USEC`, `WATCHDOG_PID`; sd_watchdog_enabled(3)).
+//!
+//! Both readers edit the environment, which is only sound while the process
+//! has a single thread: call them at the top of `main`, before the tokio
+//! runtime starts.
+
+pub mod listen_fds;
+pub mod notify;
+#[cfg(test)]
+mod tests;
+pub mod watchdog;
+
+pub use listen_fds::{ListenFdsError, take_listen_fds};
+pub use notify::Notifier;
+
+/// The environment variable's value, or `None` when it is unset. A value
+/// that is not UTF-8 comes back with replacement characters, so the parsers
+/// reject it with a clear error instead of treating it as unset.
+fn env_value(name: &str) -> Option<String> {
+    std::env::var_os(name).map(|value| value.to_string_lossy().into_owned())
+}
+
+/// Removes `names` from the environment.
+///
+/// Callers run before any thread exists (see the module documentation);
+/// that is what makes `remove_var` sound here.
+fn unset_env(names: &[&str]) {
+    for name in names {
+        // SAFETY: the process is still single-threaded (documented
+        // precondition of every public caller), so no other thread can be
+        // reading the environment while it changes.
+        unsafe { std::env::remove_var(name) };
+    }
+}
+
+/// Small helpers shared by the tests of `systemd` and `sysv`.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A fresh directory under the system temp dir, removed on drop.
+    pub struct TempDir(PathBuf);
+
+    impl TempDir {
+        pub fn new(label: &str) -> TempDir {
+            static COUNTER: AtomicUsize = AtomicUsize::new(0);
+            let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
+            let path = std::env::temp_dir().join(format!(
+                "printspoold-{label}-{}-{unique}",
+                std::process::id()
+            ));
+            std::fs::create_dir_all(&path).unwrap();
+            TempDir(path)
+        }
+
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A name unique to this test process for abstract sockets.
+    pub fn unique_name(label: &str) -> String {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
+        format!("printspoold-test-{label}-{}-{unique}", std::process::id())
+    }
+
+    /// Polls `condition` every 10 ms for up to `seconds`.
+    pub fn wait_until(seconds: u64, mut condition: impl FnMut() -> bool) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        while std::time::Instant::now() < deadline {
+            if condition() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        condition()
+    }
+}

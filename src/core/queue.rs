@@ -1,0 +1,178 @@
+//! One print queue: its configuration, backend, state and worker handle.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use super::spooler::now_secs;
+use super::{JobId, PrinterInfo, PrinterState};
+use crate::backend::{self, Backend};
+use crate::config::PrinterConfig;
+use crate::docformat;
+
+pub(super) struct Queue {
+    config: PrinterConfig,
+    backend: Arc<dyn Backend>,
+    /// Pause-Printer: jobs are accepted but none starts printing.
+    paused: bool,
+    /// Why the device is unreachable, while it is.
+    offline: Option<String>,
+    /// The job printing now and its cancel flag.
+    current: Option<(JobId, Arc<AtomicBool>)>,
+    pub(super) wake: Arc<Notify>,
+    pub(super) stop: Arc<AtomicBool>,
+    worker: Option<JoinHandle<()>>,
+    state_changed_at: u64,
+    up_since: u64,
+}
+
+impl Queue {
+    pub(super) fn new(config: &PrinterConfig) -> Queue {
+        Queue {
+            backend: backend::for_uri(&config.device_uri),
+            config: config.clone(),
+            paused: false,
+            offline: None,
+            current: None,
+            wake: Arc::new(Notify::new()),
+            stop: Arc::new(AtomicBool::new(false)),
+            worker: None,
+            state_changed_at: now_secs(),
+            up_since: now_secs(),
+        }
+    }
+
+    pub(super) fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    pub(super) fn config(&self) -> &PrinterConfig {
+        &self.config
+    }
+
+    pub(super) fn backend(&self) -> Arc<dyn Backend> {
+        Arc::clone(&self.backend)
+    }
+
+    /// Applies a changed configuration (reload) without touching jobs.
+    pub(super) fn reconfigure(&mut self, config: &PrinterConfig) {
+        if config.device_uri != self.config.device_uri {
+            self.backend = backend::for_uri(&config.device_uri);
+            self.offline = None;
+        }
+        self.config = config.clone();
+        self.touch();
+    }
+
+    pub(super) fn accepting_jobs(&self) -> bool {
+        !self.stop.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn can_print(&self) -> bool {
+        !self.paused && self.offline.is_none() && !self.stop.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn is_stopped(&self) -> bool {
+        self.paused || self.offline.is_some()
+    }
+
+    pub(super) fn is_offline(&self) -> bool {
+        self.offline.is_some()
+    }
+
+    pub(super) fn set_paused(&mut self, paused: bool) {
+        if self.paused != paused {
+            self.paused = paused;
+            self.touch();
+        }
+    }
+
+    pub(super) fn set_offline(&mut self, reason: Option<String>) {
+        if self.offline != reason {
+            self.offline = reason;
+            self.touch();
+        }
+    }
+
+    pub(super) fn set_current(&mut self, current: Option<(JobId, Arc<AtomicBool>)>) {
+        self.current = current;
+        self.touch();
+    }
+
+    /// Raises the cancel flag of job `id` if it is the one printing.
+    pub(super) fn cancel_current(&self, id: JobId) {
+        if let Some((current, flag)) = &self.current {
+            if *current == id {
+                flag.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+
+    pub(super) fn wake(&self) {
+        // notify_one stores a permit, so a wake before the worker waits is
+        // not lost.
+        self.wake.notify_one();
+    }
+
+    pub(super) fn set_worker(&mut self, worker: JoinHandle<()>) {
+        self.worker = Some(worker);
+    }
+
+    /// Tells the worker to stop after (interrupting) its current job and
+    /// hands back its handle to await.
+    pub(super) fn stop_worker(&mut self) -> Option<JoinHandle<()>> {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some((_, flag)) = &self.current {
+            flag.store(true, Ordering::SeqCst);
+        }
+        self.wake.notify_one();
+        self.worker.take()
+    }
+
+    fn touch(&mut self) {
+        self.state_changed_at = now_secs();
+    }
+
+    pub(super) fn info(&self, is_default: bool, queued_jobs: usize) -> PrinterInfo {
+        let (state, reason) = if self.paused {
+            (PrinterState::Stopped, "paused")
+        } else if self.offline.is_some() {
+            (PrinterState::Stopped, "offline-report")
+        } else if self.current.is_some() {
+            (PrinterState::Processing, "none")
+        } else {
+            (PrinterState::Idle, "none")
+        };
+        let message = match (&self.offline, self.paused) {
+            (_, true) => "paused by an administrator".to_string(),
+            (Some(why), false) => why.clone(),
+            (None, false) => String::new(),
+        };
+        let config = &self.config;
+        PrinterInfo {
+            name: config.name.clone(),
+            is_default,
+            info: config.info.clone().unwrap_or_else(|| config.name.clone()),
+            location: config.location.clone().unwrap_or_default(),
+            make_and_model: config
+                .make_and_model
+                .clone()
+                .unwrap_or_else(|| "printspoold generic printer".to_string()),
+            device_uri: config.device_uri.to_string(),
+            device_id: None,
+            formats: config
+                .formats
+                .clone()
+                .unwrap_or_else(|| docformat::SUPPORTED.iter().map(|s| s.to_string()).collect()),
+            state,
+            reasons: vec![reason.to_string()],
+            message,
+            accepting_jobs: self.accepting_jobs(),
+            queued_jobs,
+            state_changed_at: self.state_changed_at,
+            up_since: self.up_since,
+        }
+    }
+}

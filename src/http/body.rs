@@ -1,0 +1,596 @@
+//! The request body, streamed to the handler: Content-Length or chunked
+//! (RFC 9112 7.1), with a size limit and a timeout on every read.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use super::head::Framing;
+
+/// Longest chunk-size line (size plus extensions) accepted.
+const MAX_CHUNK_LINE: usize = 4096;
+/// Longest hex chunk size: 16 digits fill a u64.
+const MAX_CHUNK_SIZE_DIGITS: usize = 16;
+
+/// Why the request body could not be read. After an error the body stays
+/// failed: further reads return the same error.
+#[derive(Debug, Clone, Error)]
+pub enum BodyError {
+    #[error("no request body data within {0:?}")]
+    Timeout(Duration),
+    #[error("request body larger than {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("malformed chunked encoding: {0}")]
+    BadChunk(&'static str),
+    #[error("connection closed before the end of the request body")]
+    Truncated,
+    #[error("reading the request body: {0}")]
+    Io(Arc<io::Error>),
+}
+
+impl BodyError {
+    /// The status the transport answers with in place of the handler's
+    /// response; `None` when the client is gone and nothing can be sent.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            BodyError::Timeout(_) => Some(408),
+            BodyError::TooLarge { .. } => Some(413),
+            BodyError::BadChunk(_) => Some(400),
+            BodyError::Truncated | BodyError::Io(_) => None,
+        }
+    }
+}
+
+/// The connection's read buffer. Reused across requests so a keep-alive
+/// connection reads each request head without allocating; it starts small
+/// so idle and slow clients cost little, and grows only up to `max`.
+pub(crate) struct InBuf {
+    data: Vec<u8>,
+    start: usize,
+    end: usize,
+    max: usize,
+}
+
+impl InBuf {
+    const INITIAL: usize = 2048;
+
+    pub(crate) fn new(max: usize) -> Self {
+        let max = max.max(MAX_CHUNK_LINE + 2);
+        InBuf {
+            data: vec![0; Self::INITIAL.min(max)],
+            start: 0,
+            end: 0,
+            max,
+        }
+    }
+
+    pub(crate) fn filled(&self) -> &[u8] {
+        &self.data[self.start..self.end]
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// True when no more bytes fit without consuming some first.
+    pub(crate) fn is_full(&self) -> bool {
+        self.end - self.start >= self.max
+    }
+
+    /// Reads once from `stream` into free space; `Ok(0)` at end of stream
+    /// or when the buffer is full (check [`InBuf::is_full`]).
+    pub(crate) async fn read_from<S>(&mut self, stream: &mut S) -> io::Result<usize>
+    where
+        S: AsyncRead + Unpin + ?Sized,
+    {
+        self.make_room();
+        if self.end == self.data.len() {
+            return Ok(0);
+        }
+        let n = stream.read(&mut self.data[self.end..]).await?;
+        self.end += n;
+        Ok(n)
+    }
+
+    fn make_room(&mut self) {
+        if self.end < self.data.len() {
+            return;
+        }
+        if self.start > 0 {
+            self.data.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        } else if self.data.len() < self.max {
+            let grown = (self.data.len() * 2).min(self.max);
+            self.data.resize(grown, 0);
+        }
+    }
+
+    /// Copies up to `out.len()` buffered bytes into `out`.
+    fn take_into(&mut self, out: &mut [u8]) -> usize {
+        let n = out.len().min(self.end - self.start);
+        out[..n].copy_from_slice(&self.data[self.start..self.start + n]);
+        self.consume(n);
+        n
+    }
+}
+
+#[derive(Clone, Copy)]
+enum State {
+    Length { remaining: u64 },
+    Chunked(Chunk),
+    Done,
+}
+
+/// Where the chunked decoder is (RFC 9112 7.1).
+#[derive(Clone, Copy)]
+enum Chunk {
+    SizeLine,
+    Data { remaining: u64 },
+    DataEnd,
+    Trailers { seen: usize },
+}
+
+/// The request body, decoded (chunked or Content-Length), streamed.
+pub struct Body<'a> {
+    stream: &'a mut (dyn AsyncRead + Unpin + Send),
+    input: &'a mut InBuf,
+    state: State,
+    content_length: Option<u64>,
+    received: u64,
+    limit: u64,
+    read_timeout: Duration,
+    max_trailer_bytes: usize,
+    error: Option<BodyError>,
+}
+
+impl<'a> Body<'a> {
+    pub(crate) fn new(
+        stream: &'a mut (dyn AsyncRead + Unpin + Send),
+        input: &'a mut InBuf,
+        framing: Framing,
+        limit: u64,
+        read_timeout: Duration,
+        max_trailer_bytes: usize,
+    ) -> Self {
+        let (state, content_length) = match framing {
+            Framing::Length(0) => (State::Done, Some(0)),
+            Framing::Length(n) => (State::Length { remaining: n }, Some(n)),
+            Framing::Chunked => (State::Chunked(Chunk::SizeLine), None),
+        };
+        Body {
+            stream,
+            input,
+            state,
+            content_length,
+            received: 0,
+            limit,
+            read_timeout,
+            max_trailer_bytes,
+            error: None,
+        }
+    }
+}
+
+impl Body<'_> {
+    /// Reads the next piece of body into buf; Ok(0) at the end (or when
+    /// `buf` is empty). Errors on malformed chunking, on a read that takes
+    /// longer than the read timeout, on a connection closed early, or when
+    /// the total exceeds the limit. Cancel-safe.
+    pub async fn read(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
+        if let Some(error) = &self.error {
+            return Err(error.clone());
+        }
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        match self.read_inner(buf).await {
+            Ok(n) => {
+                self.received += n as u64;
+                Ok(n)
+            }
+            Err(error) => {
+                self.error = Some(error.clone());
+                Err(error)
+            }
+        }
+    }
+
+    /// Reads until buf holds at least `want` bytes or the body ends;
+    /// returns whether the body has ended. `false` can still be followed by
+    /// an immediate end (a chunked body's last chunk not yet seen).
+    /// Cancel-safe: `buf` only ever holds body bytes.
+    pub async fn fill(&mut self, buf: &mut Vec<u8>, want: usize) -> Result<bool, BodyError> {
+        if buf.len() >= want {
+            return Ok(self.is_complete());
+        }
+        let mut target = TruncateOnDrop::new(buf, want);
+        while target.filled < want {
+            let n = self.read(&mut target.buf[target.filled..want]).await?;
+            if n == 0 {
+                return Ok(true);
+            }
+            target.filled += n;
+        }
+        Ok(self.is_complete())
+    }
+
+    /// The declared length, when the body is not chunked.
+    pub fn content_length(&self) -> Option<u64> {
+        self.content_length
+    }
+
+    /// Body bytes delivered so far.
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// True once the whole body has been read.
+    pub fn is_complete(&self) -> bool {
+        matches!(self.state, State::Done | State::Length { remaining: 0 })
+    }
+
+    /// The error the body failed with, if any.
+    pub fn error(&self) -> Option<&BodyError> {
+        self.error.as_ref()
+    }
+
+    /// Reads and discards what the handler left unread, up to `cap` bytes,
+    /// so the connection can carry the next request. Returns whether the
+    /// body ended within the cap.
+    pub(crate) async fn discard(&mut self, scratch: &mut [u8], cap: u64) -> bool {
+        let mut discarded = 0u64;
+        while discarded <= cap {
+            match self.read(scratch).await {
+                Ok(0) => return self.is_complete(),
+                Ok(n) => discarded += n as u64,
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+
+    async fn read_inner(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
+        loop {
+            match self.state {
+                State::Done => return Ok(0),
+                State::Length { remaining: 0 } => {
+                    self.state = State::Done;
+                    return Ok(0);
+                }
+                State::Length { remaining } => {
+                    let want = clamp(buf.len(), remaining);
+                    let n = self.read_data(&mut buf[..want]).await?;
+                    self.state = State::Length {
+                        remaining: remaining - n as u64,
+                    };
+                    return Ok(n);
+                }
+                State::Chunked(Chunk::Data { remaining }) => {
+                    let want = clamp(buf.len(), remaining);
+                    let n = self.read_data(&mut buf[..want]).await?;
+                    self.state = State::Chunked(match remaining - n as u64 {
+                        0 => Chunk::DataEnd,
+                        remaining => Chunk::Data { remaining },
+                    });
+                    return Ok(n);
+                }
+                State::Chunked(Chunk::SizeLine) => {
+                    let line_len = self.buffer_line(MAX_CHUNK_LINE).await?;
+                    let size = parse_chunk_size_line(&self.input.filled()[..line_len])?;
+                    self.input.consume(line_len);
+                    if self.received.saturating_add(size) > self.limit {
+                        return Err(BodyError::TooLarge { limit: self.limit });
+                    }
+                    self.state = State::Chunked(match size {
+                        0 => Chunk::Trailers { seen: 0 },
+                        size => Chunk::Data { remaining: size },
+                    });
+                }
+                State::Chunked(Chunk::DataEnd) => {
+                    while self.input.filled().len() < 2 {
+                        self.buffer_more().await?;
+                    }
+                    if &self.input.filled()[..2] != b"\r\n" {
+                        return Err(BodyError::BadChunk("chunk data not followed by CRLF"));
+                    }
+                    self.input.consume(2);
+                    self.state = State::Chunked(Chunk::SizeLine);
+                }
+                State::Chunked(Chunk::Trailers { seen }) => {
+                    // The empty line that ends the body always fits.
+                    let allowed = self.max_trailer_bytes.saturating_sub(seen).max(2);
+                    let line_len = self.buffer_line(allowed.min(MAX_CHUNK_LINE)).await?;
+                    let line = &self.input.filled()[..line_len];
+                    let is_end = line == b"\r\n";
+                    check_trailer_line(line)?;
+                    self.input.consume(line_len);
+                    self.state = if is_end {
+                        State::Done
+                    } else {
+                        State::Chunked(Chunk::Trailers {
+                            seen: seen + line_len,
+                        })
+                    };
+                }
+            }
+        }
+    }
+
+    /// Delivers body bytes: from the buffer when it holds some, else
+    /// straight from the socket into `out` (no copy for large bodies).
+    async fn read_data(&mut self, out: &mut [u8]) -> Result<usize, BodyError> {
+        if !self.input.is_empty() {
+            return Ok(self.input.take_into(out));
+        }
+        let read = tokio::time::timeout(self.read_timeout, self.stream.read(out)).await;
+        match read {
+            Err(_) => Err(BodyError::Timeout(self.read_timeout)),
+            Ok(Err(e)) => Err(BodyError::Io(Arc::new(e))),
+            Ok(Ok(0)) => Err(BodyError::Truncated),
+            Ok(Ok(n)) => Ok(n),
+        }
+    }
+
+    /// Reads until the buffer holds a whole line (ending in LF) of at most
+    /// `max` bytes; returns its length including the line end.
+    async fn buffer_line(&mut self, max: usize) -> Result<usize, BodyError> {
+        loop {
+            let filled = self.input.filled();
+            if let Some(lf) = filled.iter().take(max).position(|&b| b == b'\n') {
+                return Ok(lf + 1);
+            }
+            if filled.len() >= max {
+                return Err(BodyError::BadChunk("chunk line or trailer too long"));
+            }
+            self.buffer_more().await?;
+        }
+    }
+
+    async fn buffer_more(&mut self) -> Result<(), BodyError> {
+        let read =
+            tokio::time::timeout(self.read_timeout, self.input.read_from(&mut *self.stream)).await;
+        match read {
+            Err(_) => Err(BodyError::Timeout(self.read_timeout)),
+            Ok(Err(e)) => Err(BodyError::Io(Arc::new(e))),
+            Ok(Ok(0)) if self.input.is_full() => {
+                Err(BodyError::BadChunk("chunk line or trailer too long"))
+            }
+            Ok(Ok(0)) => Err(BodyError::Truncated),
+            Ok(Ok(_)) => Ok(()),
+        }
+    }
+}
+
+fn clamp(len: usize, remaining: u64) -> usize {
+    usize::try_from(remaining).map_or(len, |r| r.min(len))
+}
+
+/// Parses `1a;name=value\r\n`. Extensions are skipped (RFC 9112 7.1.1: a
+/// recipient must ignore unrecognised ones) but must hold no control
+/// characters; bare LF line ends are refused, as they enable smuggling.
+fn parse_chunk_size_line(line: &[u8]) -> Result<u64, BodyError> {
+    let line = line
+        .strip_suffix(b"\r\n")
+        .ok_or(BodyError::BadChunk("chunk size line not ended by CRLF"))?;
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if digits == 0 {
+        return Err(BodyError::BadChunk("chunk size is not hexadecimal"));
+    }
+    if digits > MAX_CHUNK_SIZE_DIGITS {
+        return Err(BodyError::BadChunk("chunk size too large"));
+    }
+    let mut size = 0u64;
+    for &b in &line[..digits] {
+        let digit = (b as char).to_digit(16).map_or(0, u64::from);
+        size = size
+            .checked_mul(16)
+            .and_then(|s| s.checked_add(digit))
+            .ok_or(BodyError::BadChunk("chunk size too large"))?;
+    }
+    let rest = &line[digits..];
+    let extensions = rest.trim_ascii_start();
+    if !extensions.is_empty() && extensions[0] != b';' {
+        return Err(BodyError::BadChunk("garbage after chunk size"));
+    }
+    if extensions.iter().any(|&b| is_forbidden_control(b)) {
+        return Err(BodyError::BadChunk("control character in chunk extension"));
+    }
+    Ok(size)
+}
+
+/// Trailer fields are ignored, but each line must be CRLF-ended and free of
+/// control characters.
+fn check_trailer_line(line: &[u8]) -> Result<(), BodyError> {
+    let content = line
+        .strip_suffix(b"\r\n")
+        .ok_or(BodyError::BadChunk("trailer line not ended by CRLF"))?;
+    if content.iter().any(|&b| is_forbidden_control(b)) {
+        return Err(BodyError::BadChunk("control character in trailer"));
+    }
+    if !content.is_empty() && !content.contains(&b':') {
+        return Err(BodyError::BadChunk("trailer line is not a field"));
+    }
+    Ok(())
+}
+
+fn is_forbidden_control(b: u8) -> bool {
+    (b < 0x20 && b != b'\t') || b == 0x7f
+}
+
+/// Shortens a vector back to the bytes actually read, also when the
+/// reading future is dropped half way.
+struct TruncateOnDrop<'v> {
+    buf: &'v mut Vec<u8>,
+    filled: usize,
+}
+
+impl<'v> TruncateOnDrop<'v> {
+    fn new(buf: &'v mut Vec<u8>, want: usize) -> Self {
+        let filled = buf.len();
+        buf.resize(want, 0);
+        TruncateOnDrop { buf, filled }
+    }
+}
+
+impl Drop for TruncateOnDrop<'_> {
+    fn drop(&mut self) {
+        self.buf.truncate(self.filled);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::UnixStream;
+
+    /// Decodes `wire` (sent over a real socket pair, then closed) with the
+    /// given framing and limit, reading `step` bytes at a time.
+    async fn decode(
+        wire: &[u8],
+        framing: Framing,
+        limit: u64,
+        step: usize,
+    ) -> Result<Vec<u8>, BodyError> {
+        let (mut client, mut server) = UnixStream::pair().unwrap();
+        let wire = wire.to_vec();
+        // Closing after the write lets a short body end as truncated.
+        let writer = tokio::spawn(async move {
+            let _ = client.write_all(&wire).await;
+        });
+        let mut input = InBuf::new(1024);
+        let mut body = Body::new(
+            &mut server,
+            &mut input,
+            framing,
+            limit,
+            Duration::from_secs(5),
+            1024,
+        );
+        let mut out = Vec::new();
+        let mut piece = vec![0u8; step];
+        let result = loop {
+            match body.read(&mut piece).await {
+                Ok(0) => break Ok(out),
+                Ok(n) => out.extend_from_slice(&piece[..n]),
+                Err(e) => break Err(e),
+            }
+        };
+        writer.await.unwrap();
+        result
+    }
+
+    #[tokio::test]
+    async fn decodes_chunks_with_extensions_and_trailers() {
+        let wire = b"3;name=value\r\nabc\r\nA ; x\r\n0123456789\r\n0\r\nX-Trailer: t\r\n\r\n";
+        for step in [1, 2, 7, 4096] {
+            let got = decode(wire, Framing::Chunked, 100, step).await.unwrap();
+            assert_eq!(got, b"abc0123456789", "step {step}");
+        }
+    }
+
+    #[tokio::test]
+    async fn refuses_malformed_chunks() {
+        for wire in [
+            &b"zz\r\nabc\r\n0\r\n\r\n"[..],
+            b"3\nabc\r\n0\r\n\r\n",
+            b"3\r\nabcX\r\n0\r\n\r\n",
+            b"3x\r\nabc\r\n0\r\n\r\n",
+            b"11111111111111111\r\n",
+            b"3;\x01\r\nabc\r\n0\r\n\r\n",
+            b"0\r\nnot a field\r\n\r\n",
+        ] {
+            let err = decode(wire, Framing::Chunked, 1 << 40, 16)
+                .await
+                .unwrap_err();
+            assert!(matches!(err, BodyError::BadChunk(_)), "{wire:?}: {err}");
+            assert_eq!(err.status(), Some(400));
+        }
+    }
+
+    #[tokio::test]
+    async fn chunked_total_over_limit_is_too_large() {
+        let err = decode(
+            b"8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n",
+            Framing::Chunked,
+            10,
+            64,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, BodyError::TooLarge { limit: 10 }));
+    }
+
+    #[tokio::test]
+    async fn content_length_body_and_truncation() {
+        assert_eq!(
+            decode(b"hello", Framing::Length(5), 5, 2).await.unwrap(),
+            b"hello"
+        );
+        let err = decode(b"hel", Framing::Length(5), 5, 2).await.unwrap_err();
+        assert!(matches!(err, BodyError::Truncated));
+        let err = decode(b"3\r\nab", Framing::Chunked, 100, 2)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, BodyError::Truncated));
+    }
+
+    #[tokio::test]
+    async fn fill_reads_until_want_or_end() {
+        let (mut client, mut server) = UnixStream::pair().unwrap();
+        client
+            .write_all(b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+            .await
+            .unwrap();
+        let mut input = InBuf::new(1024);
+        let mut body = Body::new(
+            &mut server,
+            &mut input,
+            Framing::Chunked,
+            100,
+            Duration::from_secs(5),
+            1024,
+        );
+        let mut buf = b"x".to_vec();
+        assert!(!body.fill(&mut buf, 4).await.unwrap());
+        assert_eq!(buf, b"xhel");
+        assert!(body.fill(&mut buf, 100).await.unwrap());
+        assert_eq!(buf, b"xhello world");
+        assert_eq!(body.received(), 11);
+    }
+
+    #[tokio::test]
+    async fn stalled_body_times_out() {
+        let (mut client, mut server) = UnixStream::pair().unwrap();
+        client.write_all(b"ab").await.unwrap();
+        let mut input = InBuf::new(1024);
+        let mut body = Body::new(
+            &mut server,
+            &mut input,
+            Framing::Length(5),
+            5,
+            Duration::from_millis(100),
+            1024,
+        );
+        let mut buf = Vec::new();
+        let err = body.fill(&mut buf, 5).await.unwrap_err();
+        assert!(matches!(err, BodyError::Timeout(_)));
+        assert_eq!(buf, b"ab");
+        assert!(matches!(
+            body.read(&mut [0; 4]).await,
+            Err(BodyError::Timeout(_))
+        ));
+    }
+}

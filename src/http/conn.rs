@@ -1,0 +1,423 @@
+//! One connection: read a head, run the handler with the streamed body,
+//! write the response, repeat while keep-alive holds.
+
+use std::io;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+use tokio::time::{Instant, timeout, timeout_at};
+use tracing::{debug, warn};
+
+use super::body::{Body, InBuf};
+use super::head::{ALLOWED_METHODS, RequestHead, Shape, interpret, parse_head};
+use super::response::{self, DateCache};
+use super::{Handler, Peer, Request, Response};
+
+/// Unread body the transport discards after the handler to keep the
+/// connection; beyond this it closes instead.
+const DRAIN_CAP: u64 = 64 * 1024;
+/// How long and how much a closing connection keeps reading what the
+/// client still sends, so the kernel does not reset the connection before
+/// the client has read the final response (the "lingering close").
+const LINGER_TIME: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 64 * 1024;
+
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// The connection limits, resolved from [`crate::config::Limits`].
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub max_header_bytes: usize,
+    pub max_body_bytes: u64,
+    /// Time allowed for a whole request head, one body read, or writing a
+    /// response.
+    pub read_timeout: Duration,
+    /// Idle time between requests; zero disables keep-alive.
+    pub keepalive_timeout: Duration,
+}
+
+/// What happened while waiting for the first byte of a request.
+enum Wait {
+    Data,
+    TimedOut,
+    Closed,
+    ShuttingDown,
+}
+
+enum Next {
+    KeepAlive,
+    Close,
+}
+
+pub(crate) struct Connection<'h, S> {
+    stream: S,
+    peer: Peer,
+    settings: &'h Settings,
+    handler: &'h dyn Handler,
+    shutdown: watch::Receiver<bool>,
+    input: InBuf,
+    /// Reused for every response (and as scratch when discarding a body).
+    out: Vec<u8>,
+    date: DateCache,
+}
+
+impl<'h, S> Connection<'h, S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    pub(crate) fn new(
+        stream: S,
+        peer: Peer,
+        settings: &'h Settings,
+        handler: &'h dyn Handler,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        Connection {
+            input: InBuf::new(settings.max_header_bytes),
+            out: Vec::with_capacity(1024),
+            date: DateCache::new(),
+            stream,
+            peer,
+            settings,
+            handler,
+            shutdown,
+        }
+    }
+
+    /// Serves requests until the client leaves, a limit is hit, keep-alive
+    /// ends or the server shuts down.
+    pub(crate) async fn run(mut self) {
+        debug!(peer = %self.peer, "connection opened");
+        let mut first = true;
+        while let Some(head) = self.next_head(first).await {
+            first = false;
+            if let Next::Close = self.exchange(head).await {
+                break;
+            }
+        }
+        debug!(peer = %self.peer, "connection closed");
+    }
+
+    /// Reads the next request head. Refusals (408, 400, 431) are answered
+    /// here; `None` means the connection is to be closed.
+    async fn next_head(&mut self, first: bool) -> Option<RequestHead> {
+        if self.input.is_empty() {
+            let idle = if first {
+                self.settings.read_timeout
+            } else {
+                self.settings.keepalive_timeout
+            };
+            match self.wait_for_request(idle).await {
+                Wait::Data => {}
+                Wait::TimedOut if first => {
+                    self.refuse(408, "no request within the read timeout", "")
+                        .await;
+                    return None;
+                }
+                Wait::TimedOut | Wait::Closed | Wait::ShuttingDown => return None,
+            }
+        }
+        // The whole head must arrive within one read timeout, so a client
+        // sending a byte now and then cannot hold the connection for ever.
+        let deadline = Instant::now() + self.settings.read_timeout;
+        let mut scanned = 0;
+        loop {
+            let filled = self.input.filled();
+            if may_hold_whole_head(filled, scanned)
+                || filled.len() >= self.settings.max_header_bytes
+            {
+                match parse_head(filled, self.settings.max_header_bytes) {
+                    Ok(Some((head, used))) => {
+                        self.input.consume(used);
+                        return Some(head);
+                    }
+                    Ok(None) => {}
+                    Err(error) => {
+                        warn!(peer = %self.peer, %error, "refused request head");
+                        self.refuse(error.status(), &error.to_string(), "").await;
+                        return None;
+                    }
+                }
+            }
+            scanned = filled.len();
+            match timeout_at(deadline, self.input.read_from(&mut self.stream)).await {
+                Ok(Ok(0)) => {
+                    debug!(peer = %self.peer, "client closed the connection inside a request head");
+                    return None;
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => {
+                    debug!(peer = %self.peer, %error, "reading a request head failed");
+                    return None;
+                }
+                Err(_) => {
+                    warn!(peer = %self.peer, "request head not complete within the read timeout");
+                    self.refuse(408, "request head not complete within the read timeout", "")
+                        .await;
+                    return None;
+                }
+            }
+        }
+    }
+
+    async fn wait_for_request(&mut self, idle: Duration) -> Wait {
+        if idle.is_zero() {
+            return Wait::TimedOut;
+        }
+        let read = timeout(idle, self.input.read_from(&mut self.stream));
+        tokio::select! {
+            biased;
+            _ = self.shutdown.wait_for(|stop| *stop) => Wait::ShuttingDown,
+            read = read => match read {
+                Ok(Ok(0)) => Wait::Closed,
+                Ok(Ok(_)) => Wait::Data,
+                Ok(Err(error)) => {
+                    debug!(peer = %self.peer, %error, "reading from the client failed");
+                    Wait::Closed
+                }
+                Err(_) => Wait::TimedOut,
+            },
+        }
+    }
+
+    /// One request and its response.
+    async fn exchange(&mut self, head: RequestHead) -> Next {
+        let shape = match interpret(&head, self.settings.max_body_bytes) {
+            Ok(shape) => shape,
+            Err(refusal) => {
+                warn!(
+                    peer = %self.peer,
+                    method = %head.method.escape_debug(),
+                    path = %head.path.escape_debug(),
+                    status = refusal.status,
+                    reason = refusal.reason,
+                    "refused request"
+                );
+                let extra = if refusal.status == 405 {
+                    ALLOW_HEADER
+                } else {
+                    ""
+                };
+                self.refuse(refusal.status, refusal.reason, extra).await;
+                return Next::Close;
+            }
+        };
+        if shape.expect_continue && shape.has_body() && self.write_out_of(CONTINUE).await.is_err() {
+            return Next::Close;
+        }
+        let head_only = head.method == "HEAD";
+        let http10 = head.minor_version == 0;
+        let request = Request {
+            method: if head_only {
+                "GET".to_string()
+            } else {
+                head.method
+            },
+            path: head.path,
+            query: head.query,
+            headers: head.headers,
+            peer: self.peer.clone(),
+        };
+        // OPTIONS is answered by the transport: only `Allow` matters.
+        let handler = (request.method != "OPTIONS").then_some(self.handler);
+        let (response, body_state) = self.read_body(&shape, handler, &request).await;
+        let reply = Reply { head_only, http10 };
+        self.finish(&request, &shape, response, body_state, reply)
+            .await
+    }
+
+    /// Runs the handler (or nothing, for OPTIONS) with the body, then
+    /// discards what it left unread.
+    async fn read_body(
+        &mut self,
+        shape: &Shape,
+        handler: Option<&dyn Handler>,
+        request: &Request,
+    ) -> (Option<Response>, BodyState) {
+        let mut body = Body::new(
+            &mut self.stream,
+            &mut self.input,
+            shape.framing,
+            self.settings.max_body_bytes,
+            self.settings.read_timeout,
+            self.settings.max_header_bytes,
+        );
+        let response = match handler {
+            Some(handler) => Some(handler.handle(request, &mut body).await),
+            None => None,
+        };
+        let state = if let Some(error) = body.error() {
+            BodyState::Failed(error.clone())
+        } else if body.is_complete() {
+            BodyState::Complete
+        } else {
+            self.out.resize(8192, 0);
+            match body.discard(&mut self.out, DRAIN_CAP).await {
+                true => BodyState::Complete,
+                false => match body.error() {
+                    Some(error) => BodyState::Failed(error.clone()),
+                    None => BodyState::LeftUnread,
+                },
+            }
+        };
+        (response, state)
+    }
+
+    async fn finish(
+        &mut self,
+        request: &Request,
+        shape: &Shape,
+        response: Option<Response>,
+        body_state: BodyState,
+        reply: Reply,
+    ) -> Next {
+        if let BodyState::Failed(error) = body_state {
+            return match error.status() {
+                Some(status) => {
+                    warn!(peer = %self.peer, path = %request.path.escape_debug(), %error, "refused request body");
+                    self.refuse(status, &error.to_string(), "").await;
+                    Next::Close
+                }
+                None => {
+                    debug!(peer = %self.peer, %error, "request body lost");
+                    Next::Close
+                }
+            };
+        }
+        let response = response.unwrap_or_else(|| Response::text(200, ""));
+        let status = checked_status(response.status, &request.path);
+        let close = response.close
+            || !shape.keep_alive
+            || matches!(body_state, BodyState::LeftUnread)
+            || self.settings.keepalive_timeout.is_zero()
+            || *self.shutdown.borrow();
+        let is_options = request.method == "OPTIONS";
+        let framing = response::Framing {
+            close,
+            announce_keep_alive: !close && reply.http10,
+            head_only: reply.head_only,
+            extra_headers: if is_options { ALLOW_HEADER } else { "" },
+        };
+        response::encode(
+            &mut self.out,
+            &mut self.date,
+            status,
+            response.content_type,
+            &response.body,
+            &framing,
+        );
+        let written = self.write_response().await;
+        if written.is_err() || close {
+            self.linger().await;
+            return Next::Close;
+        }
+        Next::KeepAlive
+    }
+
+    /// Answers with an error status and `Connection: close`.
+    async fn refuse(&mut self, status: u16, message: &str, extra_headers: &str) {
+        let framing = response::Framing {
+            close: true,
+            announce_keep_alive: false,
+            head_only: false,
+            extra_headers,
+        };
+        let body = format!("{} {}: {message}\n", status, response::reason(status));
+        response::encode(
+            &mut self.out,
+            &mut self.date,
+            status,
+            "text/plain; charset=utf-8",
+            body.as_bytes(),
+            &framing,
+        );
+        if self.write_response().await.is_ok() {
+            self.linger().await;
+        }
+    }
+
+    async fn write_response(&mut self) -> io::Result<()> {
+        let limit = self.settings.read_timeout;
+        match timeout(limit, self.stream.write_all(&self.out)).await {
+            Ok(result) => result,
+            Err(_) => {
+                debug!(peer = %self.peer, "client did not take the response in time");
+                Err(io::ErrorKind::TimedOut.into())
+            }
+        }
+    }
+
+    async fn write_out_of(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let limit = self.settings.read_timeout;
+        timeout(limit, self.stream.write_all(bytes))
+            .await
+            .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
+    }
+
+    /// Half-closes and reads what the client still sends, briefly, so the
+    /// final response is not destroyed by a reset (RFC 9112 9.6).
+    async fn linger(&mut self) {
+        let _ = timeout(LINGER_TIME, self.stream.shutdown()).await;
+        let deadline = Instant::now() + LINGER_TIME;
+        let mut discarded = 0;
+        self.out.resize(8192, 0);
+        while discarded < LINGER_BYTES {
+            match timeout_at(deadline, self.stream.read(&mut self.out)).await {
+                Ok(Ok(n)) if n > 0 => discarded += n,
+                _ => break,
+            }
+        }
+    }
+}
+
+const ALLOW_HEADER: &str = "Allow: GET, HEAD, POST, OPTIONS\r\n";
+const _: () = assert!(ALLOW_HEADER.len() == "Allow: \r\n".len() + ALLOWED_METHODS.len());
+
+/// How the request body ended up after the handler.
+enum BodyState {
+    Complete,
+    /// More than [`DRAIN_CAP`] left unread: the connection must close.
+    LeftUnread,
+    Failed(super::BodyError),
+}
+
+/// How the response must be sent, from the request's head.
+struct Reply {
+    head_only: bool,
+    http10: bool,
+}
+
+/// A handler status outside 200..=599 is a bug; the client gets 500.
+fn checked_status(status: u16, path: &str) -> u16 {
+    if (200..=599).contains(&status) {
+        status
+    } else {
+        warn!(status, path = %path.escape_debug(), "handler returned an invalid status");
+        500
+    }
+}
+
+/// A head can only be complete once an empty line has arrived; checking
+/// just the new bytes keeps a byte-at-a-time client from costing a full
+/// parse per byte.
+fn may_hold_whole_head(filled: &[u8], scanned: usize) -> bool {
+    let from = scanned.saturating_sub(3).min(filled.len());
+    let new = &filled[from..];
+    new.windows(2).any(|w| w == b"\n\n") || new.windows(3).any(|w| w == b"\n\r\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn end_of_head_is_found_across_reads() {
+        let head = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+        assert!(may_hold_whole_head(head, 0));
+        assert!(may_hold_whole_head(head, head.len() - 1));
+        assert!(!may_hold_whole_head(&head[..head.len() - 1], 0));
+        assert!(may_hold_whole_head(b"GET / HTTP/1.0\n\n", 15));
+        assert!(!may_hold_whole_head(b"", 10));
+    }
+}

@@ -1,0 +1,269 @@
+//! Job operations: Print-Job, Validate-Job, Create-Job, Send-Document
+//! (RFC 8011 4.2.1-4.2.4, 4.3.1), Cancel-Job, Get-Job-Attributes, Get-Jobs,
+//! Hold-Job, Release-Job (4.3.3-4.3.6, 4.2.6).
+
+use std::collections::HashMap;
+
+use crate::core::{Job, JobFilter, NewJob, Origin, PrinterInfo, WhichJobs};
+use crate::docformat;
+use crate::ipp::value::{Attribute, DelimiterTag, StatusCode, Value};
+
+use super::job_attrs::{self, JobView};
+use super::requested::Requested;
+use super::{Ctx, Document, IppService, Reply, attr, ticket};
+
+impl IppService {
+    pub(super) async fn print_job(&self, ctx: &Ctx<'_>, document: &mut Document<'_, '_>) -> Result<Reply, Reply> {
+        let printer = self.target_printer(ctx)?;
+        let format = document_format(ctx, &printer)?;
+        check_compression(ctx)?;
+        let (new_job, ignored) = new_job(ctx, &printer)?;
+        // Refuse before reading the document when the queue would anyway.
+        self.spooler.validate(&new_job)?;
+        let staged = document
+            .stage(&self.spooler)
+            .await?
+            .ok_or_else(|| Reply::error(StatusCode::ClientErrorBadRequest, "Print-Job carries no document data"))?;
+        let job = self.spooler.submit(new_job, format, staged).await?;
+        Ok(job_answer(ctx, &job, printer.up_since).with_ignored(ignored))
+    }
+
+    pub(super) fn validate_job(&self, ctx: &Ctx<'_>) -> Result<Reply, Reply> {
+        let printer = self.target_printer(ctx)?;
+        document_format(ctx, &printer)?;
+        check_compression(ctx)?;
+        let (new_job, ignored) = new_job(ctx, &printer)?;
+        self.spooler.validate(&new_job)?;
+        Ok(Reply::ok().with_ignored(ignored))
+    }
+
+    pub(super) async fn create_job(&self, ctx: &Ctx<'_>) -> Result<Reply, Reply> {
+        let printer = self.target_printer(ctx)?;
+        let (new_job, ignored) = new_job(ctx, &printer)?;
+        let job = self.spooler.create_job(new_job).await?;
+        Ok(job_answer(ctx, &job, printer.up_since).with_ignored(ignored))
+    }
+
+    pub(super) async fn send_document(&self, ctx: &Ctx<'_>, document: &mut Document<'_, '_>) -> Result<Reply, Reply> {
+        let job = self.target_job(ctx)?;
+        let last = ctx.bool_attr("last-document").ok_or_else(|| {
+            Reply::error(StatusCode::ClientErrorBadRequest, "Send-Document needs last-document")
+        })?;
+        let printer = self
+            .spooler
+            .printer(&job.printer)
+            .ok_or_else(|| Reply::error(StatusCode::ClientErrorNotPossible, "the job's printer is gone"))?;
+        let format = document_format(ctx, &printer)?;
+        check_compression(ctx)?;
+        refuse_early(ctx, &job)?;
+        let staged = document.stage(&self.spooler).await?;
+        let job = self
+            .spooler
+            .add_document(job.id, &ctx.requester, format, staged, last)
+            .await?;
+        Ok(job_answer(ctx, &job, printer.up_since))
+    }
+
+    pub(super) async fn cancel_job(&self, ctx: &Ctx<'_>) -> Result<Reply, Reply> {
+        let job = self.target_job(ctx)?;
+        let job = self.spooler.cancel(job.id, &ctx.requester).await?;
+        tracing::info!(id = job.id, by = %ctx.requester.user, "job canceled");
+        Ok(Reply::ok())
+    }
+
+    pub(super) async fn hold_job(&self, ctx: &Ctx<'_>) -> Result<Reply, Reply> {
+        let job = self.target_job(ctx)?;
+        // Only `indefinite` is implemented; any other time is substituted.
+        let substituted = match ctx.msg.operation_attr("job-hold-until") {
+            Some(a) if attr::single(a).and_then(Value::as_str) != Some("indefinite") => vec![a.clone()],
+            _ => Vec::new(),
+        };
+        self.spooler.hold(job.id, &ctx.requester).await?;
+        Ok(Reply::ok().with_ignored(substituted))
+    }
+
+    pub(super) async fn release_job(&self, ctx: &Ctx<'_>) -> Result<Reply, Reply> {
+        let job = self.target_job(ctx)?;
+        self.spooler.release(job.id, &ctx.requester).await?;
+        Ok(Reply::ok())
+    }
+
+    pub(super) fn get_job_attributes(&self, ctx: &Ctx<'_>) -> Result<Reply, Reply> {
+        let job = self.target_job(ctx)?;
+        let view = JobView {
+            host: ctx.host,
+            now: ctx.now,
+            up_since: self.up_since(&job.printer, ctx.now),
+        };
+        let wanted = Requested::from_request(ctx.msg, Requested::all());
+        Ok(Reply::ok().with_group(job_attrs::render(&job, &view, &wanted)))
+    }
+
+    pub(super) fn get_jobs(&self, ctx: &Ctx<'_>) -> Result<Reply, Reply> {
+        let filter = JobFilter {
+            printer: self.jobs_scope(ctx)?,
+            which: which_jobs(ctx)?,
+            owner: (ctx.bool_attr("my-jobs") == Some(true)).then(|| ctx.requester.user.clone()),
+            limit: limit(ctx)?,
+        };
+        let wanted = Requested::from_request(ctx.msg, Requested::names(&job_attrs::GET_JOBS_DEFAULT));
+        let up_since: HashMap<String, u64> = self
+            .spooler
+            .printers()
+            .into_iter()
+            .map(|p| (p.name, p.up_since))
+            .collect();
+        let mut reply = Reply::ok();
+        for job in self.spooler.jobs(&filter) {
+            let view = JobView {
+                host: ctx.host,
+                now: ctx.now,
+                up_since: up_since.get(&job.printer).copied().unwrap_or(ctx.now),
+            };
+            reply = reply.with_group(job_attrs::render(&job, &view, &wanted));
+        }
+        Ok(reply)
+    }
+
+    /// The queue Get-Jobs lists: `None` for every queue (`/`, `/jobs`).
+    fn jobs_scope(&self, ctx: &Ctx<'_>) -> Result<Option<String>, Reply> {
+        use super::uri::{Target, parse_uri};
+        match parse_uri(ctx.str_attr("printer-uri").unwrap_or_default()) {
+            Target::Root | Target::AllJobs => Ok(None),
+            _ => self.target_printer(ctx).map(|p| Some(p.name)),
+        }
+    }
+
+    /// When `printer` came up; a job whose queue is gone uses `now`, so its
+    /// times read as "before this run" (0).
+    fn up_since(&self, printer: &str, now: u64) -> u64 {
+        self.spooler.printer(printer).map_or(now, |p| p.up_since)
+    }
+}
+
+/// What job creation answers with (RFC 8011 4.2.1.2).
+fn job_answer(ctx: &Ctx<'_>, job: &Job, up_since: u64) -> Reply {
+    let view = JobView {
+        host: ctx.host,
+        now: ctx.now,
+        up_since,
+    };
+    let wanted = Requested::names(&job_attrs::CREATION_ANSWER);
+    Reply::ok().with_group(job_attrs::render(job, &view, &wanted))
+}
+
+/// The job the request describes, and the job attributes it asked for
+/// that are ignored (ipp-attribute-fidelity false). With fidelity true,
+/// any unsupported attribute refuses the job (RFC 8011 4.2.1.1).
+fn new_job(ctx: &Ctx<'_>, printer: &PrinterInfo) -> Result<(NewJob, Vec<Attribute>), Reply> {
+    let parsed = ticket::parse(ctx.msg.group(DelimiterTag::Job))
+        .map_err(|message| Reply::error(StatusCode::ClientErrorBadRequest, message))?;
+    let fidelity = ctx.bool_attr("ipp-attribute-fidelity").unwrap_or(false);
+    if fidelity && !parsed.unsupported.is_empty() {
+        return Err(Reply::error(
+            StatusCode::ClientErrorAttributesOrValuesNotSupported,
+            "some job attributes are not supported and ipp-attribute-fidelity is true",
+        )
+        .with_unsupported(parsed.unsupported));
+    }
+    let job = NewJob {
+        printer: printer.name.clone(),
+        owner: ctx.requester.user.clone(),
+        name: job_name(ctx),
+        origin: Origin::Ipp,
+        ticket: parsed.ticket,
+    };
+    Ok((job, parsed.unsupported))
+}
+
+/// `job-name`, else `document-name`, else `untitled`; sanitized.
+fn job_name(ctx: &Ctx<'_>) -> String {
+    ["job-name", "document-name"]
+        .iter()
+        .filter_map(|name| ctx.str_attr(name))
+        .map(|name| attr::sanitize(name, attr::NAME_MAX))
+        .find(|name| !name.is_empty())
+        .unwrap_or_else(|| "untitled".to_string())
+}
+
+/// The declared `document-format`, checked against the queue's list. `None`
+/// (absent or octet-stream) lets the core sense the format.
+fn document_format(ctx: &Ctx<'_>, printer: &PrinterInfo) -> Result<Option<String>, Reply> {
+    let Some(declared) = ctx.str_attr("document-format") else {
+        return Ok(None);
+    };
+    let base = docformat::base_type(declared);
+    if base.eq_ignore_ascii_case(docformat::OCTET_STREAM) {
+        return Ok(None);
+    }
+    if printer.formats.iter().any(|f| f.eq_ignore_ascii_case(base)) {
+        return Ok(Some(base.to_ascii_lowercase()));
+    }
+    Err(Reply::error(
+        StatusCode::ClientErrorDocumentFormatNotSupported,
+        format!("document-format {declared:?} is not supported by {}", printer.name),
+    )
+    .with_unsupported(vec![Attribute::new(
+        "document-format",
+        Value::MimeMediaType(declared.to_string()),
+    )]))
+}
+
+/// `compression-supported` is `none` (RFC 8011 4.2.1.1).
+fn check_compression(ctx: &Ctx<'_>) -> Result<(), Reply> {
+    match ctx.str_attr("compression") {
+        None | Some("none") => Ok(()),
+        Some(other) => Err(Reply::error(
+            StatusCode::ClientErrorCompressionNotSupported,
+            format!("compression {other:?} is not supported"),
+        )
+        .with_unsupported(vec![attr::keyword("compression", other)])),
+    }
+}
+
+/// Send-Document: refuses what the core would refuse, before the document
+/// is read into the spool. The core still decides (the job may change
+/// meanwhile); this only spares a pointless upload.
+fn refuse_early(ctx: &Ctx<'_>, job: &Job) -> Result<(), Reply> {
+    if !ctx.requester.is_admin && ctx.requester.user != job.owner {
+        return Err(Reply::error(
+            StatusCode::ClientErrorForbidden,
+            format!("job {} belongs to another user", job.id),
+        ));
+    }
+    if job.has_document || job.state.is_terminal() {
+        return Err(Reply::error(
+            StatusCode::ClientErrorNotPossible,
+            format!("job {} takes no more documents", job.id),
+        ));
+    }
+    Ok(())
+}
+
+/// `which-jobs`: RFC 8011 4.2.6.1 refuses any other value with it in the
+/// unsupported group.
+fn which_jobs(ctx: &Ctx<'_>) -> Result<WhichJobs, Reply> {
+    match ctx.str_attr("which-jobs") {
+        None | Some("not-completed") => Ok(WhichJobs::NotCompleted),
+        Some("completed") => Ok(WhichJobs::Completed),
+        Some("all") => Ok(WhichJobs::All),
+        Some(other) => Err(Reply::error(
+            StatusCode::ClientErrorAttributesOrValuesNotSupported,
+            format!("which-jobs {other:?} is not supported"),
+        )
+        .with_unsupported(vec![attr::keyword("which-jobs", other)])),
+    }
+}
+
+/// `limit` is `integer(1:MAX)`.
+fn limit(ctx: &Ctx<'_>) -> Result<Option<usize>, Reply> {
+    match ctx.int_attr("limit") {
+        None => Ok(None),
+        Some(n) if n >= 1 => Ok(usize::try_from(n).ok()),
+        Some(n) => Err(Reply::error(
+            StatusCode::ClientErrorAttributesOrValuesNotSupported,
+            "limit must be at least 1",
+        )
+        .with_unsupported(vec![attr::integer("limit", n)])),
+    }
+}

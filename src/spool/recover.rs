@@ -1,0 +1,304 @@
+//! Start-up recovery: bring `jobs/` back to "only whole, acknowledged-able
+//! jobs" after whatever happened to the previous daemon.
+//!
+//! What a crash can leave, given the write order in the module docs:
+//! - files in `tmp/`: never published, removed;
+//! - a `.doc` no record names: a commit or attach that died between the
+//!   document's rename and the record's, never acknowledged, removed;
+//! - a record whose document is missing or of the wrong length: only
+//!   possible if renames reached the disk out of order before the directory
+//!   sync, i.e. never acknowledged; removed;
+//! - a record that does not parse, or a document of the right length whose
+//!   hash is wrong: not something a crash does to this write order (disk
+//!   damage, a foreign file, a lying disk); moved to `corrupt/` for a human,
+//!   never deleted.
+//!
+//! Hashing every document would make start-up time grow with the spool, so
+//! lengths are checked always (one `stat`) and hashes newest-first within a
+//! budget ([`HASH_BUDGET_BYTES`]): the newest documents are the ones a
+//! crash could have touched; older ones were verified by an earlier start.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use sha2::{Digest, Sha256};
+
+use super::error::IoContext;
+use super::layout::{JobFile, Layout, decode_record, to_hex};
+use super::{DocumentInfo, RecoveredJob, SpoolError};
+
+/// Bytes of documents hashed at start-up, newest first.
+pub(crate) const HASH_BUDGET_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A job that survived recovery, with what the spool's index needs.
+#[derive(Debug)]
+pub(crate) struct Survivor {
+    pub job: RecoveredJob,
+    pub record_bytes: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Scan {
+    pub survivors: Vec<Survivor>,
+    pub discarded: usize,
+    /// Highest id named by any file found, kept or not.
+    pub highest_id_seen: u32,
+    /// The value in `next-id`, if there is a readable one.
+    pub persisted_next_id: Option<u32>,
+}
+
+pub(crate) fn recover(layout: &Layout) -> Result<Scan, SpoolError> {
+    empty_temp_dir(&layout.tmp)?;
+    let mut scan = Scan {
+        persisted_next_id: read_next_id(&layout.next_id_file()),
+        ..Scan::default()
+    };
+    let (records, mut documents) = list_job_files(&layout.jobs)?;
+    scan.highest_id_seen = records
+        .iter()
+        .chain(documents.iter())
+        .copied()
+        .max()
+        .unwrap_or(0);
+
+    let mut to_hash = Vec::new();
+    for id in records {
+        let has_document_file = documents.remove(&id);
+        match check_record(layout, id, has_document_file)? {
+            Verdict::Keep(survivor) => {
+                if let Some(doc) = &survivor.job.document {
+                    to_hash.push((id, doc.clone()));
+                }
+                scan.survivors.push(survivor);
+            }
+            Verdict::KeepWithoutOrphan(survivor) => {
+                remove_file(&layout.document(id))?;
+                scan.discarded += 1;
+                scan.survivors.push(survivor);
+            }
+            Verdict::Remove(reason) => {
+                tracing::warn!(job = id, "spool: discarding a half-written job: {reason}");
+                remove_file(&layout.record(id))?;
+                remove_file(&layout.document(id))?;
+                scan.discarded += 1;
+            }
+            Verdict::Quarantine(error) => {
+                tracing::error!("spool: {error}; moved to {}", layout.corrupt.display());
+                quarantine(layout, id)?;
+                scan.discarded += 1;
+            }
+        }
+    }
+    for id in documents {
+        tracing::warn!(job = id, "spool: removing a document without a record");
+        remove_file(&layout.document(id))?;
+        scan.discarded += 1;
+    }
+    let bad = verify_hashes(layout, to_hash)?;
+    if !bad.is_empty() {
+        scan.survivors.retain(|s| !bad.contains(&s.job.id));
+        scan.discarded += bad.len();
+    }
+    Ok(scan)
+}
+
+enum Verdict {
+    Keep(Survivor),
+    /// The record is fine and names no document, but a `.doc` exists.
+    KeepWithoutOrphan(Survivor),
+    /// Half-written: delete.
+    Remove(String),
+    /// Unreadable: keep for a human.
+    Quarantine(SpoolError),
+}
+
+fn check_record(layout: &Layout, id: u32, has_document_file: bool) -> Result<Verdict, SpoolError> {
+    let path = layout.record(id);
+    let bytes = fs::read(&path).context("read", &path)?;
+    let corrupt = |reason: String| {
+        Verdict::Quarantine(SpoolError::Corrupt {
+            path: path.clone(),
+            reason,
+        })
+    };
+    let record = match decode_record(&bytes) {
+        Ok(record) if record.id != id => {
+            return Ok(corrupt(format!("the envelope says job {}", record.id)));
+        }
+        Ok(record) => record,
+        Err(reason) => return Ok(corrupt(reason)),
+    };
+    let survivor = |document| Survivor {
+        job: RecoveredJob {
+            id,
+            meta: record.meta.clone(),
+            document,
+        },
+        record_bytes: bytes.len() as u64,
+    };
+    let Some(doc) = &record.document else {
+        return Ok(if has_document_file {
+            Verdict::KeepWithoutOrphan(survivor(None))
+        } else {
+            Verdict::Keep(survivor(None))
+        });
+    };
+    if !has_document_file {
+        return Ok(Verdict::Remove("its document is missing".into()));
+    }
+    let doc_path = layout.document(id);
+    let actual = fs::metadata(&doc_path).context("stat", &doc_path)?.len();
+    if actual != doc.len {
+        return Ok(Verdict::Remove(format!(
+            "its document has {actual} of {} bytes",
+            doc.len
+        )));
+    }
+    Ok(Verdict::Keep(survivor(Some(doc.clone()))))
+}
+
+/// Hashes documents newest-first within the budget; returns the ids whose
+/// document did not match (already moved to `corrupt/`).
+fn verify_hashes(
+    layout: &Layout,
+    documents: Vec<(u32, DocumentInfo)>,
+) -> Result<BTreeSet<u32>, SpoolError> {
+    let mut by_age: Vec<(SystemTime, u32, DocumentInfo)> = documents
+        .into_iter()
+        .map(|(id, doc)| {
+            let modified = fs::metadata(layout.document(id))
+                .and_then(|m| m.modified())
+                .unwrap_or(SystemTime::UNIX_EPOCH);
+            (modified, id, doc)
+        })
+        .collect();
+    by_age.sort_by_key(|entry| std::cmp::Reverse(entry.0));
+
+    let mut budget = HASH_BUDGET_BYTES;
+    let mut unverified = 0usize;
+    let mut bad = BTreeSet::new();
+    for (_, id, doc) in by_age {
+        if doc.len > budget {
+            unverified += 1;
+            continue;
+        }
+        budget -= doc.len;
+        let path = layout.document(id);
+        let actual = hash_file(&path).context("read", &path)?;
+        if actual != doc.sha256 {
+            tracing::error!(
+                job = id,
+                "spool: document {} does not match its sha256; moved to {}",
+                path.display(),
+                layout.corrupt.display()
+            );
+            quarantine(layout, id)?;
+            bad.insert(id);
+        }
+    }
+    if unverified > 0 {
+        tracing::info!("spool: {unverified} older documents length-checked only");
+    }
+    Ok(bad)
+}
+
+fn hash_file(path: &Path) -> io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return Ok(to_hex(&hasher.finalize())),
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Record ids and document ids in `jobs/`; other names are left alone.
+fn list_job_files(jobs: &Path) -> Result<(BTreeSet<u32>, BTreeSet<u32>), SpoolError> {
+    let mut records = BTreeSet::new();
+    let mut documents = BTreeSet::new();
+    for entry in fs::read_dir(jobs).context("list", jobs)? {
+        let entry = entry.context("list", jobs)?;
+        match JobFile::classify(&entry.file_name()) {
+            Some(JobFile::Record(id)) => {
+                records.insert(id);
+            }
+            Some(JobFile::Document(id)) => {
+                documents.insert(id);
+            }
+            None => tracing::warn!(
+                "spool: ignoring unexpected file {}",
+                entry.path().display()
+            ),
+        }
+    }
+    Ok((records, documents))
+}
+
+fn empty_temp_dir(tmp: &Path) -> Result<(), SpoolError> {
+    for entry in fs::read_dir(tmp).context("list", tmp)? {
+        let path = entry.context("list", tmp)?.path();
+        remove_file(&path)?;
+    }
+    Ok(())
+}
+
+/// Moves job `id`'s record and document (those that exist) to `corrupt/`.
+fn quarantine(layout: &Layout, id: u32) -> Result<(), SpoolError> {
+    for path in [layout.record(id), layout.document(id)] {
+        if !path.exists() {
+            continue;
+        }
+        let target = free_name_in(&layout.corrupt, &path);
+        fs::rename(&path, &target).context("move to corrupt/", &path)?;
+    }
+    Ok(())
+}
+
+/// `corrupt/<name>`, or `corrupt/<name>.N` if an earlier start already
+/// moved a file of that name (ids are not reused, but be safe).
+fn free_name_in(dir: &Path, path: &Path) -> PathBuf {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let mut candidate = dir.join(&*name);
+    let mut n = 1u32;
+    while candidate.exists() {
+        candidate = dir.join(format!("{name}.{n}"));
+        n += 1;
+    }
+    candidate
+}
+
+fn remove_file(path: &Path) -> Result<(), SpoolError> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(SpoolError::io("remove", path, e)),
+        _ => Ok(()),
+    }
+}
+
+/// `next-id` holds one decimal number. It is written atomically, so an
+/// unreadable one is foreign; ids then come from the file names alone.
+fn read_next_id(path: &Path) -> Option<u32> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            tracing::warn!("spool: cannot read {}: {e}", path.display());
+            return None;
+        }
+    };
+    let parsed = text.trim().parse().ok();
+    if parsed.is_none() {
+        tracing::warn!("spool: ignoring {}: not a number", path.display());
+    }
+    parsed
+}
+
+pub(crate) fn next_id_text(next_id: u32) -> String {
+    format!("{next_id}\n")
+}

@@ -1,0 +1,692 @@
+//! Spool tests on the real file system (a directory under the system temp
+//! dir), including a crash test that `kill -9`s a child process mid-commit.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use super::layout::sha256_hex;
+use super::*;
+
+/// A fresh directory removed when dropped.
+struct TestDir(PathBuf);
+
+impl TestDir {
+    fn new(name: &str) -> TestDir {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!(
+            "printspoold-spool-{name}-{}-{n}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TestDir(path)
+    }
+
+    fn spool(&self) -> PathBuf {
+        self.0.join("spool")
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+const LIMIT: u64 = 1 << 20;
+
+async fn staged(spool: &Spool, content: &[u8]) -> StagedDocument {
+    let mut staging = spool.stage().await.unwrap();
+    // Several writes, so the incremental hash is exercised.
+    for chunk in content.chunks(1000) {
+        staging.write(chunk).await.unwrap();
+    }
+    staging.finish().await.unwrap()
+}
+
+fn meta_for(id: u32, version: u32) -> Vec<u8> {
+    format!("{{\"id\":{id},\"version\":{version}}}").into_bytes()
+}
+
+fn files_in(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+fn reopen(dir: &Path) -> (Spool, Recovery) {
+    Spool::open(dir, LIMIT).unwrap()
+}
+
+#[test]
+fn spool_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Spool>();
+    assert_send_sync::<Staging>();
+    assert_send_sync::<StagedDocument>();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_then_reopen_returns_record_and_document() {
+    let dir = TestDir::new("commit");
+    let (spool, recovery) = reopen(&dir.spool());
+    assert!(recovery.jobs.is_empty());
+    assert_eq!(recovery.next_id, 1);
+
+    let content = b"%PDF-1.7 hello".repeat(500);
+    let doc = staged(&spool, &content).await;
+    assert_eq!(doc.len(), content.len() as u64);
+    assert_eq!(doc.head(), &content[..512]);
+    assert_eq!(doc.sha256(), sha256_hex(&content));
+    let with_doc = spool.reserve_id();
+    let info = spool
+        .commit(with_doc, &meta_for(with_doc, 1), Some(doc))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(info.sha256, sha256_hex(&content));
+    let without_doc = spool.reserve_id();
+    let none = spool
+        .commit(without_doc, &meta_for(without_doc, 1), None)
+        .await
+        .unwrap();
+    assert!(none.is_none());
+    assert!(files_in(&dir.spool().join("tmp")).is_empty());
+    drop(spool);
+
+    let (spool, recovery) = reopen(&dir.spool());
+    assert_eq!(recovery.discarded, 0);
+    let ids: Vec<u32> = recovery.jobs.iter().map(|j| j.id).collect();
+    assert_eq!(ids, vec![with_doc, without_doc]);
+    assert_eq!(recovery.jobs[0].meta, meta_for(with_doc, 1));
+    assert_eq!(recovery.jobs[0].document.as_ref(), Some(&info));
+    assert!(recovery.jobs[1].document.is_none());
+    assert_eq!(std::fs::read(spool.document_path(with_doc)).unwrap(), content);
+    assert!(recovery.next_id > without_doc);
+    assert_eq!(spool.reserve_id(), recovery.next_id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_keep_increasing_after_removing_the_highest() {
+    let dir = TestDir::new("ids");
+    let (spool, _) = reopen(&dir.spool());
+    let ids: Vec<u32> = (0..3).map(|_| spool.reserve_id()).collect();
+    assert_eq!(ids, vec![1, 2, 3]);
+    for &id in &ids {
+        spool.commit(id, &meta_for(id, 1), None).await.unwrap();
+    }
+    spool.remove(3).await.unwrap();
+    assert!(matches!(
+        spool.remove(3).await,
+        Err(SpoolError::NoSuchJob { id: 3 })
+    ));
+    drop(spool);
+
+    let (spool, recovery) = reopen(&dir.spool());
+    assert_eq!(recovery.jobs.len(), 2);
+    assert_eq!(recovery.next_id, 4);
+    assert_eq!(spool.reserve_id(), 4);
+    // Purge everything: the next start still must not reuse 1..=4.
+    spool.commit(4, &meta_for(4, 1), None).await.unwrap();
+    for id in [1, 2, 4] {
+        spool.remove(id).await.unwrap();
+    }
+    drop(spool);
+    let (_spool, recovery) = reopen(&dir.spool());
+    assert!(recovery.jobs.is_empty());
+    assert_eq!(recovery.next_id, 5);
+}
+
+#[test]
+fn a_second_open_of_the_same_spool_is_locked() {
+    let dir = TestDir::new("lock");
+    let (first, _) = reopen(&dir.spool());
+    match Spool::open(&dir.spool(), LIMIT) {
+        Err(SpoolError::Locked { path }) => assert_eq!(path, dir.spool().join("lock")),
+        other => panic!("expected Locked, got {other:?}"),
+    }
+    drop(first);
+    // The lock goes with its holder.
+    reopen(&dir.spool());
+}
+
+#[test]
+fn directories_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TestDir::new("mode");
+    let _spool = reopen(&dir.spool());
+    for sub in ["", "jobs", "tmp", "corrupt"] {
+        let mode = std::fs::metadata(dir.spool().join(sub)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{sub}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_removes_half_written_jobs_and_quarantines_corrupt_ones() {
+    let dir = TestDir::new("recover");
+    let (spool, _) = reopen(&dir.spool());
+    let mut infos = BTreeMap::new();
+    for id in 1..=5 {
+        let doc = staged(&spool, format!("document {id}").as_bytes()).await;
+        let info = spool.commit(id, &meta_for(id, 1), Some(doc)).await.unwrap();
+        infos.insert(id, info.unwrap());
+    }
+    spool.commit(6, &meta_for(6, 1), None).await.unwrap();
+    drop(spool);
+
+    let jobs = dir.spool().join("jobs");
+    // 1: document cut short (a torn write).
+    std::fs::write(jobs.join("1.doc"), b"docu").unwrap();
+    // 2: record that does not parse.
+    std::fs::write(jobs.join("2.job"), b"{\"format\":1,").unwrap();
+    // 3: same length, different bytes (damage): kept aside, not deleted.
+    std::fs::write(jobs.join("3.doc"), b"DOCUMENT 3").unwrap();
+    // 4: document missing.
+    std::fs::remove_file(jobs.join("4.doc")).unwrap();
+    // A document nobody names, one next to a record that names none, and
+    // leftovers in tmp/.
+    std::fs::write(jobs.join("99.doc"), b"orphan").unwrap();
+    std::fs::write(jobs.join("6.doc"), b"half-attached").unwrap();
+    std::fs::write(dir.spool().join("tmp/doc-17"), b"partial").unwrap();
+    std::fs::write(dir.spool().join("tmp/rec-18"), b"partial").unwrap();
+
+    let (spool, recovery) = reopen(&dir.spool());
+    let ids: Vec<u32> = recovery.jobs.iter().map(|j| j.id).collect();
+    assert_eq!(ids, vec![5, 6]);
+    assert_eq!(recovery.jobs[0].document.as_ref(), infos.get(&5));
+    assert!(recovery.jobs[1].document.is_none());
+    assert_eq!(recovery.discarded, 6);
+    assert_eq!(files_in(&jobs), ["5.doc", "5.job", "6.job"].map(String::from).into());
+    assert!(files_in(&dir.spool().join("tmp")).is_empty());
+    assert_eq!(
+        files_in(&dir.spool().join("corrupt")),
+        ["2.doc", "2.job", "3.doc", "3.job"].map(String::from).into()
+    );
+    // Ids of discarded files are not handed out again.
+    assert_eq!(recovery.next_id, 100);
+    assert_eq!(spool.reserve_id(), 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staging_past_the_limit_fails_and_removes_the_temp_file() {
+    let dir = TestDir::new("limit");
+    let (spool, _) = Spool::open(&dir.spool(), 10).unwrap();
+    let mut staging = spool.stage().await.unwrap();
+    staging.write(b"12345678").await.unwrap();
+    assert_eq!(staging.len(), 8);
+    assert!(matches!(
+        staging.write(b"abc").await,
+        Err(SpoolError::TooLarge { limit: 10 })
+    ));
+    assert!(files_in(&dir.spool().join("tmp")).is_empty());
+    assert!(matches!(
+        staging.write(b"a").await,
+        Err(SpoolError::TooLarge { limit: 10 })
+    ));
+    assert!(matches!(staging.finish().await, Err(SpoolError::TooLarge { .. })));
+
+    // Exactly at the limit is fine.
+    let mut staging = spool.stage().await.unwrap();
+    staging.write(b"1234567890").await.unwrap();
+    assert_eq!(staging.finish().await.unwrap().len(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_an_uncommitted_document_removes_its_temp_file() {
+    let dir = TestDir::new("drop");
+    let (spool, _) = reopen(&dir.spool());
+    let mut staging = spool.stage().await.unwrap();
+    staging.write(b"abandoned").await.unwrap();
+    drop(staging);
+    drop(staged(&spool, b"finished but not committed").await);
+    let tmp = dir.spool().join("tmp");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !files_in(&tmp).is_empty() {
+        assert!(Instant::now() < deadline, "left behind: {:?}", files_in(&tmp));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_and_attach_replace_the_record() {
+    let dir = TestDir::new("update");
+    let (spool, _) = reopen(&dir.spool());
+    spool.commit(1, &meta_for(1, 1), None).await.unwrap();
+    spool.update(1, &meta_for(1, 2), true).await.unwrap();
+    let doc = staged(&spool, b"attached later").await;
+    let info = spool.attach(1, &meta_for(1, 3), doc).await.unwrap();
+    spool.update(1, &meta_for(1, 4), false).await.unwrap();
+
+    let again = staged(&spool, b"second").await;
+    assert!(matches!(
+        spool.attach(1, &meta_for(1, 5), again).await,
+        Err(SpoolError::DocumentExists { id: 1 })
+    ));
+    assert!(matches!(
+        spool.update(7, b"{}", true).await,
+        Err(SpoolError::NoSuchJob { id: 7 })
+    ));
+    assert!(matches!(
+        spool.commit(1, b"{}", None).await,
+        Err(SpoolError::IdInUse { id: 1 })
+    ));
+    drop(spool);
+
+    let (_spool, recovery) = reopen(&dir.spool());
+    assert_eq!(recovery.discarded, 0);
+    assert_eq!(recovery.jobs.len(), 1);
+    assert_eq!(recovery.jobs[0].meta, meta_for(1, 4));
+    assert_eq!(recovery.jobs[0].document.as_ref(), Some(&info));
+    assert_eq!(info.sha256, sha256_hex(b"attached later"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_counts_records_and_documents() {
+    let dir = TestDir::new("usage");
+    let (spool, _) = reopen(&dir.spool());
+    let on_disk = || -> u64 {
+        std::fs::read_dir(dir.spool().join("jobs"))
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum()
+    };
+    assert_eq!(spool.usage_bytes(), 0);
+    let doc = staged(&spool, &[7u8; 5000]).await;
+    spool.commit(1, &meta_for(1, 1), Some(doc)).await.unwrap();
+    spool.commit(2, &meta_for(2, 1), None).await.unwrap();
+    spool.update(2, &meta_for(2, 1000), true).await.unwrap();
+    let doc = staged(&spool, &[8u8; 300]).await;
+    spool.attach(2, &meta_for(2, 1001), doc).await.unwrap();
+    assert_eq!(spool.usage_bytes(), on_disk());
+    assert!(spool.usage_bytes() > 5300);
+    spool.remove(1).await.unwrap();
+    assert_eq!(spool.usage_bytes(), on_disk());
+    let before = spool.usage_bytes();
+    drop(spool);
+    let (spool, _) = reopen(&dir.spool());
+    assert_eq!(spool.usage_bytes(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_commits_all_succeed_and_share_directory_syncs() {
+    let dir = TestDir::new("concurrent");
+    let (spool, _) = reopen(&dir.spool());
+    let spool = Arc::new(spool);
+    let tasks: Vec<_> = (0..64)
+        .map(|_| {
+            let spool = Arc::clone(&spool);
+            tokio::spawn(async move {
+                let id = spool.reserve_id();
+                let content = document_for(id);
+                let doc = staged(&spool, &content).await;
+                let info = spool.commit(id, &meta_for(id, 1), Some(doc)).await.unwrap();
+                (id, info.unwrap())
+            })
+        })
+        .collect();
+    let mut committed = BTreeMap::new();
+    for task in tasks {
+        let (id, info) = task.await.unwrap();
+        committed.insert(id, info);
+    }
+    let syncs = spool.directory_syncs();
+    assert!(syncs < 64, "{syncs} directory syncs for 64 concurrent commits");
+    drop(spool);
+
+    let (_spool, recovery) = reopen(&dir.spool());
+    assert_eq!(recovery.discarded, 0);
+    let recovered: BTreeMap<u32, DocumentInfo> = recovery
+        .jobs
+        .into_iter()
+        .map(|j| (j.id, j.document.unwrap()))
+        .collect();
+    assert_eq!(recovered, committed);
+}
+
+/// Deterministic content per id, so a checker can tell what it must be.
+fn document_for(id: u32) -> Vec<u8> {
+    let mut state = u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let len = match id % 10 {
+        0 => 70_000 + (id as usize % 5000), // crosses the staging flush size
+        _ => 1 + (id as usize * 7919) % 4096,
+    };
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// ENOSPC on a small tmpfs: a failed commit leaves nothing visible, old
+/// jobs stay, and commits work again once space is freed. Needs root (to
+/// mount); skipped otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_commits_cleanly() {
+    let dir = TestDir::new("enospc");
+    let mount_point = dir.0.join("small");
+    std::fs::create_dir_all(&mount_point).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=512k", "printspoold-test"])
+        .arg(&mount_point)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: cannot mount a tmpfs (not root?)");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mount_point.clone());
+    let spool_dir = mount_point.join("spool");
+
+    let (spool, _) = reopen(&spool_dir);
+    let mut committed = Vec::new();
+    let error = loop {
+        let id = spool.reserve_id();
+        let result = async {
+            let mut staging = spool.stage().await?;
+            staging.write(&[b'x'; 40_000]).await?;
+            let doc = staging.finish().await?;
+            spool.commit(id, &meta_for(id, 1), Some(doc)).await
+        }
+        .await;
+        match result {
+            Ok(_) => committed.push(id),
+            Err(e) => break e,
+        }
+        assert!(committed.len() < 100, "the tmpfs never filled up");
+    };
+    assert!(error.is_no_space(), "{error}");
+    assert!(!committed.is_empty());
+    let expected_usage = spool.usage_bytes();
+
+    spool.remove(committed.remove(0)).await.unwrap();
+    spool.remove(committed.remove(0)).await.unwrap();
+    let id = spool.reserve_id();
+    let doc = staged(&spool, &[b'y'; 40_000]).await;
+    spool.commit(id, &meta_for(id, 1), Some(doc)).await.unwrap();
+    committed.push(id);
+    assert!(spool.usage_bytes() < expected_usage);
+    drop(spool);
+
+    let (_spool, recovery) = reopen(&spool_dir);
+    assert_eq!(recovery.discarded, 0);
+    let ids: Vec<u32> = recovery.jobs.iter().map(|j| j.id).collect();
+    assert_eq!(ids, committed);
+}
+
+const CRASH_CHILD_ENV: &str = "PRINTSPOOLD_SPOOL_CRASH_CHILD";
+const CRASH_TEST_NAME: &str = "spool::tests::kill_9_never_loses_an_acknowledged_job";
+
+/// The child's side: commit jobs as fast as possible from 8 tasks and
+/// report each one on stdout the moment the spool acknowledges it:
+/// `ACK id`, `ATTACHED id` (Create-Job then attach) and `UPDATED id`
+/// (a durable update to version 2).
+fn crash_child(dir: &Path) -> ! {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (spool, _) = Spool::open(dir, LIMIT).unwrap();
+        let spool = Arc::new(spool);
+        // Libtest has printed "test <name> ... " without a newline.
+        say("\nREADY");
+        let workers: Vec<_> = (0..8)
+            .map(|_| {
+                let spool = Arc::clone(&spool);
+                tokio::spawn(async move {
+                    loop {
+                        child_one_job(&spool).await;
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            // The workers loop until the parent kills this process.
+            let _ = worker.await;
+        }
+    });
+    std::process::exit(1)
+}
+
+async fn child_one_job(spool: &Spool) {
+    let id = spool.reserve_id();
+    let content = document_for(id);
+    if id.is_multiple_of(3) {
+        spool.commit(id, &meta_for(id, 1), None).await.unwrap();
+        say(&format!("ACK {id}"));
+        let doc = staged(spool, &content).await;
+        spool.attach(id, &meta_for(id, 1), doc).await.unwrap();
+        say(&format!("ATTACHED {id}"));
+    } else {
+        let doc = staged(spool, &content).await;
+        spool.commit(id, &meta_for(id, 1), Some(doc)).await.unwrap();
+        say(&format!("ACK {id}"));
+    }
+    if id.is_multiple_of(4) {
+        spool.update(id, &meta_for(id, 2), true).await.unwrap();
+        say(&format!("UPDATED {id}"));
+    }
+}
+
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// What the parent learned from the children's stdout.
+#[derive(Default)]
+struct Acknowledged {
+    jobs: BTreeSet<u32>,
+    attached: BTreeSet<u32>,
+    updated: BTreeSet<u32>,
+}
+
+impl Acknowledged {
+    fn learn(&mut self, line: &str) {
+        let mut words = line.split_whitespace();
+        let (Some(kind), Some(id)) = (words.next(), words.next().and_then(|w| w.parse().ok()))
+        else {
+            return;
+        };
+        let fresh = match kind {
+            "ACK" => self.jobs.insert(id),
+            "ATTACHED" => self.attached.insert(id),
+            "UPDATED" => self.updated.insert(id),
+            _ => true,
+        };
+        assert!(fresh, "id {id} acknowledged twice ({kind}): an id was reused");
+    }
+}
+
+/// The test: 20 rounds of start child, let it commit, SIGKILL it at a
+/// random moment, reopen and check every acknowledged job, plus a purge of
+/// the newest job between rounds to exercise `next-id`.
+#[test]
+fn kill_9_never_loses_an_acknowledged_job() {
+    if let Some(dir) = std::env::var_os(CRASH_CHILD_ENV) {
+        crash_child(Path::new(&dir));
+    }
+    let dir = TestDir::new("crash");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut rng = Instant::now().elapsed().as_nanos() as u64 | 1;
+    let mut acked = Acknowledged::default();
+    let mut purged = BTreeSet::new();
+    let started = Instant::now();
+    for round in 0..20 {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        // Every fifth round dies during start-up (recovery), the others
+        // 5-100 ms into committing.
+        let delay = if round % 5 == 4 { rng % 5 } else { 5 + rng % 96 };
+        let lines = run_child_and_kill(&dir.spool(), round % 5 != 4, delay);
+        lines.iter().for_each(|line| acked.learn(line));
+
+        let (spool, recovery) = reopen(&dir.spool());
+        check_recovery(&spool, &recovery, &acked, &purged);
+        if let Some(newest) = recovery.jobs.last() {
+            runtime.block_on(spool.remove(newest.id)).unwrap();
+            purged.insert(newest.id);
+        }
+    }
+    eprintln!(
+        "crash test: {} jobs, {} attaches, {} updates acknowledged; {} purged; {:?}",
+        acked.jobs.len(),
+        acked.attached.len(),
+        acked.updated.len(),
+        purged.len(),
+        started.elapsed()
+    );
+    assert!(
+        acked.jobs.len() > 20,
+        "the children acknowledged only {} jobs",
+        acked.jobs.len()
+    );
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+}
+
+/// Starts a child, waits (if asked) for it to be ready, sleeps `delay_ms`,
+/// SIGKILLs it and returns every line it printed.
+fn run_child_and_kill(dir: &Path, wait_ready: bool, delay_ms: u64) -> Vec<String> {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", CRASH_TEST_NAME, "--nocapture", "--test-threads=1"])
+        .env(CRASH_CHILD_ENV, dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            if line == "READY" {
+                let _ = ready_tx.send(());
+            }
+            lines.push(line);
+        }
+        lines
+    });
+    if wait_ready {
+        ready_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("child never became ready");
+    }
+    std::thread::sleep(Duration::from_millis(delay_ms));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    reader.join().unwrap()
+}
+
+fn check_recovery(
+    spool: &Spool,
+    recovery: &Recovery,
+    acked: &Acknowledged,
+    purged: &BTreeSet<u32>,
+) {
+    let by_id: BTreeMap<u32, &RecoveredJob> = recovery.jobs.iter().map(|j| (j.id, j)).collect();
+    for id in acked.jobs.difference(purged) {
+        let job = by_id.get(id).unwrap_or_else(|| panic!("acknowledged job {id} lost"));
+        let must_have_document = !id.is_multiple_of(3) || acked.attached.contains(id);
+        assert!(
+            job.document.is_some() || !must_have_document,
+            "job {id} lost its acknowledged document"
+        );
+        if acked.updated.contains(id) {
+            assert_eq!(job.meta, meta_for(*id, 2), "job {id} lost its update");
+        }
+    }
+    for job in &recovery.jobs {
+        assert!(
+            job.meta == meta_for(job.id, 1) || job.meta == meta_for(job.id, 2),
+            "job {} has a foreign record",
+            job.id
+        );
+        assert!(!purged.contains(&job.id), "purged job {} came back", job.id);
+        if let Some(doc) = &job.document {
+            let expected = document_for(job.id);
+            assert_eq!(doc.sha256, sha256_hex(&expected), "job {}", job.id);
+            let on_disk = std::fs::read(spool.document_path(job.id)).unwrap();
+            assert!(on_disk == expected, "job {}: document differs on disk", job.id);
+        }
+    }
+    let highest = acked.jobs.iter().chain(purged).max().copied().unwrap_or(0);
+    assert!(recovery.next_id > highest, "next id {} reuses", recovery.next_id);
+}
+
+/// `cargo test --release spool::tests::bench -- --ignored --nocapture`
+/// Jobs/s for 1 KiB commits (stage, write, finish, commit) at several
+/// concurrencies, and directory fsyncs per job; then cold-open time.
+#[test]
+#[ignore = "benchmark; run by hand"]
+fn bench_group_commit() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    for (concurrency, jobs) in [(1usize, 300u32), (8, 1500), (64, 4000)] {
+        let dir = TestDir::new("bench");
+        let (spool, _) = reopen(&dir.spool());
+        let spool = Arc::new(spool);
+        let started = Instant::now();
+        runtime.block_on(async {
+            let workers: Vec<_> = (0..concurrency)
+                .map(|_| {
+                    let spool = Arc::clone(&spool);
+                    tokio::spawn(async move {
+                        loop {
+                            let id = spool.reserve_id();
+                            if id > jobs {
+                                break;
+                            }
+                            let doc = staged(&spool, &[b'j'; 1024]).await;
+                            spool.commit(id, &meta_for(id, 1), Some(doc)).await.unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for worker in workers {
+                worker.await.unwrap();
+            }
+        });
+        let elapsed = started.elapsed().as_secs_f64();
+        println!(
+            "concurrency {concurrency:>2}: {:>6.0} jobs/s, {:.3} directory fsyncs per job",
+            f64::from(jobs) / elapsed,
+            spool.directory_syncs() as f64 / f64::from(jobs)
+        );
+        drop(spool);
+        let started = Instant::now();
+        let (_spool, recovery) = reopen(&dir.spool());
+        println!(
+            "  cold open of {} jobs: {:.1} ms",
+            recovery.jobs.len(),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+}

@@ -1,0 +1,43 @@
+#!/bin/bash
+# (a) Socket activation: after boot only the sockets listen; the first IPP
+# request, over TCP and over the Unix socket, starts the service and is
+# answered; the service knows which sockets trigger it.
+# shellcheck source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
+
+check_eq "printspoold.socket listens after boot" active "$(state printspoold.socket)"
+check_eq "printspoold-unix.socket listens after boot" active "$(state printspoold-unix.socket)"
+check_eq "printspoold.service is not started at boot" inactive "$(state printspoold.service)"
+check "the TCP socket is on port 631 (all addresses)" \
+    bash -c "systemctl show -P Listen printspoold.socket | grep -Eq '^(\\[::\\]|0\\.0\\.0\\.0):631 '"
+check "the Unix socket exists, mode 0666" \
+    test "$(stat -c '%a %F' /run/printspoold/ipp.sock)" = "666 socket"
+
+start=$(now)
+check "first request over TCP is answered" ipp_ok "$TCP_URI"
+echo "# first request, including activation: $(elapsed_since "$start")s"
+check_eq "that request started printspoold.service" active "$(state printspoold.service)"
+pid=$(main_pid)
+check "the service is Type=notify and reported READY (ActiveState=active, SubState=running)" \
+    test "$(prop printspoold.service SubState)" = running
+check "TriggeredBy= names printspoold.socket" \
+    bash -c "systemctl show -P TriggeredBy printspoold.service | grep -qw printspoold.socket"
+check "TriggeredBy= names printspoold-unix.socket" \
+    bash -c "systemctl show -P TriggeredBy printspoold.service | grep -qw printspoold-unix.socket"
+check "a request over the Unix socket is answered" ipp_ok "$UNIX_URI"
+check_eq "by the same process" "$pid" "$(main_pid)"
+check "the service runs as user printspoold" \
+    test "$(ps -o user= -p "$pid")" = printspoold
+check_eq "StatusText is set (STATUS=)" yes \
+    "$([[ -n $(prop printspoold.service StatusText) ]] && echo yes || echo no)"
+echo "# StatusText: $(prop printspoold.service StatusText)"
+echo "# IP firewalling (IPAddressDeny=any): $(journalctl -b -q --no-pager | grep -i -m 1 'bpf' || echo 'no BPF warning in the journal')"
+
+# The unit's own activation path once more, from a stopped service: the socket
+# must survive `systemctl stop` (no PartOf=, unlike cups.socket).
+systemctl stop printspoold.service
+check_eq "stopping the service leaves the TCP socket listening" active "$(state printspoold.socket)"
+check_eq "and the Unix socket" active "$(state printspoold-unix.socket)"
+check "a request after stop starts it again" ipp_ok "$TCP_URI"
+check_eq "service active again" active "$(state printspoold.service)"
+finish
