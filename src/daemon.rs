@@ -26,6 +26,7 @@ use crate::exit::Exit;
 use crate::http::Server;
 use crate::ipp::service::{IppService, ServiceSettings};
 use crate::logging::{self, Style};
+use crate::sources::dropdir::{self, DropDir};
 use crate::sources::listeners::{self, Bound};
 use crate::systemd::{Notifier, take_listen_fds};
 use crate::{identity, sysv};
@@ -49,6 +50,8 @@ pub enum DaemonError {
     ListenFds(#[from] crate::systemd::ListenFdsError),
     #[error("{0}")]
     Sysv(#[from] sysv::SysvError),
+    #[error("{0}")]
+    DropDir(#[from] dropdir::DropDirError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
 }
@@ -119,6 +122,8 @@ struct Settings {
     spool_dir: PathBuf,
     listen: Vec<String>,
     idle_exit: Option<Duration>,
+    /// `--idle-exit` wins over the file, also after a reload.
+    idle_exit_override: Option<u64>,
 }
 
 impl Settings {
@@ -139,11 +144,26 @@ impl Settings {
         let idle_secs = cli.idle_exit.unwrap_or(config.server.idle_exit_after);
         Ok(Settings {
             idle_exit: (idle_secs > 0).then(|| Duration::from_secs(idle_secs)),
+            idle_exit_override: cli.idle_exit,
             config,
             config_path,
             spool_dir,
             listen,
         })
+    }
+
+    /// The drop directory, unless turned off.
+    fn drop_dir(&self) -> Option<dropdir::Layout> {
+        if self.config.intake.disabled {
+            return None;
+        }
+        let incoming = self
+            .config
+            .intake
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.spool_dir.join("incoming"));
+        Some(dropdir::Layout::beside(&incoming))
     }
 
     fn core_options(&self) -> CoreOptions {
@@ -322,6 +342,11 @@ async fn serve(
 
     let (bound, socket_activated) = take_listeners(early, &settings.listen)?;
     let server = start_ipp(&spooler, &settings, &bound);
+    // The path source: drains what arrived while we were down, then watches.
+    let drop_dir = match settings.drop_dir() {
+        Some(layout) => Some(DropDir::start(layout, spooler.clone()).await?),
+        None => None,
+    };
 
     // daemon(7) new-style recommendation 4 goes here: export the D-Bus
     // objects, then request the bus name as the last step.
@@ -333,11 +358,18 @@ async fn serve(
         .take()
         .and_then(|pipe| pipe.report(Exit::Success.code(), None));
 
-    let outcome = main_loop(&settings, &spooler, &server, &notifier, socket_activated).await;
+    let sources = Sources {
+        server: &server,
+        drop_dir: drop_dir.as_ref(),
+    };
+    let outcome = main_loop(&settings, &spooler, &sources, &notifier, socket_activated).await;
 
     // daemon(7) new-style recommendation 1: on SIGTERM shut down cleanly.
     notifier.stopping();
     server.shutdown(REQUEST_GRACE).await;
+    if let Some(drop_dir) = drop_dir {
+        drop_dir.stop();
+    }
     spooler.shutdown(PRINT_GRACE).await;
     // Passed sockets belong to systemd: only our own socket files go
     // (daemon(7) porting step 2).
@@ -394,6 +426,19 @@ fn announce(bound: &[Bound], spooler: &Spooler) {
     }
 }
 
+/// The running activation sources, as the main loop sees them.
+struct Sources<'a> {
+    server: &'a Server,
+    drop_dir: Option<&'a DropDir>,
+}
+
+impl Sources<'_> {
+    /// No client connected and nothing waiting in the drop directory.
+    fn are_idle(&self) -> bool {
+        self.server.active_connections() == 0 && self.drop_dir.is_none_or(|d| d.is_empty())
+    }
+}
+
 /// Why the main loop ended.
 #[derive(Debug)]
 enum Outcome {
@@ -417,7 +462,7 @@ impl std::fmt::Display for Outcome {
 async fn main_loop(
     settings: &Settings,
     spooler: &Spooler,
-    server: &Server,
+    sources: &Sources<'_>,
     notifier: &Notifier,
     socket_activated: bool,
 ) -> Outcome {
@@ -455,7 +500,7 @@ async fn main_loop(
             _ = events.recv() => {}
             _ = tick.tick() => {
                 if let (true, Some(limit)) = (socket_activated, settings.idle_exit) {
-                    let idle = server.active_connections() == 0 && spooler.is_idle();
+                    let idle = sources.are_idle() && spooler.is_idle();
                     let since = match (idle, idle_since) {
                         (false, _) => { idle_since = None; continue_status(spooler, notifier, &mut last_status, reload_error.as_deref()); continue; }
                         (true, Some(since)) => since,
@@ -505,7 +550,8 @@ fn reload(settings: &mut Settings, spooler: &Spooler) -> Result<(), ConfigError>
     if config.server.listen != settings.config.server.listen || config.server.limits != settings.config.server.limits {
         tracing::warn!("listen addresses and limits apply at the next start");
     }
-    settings.idle_exit = (config.server.idle_exit_after > 0).then(|| Duration::from_secs(config.server.idle_exit_after));
+    let idle_secs = settings.idle_exit_override.unwrap_or(config.server.idle_exit_after);
+    settings.idle_exit = (idle_secs > 0).then(|| Duration::from_secs(idle_secs));
     settings.config = config;
     tracing::info!("configuration reloaded");
     Ok(())

@@ -24,11 +24,11 @@ use common::*;
 const CLIENTS: u64 = 8;
 const ROUNDS: usize = 10;
 /// The longest a daemon lives before it is killed in one round.
-const MAX_LIFETIME_MS: u64 = 1_500;
+const MAX_LIFETIME_MS: u64 = 1_200;
+/// How long a restarted daemon may take to recover its spool and listen.
+const RECOVERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the final daemon gets to print the backlog.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
-/// The whole test, rounds and drain included.
-const BUDGET: Duration = Duration::from_secs(60);
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the clients saw, shared with the test thread.
 #[derive(Default)]
@@ -96,7 +96,7 @@ fn restart(
     shared: &Shared,
 ) -> Daemon {
     for _ in 0..3 {
-        match Daemon::start_on(spool, log, *port, &[]) {
+        match Daemon::start_on_within(spool, log, *port, &[], RECOVERY_TIMEOUT) {
             Ok(daemon) => {
                 *shared.addr.lock().unwrap() = daemon.addr;
                 return daemon;
@@ -151,8 +151,13 @@ fn acknowledged_jobs_survive_sigkill_and_nothing_partial_prints() {
         .collect();
 
     for round in 0..ROUNDS {
+        let restarting = Instant::now();
         let mut daemon = restart(&spool, &log, &mut port, &shared);
         let lifetime = Duration::from_millis(rng.range(100, MAX_LIFETIME_MS));
+        eprintln!(
+            "round {round}: serving after {:?}, killing after {lifetime:?}",
+            restarting.elapsed()
+        );
         thread::sleep(lifetime);
         assert!(
             daemon.is_running(),
@@ -192,13 +197,14 @@ fn acknowledged_jobs_survive_sigkill_and_nothing_partial_prints() {
     // Let the final daemon print the backlog.
     let printed_dir = server.daemon.printed_dir();
     let wanted: HashSet<&String> = ledger.acked.iter().map(|(_, h)| h).collect();
-    let remaining_budget = BUDGET.saturating_sub(started.elapsed()).min(DRAIN_TIMEOUT);
     let mut printed = HashMap::new();
-    let drained = wait_until(remaining_budget, || {
+    let draining = Instant::now();
+    let drained = wait_until(DRAIN_TIMEOUT, || {
         printed = printed_hashes(&printed_dir);
         let have: HashSet<&String> = printed.values().collect();
         wanted.iter().all(|h| have.contains(h))
     });
+    eprintln!("backlog printed after {:?}", draining.elapsed());
     let have: HashSet<&String> = printed.values().collect();
     let missing: Vec<i32> = ledger
         .acked
@@ -236,11 +242,6 @@ fn acknowledged_jobs_survive_sigkill_and_nothing_partial_prints() {
         "{} files printed; {} acknowledged jobs all present; took {:?}",
         printed.len(),
         ledger.acked.len(),
-        started.elapsed()
-    );
-    assert!(
-        started.elapsed() < BUDGET + Duration::from_secs(10),
-        "took {:?}",
         started.elapsed()
     );
 }

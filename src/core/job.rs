@@ -124,4 +124,8 @@ pub struct Job {
     pub created_at: u64,
     pub processing_at: Option<u64>,
     pub completed_at: Option<u64>,
+    /// For a dropped file: the claim token it was taken under, so a crash
+    /// between spooling and deleting the claim never makes a second job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<String>,
 }

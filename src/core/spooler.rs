@@ -216,12 +216,33 @@ impl Spooler {
         format: Option<String>,
         document: StagedDocument,
     ) -> Result<Job, CoreError> {
+        self.commit_new(new, format, document, None).await
+    }
+
+    /// `submit` for a file taken from the drop directory under `claim`
+    /// (see `sources::dropdir`): the token is stored with the job.
+    pub async fn submit_claimed(
+        &self,
+        new: NewJob,
+        document: StagedDocument,
+        claim: String,
+    ) -> Result<Job, CoreError> {
+        self.commit_new(new, None, document, Some(claim)).await
+    }
+
+    async fn commit_new(
+        &self,
+        new: NewJob,
+        format: Option<String>,
+        document: StagedDocument,
+        claim: Option<String>,
+    ) -> Result<Job, CoreError> {
         self.validate(&new)?;
-        let format = resolve_format(format, document.head());
         let mut job = self.new_job(new);
-        job.format = Some(format);
+        job.format = Some(resolve_format(format, document.head()));
         job.document_bytes = Some(document.len());
         job.has_document = true;
+        job.claim = claim;
         apply_hold(&mut job);
         let meta = encode(&job)?;
         self.inner.spool.commit(job.id, &meta, Some(document)).await?;
@@ -235,6 +256,14 @@ impl Spooler {
             "job accepted"
         );
         Ok(job)
+    }
+
+    /// Whether a job was already made from the drop-directory claim `token`.
+    pub fn has_claim(&self, token: &str) -> bool {
+        self.lock()
+            .jobs
+            .values()
+            .any(|j| j.claim.as_deref() == Some(token))
     }
 
     /// Creates a job that waits for its document (Create-Job). Durable.
@@ -556,6 +585,7 @@ impl Spooler {
             created_at: now_secs(),
             processing_at: None,
             completed_at: None,
+            claim: None,
         }
     }
 

@@ -90,7 +90,7 @@ impl Spooler {
         if let Some(info) = info {
             self.emit_printer(&info);
         }
-        tracing::info!(id = job.id, printer, "printing");
+        tracing::info!(id = job.id, printer = %printer, "printing");
         Some(Claimed {
             job,
             backend,
@@ -149,11 +149,11 @@ impl Spooler {
             (job, info)
         };
         match &result {
-            Ok(()) => tracing::info!(id, printer, "job completed"),
+            Ok(()) => tracing::info!(id, printer = %printer, "job completed"),
             Err(BackendError::Offline(why)) => {
-                tracing::warn!(id, printer, "printer offline, job requeued: {why}")
+                tracing::warn!(id, printer = %printer, "printer offline, job requeued: {why}")
             }
-            Err(e) => tracing::warn!(id, printer, "job ended: {e}"),
+            Err(e) => tracing::warn!(id, printer = %printer, "job ended: {e}"),
         }
         let durable = job.state != JobState::Completed;
         if let Err(e) = self.persist(id, durable).await {

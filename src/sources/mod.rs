@@ -2,4 +2,5 @@
 //!
 //! - [`listeners`]: the IPP sockets, bound here or passed by systemd.
 
+pub mod dropdir;
 pub mod listeners;

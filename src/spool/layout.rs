@@ -232,8 +232,14 @@ mod tests {
         assert!(decode_record(&flipped).unwrap_err().contains("sha256"));
         assert!(decode_record(b"").is_err());
         assert!(decode_record(b"garbage\n").is_err());
-        let future = String::from_utf8(good).unwrap().replace("\"format\":1", "\"format\":9");
-        assert!(decode_record(future.as_bytes()).unwrap_err().contains("format"));
+        let future = String::from_utf8(good)
+            .unwrap()
+            .replace("\"format\":1", "\"format\":9");
+        assert!(
+            decode_record(future.as_bytes())
+                .unwrap_err()
+                .contains("format")
+        );
     }
 
     #[test]

@@ -145,8 +145,8 @@ pub struct Recovery {
 
 /// The spool of one daemon. `Send + Sync`; the core keeps it in an `Arc`.
 ///
-/// Calls for the same job may overlap; the record that ends up on disk is
-/// the one from the call that *started* last.
+/// Calls for the same job may overlap; of overlapping `update`s the one
+/// called last wins (see [`Spool::update`]).
 pub struct Spool {
     shared: Arc<Shared>,
 }
@@ -182,6 +182,13 @@ struct Entry {
     /// The sequence number of the record now in `jobs/`; held while
     /// renaming so an older write never replaces a newer one.
     installed: Arc<Mutex<u64>>,
+}
+
+/// An update's place in line, taken when `update` is called.
+struct UpdateTicket {
+    seq: u64,
+    installed: Arc<Mutex<u64>>,
+    document: Option<DocumentInfo>,
 }
 
 #[derive(Debug, Clone)]
@@ -249,8 +256,8 @@ impl Spool {
             // New directory entries are durable only once their parent is
             // synced; a commit syncs only jobs/ itself.
             sync_dir(&layout.root)?;
-            if let (true, Some(parent)) = (created_root, layout.root.parent()) {
-                sync_dir(parent)?;
+            if created_root {
+                sync_dir(parent_dir(&layout.root))?;
             }
         }
 
@@ -327,10 +334,25 @@ impl Spool {
     /// directory sync (for anything acknowledged to a client); `false`
     /// returns after the rename, and a crash may bring back the previous
     /// record — never a damaged one.
-    pub async fn update(&self, id: u32, meta: &[u8], durable: bool) -> Result<(), SpoolError> {
+    ///
+    /// Ordering: of several updates of one job, the one *called* last ends
+    /// up on disk, however their futures are awaited. The place in line is
+    /// taken by this call itself, not by the first poll, so a caller can
+    /// serialize the meta and call `update` under its own (std) lock, and
+    /// await the returned future after releasing it.
+    pub fn update(
+        &self,
+        id: u32,
+        meta: &[u8],
+        durable: bool,
+    ) -> impl Future<Output = Result<(), SpoolError>> + Send + 'static + use<> {
+        let ticket = self.shared.begin_update(id);
         let shared = Arc::clone(&self.shared);
         let meta = meta.to_vec();
-        run_to_completion(async move { shared.update(id, meta, durable).await }).await
+        async move {
+            let ticket = ticket?;
+            run_to_completion(async move { shared.update(id, meta, ticket, durable).await }).await
+        }
     }
 
     /// Gives job `id` (created without one) its document and replaces its
@@ -407,10 +429,9 @@ impl Shared {
         let (seq, installed) = self.insert_new_entry(id, info.clone())?;
         let record = encode_record(id, &meta, info.as_ref());
         let shared = Arc::clone(&self);
-        let published = run_blocking(move || {
-            shared.publish_new_job(id, seq, &installed, &record, document)
-        })
-        .await;
+        let published =
+            run_blocking(move || shared.publish_new_job(id, seq, &installed, &record, document))
+                .await;
         if let Err(e) = published {
             self.forget(id);
             return Err(e);
@@ -449,13 +470,34 @@ impl Shared {
         result.map(drop)
     }
 
-    async fn update(self: Arc<Self>, id: u32, meta: Vec<u8>, durable: bool) -> Result<(), SpoolError> {
-        let (seq, installed, document) = {
-            let mut index = self.index();
-            let entry = index.jobs.get_mut(&id).ok_or(SpoolError::NoSuchJob { id })?;
-            let (seq, installed) = entry.take_seq();
-            (seq, installed, entry.document.present().cloned())
-        };
+    /// Takes an update's place in line: its sequence number, and the
+    /// document the record will name.
+    fn begin_update(&self, id: u32) -> Result<UpdateTicket, SpoolError> {
+        let mut index = self.index();
+        let entry = index
+            .jobs
+            .get_mut(&id)
+            .ok_or(SpoolError::NoSuchJob { id })?;
+        let (seq, installed) = entry.take_seq();
+        Ok(UpdateTicket {
+            seq,
+            installed,
+            document: entry.document.present().cloned(),
+        })
+    }
+
+    async fn update(
+        self: Arc<Self>,
+        id: u32,
+        meta: Vec<u8>,
+        ticket: UpdateTicket,
+        durable: bool,
+    ) -> Result<(), SpoolError> {
+        let UpdateTicket {
+            seq,
+            installed,
+            document,
+        } = ticket;
         let record = encode_record(id, &meta, document.as_ref());
         let shared = Arc::clone(&self);
         run_blocking(move || {
@@ -497,7 +539,8 @@ impl Shared {
         // The document's name must be durable before any record names it.
         if let Err(e) = self.group.sync().await {
             let path = self.layout.document(id);
-            let _ = run_blocking(move || std::fs::remove_file(&path).context("remove", &path)).await;
+            let _ =
+                run_blocking(move || std::fs::remove_file(&path).context("remove", &path)).await;
             self.abandon_attach(id);
             return Err(e);
         }
@@ -540,7 +583,10 @@ impl Shared {
         if *persisted > id {
             return Ok(());
         }
-        let value = self.next_id.load(Ordering::SeqCst).max(id.saturating_add(1));
+        let value = self
+            .next_id
+            .load(Ordering::SeqCst)
+            .max(id.saturating_add(1));
         let layout = self.layout.clone();
         let temp = self.temp_path("next-id");
         run_blocking(move || persist_next_id(&layout, &temp, value)).await?;
@@ -576,7 +622,10 @@ impl Shared {
 
     fn begin_attach(&self, id: u32) -> Result<(), SpoolError> {
         let mut index = self.index();
-        let entry = index.jobs.get_mut(&id).ok_or(SpoolError::NoSuchJob { id })?;
+        let entry = index
+            .jobs
+            .get_mut(&id)
+            .ok_or(SpoolError::NoSuchJob { id })?;
         match entry.document {
             DocSlot::Absent => {
                 entry.document = DocSlot::Attaching;
@@ -597,7 +646,10 @@ impl Shared {
     fn set_document(&self, id: u32, slot: DocSlot) -> Result<(u64, Arc<Mutex<u64>>), SpoolError> {
         let mut guard = self.index();
         let index = &mut *guard;
-        let entry = index.jobs.get_mut(&id).ok_or(SpoolError::NoSuchJob { id })?;
+        let entry = index
+            .jobs
+            .get_mut(&id)
+            .ok_or(SpoolError::NoSuchJob { id })?;
         index.usage -= entry.usage();
         entry.document = slot;
         index.usage += entry.usage();
@@ -661,7 +713,11 @@ fn remove_if_present(path: &Path) -> Result<(), SpoolError> {
 /// The next id: past what `next-id` says and past every file seen.
 fn first_free_id(persisted: Option<u32>, highest_seen: u32) -> u32 {
     let next = persisted.unwrap_or(1).max(highest_seen.saturating_add(1));
-    if next == 0 || next > MAX_JOB_ID { 1 } else { next }
+    if next == 0 || next > MAX_JOB_ID {
+        1
+    } else {
+        next
+    }
 }
 
 /// `next-id`: temp, fdatasync, rename, fsync of the directory.
@@ -685,6 +741,14 @@ fn create_private_dir(dir: &Path) -> Result<bool, SpoolError> {
         .create(dir)
         .context("create directory", dir)?;
     Ok(true)
+}
+
+/// `dir`'s parent, `.` for a bare relative name.
+fn parent_dir(dir: &Path) -> &Path {
+    match dir.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
 }
 
 fn sync_dir(dir: &Path) -> Result<(), SpoolError> {

@@ -13,10 +13,15 @@
 //!   damage, a foreign file, a lying disk); moved to `corrupt/` for a human,
 //!   never deleted.
 //!
-//! Hashing every document would make start-up time grow with the spool, so
-//! lengths are checked always (one `stat`) and hashes newest-first within a
-//! budget ([`HASH_BUDGET_BYTES`]): the newest documents are the ones a
-//! crash could have touched; older ones were verified by an earlier start.
+//! Hashing every document would make start-up time grow with the spool
+//! (and start-up must stay fast: the first client waits for it), so every
+//! document's length is checked (one `stat`) and only the newest documents
+//! are hashed, within [`HASH_BUDGET_FILES`] and [`HASH_BUDGET_BYTES`]. With
+//! the write order used here, a crash cannot produce a document of the
+//! right length with the wrong bytes; the hash is there for disks that
+//! acknowledge a flush they have not done, and those lose only the last
+//! seconds of writes: the newest documents. Older ones were checked by
+//! earlier starts.
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
@@ -30,7 +35,9 @@ use super::error::IoContext;
 use super::layout::{JobFile, Layout, decode_record, to_hex};
 use super::{DocumentInfo, RecoveredJob, SpoolError};
 
-/// Bytes of documents hashed at start-up, newest first.
+/// At most this many documents are hashed at start-up, newest first...
+pub(crate) const HASH_BUDGET_FILES: usize = 64;
+/// ...and at most this many bytes of them.
 pub(crate) const HASH_BUDGET_BYTES: u64 = 64 * 1024 * 1024;
 
 /// A job that survived recovery, with what the spool's index needs.
@@ -38,6 +45,8 @@ pub(crate) const HASH_BUDGET_BYTES: u64 = 64 * 1024 * 1024;
 pub(crate) struct Survivor {
     pub job: RecoveredJob,
     pub record_bytes: u64,
+    /// When the document was last written, to hash the newest first.
+    document_modified: Option<SystemTime>,
 }
 
 #[derive(Debug, Default)]
@@ -69,8 +78,10 @@ pub(crate) fn recover(layout: &Layout) -> Result<Scan, SpoolError> {
         let has_document_file = documents.remove(&id);
         match check_record(layout, id, has_document_file)? {
             Verdict::Keep(survivor) => {
-                if let Some(doc) = &survivor.job.document {
-                    to_hash.push((id, doc.clone()));
+                if let (Some(doc), Some(modified)) =
+                    (&survivor.job.document, survivor.document_modified)
+                {
+                    to_hash.push((modified, id, doc.clone()));
                 }
                 scan.survivors.push(survivor);
             }
@@ -117,7 +128,7 @@ enum Verdict {
 
 fn check_record(layout: &Layout, id: u32, has_document_file: bool) -> Result<Verdict, SpoolError> {
     let path = layout.record(id);
-    let bytes = fs::read(&path).context("read", &path)?;
+    let bytes = read_small_file(&path).context("read", &path)?;
     let corrupt = |reason: String| {
         Verdict::Quarantine(SpoolError::Corrupt {
             path: path.clone(),
@@ -131,61 +142,56 @@ fn check_record(layout: &Layout, id: u32, has_document_file: bool) -> Result<Ver
         Ok(record) => record,
         Err(reason) => return Ok(corrupt(reason)),
     };
-    let survivor = |document| Survivor {
+    let survivor = |document, document_modified| Survivor {
         job: RecoveredJob {
             id,
             meta: record.meta.clone(),
             document,
         },
         record_bytes: bytes.len() as u64,
+        document_modified,
     };
     let Some(doc) = &record.document else {
         return Ok(if has_document_file {
-            Verdict::KeepWithoutOrphan(survivor(None))
+            Verdict::KeepWithoutOrphan(survivor(None, None))
         } else {
-            Verdict::Keep(survivor(None))
+            Verdict::Keep(survivor(None, None))
         });
     };
     if !has_document_file {
         return Ok(Verdict::Remove("its document is missing".into()));
     }
     let doc_path = layout.document(id);
-    let actual = fs::metadata(&doc_path).context("stat", &doc_path)?.len();
+    let stat = fs::metadata(&doc_path).context("stat", &doc_path)?;
+    let actual = stat.len();
     if actual != doc.len {
         return Ok(Verdict::Remove(format!(
             "its document has {actual} of {} bytes",
             doc.len
         )));
     }
-    Ok(Verdict::Keep(survivor(Some(doc.clone()))))
+    let modified = stat.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+    Ok(Verdict::Keep(survivor(Some(doc.clone()), Some(modified))))
 }
 
 /// Hashes documents newest-first within the budget; returns the ids whose
 /// document did not match (already moved to `corrupt/`).
 fn verify_hashes(
     layout: &Layout,
-    documents: Vec<(u32, DocumentInfo)>,
+    mut documents: Vec<(SystemTime, u32, DocumentInfo)>,
 ) -> Result<BTreeSet<u32>, SpoolError> {
-    let mut by_age: Vec<(SystemTime, u32, DocumentInfo)> = documents
-        .into_iter()
-        .map(|(id, doc)| {
-            let modified = fs::metadata(layout.document(id))
-                .and_then(|m| m.modified())
-                .unwrap_or(SystemTime::UNIX_EPOCH);
-            (modified, id, doc)
-        })
-        .collect();
-    by_age.sort_by_key(|entry| std::cmp::Reverse(entry.0));
-
-    let mut budget = HASH_BUDGET_BYTES;
+    documents.sort_by_key(|&(modified, id, _)| std::cmp::Reverse((modified, id)));
+    let mut files = HASH_BUDGET_FILES;
+    let mut bytes = HASH_BUDGET_BYTES;
     let mut unverified = 0usize;
     let mut bad = BTreeSet::new();
-    for (_, id, doc) in by_age {
-        if doc.len > budget {
+    for (_, id, doc) in documents {
+        if files == 0 || doc.len > bytes {
             unverified += 1;
             continue;
         }
-        budget -= doc.len;
+        files -= 1;
+        bytes -= doc.len;
         let path = layout.document(id);
         let actual = hash_file(&path).context("read", &path)?;
         if actual != doc.sha256 {
@@ -203,6 +209,14 @@ fn verify_hashes(
         tracing::info!("spool: {unverified} older documents length-checked only");
     }
     Ok(bad)
+}
+
+/// `fs::read` without its `stat` for a size hint: records are small, and
+/// at start-up every system call per job counts.
+fn read_small_file(path: &Path) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(4096);
+    File::open(path)?.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 fn hash_file(path: &Path) -> io::Result<String> {
@@ -232,10 +246,7 @@ fn list_job_files(jobs: &Path) -> Result<(BTreeSet<u32>, BTreeSet<u32>), SpoolEr
             Some(JobFile::Document(id)) => {
                 documents.insert(id);
             }
-            None => tracing::warn!(
-                "spool: ignoring unexpected file {}",
-                entry.path().display()
-            ),
+            None => tracing::warn!("spool: ignoring unexpected file {}", entry.path().display()),
         }
     }
     Ok((records, documents))

@@ -108,7 +108,10 @@ async fn commit_then_reopen_returns_record_and_document() {
     assert_eq!(recovery.jobs[0].meta, meta_for(with_doc, 1));
     assert_eq!(recovery.jobs[0].document.as_ref(), Some(&info));
     assert!(recovery.jobs[1].document.is_none());
-    assert_eq!(std::fs::read(spool.document_path(with_doc)).unwrap(), content);
+    assert_eq!(
+        std::fs::read(spool.document_path(with_doc)).unwrap(),
+        content
+    );
     assert!(recovery.next_id > without_doc);
     assert_eq!(spool.reserve_id(), recovery.next_id);
 }
@@ -163,7 +166,10 @@ fn directories_are_private() {
     let dir = TestDir::new("mode");
     let _spool = reopen(&dir.spool());
     for sub in ["", "jobs", "tmp", "corrupt"] {
-        let mode = std::fs::metadata(dir.spool().join(sub)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.spool().join(sub))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o700, "{sub}");
     }
 }
@@ -203,11 +209,16 @@ async fn recovery_removes_half_written_jobs_and_quarantines_corrupt_ones() {
     assert_eq!(recovery.jobs[0].document.as_ref(), infos.get(&5));
     assert!(recovery.jobs[1].document.is_none());
     assert_eq!(recovery.discarded, 6);
-    assert_eq!(files_in(&jobs), ["5.doc", "5.job", "6.job"].map(String::from).into());
+    assert_eq!(
+        files_in(&jobs),
+        ["5.doc", "5.job", "6.job"].map(String::from).into()
+    );
     assert!(files_in(&dir.spool().join("tmp")).is_empty());
     assert_eq!(
         files_in(&dir.spool().join("corrupt")),
-        ["2.doc", "2.job", "3.doc", "3.job"].map(String::from).into()
+        ["2.doc", "2.job", "3.doc", "3.job"]
+            .map(String::from)
+            .into()
     );
     // Ids of discarded files are not handed out again.
     assert_eq!(recovery.next_id, 100);
@@ -230,7 +241,10 @@ async fn staging_past_the_limit_fails_and_removes_the_temp_file() {
         staging.write(b"a").await,
         Err(SpoolError::TooLarge { limit: 10 })
     ));
-    assert!(matches!(staging.finish().await, Err(SpoolError::TooLarge { .. })));
+    assert!(matches!(
+        staging.finish().await,
+        Err(SpoolError::TooLarge { .. })
+    ));
 
     // Exactly at the limit is fine.
     let mut staging = spool.stage().await.unwrap();
@@ -249,7 +263,11 @@ async fn dropping_an_uncommitted_document_removes_its_temp_file() {
     let tmp = dir.spool().join("tmp");
     let deadline = Instant::now() + Duration::from_secs(5);
     while !files_in(&tmp).is_empty() {
-        assert!(Instant::now() < deadline, "left behind: {:?}", files_in(&tmp));
+        assert!(
+            Instant::now() < deadline,
+            "left behind: {:?}",
+            files_in(&tmp)
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -285,6 +303,26 @@ async fn update_and_attach_replace_the_record() {
     assert_eq!(recovery.jobs[0].meta, meta_for(1, 4));
     assert_eq!(recovery.jobs[0].document.as_ref(), Some(&info));
     assert_eq!(info.sha256, sha256_hex(b"attached later"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_update_called_last_wins_whatever_the_await_order() {
+    let dir = TestDir::new("order");
+    let (spool, _) = reopen(&dir.spool());
+    spool.commit(1, &meta_for(1, 1), None).await.unwrap();
+    for round in 0..20 {
+        let older = spool.update(1, &meta_for(1, 2 * round + 2), round % 2 == 0);
+        let newer = spool.update(1, &meta_for(1, 2 * round + 3), true);
+        let (newer, older) = tokio::join!(tokio::spawn(newer), async {
+            tokio::task::yield_now().await;
+            older.await
+        });
+        newer.unwrap().unwrap();
+        older.unwrap();
+    }
+    drop(spool);
+    let (_spool, recovery) = reopen(&dir.spool());
+    assert_eq!(recovery.jobs[0].meta, meta_for(1, 41));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -337,7 +375,10 @@ async fn concurrent_commits_all_succeed_and_share_directory_syncs() {
         committed.insert(id, info);
     }
     let syncs = spool.directory_syncs();
-    assert!(syncs < 64, "{syncs} directory syncs for 64 concurrent commits");
+    assert!(
+        syncs < 64,
+        "{syncs} directory syncs for 64 concurrent commits"
+    );
     drop(spool);
 
     let (_spool, recovery) = reopen(&dir.spool());
@@ -413,6 +454,13 @@ async fn a_full_disk_fails_commits_cleanly() {
     };
     assert!(error.is_no_space(), "{error}");
     assert!(!committed.is_empty());
+    // The failure inside commit itself (writing the record).
+    let id = spool.reserve_id();
+    let big_meta = vec![b' '; 200_000];
+    let error = spool.commit(id, &big_meta, None).await.unwrap_err();
+    assert!(error.is_no_space(), "{error}");
+    assert!(!spool_dir.join(format!("jobs/{id}.job")).exists());
+    assert!(files_in(&spool_dir.join("tmp")).is_empty());
     let expected_usage = spool.usage_bytes();
 
     spool.remove(committed.remove(0)).await.unwrap();
@@ -513,7 +561,10 @@ impl Acknowledged {
             "UPDATED" => self.updated.insert(id),
             _ => true,
         };
-        assert!(fresh, "id {id} acknowledged twice ({kind}): an id was reused");
+        assert!(
+            fresh,
+            "id {id} acknowledged twice ({kind}): an id was reused"
+        );
     }
 }
 
@@ -541,7 +592,11 @@ fn kill_9_never_loses_an_acknowledged_job() {
         rng ^= rng << 17;
         // Every fifth round dies during start-up (recovery), the others
         // 5-100 ms into committing.
-        let delay = if round % 5 == 4 { rng % 5 } else { 5 + rng % 96 };
+        let delay = if round % 5 == 4 {
+            rng % 5
+        } else {
+            5 + rng % 96
+        };
         let lines = run_child_and_kill(&dir.spool(), round % 5 != 4, delay);
         lines.iter().for_each(|line| acked.learn(line));
 
@@ -565,14 +620,23 @@ fn kill_9_never_loses_an_acknowledged_job() {
         "the children acknowledged only {} jobs",
         acked.jobs.len()
     );
-    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 /// Starts a child, waits (if asked) for it to be ready, sleeps `delay_ms`,
 /// SIGKILLs it and returns every line it printed.
 fn run_child_and_kill(dir: &Path, wait_ready: bool, delay_ms: u64) -> Vec<String> {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", CRASH_TEST_NAME, "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            CRASH_TEST_NAME,
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CRASH_CHILD_ENV, dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -610,7 +674,9 @@ fn check_recovery(
 ) {
     let by_id: BTreeMap<u32, &RecoveredJob> = recovery.jobs.iter().map(|j| (j.id, j)).collect();
     for id in acked.jobs.difference(purged) {
-        let job = by_id.get(id).unwrap_or_else(|| panic!("acknowledged job {id} lost"));
+        let job = by_id
+            .get(id)
+            .unwrap_or_else(|| panic!("acknowledged job {id} lost"));
         let must_have_document = !id.is_multiple_of(3) || acked.attached.contains(id);
         assert!(
             job.document.is_some() || !must_have_document,
@@ -631,11 +697,19 @@ fn check_recovery(
             let expected = document_for(job.id);
             assert_eq!(doc.sha256, sha256_hex(&expected), "job {}", job.id);
             let on_disk = std::fs::read(spool.document_path(job.id)).unwrap();
-            assert!(on_disk == expected, "job {}: document differs on disk", job.id);
+            assert!(
+                on_disk == expected,
+                "job {}: document differs on disk",
+                job.id
+            );
         }
     }
     let highest = acked.jobs.iter().chain(purged).max().copied().unwrap_or(0);
-    assert!(recovery.next_id > highest, "next id {} reuses", recovery.next_id);
+    assert!(
+        recovery.next_id > highest,
+        "next id {} reuses",
+        recovery.next_id
+    );
 }
 
 /// `cargo test --release spool::tests::bench -- --ignored --nocapture`

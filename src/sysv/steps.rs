@@ -95,7 +95,10 @@ fn open_fds_from_proc() -> io::Result<Vec<RawFd>> {
 }
 
 /// The RLIMIT_NOFILE soft limit: no descriptor can be numbered higher.
+/// Capped at Linux's default fs.nr_open (2^20) so an unlimited soft limit
+/// does not mean two billion close() calls.
 fn fd_limit() -> RawFd {
+    const NR_OPEN_DEFAULT: RawFd = 1 << 20;
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -104,7 +107,7 @@ fn fd_limit() -> RawFd {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == -1 {
         return 1024; // the traditional default
     }
-    RawFd::try_from(limit.rlim_cur).unwrap_or(RawFd::MAX)
+    RawFd::try_from(limit.rlim_cur).map_or(NR_OPEN_DEFAULT, |limit| limit.min(NR_OPEN_DEFAULT))
 }
 
 /// Step 2: every signal handler back to SIG_DFL, for signals 1 up to _NSIG

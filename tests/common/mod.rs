@@ -183,6 +183,18 @@ impl Daemon {
         port: u16,
         extra_args: &[&str],
     ) -> Result<Daemon, String> {
+        Daemon::start_on_within(spool, log, port, extra_args, READY_TIMEOUT)
+    }
+
+    /// `start_on` with its own readiness timeout, for spools with a backlog
+    /// to recover first.
+    pub fn start_on_within(
+        spool: &Path,
+        log: &Path,
+        port: u16,
+        extra_args: &[&str],
+        ready_timeout: Duration,
+    ) -> Result<Daemon, String> {
         fs::create_dir_all(spool).unwrap();
         let config = spool.with_extension("empty.toml");
         if !config.exists() {
@@ -211,12 +223,12 @@ impl Daemon {
             spool: spool.to_path_buf(),
             log: log.to_path_buf(),
         };
-        daemon.wait_ready()?;
+        daemon.wait_ready(ready_timeout)?;
         Ok(daemon)
     }
 
-    fn wait_ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + READY_TIMEOUT;
+    fn wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return Err(format!(
@@ -231,7 +243,7 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(20));
         }
         Err(format!(
-            "not accepting on {} after {READY_TIMEOUT:?}; log:\n{}",
+            "not accepting on {} after {timeout:?}; log:\n{}",
             self.addr,
             self.log_text()
         ))

@@ -14,6 +14,10 @@ mkdir -p "$OUT/logs"
 # package install leaves: no configuration, service stopped, sockets up.
 reset_state() {
     rm -f /etc/printspoold/printspoold.toml
+    if compgen -G '/run/systemd/system/printspoold*.d' >/dev/null; then
+        rm -rf /run/systemd/system/printspoold*.d
+        systemctl daemon-reload
+    fi
     systemctl stop printspoold.service 2>/dev/null
     systemctl reset-failed printspoold.service 2>/dev/null
     systemctl start printspoold.socket printspoold-unix.socket 2>/dev/null

@@ -62,6 +62,16 @@ ipp_ok() {
     ipptool -T 10 -q "$@" "$uri" "$test"
 }
 
+# ipp_ok_verbose URI [TESTFILE] [options]: like ipp_ok, but prints ipptool's
+# report when the request fails, so the case log shows why.
+ipp_ok_verbose() {
+    local uri=$1 test=${2:-$DATA/get-printer-attributes.test} out
+    shift $(($# < 2 ? $# : 2))
+    out=$(ipptool -T 10 -tv "$@" "$uri" "$test" 2>&1) && return 0
+    sed 's/^/    # /' <<<"$out" | tail -n 25
+    return 1
+}
+
 # ipp_show URI TESTFILE [options]: like ipp_ok, but prints the verbose report.
 ipp_show() {
     local uri=$1 test=$2

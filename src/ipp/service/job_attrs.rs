@@ -190,6 +190,7 @@ mod tests {
             created_at: 1000,
             processing_at: Some(1001),
             completed_at: None,
+            claim: None,
         }
     }
 

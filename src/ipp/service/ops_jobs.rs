@@ -156,7 +156,19 @@ fn job_answer(ctx: &Ctx<'_>, job: &Job, up_since: u64) -> Reply {
 /// that are ignored (ipp-attribute-fidelity false). With fidelity true,
 /// any unsupported attribute refuses the job (RFC 8011 4.2.1.1).
 fn new_job(ctx: &Ctx<'_>, printer: &PrinterInfo) -> Result<(NewJob, Vec<Attribute>), Reply> {
-    let parsed = ticket::parse(ctx.msg.group(DelimiterTag::Job))
+    let job_group = ctx
+        .msg
+        .group(DelimiterTag::Job)
+        .map(|g| g.attributes.as_slice())
+        .unwrap_or_default();
+    // CUPS clients (and ipptool's print-job-hold.test) may send
+    // job-hold-until among the operation attributes; CUPS honours it
+    // there, so a hold is never silently lost. The job group wins.
+    let misplaced_hold = ctx
+        .msg
+        .operation_attr("job-hold-until")
+        .filter(|_| !job_group.iter().any(|a| a.name == "job-hold-until"));
+    let parsed = ticket::parse(misplaced_hold.into_iter().chain(job_group))
         .map_err(|message| Reply::error(StatusCode::ClientErrorBadRequest, message))?;
     let fidelity = ctx.bool_attr("ipp-attribute-fidelity").unwrap_or(false);
     if fidelity && !parsed.unsupported.is_empty() {

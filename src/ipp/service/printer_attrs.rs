@@ -115,6 +115,9 @@ pub(super) struct StaticAttrs {
     source: Source,
     bytes: Vec<u8>,
     index: Vec<Entry>,
+    /// `bytes[..all_len]` is the answer to `all`: everything but the
+    /// on-request attributes, which are encoded after it.
+    all_len: usize,
 }
 
 impl StaticAttrs {
@@ -130,11 +133,17 @@ impl StaticAttrs {
                 range: start..bytes.len(),
             });
         }
+        let all_len = index
+            .iter()
+            .take_while(|e| e.category != Category::OnRequest)
+            .last()
+            .map_or(0, |e| e.range.end);
         StaticAttrs {
             host: host.to_string(),
             source: Source::of(info),
             bytes,
             index,
+            all_len,
         }
     }
 
@@ -145,11 +154,13 @@ impl StaticAttrs {
 
     /// Appends the encoding of every wanted attribute to `out`.
     pub(super) fn append(&self, wanted: &Requested<'_>, out: &mut Vec<u8>) {
-        if wanted.is_all() {
-            out.extend_from_slice(&self.bytes);
-            return;
-        }
-        for entry in self.index.iter().filter(|e| wanted.wants(e.name, e.category)) {
+        let (whole, rest) = if wanted.is_all() {
+            (self.all_len, &self.index[self.index.partition_point(|e| e.range.end <= self.all_len)..])
+        } else {
+            (0, self.index.as_slice())
+        };
+        out.extend_from_slice(&self.bytes[..whole]);
+        for entry in rest.iter().filter(|e| wanted.wants(e.name, e.category)) {
             out.extend_from_slice(&self.bytes[entry.range.clone()]);
         }
     }
@@ -206,9 +217,17 @@ fn media_col(size: caps::MediaSize) -> Value {
     Value::Collection(vec![Attribute::new("media-size", media_size(size.x, size.y))])
 }
 
+/// Every static attribute; those returned only on request come last (see
+/// `StaticAttrs::all_len`).
 fn static_attributes(info: &PrinterInfo, host: &str, uuid_seed: &str) -> Vec<StaticAttribute> {
     let mut attrs = printer_description(info, host, uuid_seed);
     attrs.extend(job_template_support());
+    // PWG 5100.7: every media a job may ask for, as media-col values.
+    attrs.push((
+        "media-col-database",
+        Category::OnRequest,
+        caps::MEDIA.iter().map(|m| media_col(*m)).collect(),
+    ));
     attrs
 }
 
@@ -458,6 +477,18 @@ mod tests {
         );
         let media_col = &group.get("media-col-default").unwrap().values[0];
         assert_eq!(*media_col, super::media_col(caps::MEDIA_DEFAULT));
+    }
+
+    #[test]
+    fn media_col_database_only_when_named() {
+        let statics = StaticAttrs::build(&sample_printer(), "h", "seed");
+        let mut all = Vec::new();
+        statics.append(&Requested::all(), &mut all);
+        assert!(decode_group(&all).get("media-col-database").is_none());
+        let mut named = Vec::new();
+        statics.append(&Requested::names(&["media-col-database"]), &mut named);
+        let group = decode_group(&named);
+        assert_eq!(group.get("media-col-database").unwrap().values.len(), caps::MEDIA.len());
     }
 
     #[test]

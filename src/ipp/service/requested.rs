@@ -11,6 +11,9 @@ pub(super) enum Category {
     JobTemplate,
     JobDescription,
     PrinterDescription,
+    /// Returned only when asked for by name, never for `all` or a group
+    /// name (PWG 5100.7 `media-col-database`: large, rarely wanted).
+    OnRequest,
 }
 
 /// What a client asked to see.
@@ -69,13 +72,13 @@ impl<'m> Requested<'m> {
 
     /// Whether the attribute `name` of `category` is to be returned.
     pub(super) fn wants(&self, name: &str, category: Category) -> bool {
-        self.all
-            || match category {
-                Category::JobTemplate => self.job_template,
-                Category::JobDescription => self.job_description,
-                Category::PrinterDescription => self.printer_description,
-            }
-            || self.names.contains(&name)
+        let by_group = match category {
+            Category::JobTemplate => self.all || self.job_template,
+            Category::JobDescription => self.all || self.job_description,
+            Category::PrinterDescription => self.all || self.printer_description,
+            Category::OnRequest => false,
+        };
+        by_group || self.names.contains(&name)
     }
 }
 
@@ -106,6 +109,16 @@ mod tests {
         assert!(wanted.wants("printer-name", Category::PrinterDescription));
         assert!(!wanted.wants("printer-state", Category::PrinterDescription));
         assert!(!wanted.is_all());
+    }
+
+    #[test]
+    fn on_request_attributes_need_their_name() {
+        let all = Requested::all();
+        assert!(!all.wants("media-col-database", Category::OnRequest));
+        let msg = request_with(&["all", "media-col-database"]);
+        let named = Requested::from_request(&msg, Requested::all());
+        assert!(named.wants("media-col-database", Category::OnRequest));
+        assert!(named.wants("printer-name", Category::PrinterDescription));
     }
 
     #[test]

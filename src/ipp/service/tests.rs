@@ -597,6 +597,16 @@ async fn hold_until_indefinite_holds_and_release_job_releases() {
 }
 
 #[tokio::test]
+async fn hold_in_the_operation_group_is_honoured_as_cups_does() {
+    let h = harness().await;
+    let answer = h
+        .print(vec![attr::keyword("job-hold-until", "indefinite")], vec![])
+        .await;
+    assert_eq!(status(&answer), StatusCode::SuccessfulOk);
+    assert_eq!(h.spooler.job(job_id(&answer)).unwrap().state, JobState::Held);
+}
+
+#[tokio::test]
 async fn get_jobs_filters_and_defaults_to_id_and_uri() {
     let h = harness().await;
     let first = h.create_job().await;

@@ -5,7 +5,7 @@
 //! 8011 4.1.7 and 4.2.1.2 say.
 
 use crate::core::JobTicket;
-use crate::ipp::value::{Attribute, Group, Value};
+use crate::ipp::value::{Attribute, Value};
 
 use super::attr;
 use super::capabilities as caps;
@@ -20,15 +20,14 @@ pub(super) struct ParsedTicket {
     pub unsupported: Vec<Attribute>,
 }
 
-/// Reads the job attributes group (`None`: the client sent none). `Err`
-/// carries the message of a bad request: a single-valued attribute with
-/// several values.
-pub(super) fn parse(group: Option<&Group>) -> Result<ParsedTicket, String> {
+/// Reads the attributes of the job attributes group. `Err` carries the
+/// message of a bad request: a single-valued attribute with several values.
+pub(super) fn parse<'a>(attributes: impl IntoIterator<Item = &'a Attribute>) -> Result<ParsedTicket, String> {
     let mut parsed = ParsedTicket {
         ticket: JobTicket::default(),
         unsupported: Vec::new(),
     };
-    for attribute in group.map(|g| g.attributes.as_slice()).unwrap_or_default() {
+    for attribute in attributes {
         let taken = take(attribute, &mut parsed.ticket)?;
         if !taken {
             parsed.unsupported.push(unsupported_form(attribute));
@@ -160,13 +159,10 @@ fn is_known(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ipp::value::{DelimiterTag, ValueTag};
+    use crate::ipp::value::ValueTag;
 
-    fn job_group(attributes: Vec<Attribute>) -> Group {
-        Group {
-            tag: DelimiterTag::Job,
-            attributes,
-        }
+    fn job_group(attributes: Vec<Attribute>) -> Vec<Attribute> {
+        attributes
     }
 
     fn size(x: i32, y: i32) -> Value {
@@ -191,7 +187,7 @@ mod tests {
             attr::keyword("job-hold-until", "indefinite"),
             attr::enums("finishings", &[3]),
         ]);
-        let parsed = parse(Some(&group)).unwrap();
+        let parsed = parse(&group).unwrap();
         assert!(parsed.unsupported.is_empty(), "{:?}", parsed.unsupported);
         let t = parsed.ticket;
         assert_eq!(t.copies, 2);
@@ -207,10 +203,10 @@ mod tests {
     #[test]
     fn media_col_size_maps_to_the_media_name() {
         let group = job_group(vec![Attribute::new("media-col", size(21590, 27940))]);
-        let parsed = parse(Some(&group)).unwrap();
+        let parsed = parse(&group).unwrap();
         assert_eq!(parsed.ticket.media.as_deref(), Some("na_letter_8.5x11in"));
         let odd = job_group(vec![Attribute::new("media-col", size(10000, 10000))]);
-        assert_eq!(parse(Some(&odd)).unwrap().unsupported.len(), 1);
+        assert_eq!(parse(&odd).unwrap().unsupported.len(), 1);
     }
 
     #[test]
@@ -221,7 +217,7 @@ mod tests {
             attr::integer("number-up", 2),
             attr::enums("finishings", &[3, 4]),
         ]);
-        let parsed = parse(Some(&group)).unwrap();
+        let parsed = parse(&group).unwrap();
         assert_eq!(parsed.ticket, JobTicket::default());
         let names: Vec<_> = parsed.unsupported.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(names, ["copies", "sides", "number-up", "finishings"]);
@@ -239,13 +235,13 @@ mod tests {
             "copies",
             vec![Value::Integer(1), Value::Integer(2)],
         )]);
-        assert!(parse(Some(&group)).is_err());
+        assert!(parse(&group).is_err());
     }
 
     #[test]
     fn wrong_syntax_is_an_unsupported_value() {
         let group = job_group(vec![attr::text("copies", "two")]);
-        let parsed = parse(Some(&group)).unwrap();
+        let parsed = parse(&group).unwrap();
         assert_eq!(parsed.unsupported.len(), 1);
         assert_eq!(parsed.ticket.copies, 1);
     }

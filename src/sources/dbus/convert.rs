@@ -338,6 +338,7 @@ mod tests {
             created_at: 1_700_000_000,
             processing_at: None,
             completed_at: None,
+            claim: None,
         }
     }
 

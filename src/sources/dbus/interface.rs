@@ -3,6 +3,8 @@
 //! what, with the caller established by [`Authority`].
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use zbus::interface;
 use zbus::message::Header;
@@ -19,11 +21,41 @@ use crate::core::{JobFilter, NewJob, Origin, Spooler};
 pub struct Spooler1 {
     spooler: Spooler,
     authority: Authority,
+    calls: CallCounter,
+}
+
+/// Counts method calls being answered, so idle exit can wait for a
+/// `SubmitJob` still reading its document (not yet a job in the core).
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter(Arc<AtomicUsize>);
+
+/// Decrements the counter when the call is answered (or dropped).
+pub struct CallGuard(Arc<AtomicUsize>);
+
+impl CallCounter {
+    pub fn enter(&self) -> CallGuard {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        CallGuard(self.0.clone())
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Spooler1 {
-    pub fn new(spooler: Spooler, authority: Authority) -> Spooler1 {
-        Spooler1 { spooler, authority }
+    pub fn new(spooler: Spooler, authority: Authority, calls: CallCounter) -> Spooler1 {
+        Spooler1 {
+            spooler,
+            authority,
+            calls,
+        }
     }
 
     fn queue_or_default(&self, printer: String) -> String {
@@ -55,6 +87,7 @@ impl Spooler1 {
         document: zvariant::OwnedFd,
         options: HashMap<String, OwnedValue>,
     ) -> Result<u32, Error> {
+        let _call = self.calls.enter();
         let requester = self.authority.requester(&header).await?;
         let printer = self.queue_or_default(printer);
         // Cheap refusals first, before reading a byte of the document.
@@ -81,6 +114,7 @@ impl Spooler1 {
     /// Cancels a job. Its owner may, and root and the admin group.
     /// Errors: UnknownJob, NotPermitted, NotPossible.
     async fn cancel_job(&self, #[zbus(header)] header: Header<'_>, job_id: u32) -> Result<(), Error> {
+        let _call = self.calls.enter();
         let requester = self.authority.requester(&header).await?;
         self.spooler.cancel(job_id, &requester).await?;
         Ok(())
@@ -89,6 +123,7 @@ impl Spooler1 {
     /// Holds a pending job until ReleaseJob. Same rights as CancelJob.
     /// Errors: UnknownJob, NotPermitted, NotPossible.
     async fn hold_job(&self, #[zbus(header)] header: Header<'_>, job_id: u32) -> Result<(), Error> {
+        let _call = self.calls.enter();
         let requester = self.authority.requester(&header).await?;
         self.spooler.hold(job_id, &requester).await?;
         Ok(())
@@ -97,6 +132,7 @@ impl Spooler1 {
     /// Releases a held job. Same rights as CancelJob.
     /// Errors: UnknownJob, NotPermitted, NotPossible.
     async fn release_job(&self, #[zbus(header)] header: Header<'_>, job_id: u32) -> Result<(), Error> {
+        let _call = self.calls.enter();
         let requester = self.authority.requester(&header).await?;
         self.spooler.release(job_id, &requester).await?;
         Ok(())
@@ -140,6 +176,7 @@ impl Spooler1 {
     /// Stops a queue from printing; it still accepts jobs.
     /// Root and the admin group only. Errors: UnknownPrinter, NotPermitted.
     async fn pause_printer(&self, #[zbus(header)] header: Header<'_>, printer: String) -> Result<(), Error> {
+        let _call = self.calls.enter();
         let requester = self.authority.requester(&header).await?;
         self.spooler.pause(&printer, &requester)?;
         Ok(())
@@ -148,6 +185,7 @@ impl Spooler1 {
     /// Lets a paused queue print again.
     /// Root and the admin group only. Errors: UnknownPrinter, NotPermitted.
     async fn resume_printer(&self, #[zbus(header)] header: Header<'_>, printer: String) -> Result<(), Error> {
+        let _call = self.calls.enter();
         let requester = self.authority.requester(&header).await?;
         self.spooler.resume(&printer, &requester)?;
         Ok(())

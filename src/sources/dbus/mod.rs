@@ -33,7 +33,7 @@ pub use errors::Error as MethodError;
 
 use crate::core::Spooler;
 use auth::Authority;
-use interface::Spooler1;
+use interface::{CallCounter, Spooler1};
 
 /// The well-known name; also in `dbus/org.printspoold.Spooler1.service`
 /// (`Name=`), `dbus/org.printspoold.Spooler1.conf` (`own=`) and
@@ -96,6 +96,7 @@ impl DbusError {
 pub struct DbusSource {
     connection: Connection,
     forwarder: JoinHandle<()>,
+    calls: CallCounter,
 }
 
 impl DbusSource {
@@ -110,7 +111,8 @@ impl DbusSource {
             .map_err(DbusError::Export)?;
         // Subscribe before exporting, so no change after export is missed.
         let events = spooler.subscribe();
-        let object = Spooler1::new(spooler, Authority::new(bus_proxy, admin_gid));
+        let calls = CallCounter::default();
+        let object = Spooler1::new(spooler, Authority::new(bus_proxy, admin_gid), calls.clone());
         let server = connection.object_server();
         server.at(OBJECT_PATH, object).await.map_err(DbusError::Export)?;
         let iface = server
@@ -122,7 +124,11 @@ impl DbusSource {
             unique_name = ?connection.unique_name().map(|n| n.as_str()),
             "D-Bus object {OBJECT_PATH} exported"
         );
-        Ok(DbusSource { connection, forwarder })
+        Ok(DbusSource {
+            connection,
+            forwarder,
+            calls,
+        })
     }
 
     /// Requests the well-known name (DoNotQueue; error if taken). Call
@@ -164,6 +170,12 @@ impl DbusSource {
         {
             tracing::warn!("D-Bus calls still running after {CLOSE_GRACE:?}; closing the connection anyway");
         }
+    }
+
+    /// True while a method that changes state is being answered (a
+    /// `SubmitJob` may still be reading its document): idle exit waits.
+    pub fn is_busy(&self) -> bool {
+        self.calls.in_flight() > 0
     }
 
     /// This connection's unique name on the bus (`:1.42`), for logs.

@@ -591,3 +591,57 @@ async fn introspection_matches_the_shipped_xml() {
     );
     drop(fx.source);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_pipe_is_given_up_on() {
+    let dir = Scratch::new("silent");
+    let spool = dir.0.join("spool");
+    let (spooler, _) = Spooler::start(CoreOptions {
+        spool_dir: spool.clone(),
+        printers: vec![PrinterConfig::builtin_default(&spool)],
+        default_printer: "default".into(),
+        max_document_bytes: 1 << 20,
+    })
+    .unwrap();
+    let (reader, mut writer) = std::io::pipe().unwrap();
+    writer.write_all(b"some bytes, then silence").unwrap();
+    let checked = document::check(reader.into()).unwrap();
+    let started = Instant::now();
+    let result = document::stage(&spooler, checked, Duration::from_millis(300)).await;
+    let elapsed = started.elapsed();
+    let error = result.unwrap_err();
+    assert!(
+        matches!(&error, errors::Error::UnreadableDocument(m) if m.contains("no data arrived")),
+        "{error:?}"
+    );
+    assert!(elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(5), "{elapsed:?}");
+    drop(writer);
+    // The abandoned staging file is gone from tmp/.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let leftovers: Vec<_> = fs::read_dir(spool.join("tmp")).unwrap().collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submission_in_progress_keeps_the_source_busy() {
+    let fx = Fixture::start("busy", 1 << 20).await;
+    let proxy = fx.proxy().await;
+    let source = fx.source.as_ref().unwrap();
+    assert!(!source.is_busy());
+    let (reader, mut writer) = std::io::pipe().unwrap();
+    writer.write_all(b"first half ").unwrap();
+    let call = tokio::spawn(async move {
+        let reader = reader;
+        submit(&proxy, &reader, Options::new()).await
+    });
+    let deadline = Instant::now() + WAIT;
+    while !source.is_busy() {
+        assert!(Instant::now() < deadline, "never busy");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    writer.write_all(b"second half\n").unwrap();
+    drop(writer);
+    let id = call.await.unwrap().unwrap();
+    assert!(!source.is_busy());
+    assert_eq!(fx.spooler.job(id).unwrap().document_bytes, Some(23));
+}

@@ -14,7 +14,7 @@ check "the Unix socket exists, mode 0666" \
     test "$(stat -c '%a %F' /run/printspoold/ipp.sock)" = "666 socket"
 
 start=$(now)
-check "first request over TCP is answered" ipp_ok "$TCP_URI"
+check "first request over TCP is answered" ipp_ok_verbose "$TCP_URI"
 echo "# first request, including activation: $(elapsed_since "$start")s"
 check_eq "that request started printspoold.service" active "$(state printspoold.service)"
 pid=$(main_pid)
@@ -24,7 +24,7 @@ check "TriggeredBy= names printspoold.socket" \
     bash -c "systemctl show -P TriggeredBy printspoold.service | grep -qw printspoold.socket"
 check "TriggeredBy= names printspoold-unix.socket" \
     bash -c "systemctl show -P TriggeredBy printspoold.service | grep -qw printspoold-unix.socket"
-check "a request over the Unix socket is answered" ipp_ok "$UNIX_URI"
+check "a request over the Unix socket is answered" ipp_ok_verbose "$UNIX_URI"
 check_eq "by the same process" "$pid" "$(main_pid)"
 check "the service runs as user printspoold" \
     test "$(ps -o user= -p "$pid")" = printspoold

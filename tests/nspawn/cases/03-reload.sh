@@ -20,7 +20,7 @@ name = \"lab\"
 device_uri = \"file:///var/spool/printspoold/printed-lab\""
 
 write_config "$OFFICE_CONFIG"
-check "printer office answers (activates the service)" ipp_ok "$OFFICE"
+check "printer office answers (activates the service)" ipp_ok_verbose "$OFFICE"
 pid=$(main_pid)
 check "printer lab does not exist yet" bash -c "! ipptool -T 10 -q '$LAB' '$DATA/get-printer-attributes.test'"
 

@@ -6,7 +6,7 @@
 
 write_config '[server]
 idle_exit_after = 0'
-check "service activated by a request" ipp_ok "$TCP_URI"
+check "service activated by a request" ipp_ok_verbose "$TCP_URI"
 jobname=held-$$-$RANDOM
 out=$(ipp_show "$TCP_URI" "$DATA/print-job-held.test" -d "jobname=$jobname" -f "$DATA/hello.txt" 2>&1)
 rc=$?
