@@ -48,6 +48,7 @@ UNITS := $(wildcard systemd/*.service systemd/*.socket systemd/*.path systemd/*.
 UDEV_RULES := $(wildcard udev/*.rules)
 DBUS_SERVICES := $(wildcard dbus/*.service)
 DBUS_POLICIES := $(wildcard dbus/*.conf)
+DBUS_INTERFACES := $(wildcard dbus/*.xml)
 README := $(wildcard README.md)
 
 ifneq ($(UDEV_RULES),)
@@ -55,12 +56,15 @@ ifeq ($(origin udevrulesdir),undefined)
 udevrulesdir := $(or $(call pkgvar,udev,udevdir),$(PREFIX)/lib/udev)/rules.d
 endif
 endif
-ifneq ($(DBUS_SERVICES)$(DBUS_POLICIES),)
+ifneq ($(DBUS_SERVICES)$(DBUS_POLICIES)$(DBUS_INTERFACES),)
 ifeq ($(origin dbussystemservicesdir),undefined)
 dbussystemservicesdir := $(or $(call pkgvar,dbus-1,system_bus_services_dir),$(DATADIR)/dbus-1/system-services)
 endif
 ifeq ($(origin dbussystemconfdir),undefined)
 dbussystemconfdir := $(or $(call pkgvar,dbus-1,datadir),$(DATADIR))/dbus-1/system.d
+endif
+ifeq ($(origin dbusinterfacesdir),undefined)
+dbusinterfacesdir := $(or $(call pkgvar,dbus-1,interfaces_dir),$(DATADIR)/dbus-1/interfaces)
 endif
 endif
 
@@ -74,6 +78,7 @@ FILES += 0644:packaging/printspoold.tmpfiles.conf:$(tmpfilesdir)/printspoold.con
 FILES += $(foreach f,$(UDEV_RULES),0644:$(f):$(udevrulesdir)/$(notdir $(f)):subst)
 FILES += $(foreach f,$(DBUS_SERVICES),0644:$(f):$(dbussystemservicesdir)/$(notdir $(f)):subst)
 FILES += $(foreach f,$(DBUS_POLICIES),0644:$(f):$(dbussystemconfdir)/$(notdir $(f)):copy)
+FILES += $(foreach f,$(DBUS_INTERFACES),0644:$(f):$(dbusinterfacesdir)/$(notdir $(f)):copy)
 FILES += $(foreach f,$(README),0644:$(f):$(DOCDIR)/README.md:copy)
 FILES += 0644:systemd/README.md:$(DOCDIR)/README.systemd.md:copy
 FILES += 0644:packaging/README.md:$(DOCDIR)/README.packaging.md:copy

@@ -237,7 +237,7 @@ fn run(cli: &Cli) -> Exit {
     // default). Listeners are bound before forking so `--user` can drop
     // privileges after taking port 631, and passed sockets are spared.
     let (early_listeners, ready_pipe) = if cli.daemon {
-        match daemonize(cli, &settings, passed) {
+        match daemonize(cli, &settings, passed, &notifier) {
             Ok(pair) => pair,
             Err(e) => {
                 tracing::error!("{e}");
@@ -293,6 +293,7 @@ fn daemonize(
     cli: &Cli,
     settings: &Settings,
     passed: Vec<(std::os::fd::OwnedFd, String)>,
+    notifier: &Notifier,
 ) -> Result<(EarlyListeners, Option<sysv::ReadyPipe>), DaemonError> {
     use std::os::fd::AsRawFd;
     let early = if passed.is_empty() {
@@ -300,10 +301,12 @@ fn daemonize(
     } else {
         EarlyListeners::Passed(passed)
     };
-    let keep_fds = match &early {
+    let mut keep_fds: Vec<_> = match &early {
         EarlyListeners::Passed(fds) => fds.iter().map(|(fd, _)| fd.as_raw_fd()).collect(),
         EarlyListeners::Bound(bound) => bound.iter().map(|b| b.as_raw_fd()).collect(),
     };
+    // The notify socket is ours too (a unit with Type=forking may set it).
+    keep_fds.extend(notifier.as_raw_fd());
     let options = sysv::Options {
         pid_file: cli.pid_file.clone(),
         user: cli.user.clone(),

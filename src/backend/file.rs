@@ -4,7 +4,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -31,7 +31,12 @@ impl FileBackend {
         let fail = |what: &str, e: std::io::Error| {
             BackendError::Failed(format!("{what} in {}: {e}", self.dir.display()))
         };
-        fs::create_dir_all(&self.dir).map_err(|e| fail("cannot create output directory", e))?;
+        // Explicit mode: in SysV mode the umask is 0 (daemon(7) step 10).
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o750)
+            .create(&self.dir)
+            .map_err(|e| fail("cannot create output directory", e))?;
         let mut input = File::open(document)
             .map_err(|e| BackendError::Failed(format!("document of job {} unreadable: {e}", job.id)))?;
         let final_path = self.dir.join(Self::output_name(job));

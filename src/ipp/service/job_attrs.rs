@@ -39,7 +39,12 @@ struct Out<'w> {
 }
 
 impl Out<'_> {
-    fn put(&mut self, name: &'static str, category: Category, make: impl FnOnce(&str) -> Attribute) {
+    fn put(
+        &mut self,
+        name: &'static str,
+        category: Category,
+        make: impl FnOnce(&str) -> Attribute,
+    ) {
         if self.wanted.wants(name, category) {
             self.group.push(make(name));
         }
@@ -61,18 +66,20 @@ fn put_description(out: &mut Out<'_>, job: &Job, view: &JobView<'_>) {
     use Category::JobDescription as D;
     let id = i32::try_from(job.id).unwrap_or(i32::MAX);
     out.put("job-id", D, |n| attr::integer(n, id));
-    out.put("job-uri", D, |n| attr::uri(n, uri::job_uri(view.host, job.id)));
+    out.put("job-uri", D, |n| {
+        attr::uri(n, uri::job_uri(view.host, job.id))
+    });
     out.put("job-printer-uri", D, |n| {
         attr::uri(n, uri::printer_uri(view.host, &job.printer))
     });
     out.put("job-name", D, |n| attr::name(n, &job.name));
-    out.put("job-originating-user-name", D, |n| attr::name(n, &job.owner));
+    out.put("job-originating-user-name", D, |n| {
+        attr::name(n, &job.owner)
+    });
     out.put("job-state", D, |n| {
         Attribute::new(n, Value::Enum(job.state as i32))
     });
-    out.put("job-state-reasons", D, |n| {
-        state_reasons(n, &job.reasons)
-    });
+    out.put("job-state-reasons", D, |n| state_reasons(n, &job.reasons));
     out.put("job-state-message", D, |n| attr::text(n, &job.message));
     out.put("job-printer-up-time", D, |n| {
         attr::integer(n, clock::up_time(view.now, view.up_since))
@@ -80,13 +87,21 @@ fn put_description(out: &mut Out<'_>, job: &Job, view: &JobView<'_>) {
     out.put("time-at-creation", D, |n| {
         attr::integer(n, clock::time_at(job.created_at, view.up_since))
     });
-    out.put("time-at-processing", D, |n| time_at(n, job.processing_at, view));
-    out.put("time-at-completed", D, |n| time_at(n, job.completed_at, view));
+    out.put("time-at-processing", D, |n| {
+        time_at(n, job.processing_at, view)
+    });
+    out.put("time-at-completed", D, |n| {
+        time_at(n, job.completed_at, view)
+    });
     out.put("date-time-at-creation", D, |n| {
         Attribute::new(n, Value::DateTime(clock::date_time(job.created_at)))
     });
-    out.put("date-time-at-processing", D, |n| date_time_at(n, job.processing_at));
-    out.put("date-time-at-completed", D, |n| date_time_at(n, job.completed_at));
+    out.put("date-time-at-processing", D, |n| {
+        date_time_at(n, job.processing_at)
+    });
+    out.put("date-time-at-completed", D, |n| {
+        date_time_at(n, job.completed_at)
+    });
     out.put("job-k-octets", D, |n| match job.document_bytes {
         Some(bytes) => attr::integer(n, k_octets(bytes)),
         None => attr::no_value(n),
@@ -109,7 +124,10 @@ fn put_template(out: &mut Out<'_>, job: &Job) {
     if !ticket.finishings.is_empty() {
         out.put("finishings", T, |n| attr::enums(n, &ticket.finishings));
     }
-    let hold = ticket.job_hold_until.as_deref().unwrap_or(caps::HOLD_UNTIL_DEFAULT);
+    let hold = ticket
+        .job_hold_until
+        .as_deref()
+        .unwrap_or(caps::HOLD_UNTIL_DEFAULT);
     out.put("job-hold-until", T, |n| attr::keyword(n, hold));
     if let Some(media) = &ticket.media {
         out.put("media", T, |n| attr::keyword(n, media));
@@ -118,7 +136,9 @@ fn put_template(out: &mut Out<'_>, job: &Job) {
         out.put("sides", T, |n| attr::keyword(n, sides));
     }
     if let Some(orientation) = ticket.orientation_requested {
-        out.put("orientation-requested", T, |n| attr::enums(n, &[orientation]));
+        out.put("orientation-requested", T, |n| {
+            attr::enums(n, &[orientation])
+        });
     }
     if let Some(quality) = ticket.print_quality {
         out.put("print-quality", T, |n| attr::enums(n, &[quality]));
@@ -207,7 +227,10 @@ mod tests {
         let group = render(&sample_job(), &view(), &Requested::all());
         let get = |name: &str| group.get(name).map(|a| a.values.clone());
         assert_eq!(get("job-id"), Some(vec![Value::Integer(7)]));
-        assert_eq!(get("job-uri"), Some(vec![Value::Uri("ipp://h:631/jobs/7".into())]));
+        assert_eq!(
+            get("job-uri"),
+            Some(vec![Value::Uri("ipp://h:631/jobs/7".into())])
+        );
         assert_eq!(
             get("job-printer-uri"),
             Some(vec![Value::Uri("ipp://h:631/printers/lab".into())])
@@ -220,7 +243,10 @@ mod tests {
         );
         assert_eq!(get("job-k-octets"), Some(vec![Value::Integer(2)]));
         assert_eq!(get("copies"), Some(vec![Value::Integer(2)]));
-        assert_eq!(get("job-hold-until"), Some(vec![Value::Keyword("no-hold".into())]));
+        assert_eq!(
+            get("job-hold-until"),
+            Some(vec![Value::Keyword("no-hold".into())])
+        );
         assert_eq!(get("sides"), None, "only what the ticket has");
     }
 

@@ -90,7 +90,10 @@ impl IppService {
             return Response::text(404, "No printer or job here.\n");
         }
         if !is_ipp_content_type(req.header("content-type")) {
-            return Response::text(400, "POST requests must carry Content-Type: application/ipp.\n");
+            return Response::text(
+                400,
+                "POST requests must carry Content-Type: application/ipp.\n",
+            );
         }
         let host = uri::authority(req.host());
         let mut buf = Vec::new();
@@ -148,7 +151,12 @@ impl IppService {
         reply.encode(version, msg.request_id)
     }
 
-    async fn dispatch(&self, op: Operation, ctx: &Ctx<'_>, document: &mut Document<'_, '_>) -> Reply {
+    async fn dispatch(
+        &self,
+        op: Operation,
+        ctx: &Ctx<'_>,
+        document: &mut Document<'_, '_>,
+    ) -> Reply {
         let result = match op {
             Operation::PrintJob => self.print_job(ctx, document).await,
             Operation::ValidateJob => self.validate_job(ctx),
@@ -175,7 +183,9 @@ impl IppService {
             Target::Printer(name) => name.to_string(),
             _ => return Err(no_printer(printer_uri)),
         };
-        self.spooler.printer(&name).ok_or_else(|| no_printer(printer_uri))
+        self.spooler
+            .printer(&name)
+            .ok_or_else(|| no_printer(printer_uri))
     }
 
     /// The job a job operation targets: `job-uri`, or `printer-uri` and
@@ -195,7 +205,9 @@ impl IppService {
             .int_attr("job-id")
             .and_then(|id| u32::try_from(id).ok())
             .filter(|id| *id > 0)
-            .ok_or_else(|| Reply::error(StatusCode::ClientErrorNotFound, "job-id must be positive"))?;
+            .ok_or_else(|| {
+                Reply::error(StatusCode::ClientErrorNotFound, "job-id must be positive")
+            })?;
         let printer_uri = ctx.str_attr("printer-uri").unwrap_or_default();
         let queue = match uri::parse_uri(printer_uri) {
             Target::Root | Target::AllJobs => None,
@@ -327,7 +339,10 @@ impl Reply {
     /// then `status-message`, the unsupported group and the rest.
     fn encode(self, version: (u8, u8), request_id: u32) -> Vec<u8> {
         let mut operation = Group::new(DelimiterTag::Operation);
-        operation.push(Attribute::new("attributes-charset", Value::Charset("utf-8".into())));
+        operation.push(Attribute::new(
+            "attributes-charset",
+            Value::Charset("utf-8".into()),
+        ));
         operation.push(Attribute::new(
             "attributes-natural-language",
             Value::NaturalLanguage("en".into()),
@@ -379,7 +394,9 @@ fn core_status(error: &CoreError) -> StatusCode {
     match error {
         CoreError::UnknownPrinter(_) | CoreError::UnknownJob(_) => StatusCode::ClientErrorNotFound,
         // No credentials would help: over TCP nobody is an administrator.
-        CoreError::NotPermitted { .. } | CoreError::AdminOnly(_) => StatusCode::ClientErrorForbidden,
+        CoreError::NotPermitted { .. } | CoreError::AdminOnly(_) => {
+            StatusCode::ClientErrorForbidden
+        }
         CoreError::NotPossible(_) => StatusCode::ClientErrorNotPossible,
         CoreError::NotAcceptingJobs(_) => StatusCode::ServerErrorNotAcceptingJobs,
         CoreError::TooLarge { .. } => StatusCode::ClientErrorRequestEntityTooLarge,
@@ -429,7 +446,10 @@ const DOCUMENT_CHUNK: usize = 64 * 1024;
 impl Document<'_, '_> {
     /// Streams the whole document into a new spool file; `None` when there
     /// is no document data at all.
-    pub(super) async fn stage(&mut self, spooler: &Spooler) -> Result<Option<StagedDocument>, Reply> {
+    pub(super) async fn stage(
+        &mut self,
+        spooler: &Spooler,
+    ) -> Result<Option<StagedDocument>, Reply> {
         let mut staging = spooler.stage_document().await?;
         staging.write(self.head).await.map_err(spool_reply)?;
         if let Some(body) = self.rest.take() {
@@ -452,11 +472,17 @@ impl Document<'_, '_> {
 /// The transport replaces this answer with its own 400/408/413 and
 /// closes; the IPP status is for the log and for tests.
 fn body_reply(error: &BodyError) -> Reply {
-    Reply::error(StatusCode::ClientErrorBadRequest, format!("reading the request failed: {error}"))
+    Reply::error(
+        StatusCode::ClientErrorBadRequest,
+        format!("reading the request failed: {error}"),
+    )
 }
 
 fn body_error_response(error: &BodyError) -> Response {
-    let mut response = Response::text(error.status().unwrap_or(400), "The request body could not be read.\n");
+    let mut response = Response::text(
+        error.status().unwrap_or(400),
+        "The request body could not be read.\n",
+    );
     response.close = true;
     response
 }
@@ -497,9 +523,7 @@ async fn read_attributes(
 }
 
 fn is_ipp_content_type(value: Option<&str>) -> bool {
-    value.is_some_and(|v| {
-        crate::docformat::base_type(v).eq_ignore_ascii_case("application/ipp")
-    })
+    value.is_some_and(|v| crate::docformat::base_type(v).eq_ignore_ascii_case("application/ipp"))
 }
 
 /// Who asks; see the module documentation.
@@ -524,7 +548,11 @@ fn requesting_user_name(msg: &Message) -> String {
         .and_then(Value::as_str)
         .map(|n| attr::sanitize(n, attr::NAME_MAX))
         .unwrap_or_default();
-    if name.is_empty() { "anonymous".to_string() } else { name }
+    if name.is_empty() {
+        "anonymous".to_string()
+    } else {
+        name
+    }
 }
 
 /// The login name of `uid` from the user database, or the number when it
@@ -545,7 +573,8 @@ fn lookup_user_name(uid: u32) -> Option<String> {
         let mut result: *mut libc::passwd = std::ptr::null_mut();
         // SAFETY: every pointer is valid for the call, and `buf.len()` is
         // the size of the buffer behind `buf.as_mut_ptr()`.
-        let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
+        let rc =
+            unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
         if rc == libc::ERANGE && buf.len() < 1 << 20 {
             buf.resize(buf.len() * 2, 0);
             continue;

@@ -13,17 +13,23 @@ use super::requested::Requested;
 use super::{Ctx, Document, IppService, Reply, attr, ticket};
 
 impl IppService {
-    pub(super) async fn print_job(&self, ctx: &Ctx<'_>, document: &mut Document<'_, '_>) -> Result<Reply, Reply> {
+    pub(super) async fn print_job(
+        &self,
+        ctx: &Ctx<'_>,
+        document: &mut Document<'_, '_>,
+    ) -> Result<Reply, Reply> {
         let printer = self.target_printer(ctx)?;
         let format = document_format(ctx, &printer)?;
         check_compression(ctx)?;
         let (new_job, ignored) = new_job(ctx, &printer)?;
         // Refuse before reading the document when the queue would anyway.
         self.spooler.validate(&new_job)?;
-        let staged = document
-            .stage(&self.spooler)
-            .await?
-            .ok_or_else(|| Reply::error(StatusCode::ClientErrorBadRequest, "Print-Job carries no document data"))?;
+        let staged = document.stage(&self.spooler).await?.ok_or_else(|| {
+            Reply::error(
+                StatusCode::ClientErrorBadRequest,
+                "Print-Job carries no document data",
+            )
+        })?;
         let job = self.spooler.submit(new_job, format, staged).await?;
         Ok(job_answer(ctx, &job, printer.up_since).with_ignored(ignored))
     }
@@ -44,15 +50,24 @@ impl IppService {
         Ok(job_answer(ctx, &job, printer.up_since).with_ignored(ignored))
     }
 
-    pub(super) async fn send_document(&self, ctx: &Ctx<'_>, document: &mut Document<'_, '_>) -> Result<Reply, Reply> {
+    pub(super) async fn send_document(
+        &self,
+        ctx: &Ctx<'_>,
+        document: &mut Document<'_, '_>,
+    ) -> Result<Reply, Reply> {
         let job = self.target_job(ctx)?;
         let last = ctx.bool_attr("last-document").ok_or_else(|| {
-            Reply::error(StatusCode::ClientErrorBadRequest, "Send-Document needs last-document")
+            Reply::error(
+                StatusCode::ClientErrorBadRequest,
+                "Send-Document needs last-document",
+            )
         })?;
-        let printer = self
-            .spooler
-            .printer(&job.printer)
-            .ok_or_else(|| Reply::error(StatusCode::ClientErrorNotPossible, "the job's printer is gone"))?;
+        let printer = self.spooler.printer(&job.printer).ok_or_else(|| {
+            Reply::error(
+                StatusCode::ClientErrorNotPossible,
+                "the job's printer is gone",
+            )
+        })?;
         let format = document_format(ctx, &printer)?;
         check_compression(ctx)?;
         refuse_early(ctx, &job)?;
@@ -75,7 +90,9 @@ impl IppService {
         let job = self.target_job(ctx)?;
         // Only `indefinite` is implemented; any other time is substituted.
         let substituted = match ctx.msg.operation_attr("job-hold-until") {
-            Some(a) if attr::single(a).and_then(Value::as_str) != Some("indefinite") => vec![a.clone()],
+            Some(a) if attr::single(a).and_then(Value::as_str) != Some("indefinite") => {
+                vec![a.clone()]
+            }
             _ => Vec::new(),
         };
         self.spooler.hold(job.id, &ctx.requester).await?;
@@ -106,7 +123,8 @@ impl IppService {
             owner: (ctx.bool_attr("my-jobs") == Some(true)).then(|| ctx.requester.user.clone()),
             limit: limit(ctx)?,
         };
-        let wanted = Requested::from_request(ctx.msg, Requested::names(&job_attrs::GET_JOBS_DEFAULT));
+        let wanted =
+            Requested::from_request(ctx.msg, Requested::names(&job_attrs::GET_JOBS_DEFAULT));
         let up_since: HashMap<String, u64> = self
             .spooler
             .printers()
@@ -213,7 +231,10 @@ fn document_format(ctx: &Ctx<'_>, printer: &PrinterInfo) -> Result<Option<String
     }
     Err(Reply::error(
         StatusCode::ClientErrorDocumentFormatNotSupported,
-        format!("document-format {declared:?} is not supported by {}", printer.name),
+        format!(
+            "document-format {declared:?} is not supported by {}",
+            printer.name
+        ),
     )
     .with_unsupported(vec![Attribute::new(
         "document-format",

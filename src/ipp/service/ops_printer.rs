@@ -41,9 +41,10 @@ impl IppService {
             .msg
             .operation_attr("identify-actions")
             .filter(|a| {
-                a.values
-                    .iter()
-                    .any(|v| !v.as_str().is_some_and(|s| caps::IDENTIFY_ACTIONS.contains(&s)))
+                a.values.iter().any(|v| {
+                    !v.as_str()
+                        .is_some_and(|s| caps::IDENTIFY_ACTIONS.contains(&s))
+                })
             })
             .cloned()
             .into_iter()

@@ -52,7 +52,10 @@ impl StaticCache {
             return hit;
         }
         let built = Arc::new(StaticAttrs::build(info, host, &self.uuid_seed));
-        let mut map = self.by_printer.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self
+            .by_printer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let entries = map.entry(info.name.clone()).or_default();
         entries.retain(|e| e.host != host);
         entries.insert(0, Arc::clone(&built));
@@ -61,7 +64,10 @@ impl StaticCache {
     }
 
     fn lookup(&self, info: &PrinterInfo, host: &str) -> Option<Arc<StaticAttrs>> {
-        let map = self.by_printer.lock().unwrap_or_else(PoisonError::into_inner);
+        let map = self
+            .by_printer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         map.get(&info.name)?
             .iter()
             .find(|e| e.host == host && e.source.matches(info))
@@ -155,7 +161,10 @@ impl StaticAttrs {
     /// Appends the encoding of every wanted attribute to `out`.
     pub(super) fn append(&self, wanted: &Requested<'_>, out: &mut Vec<u8>) {
         let (whole, rest) = if wanted.is_all() {
-            (self.all_len, &self.index[self.index.partition_point(|e| e.range.end <= self.all_len)..])
+            (
+                self.all_len,
+                &self.index[self.index.partition_point(|e| e.range.end <= self.all_len)..],
+            )
         } else {
             (0, self.index.as_slice())
         };
@@ -190,7 +199,10 @@ fn encode_attribute(attribute: Attribute, out: &mut Vec<u8>) {
 type StaticAttribute = (&'static str, Category, Vec<Value>);
 
 fn keywords(values: &[&str]) -> Vec<Value> {
-    values.iter().map(|v| Value::Keyword(v.to_string())).collect()
+    values
+        .iter()
+        .map(|v| Value::Keyword(v.to_string()))
+        .collect()
 }
 
 fn enums(values: &[i32]) -> Vec<Value> {
@@ -214,7 +226,10 @@ fn media_size(x: i32, y: i32) -> Value {
 }
 
 fn media_col(size: caps::MediaSize) -> Value {
-    Value::Collection(vec![Attribute::new("media-size", media_size(size.x, size.y))])
+    Value::Collection(vec![Attribute::new(
+        "media-size",
+        media_size(size.x, size.y),
+    )])
 }
 
 /// Every static attribute; those returned only on request come last (see
@@ -235,7 +250,11 @@ fn printer_description(info: &PrinterInfo, host: &str, uuid_seed: &str) -> Vec<S
     use Category::PrinterDescription as P;
     let uris = uri::printer_uris(host, &info.name, info.is_default);
     let per_uri = |keyword: &str| keywords(&vec![keyword; uris.len()]);
-    let printer_info = if info.info.is_empty() { &info.name } else { &info.info };
+    let printer_info = if info.info.is_empty() {
+        &info.name
+    } else {
+        &info.info
+    };
     let make_and_model = if info.make_and_model.is_empty() {
         "printspoold"
     } else {
@@ -243,14 +262,30 @@ fn printer_description(info: &PrinterInfo, host: &str, uuid_seed: &str) -> Vec<S
     };
     let mut attrs: Vec<StaticAttribute> = vec![
         ("uri-security-supported", P, per_uri("none")),
-        ("uri-authentication-supported", P, per_uri("requesting-user-name")),
-        ("printer-uri-supported", P, uris.into_iter().map(Value::Uri).collect()),
+        (
+            "uri-authentication-supported",
+            P,
+            per_uri("requesting-user-name"),
+        ),
+        (
+            "printer-uri-supported",
+            P,
+            uris.into_iter().map(Value::Uri).collect(),
+        ),
         ("printer-name", P, vec![Value::Name(info.name.clone())]),
         ("printer-info", P, text127(printer_info)),
         ("printer-location", P, text127(&info.location)),
         ("printer-make-and-model", P, text127(make_and_model)),
-        ("printer-more-info", P, vec![Value::Uri(uri::more_info(host, &info.name))]),
-        ("printer-uuid", P, vec![Value::Uri(printer_uuid(uuid_seed, &info.name))]),
+        (
+            "printer-more-info",
+            P,
+            vec![Value::Uri(uri::more_info(host, &info.name))],
+        ),
+        (
+            "printer-uuid",
+            P,
+            vec![Value::Uri(printer_uuid(uuid_seed, &info.name))],
+        ),
         (
             "ipp-versions-supported",
             P,
@@ -262,16 +297,34 @@ fn printer_description(info: &PrinterInfo, host: &str, uuid_seed: &str) -> Vec<S
         (
             "operations-supported",
             P,
-            Operation::ALL.iter().map(|op| Value::Enum(*op as i32)).collect(),
+            Operation::ALL
+                .iter()
+                .map(|op| Value::Enum(*op as i32))
+                .collect(),
         ),
-        ("multiple-document-jobs-supported", P, vec![Value::Boolean(false)]),
-        ("charset-configured", P, vec![Value::Charset("utf-8".into())]),
+        (
+            "multiple-document-jobs-supported",
+            P,
+            vec![Value::Boolean(false)],
+        ),
+        (
+            "charset-configured",
+            P,
+            vec![Value::Charset("utf-8".into())],
+        ),
         (
             "charset-supported",
             P,
-            vec![Value::Charset("utf-8".into()), Value::Charset("us-ascii".into())],
+            vec![
+                Value::Charset("utf-8".into()),
+                Value::Charset("us-ascii".into()),
+            ],
         ),
-        ("natural-language-configured", P, vec![Value::NaturalLanguage("en".into())]),
+        (
+            "natural-language-configured",
+            P,
+            vec![Value::NaturalLanguage("en".into())],
+        ),
         (
             "generated-natural-language-supported",
             P,
@@ -280,19 +333,28 @@ fn printer_description(info: &PrinterInfo, host: &str, uuid_seed: &str) -> Vec<S
         (
             "document-format-default",
             P,
-            vec![Value::MimeMediaType(default_format(&info.formats).to_string())],
+            vec![Value::MimeMediaType(
+                default_format(&info.formats).to_string(),
+            )],
         ),
         (
             "document-format-supported",
             P,
-            info.formats.iter().map(|f| Value::MimeMediaType(f.clone())).collect(),
+            info.formats
+                .iter()
+                .map(|f| Value::MimeMediaType(f.clone()))
+                .collect(),
         ),
         // The document goes to the device as received: nothing overrides
         // the PDL's own settings.
         ("pdl-override-supported", P, keywords(&["not-attempted"])),
         ("compression-supported", P, keywords(&["none"])),
         ("color-supported", P, vec![Value::Boolean(true)]),
-        ("pages-per-minute", P, vec![Value::Integer(caps::PAGES_PER_MINUTE)]),
+        (
+            "pages-per-minute",
+            P,
+            vec![Value::Integer(caps::PAGES_PER_MINUTE)],
+        ),
         (
             "pages-per-minute-color",
             P,
@@ -304,11 +366,23 @@ fn printer_description(info: &PrinterInfo, host: &str, uuid_seed: &str) -> Vec<S
             keywords(&caps::JOB_CREATION_ATTRIBUTES),
         ),
         ("which-jobs-supported", P, keywords(&caps::WHICH_JOBS)),
-        ("identify-actions-default", P, keywords(&caps::IDENTIFY_ACTIONS)),
-        ("identify-actions-supported", P, keywords(&caps::IDENTIFY_ACTIONS)),
+        (
+            "identify-actions-default",
+            P,
+            keywords(&caps::IDENTIFY_ACTIONS),
+        ),
+        (
+            "identify-actions-supported",
+            P,
+            keywords(&caps::IDENTIFY_ACTIONS),
+        ),
     ];
     if let Some(device_id) = &info.device_id {
-        attrs.push(("printer-device-id", P, text(attr::clip_chars(device_id, 1023))));
+        attrs.push((
+            "printer-device-id",
+            P,
+            text(attr::clip_chars(device_id, 1023)),
+        ));
     }
     attrs
 }
@@ -319,31 +393,63 @@ fn job_template_support() -> Vec<StaticAttribute> {
     let (x, y, units) = caps::RESOLUTION_DEFAULT;
     vec![
         ("copies-default", T, vec![Value::Integer(1)]),
-        ("copies-supported", T, vec![Value::RangeOfInteger(1, caps::COPIES_MAX)]),
+        (
+            "copies-supported",
+            T,
+            vec![Value::RangeOfInteger(1, caps::COPIES_MAX)],
+        ),
         ("finishings-default", T, enums(&caps::FINISHINGS)),
         ("finishings-supported", T, enums(&caps::FINISHINGS)),
-        ("job-hold-until-default", T, keywords(&[caps::HOLD_UNTIL_DEFAULT])),
+        (
+            "job-hold-until-default",
+            T,
+            keywords(&[caps::HOLD_UNTIL_DEFAULT]),
+        ),
         ("job-hold-until-supported", T, keywords(&caps::HOLD_UNTIL)),
         ("media-default", T, keywords(&[caps::MEDIA_DEFAULT.name])),
         ("media-supported", T, keywords(&media_names)),
         ("media-ready", T, keywords(&media_names)),
         ("media-col-default", T, vec![media_col(caps::MEDIA_DEFAULT)]),
-        ("media-col-ready", T, caps::MEDIA.iter().map(|m| media_col(*m)).collect()),
+        (
+            "media-col-ready",
+            T,
+            caps::MEDIA.iter().map(|m| media_col(*m)).collect(),
+        ),
         ("media-col-supported", T, keywords(&["media-size"])),
         (
             "media-size-supported",
             T,
             caps::MEDIA.iter().map(|m| media_size(m.x, m.y)).collect(),
         ),
-        ("orientation-requested-default", T, enums(&[caps::ORIENTATION_DEFAULT])),
-        ("orientation-requested-supported", T, enums(&caps::ORIENTATIONS)),
+        (
+            "orientation-requested-default",
+            T,
+            enums(&[caps::ORIENTATION_DEFAULT]),
+        ),
+        (
+            "orientation-requested-supported",
+            T,
+            enums(&caps::ORIENTATIONS),
+        ),
         ("output-bin-default", T, keywords(&caps::OUTPUT_BINS[..1])),
         ("output-bin-supported", T, keywords(&caps::OUTPUT_BINS)),
-        ("print-color-mode-default", T, keywords(&[caps::COLOR_MODE_DEFAULT])),
-        ("print-color-mode-supported", T, keywords(&caps::COLOR_MODES)),
+        (
+            "print-color-mode-default",
+            T,
+            keywords(&[caps::COLOR_MODE_DEFAULT]),
+        ),
+        (
+            "print-color-mode-supported",
+            T,
+            keywords(&caps::COLOR_MODES),
+        ),
         ("print-quality-default", T, enums(&[caps::QUALITY_DEFAULT])),
         ("print-quality-supported", T, enums(&caps::QUALITIES)),
-        ("printer-resolution-default", T, vec![Value::Resolution(x, y, units)]),
+        (
+            "printer-resolution-default",
+            T,
+            vec![Value::Resolution(x, y, units)],
+        ),
         (
             "printer-resolution-supported",
             T,
@@ -388,7 +494,11 @@ fn printer_uuid(seed: &str, name: &str) -> String {
 }
 
 /// The attributes that change while the queue runs, built per request.
-pub(super) fn dynamic_attributes(info: &PrinterInfo, now: u64, wanted: &Requested<'_>) -> Vec<Attribute> {
+pub(super) fn dynamic_attributes(
+    info: &PrinterInfo,
+    now: u64,
+    wanted: &Requested<'_>,
+) -> Vec<Attribute> {
     use Category::PrinterDescription as P;
     let mut attrs = Vec::with_capacity(9);
     let mut put = |name: &'static str, make: &dyn Fn(&str) -> Attribute| {
@@ -396,7 +506,9 @@ pub(super) fn dynamic_attributes(info: &PrinterInfo, now: u64, wanted: &Requeste
             attrs.push(make(name));
         }
     };
-    put("printer-state", &|n| Attribute::new(n, Value::Enum(info.state as i32)));
+    put("printer-state", &|n| {
+        Attribute::new(n, Value::Enum(info.state as i32))
+    });
     put("printer-state-reasons", &|n| {
         if info.reasons.is_empty() {
             attr::keyword(n, "none")
@@ -405,11 +517,15 @@ pub(super) fn dynamic_attributes(info: &PrinterInfo, now: u64, wanted: &Requeste
         }
     });
     put("printer-state-message", &|n| attr::text(n, &info.message));
-    put("printer-is-accepting-jobs", &|n| attr::boolean(n, info.accepting_jobs));
+    put("printer-is-accepting-jobs", &|n| {
+        attr::boolean(n, info.accepting_jobs)
+    });
     put("queued-job-count", &|n| {
         attr::integer(n, i32::try_from(info.queued_jobs).unwrap_or(i32::MAX))
     });
-    put("printer-up-time", &|n| attr::integer(n, clock::up_time(now, info.up_since)));
+    put("printer-up-time", &|n| {
+        attr::integer(n, clock::up_time(now, info.up_since))
+    });
     put("printer-current-time", &|n| {
         Attribute::new(n, Value::DateTime(clock::date_time(now)))
     });
@@ -437,7 +553,10 @@ mod tests {
             make_and_model: "printspoold file printer".to_string(),
             device_uri: "file:///tmp/out".to_string(),
             device_id: None,
-            formats: crate::docformat::SUPPORTED.iter().map(|s| s.to_string()).collect(),
+            formats: crate::docformat::SUPPORTED
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             state: PrinterState::Idle,
             reasons: vec!["none".to_string()],
             message: String::new(),
@@ -488,7 +607,10 @@ mod tests {
         let mut named = Vec::new();
         statics.append(&Requested::names(&["media-col-database"]), &mut named);
         let group = decode_group(&named);
-        assert_eq!(group.get("media-col-database").unwrap().values.len(), caps::MEDIA.len());
+        assert_eq!(
+            group.get("media-col-database").unwrap().values.len(),
+            caps::MEDIA.len()
+        );
     }
 
     #[test]
@@ -534,7 +656,9 @@ mod tests {
         let mut out = Vec::new();
         statics.append(&Requested::names(&["printer-info"]), &mut out);
         let group = decode_group(&out);
-        let value = group.get("printer-info").unwrap().values[0].as_str().unwrap();
+        let value = group.get("printer-info").unwrap().values[0]
+            .as_str()
+            .unwrap();
         assert_eq!(value.chars().count(), 127);
     }
 }

@@ -91,7 +91,10 @@ mod tests {
         let mut group = Group::new(DelimiterTag::Operation);
         group.push(Attribute::multi(
             "requested-attributes",
-            values.iter().map(|v| Value::Keyword(v.to_string())).collect(),
+            values
+                .iter()
+                .map(|v| Value::Keyword(v.to_string()))
+                .collect(),
         ));
         Message {
             version: (2, 0),

@@ -98,7 +98,10 @@ fn printer_page(spooler: &Spooler, info: &PrinterInfo, host: &str) -> String {
         ("Location", escape(&info.location)),
         ("Make and model", escape(&info.make_and_model)),
         ("State", state_text(info)),
-        ("Accepting jobs", (if info.accepting_jobs { "yes" } else { "no" }).to_string()),
+        (
+            "Accepting jobs",
+            (if info.accepting_jobs { "yes" } else { "no" }).to_string(),
+        ),
         ("Queued jobs", info.queued_jobs.to_string()),
         ("Formats", escape(&info.formats.join(", "))),
         ("Print to", escape(&uri::printer_uri(host, &info.name))),

@@ -57,7 +57,10 @@ fn queue(name: &str, out: &Path) -> PrinterConfig {
 async fn harness() -> Harness {
     let dir = TempDir::new();
     let spool = dir.0.join("spool");
-    let printers = vec![queue("default", &dir.0.join("out")), queue("lab", &dir.0.join("lab"))];
+    let printers = vec![
+        queue("default", &dir.0.join("out")),
+        queue("lab", &dir.0.join("lab")),
+    ];
     let (spooler, _) = Spooler::start(CoreOptions {
         spool_dir: spool,
         printers,
@@ -66,7 +69,11 @@ async fn harness() -> Harness {
     })
     .unwrap();
     let service = Arc::new(IppService::new(spooler.clone(), ServiceSettings::default()));
-    Harness { service, spooler, dir }
+    Harness {
+        service,
+        spooler,
+        dir,
+    }
 }
 
 fn tcp_peer() -> Peer {
@@ -84,7 +91,10 @@ fn root_peer() -> Peer {
 fn charset_and_language() -> Vec<Attribute> {
     vec![
         Attribute::new("attributes-charset", Value::Charset("utf-8".into())),
-        Attribute::new("attributes-natural-language", Value::NaturalLanguage("en".into())),
+        Attribute::new(
+            "attributes-natural-language",
+            Value::NaturalLanguage("en".into()),
+        ),
     ]
 }
 
@@ -142,7 +152,9 @@ impl Harness {
     }
 
     async fn create_job(&self) -> u32 {
-        let answer = self.call(&request(Operation::CreateJob, DEFAULT_URI, vec![]), b"").await;
+        let answer = self
+            .call(&request(Operation::CreateJob, DEFAULT_URI, vec![]), b"")
+            .await;
         assert_eq!(answer.code, StatusCode::SuccessfulOk as u16);
         job_id(&answer)
     }
@@ -152,7 +164,10 @@ fn assert_begins_with_charset_and_language(answer: &Message) {
     let operation = &answer.groups[0];
     assert_eq!(operation.tag, DelimiterTag::Operation);
     assert_eq!(operation.attributes[0].name, "attributes-charset");
-    assert_eq!(operation.attributes[0].values, vec![Value::Charset("utf-8".into())]);
+    assert_eq!(
+        operation.attributes[0].values,
+        vec![Value::Charset("utf-8".into())]
+    );
     assert_eq!(operation.attributes[1].name, "attributes-natural-language");
 }
 
@@ -221,9 +236,15 @@ async fn every_validation_rule_answers_with_its_status() {
     assert_eq!(answer.version, (1, 0), "the closest supported version");
 
     let cases: Vec<(Message, StatusCode)> = vec![
-        (message(gpa as u16, vec![]), StatusCode::ClientErrorBadRequest),
         (
-            message(gpa as u16, vec![charset_and_language()[0].clone(), printer_uri()]),
+            message(gpa as u16, vec![]),
+            StatusCode::ClientErrorBadRequest,
+        ),
+        (
+            message(
+                gpa as u16,
+                vec![charset_and_language()[0].clone(), printer_uri()],
+            ),
             StatusCode::ClientErrorBadRequest,
         ),
         (
@@ -248,7 +269,10 @@ async fn every_validation_rule_answers_with_its_status() {
             ),
             StatusCode::ClientErrorCharsetNotSupported,
         ),
-        (message(gpa as u16, charset_and_language()), StatusCode::ClientErrorBadRequest),
+        (
+            message(gpa as u16, charset_and_language()),
+            StatusCode::ClientErrorBadRequest,
+        ),
         (
             request(Operation::GetJobAttributes, DEFAULT_URI, vec![]),
             StatusCode::ClientErrorBadRequest,
@@ -271,16 +295,22 @@ async fn every_validation_rule_answers_with_its_status() {
             ),
             StatusCode::ClientErrorBadRequest,
         ),
-        ({
-            let mut m = request(gpa, DEFAULT_URI, vec![]);
-            m.code = 0x0099;
-            m
-        }, StatusCode::ServerErrorOperationNotSupported),
-        ({
-            let mut m = request(gpa, DEFAULT_URI, vec![]);
-            m.groups.push(Group::new(DelimiterTag::Operation));
-            m
-        }, StatusCode::ClientErrorBadRequest),
+        (
+            {
+                let mut m = request(gpa, DEFAULT_URI, vec![]);
+                m.code = 0x0099;
+                m
+            },
+            StatusCode::ServerErrorOperationNotSupported,
+        ),
+        (
+            {
+                let mut m = request(gpa, DEFAULT_URI, vec![]);
+                m.groups.push(Group::new(DelimiterTag::Operation));
+                m
+            },
+            StatusCode::ClientErrorBadRequest,
+        ),
         (
             request(gpa, "ipp://h:631/printers/nosuch", vec![]),
             StatusCode::ClientErrorNotFound,
@@ -303,7 +333,10 @@ async fn unknown_operation_attributes_are_ignored_and_reported() {
         vec![attr::keyword("frobnicate", "yes")],
     );
     let answer = h.call(&msg, b"").await;
-    assert_eq!(status(&answer), StatusCode::SuccessfulOkIgnoredOrSubstituted);
+    assert_eq!(
+        status(&answer),
+        StatusCode::SuccessfulOkIgnoredOrSubstituted
+    );
     let unsupported = group(&answer, DelimiterTag::Unsupported);
     assert_eq!(
         unsupported.get("frobnicate").unwrap().values,
@@ -365,7 +398,10 @@ const REQUIRED_PRINTER_ATTRIBUTES: [&str; 44] = [
 async fn get_printer_attributes_answers_every_required_attribute() {
     let h = harness().await;
     let answer = h
-        .call(&request(Operation::GetPrinterAttributes, DEFAULT_URI, vec![]), b"")
+        .call(
+            &request(Operation::GetPrinterAttributes, DEFAULT_URI, vec![]),
+            b"",
+        )
         .await;
     assert_eq!(status(&answer), StatusCode::SuccessfulOk);
     let printer = group(&answer, DelimiterTag::Printer);
@@ -381,8 +417,16 @@ async fn get_printer_attributes_answers_every_required_attribute() {
         printer.get("printer-uri-supported").unwrap().values.len(),
         printer.get("uri-security-supported").unwrap().values.len()
     );
-    assert_eq!(value(&answer, DelimiterTag::Printer, "printer-name"), &Value::Name("default".into()));
-    assert!(value(&answer, DelimiterTag::Printer, "printer-up-time").as_int().unwrap() > 0);
+    assert_eq!(
+        value(&answer, DelimiterTag::Printer, "printer-name"),
+        &Value::Name("default".into())
+    );
+    assert!(
+        value(&answer, DelimiterTag::Printer, "printer-up-time")
+            .as_int()
+            .unwrap()
+            > 0
+    );
     let ops: Vec<i32> = printer
         .get("operations-supported")
         .unwrap()
@@ -400,7 +444,10 @@ async fn requested_attributes_narrow_the_printer_answer() {
         request(
             Operation::GetPrinterAttributes,
             "ipp://h:631/printers/lab",
-            vec![attr::keywords("requested-attributes", values.iter().copied())],
+            vec![attr::keywords(
+                "requested-attributes",
+                values.iter().copied(),
+            )],
         )
     };
     let answer = h.call(&only(&["printer-uri-supported"]), b"").await;
@@ -428,14 +475,23 @@ async fn print_job_answers_with_the_job_and_both_job_addresses_work() {
         .print(
             vec![
                 attr::name("job-name", "report\n.pdf"),
-                Attribute::new("document-format", Value::MimeMediaType("application/pdf".into())),
+                Attribute::new(
+                    "document-format",
+                    Value::MimeMediaType("application/pdf".into()),
+                ),
             ],
-            vec![attr::integer("copies", 2), attr::keyword("media", "iso_a4_210x297mm")],
+            vec![
+                attr::integer("copies", 2),
+                attr::keyword("media", "iso_a4_210x297mm"),
+            ],
         )
         .await;
     assert_eq!(status(&answer), StatusCode::SuccessfulOk);
     let id = job_id(&answer);
-    let job_uri = value(&answer, DelimiterTag::Job, "job-uri").as_str().unwrap().to_string();
+    let job_uri = value(&answer, DelimiterTag::Job, "job-uri")
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(job_uri, format!("ipp://h:631/jobs/{id}"));
     let mut answered = names(group(&answer, DelimiterTag::Job));
     answered.sort_unstable();
@@ -445,7 +501,10 @@ async fn print_job_answers_with_the_job_and_both_job_addresses_work() {
 
     let job = h.spooler.job(id).unwrap();
     assert_eq!(job.owner, "alice");
-    assert_eq!(job.name, "report.pdf", "control characters never reach the core");
+    assert_eq!(
+        job.name, "report.pdf",
+        "control characters never reach the core"
+    );
     assert_eq!(job.ticket.copies, 2);
     assert_eq!(job.document_bytes, Some(PDF.len() as u64));
 
@@ -454,12 +513,19 @@ async fn print_job_answers_with_the_job_and_both_job_addresses_work() {
         attributes.push(attr::uri("job-uri", job_uri));
         message(Operation::GetJobAttributes as u16, attributes)
     };
-    let by_id = request(Operation::GetJobAttributes, DEFAULT_URI, vec![attr::integer("job-id", id as i32)]);
+    let by_id = request(
+        Operation::GetJobAttributes,
+        DEFAULT_URI,
+        vec![attr::integer("job-id", id as i32)],
+    );
     for msg in [by_uri, by_id] {
         let answer = h.call(&msg, b"").await;
         assert_eq!(status(&answer), StatusCode::SuccessfulOk);
         assert_eq!(job_id(&answer), id);
-        assert_eq!(value(&answer, DelimiterTag::Job, "copies"), &Value::Integer(2));
+        assert_eq!(
+            value(&answer, DelimiterTag::Job, "copies"),
+            &Value::Integer(2)
+        );
         assert_eq!(
             value(&answer, DelimiterTag::Job, "job-originating-user-name"),
             &Value::Name("alice".into())
@@ -471,7 +537,10 @@ async fn print_job_answers_with_the_job_and_both_job_addresses_work() {
         "ipp://h:631/printers/lab",
         vec![attr::integer("job-id", id as i32)],
     );
-    assert_eq!(status(&h.call(&elsewhere, b"").await), StatusCode::ClientErrorNotFound);
+    assert_eq!(
+        status(&h.call(&elsewhere, b"").await),
+        StatusCode::ClientErrorNotFound
+    );
 }
 
 #[tokio::test]
@@ -480,18 +549,33 @@ async fn fidelity_decides_between_refusing_and_ignoring() {
     let job = vec![attr::integer("copies", 1000), attr::integer("number-up", 2)];
 
     let strict = h
-        .print(vec![attr::boolean("ipp-attribute-fidelity", true)], job.clone())
+        .print(
+            vec![attr::boolean("ipp-attribute-fidelity", true)],
+            job.clone(),
+        )
         .await;
-    assert_eq!(status(&strict), StatusCode::ClientErrorAttributesOrValuesNotSupported);
-    assert_eq!(names(group(&strict, DelimiterTag::Unsupported)), ["copies", "number-up"]);
+    assert_eq!(
+        status(&strict),
+        StatusCode::ClientErrorAttributesOrValuesNotSupported
+    );
+    assert_eq!(
+        names(group(&strict, DelimiterTag::Unsupported)),
+        ["copies", "number-up"]
+    );
     assert!(strict.group(DelimiterTag::Job).is_none());
     assert!(h.spooler.jobs(&all_jobs()).is_empty(), "no job was created");
 
     let lenient = h
         .print(vec![attr::boolean("ipp-attribute-fidelity", false)], job)
         .await;
-    assert_eq!(status(&lenient), StatusCode::SuccessfulOkIgnoredOrSubstituted);
-    assert_eq!(names(group(&lenient, DelimiterTag::Unsupported)), ["copies", "number-up"]);
+    assert_eq!(
+        status(&lenient),
+        StatusCode::SuccessfulOkIgnoredOrSubstituted
+    );
+    assert_eq!(
+        names(group(&lenient, DelimiterTag::Unsupported)),
+        ["copies", "number-up"]
+    );
     assert_eq!(h.spooler.job(job_id(&lenient)).unwrap().ticket.copies, 1);
 }
 
@@ -507,10 +591,20 @@ fn all_jobs() -> crate::core::JobFilter {
 #[tokio::test]
 async fn unsupported_format_compression_and_empty_documents_are_refused() {
     let h = harness().await;
-    let png = vec![Attribute::new("document-format", Value::MimeMediaType("image/png".into()))];
+    let png = vec![Attribute::new(
+        "document-format",
+        Value::MimeMediaType("image/png".into()),
+    )];
     let answer = h.print(png, vec![]).await;
-    assert_eq!(status(&answer), StatusCode::ClientErrorDocumentFormatNotSupported);
-    assert!(group(&answer, DelimiterTag::Unsupported).get("document-format").is_some());
+    assert_eq!(
+        status(&answer),
+        StatusCode::ClientErrorDocumentFormatNotSupported
+    );
+    assert!(
+        group(&answer, DelimiterTag::Unsupported)
+            .get("document-format")
+            .is_some()
+    );
 
     let gzip = vec![attr::keyword("compression", "gzip")];
     assert_eq!(
@@ -519,7 +613,10 @@ async fn unsupported_format_compression_and_empty_documents_are_refused() {
     );
 
     let msg = request(Operation::PrintJob, DEFAULT_URI, vec![]);
-    assert_eq!(status(&h.call(&msg, b"").await), StatusCode::ClientErrorBadRequest);
+    assert_eq!(
+        status(&h.call(&msg, b"").await),
+        StatusCode::ClientErrorBadRequest
+    );
     assert!(h.spooler.jobs(&all_jobs()).is_empty());
 }
 
@@ -532,7 +629,10 @@ async fn validate_job_checks_without_creating() {
         vec![
             attr::keyword("compression", "none"),
             attr::name("document-name", "x.pdf"),
-            Attribute::new("document-format", Value::MimeMediaType("application/pdf".into())),
+            Attribute::new(
+                "document-format",
+                Value::MimeMediaType("application/pdf".into()),
+            ),
         ],
     );
     assert_eq!(status(&h.call(&ok, b"").await), StatusCode::SuccessfulOk);
@@ -554,16 +654,27 @@ async fn create_job_then_send_document() {
 
     let mut stranger = send(vec![attr::boolean("last-document", true)]);
     stranger.groups[0].attributes[3] = attr::name("requesting-user-name", "mallory");
-    assert_eq!(status(&h.call(&stranger, PDF).await), StatusCode::ClientErrorForbidden);
+    assert_eq!(
+        status(&h.call(&stranger, PDF).await),
+        StatusCode::ClientErrorForbidden
+    );
 
-    let answer = h.call(&send(vec![attr::boolean("last-document", true)]), PDF).await;
+    let answer = h
+        .call(&send(vec![attr::boolean("last-document", true)]), PDF)
+        .await;
     assert_eq!(status(&answer), StatusCode::SuccessfulOk);
     assert_eq!(job_id(&answer), id);
     let job = h.spooler.job(id).unwrap();
     assert!(job.has_document);
-    assert_eq!(job.format.as_deref(), Some("application/pdf"), "sensed by the core");
+    assert_eq!(
+        job.format.as_deref(),
+        Some("application/pdf"),
+        "sensed by the core"
+    );
 
-    let again = h.call(&send(vec![attr::boolean("last-document", true)]), PDF).await;
+    let again = h
+        .call(&send(vec![attr::boolean("last-document", true)]), PDF)
+        .await;
     assert_eq!(status(&again), StatusCode::ClientErrorNotPossible);
 }
 
@@ -572,14 +683,27 @@ async fn only_the_owner_cancels_over_tcp_and_only_once() {
     let h = harness().await;
     let id = h.create_job().await;
     let cancel = |user: &str| {
-        let mut msg = request(Operation::CancelJob, DEFAULT_URI, vec![attr::integer("job-id", id as i32)]);
+        let mut msg = request(
+            Operation::CancelJob,
+            DEFAULT_URI,
+            vec![attr::integer("job-id", id as i32)],
+        );
         msg.groups[0].attributes[3] = attr::name("requesting-user-name", user);
         msg
     };
-    assert_eq!(status(&h.call(&cancel("mallory"), b"").await), StatusCode::ClientErrorForbidden);
-    assert_eq!(status(&h.call(&cancel("alice"), b"").await), StatusCode::SuccessfulOk);
+    assert_eq!(
+        status(&h.call(&cancel("mallory"), b"").await),
+        StatusCode::ClientErrorForbidden
+    );
+    assert_eq!(
+        status(&h.call(&cancel("alice"), b"").await),
+        StatusCode::SuccessfulOk
+    );
     assert_eq!(h.spooler.job(id).unwrap().state, JobState::Canceled);
-    assert_eq!(status(&h.call(&cancel("alice"), b"").await), StatusCode::ClientErrorNotPossible);
+    assert_eq!(
+        status(&h.call(&cancel("alice"), b"").await),
+        StatusCode::ClientErrorNotPossible
+    );
 }
 
 #[tokio::test]
@@ -589,10 +713,20 @@ async fn hold_until_indefinite_holds_and_release_job_releases() {
         .print(vec![], vec![attr::keyword("job-hold-until", "indefinite")])
         .await;
     assert_eq!(status(&answer), StatusCode::SuccessfulOk);
-    assert_eq!(value(&answer, DelimiterTag::Job, "job-state"), &Value::Enum(JobState::Held as i32));
+    assert_eq!(
+        value(&answer, DelimiterTag::Job, "job-state"),
+        &Value::Enum(JobState::Held as i32)
+    );
     let id = job_id(&answer);
-    let release = request(Operation::ReleaseJob, DEFAULT_URI, vec![attr::integer("job-id", id as i32)]);
-    assert_eq!(status(&h.call(&release, b"").await), StatusCode::SuccessfulOk);
+    let release = request(
+        Operation::ReleaseJob,
+        DEFAULT_URI,
+        vec![attr::integer("job-id", id as i32)],
+    );
+    assert_eq!(
+        status(&h.call(&release, b"").await),
+        StatusCode::SuccessfulOk
+    );
     assert_ne!(h.spooler.job(id).unwrap().state, JobState::Held);
 }
 
@@ -603,7 +737,10 @@ async fn hold_in_the_operation_group_is_honoured_as_cups_does() {
         .print(vec![attr::keyword("job-hold-until", "indefinite")], vec![])
         .await;
     assert_eq!(status(&answer), StatusCode::SuccessfulOk);
-    assert_eq!(h.spooler.job(job_id(&answer)).unwrap().state, JobState::Held);
+    assert_eq!(
+        h.spooler.job(job_id(&answer)).unwrap().state,
+        JobState::Held
+    );
 }
 
 #[tokio::test]
@@ -614,50 +751,104 @@ async fn get_jobs_filters_and_defaults_to_id_and_uri() {
     let get_jobs = |extra: Vec<Attribute>| request(Operation::GetJobs, DEFAULT_URI, extra);
 
     let answer = h.call(&get_jobs(vec![]), b"").await;
-    let jobs: Vec<&Group> = answer.groups.iter().filter(|g| g.tag == DelimiterTag::Job).collect();
+    let jobs: Vec<&Group> = answer
+        .groups
+        .iter()
+        .filter(|g| g.tag == DelimiterTag::Job)
+        .collect();
     assert_eq!(jobs.len(), 2);
     assert_eq!(names(jobs[0]), ["job-id", "job-uri"]);
-    assert_eq!(jobs[0].get("job-id").unwrap().values, vec![Value::Integer(first as i32)]);
-    assert_eq!(jobs[1].get("job-id").unwrap().values, vec![Value::Integer(second as i32)]);
+    assert_eq!(
+        jobs[0].get("job-id").unwrap().values,
+        vec![Value::Integer(first as i32)]
+    );
+    assert_eq!(
+        jobs[1].get("job-id").unwrap().values,
+        vec![Value::Integer(second as i32)]
+    );
 
     let mut not_mine = get_jobs(vec![attr::boolean("my-jobs", true)]);
     not_mine.groups[0].attributes[3] = attr::name("requesting-user-name", "bob");
-    assert!(h.call(&not_mine, b"").await.group(DelimiterTag::Job).is_none());
+    assert!(
+        h.call(&not_mine, b"")
+            .await
+            .group(DelimiterTag::Job)
+            .is_none()
+    );
 
     let completed = get_jobs(vec![attr::keyword("which-jobs", "completed")]);
-    assert!(h.call(&completed, b"").await.group(DelimiterTag::Job).is_none());
+    assert!(
+        h.call(&completed, b"")
+            .await
+            .group(DelimiterTag::Job)
+            .is_none()
+    );
 
     let limited = get_jobs(vec![
         attr::integer("limit", 1),
         attr::keywords("requested-attributes", ["job-state", "job-name"]),
     ]);
     let answer = h.call(&limited, b"").await;
-    let jobs: Vec<&Group> = answer.groups.iter().filter(|g| g.tag == DelimiterTag::Job).collect();
+    let jobs: Vec<&Group> = answer
+        .groups
+        .iter()
+        .filter(|g| g.tag == DelimiterTag::Job)
+        .collect();
     assert_eq!(jobs.len(), 1);
     assert_eq!(names(jobs[0]), ["job-name", "job-state"]);
 
     let bogus = get_jobs(vec![attr::keyword("which-jobs", "proof-print")]);
     let answer = h.call(&bogus, b"").await;
-    assert_eq!(status(&answer), StatusCode::ClientErrorAttributesOrValuesNotSupported);
-    assert!(group(&answer, DelimiterTag::Unsupported).get("which-jobs").is_some());
+    assert_eq!(
+        status(&answer),
+        StatusCode::ClientErrorAttributesOrValuesNotSupported
+    );
+    assert!(
+        group(&answer, DelimiterTag::Unsupported)
+            .get("which-jobs")
+            .is_some()
+    );
 
     let other_queue = request(Operation::GetJobs, "ipp://h:631/printers/lab", vec![]);
-    assert!(h.call(&other_queue, b"").await.group(DelimiterTag::Job).is_none());
+    assert!(
+        h.call(&other_queue, b"")
+            .await
+            .group(DelimiterTag::Job)
+            .is_none()
+    );
 }
 
 #[tokio::test]
 async fn only_local_administrators_pause_and_resume() {
     let h = harness().await;
     let pause = request(Operation::PausePrinter, "ipp://h:631/printers/lab", vec![]);
-    assert_eq!(status(&h.call(&pause, b"").await), StatusCode::ClientErrorForbidden);
-    assert_eq!(status(&h.call_as(&pause, b"", &root_peer()).await), StatusCode::SuccessfulOk);
-    assert_eq!(h.spooler.printer("lab").unwrap().state, crate::core::PrinterState::Stopped);
+    assert_eq!(
+        status(&h.call(&pause, b"").await),
+        StatusCode::ClientErrorForbidden
+    );
+    assert_eq!(
+        status(&h.call_as(&pause, b"", &root_peer()).await),
+        StatusCode::SuccessfulOk
+    );
+    assert_eq!(
+        h.spooler.printer("lab").unwrap().state,
+        crate::core::PrinterState::Stopped
+    );
     let resume = request(Operation::ResumePrinter, "ipp://h:631/printers/lab", vec![]);
-    assert_eq!(status(&h.call_as(&resume, b"", &root_peer()).await), StatusCode::SuccessfulOk);
-    assert_ne!(h.spooler.printer("lab").unwrap().state, crate::core::PrinterState::Stopped);
+    assert_eq!(
+        status(&h.call_as(&resume, b"", &root_peer()).await),
+        StatusCode::SuccessfulOk
+    );
+    assert_ne!(
+        h.spooler.printer("lab").unwrap().state,
+        crate::core::PrinterState::Stopped
+    );
 
     let identify = request(Operation::IdentifyPrinter, DEFAULT_URI, vec![]);
-    assert_eq!(status(&h.call(&identify, b"").await), StatusCode::SuccessfulOk);
+    assert_eq!(
+        status(&h.call(&identify, b"").await),
+        StatusCode::SuccessfulOk
+    );
 }
 
 #[tokio::test]
@@ -666,7 +857,10 @@ async fn unix_peers_are_named_by_the_kernel_not_the_request() {
     let msg = with_job_group(request(Operation::CreateJob, DEFAULT_URI, vec![]), vec![]);
     let answer = h.call_as(&msg, b"", &root_peer()).await;
     let job = h.spooler.job(job_id(&answer)).unwrap();
-    assert_eq!(job.owner, "root", "requesting-user-name alice is not believed");
+    assert_eq!(
+        job.owner, "root",
+        "requesting-user-name alice is not believed"
+    );
 }
 
 #[test]
@@ -730,7 +924,10 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     let status = head[9..12].parse().unwrap();
     let content_type = head
         .lines()
-        .find_map(|l| l.strip_prefix("Content-Type: ").or(l.strip_prefix("content-type: ")))
+        .find_map(|l| {
+            l.strip_prefix("Content-Type: ")
+                .or(l.strip_prefix("content-type: "))
+        })
         .unwrap_or_default()
         .to_string();
     (status, content_type, raw[split + 4..].to_vec())
@@ -785,7 +982,10 @@ async fn http_document_over_the_limit_is_refused_and_no_job_exists() {
     body.resize(body.len() + MAX_DOCUMENT as usize + 1, b'x');
     let (code, _, answer) = post(s.addr, "/ipp/print", &body).await;
     assert_eq!(code, 200);
-    assert_eq!(status(&decode_answer(&answer)), StatusCode::ClientErrorRequestEntityTooLarge);
+    assert_eq!(
+        status(&decode_answer(&answer)),
+        StatusCode::ClientErrorRequestEntityTooLarge
+    );
     assert!(s.h.spooler.jobs(&all_jobs()).is_empty());
 }
 
@@ -816,7 +1016,11 @@ async fn http_chunked_request_in_small_pieces() {
 #[tokio::test]
 async fn http_truncated_and_malformed_attributes_get_ipp_errors() {
     let s = served().await;
-    let whole = encoded(&request(Operation::GetPrinterAttributes, "ipp://h/ipp/print", vec![]));
+    let whole = encoded(&request(
+        Operation::GetPrinterAttributes,
+        "ipp://h/ipp/print",
+        vec![],
+    ));
     let (code, _, answer) = post(s.addr, "/ipp/print", &whole[..whole.len() - 1]).await;
     assert_eq!(code, 200);
     let answer = decode_answer(&answer);
@@ -825,12 +1029,15 @@ async fn http_truncated_and_malformed_attributes_get_ipp_errors() {
 
     // The 21-byte request that panics the `ipp` crate (LESSONS-FROM-PEERS).
     let evil = [
-        0x01, 0x01, 0x00, 0x0b, 0x00, 0x00, 0x00, 0x01, 0x01, 0x36, 0x00, 0x01, 0x6e, 0x00, 0x04, 0x00,
-        0x05, 0x65, 0x6e, 0x03,
+        0x01, 0x01, 0x00, 0x0b, 0x00, 0x00, 0x00, 0x01, 0x01, 0x36, 0x00, 0x01, 0x6e, 0x00, 0x04,
+        0x00, 0x05, 0x65, 0x6e, 0x03,
     ];
     let (code, _, answer) = post(s.addr, "/ipp/print", &evil).await;
     assert_eq!(code, 200);
-    assert_eq!(status(&decode_answer(&answer)), StatusCode::ClientErrorBadRequest);
+    assert_eq!(
+        status(&decode_answer(&answer)),
+        StatusCode::ClientErrorBadRequest
+    );
 }
 
 #[tokio::test]
@@ -881,7 +1088,11 @@ async fn http_unix_socket_peer_is_an_administrator_when_root() {
     let s = served().await;
     // SAFETY: getuid has no preconditions.
     let uid = unsafe { libc::getuid() };
-    let pause = request(Operation::PausePrinter, "ipp://localhost/printers/lab", vec![]);
+    let pause = request(
+        Operation::PausePrinter,
+        "ipp://localhost/printers/lab",
+        vec![],
+    );
     let body = encoded(&pause);
     let stream = tokio::net::UnixStream::connect(&s.socket).await.unwrap();
     let (code, _, answer) = exchange(stream, &post_head("/printers/lab", body.len()), &body).await;

@@ -22,7 +22,9 @@ pub(super) struct ParsedTicket {
 
 /// Reads the attributes of the job attributes group. `Err` carries the
 /// message of a bad request: a single-valued attribute with several values.
-pub(super) fn parse<'a>(attributes: impl IntoIterator<Item = &'a Attribute>) -> Result<ParsedTicket, String> {
+pub(super) fn parse<'a>(
+    attributes: impl IntoIterator<Item = &'a Attribute>,
+) -> Result<ParsedTicket, String> {
     let mut parsed = ParsedTicket {
         ticket: JobTicket::default(),
         unsupported: Vec::new(),
@@ -56,8 +58,9 @@ fn take(attribute: &Attribute, ticket: &mut JobTicket) -> Result<bool, String> {
             .map(|v| v.map(|b| ticket.output_bin = Some(b.to_string()))),
         "print-color-mode" => one(attribute, |v| listed(v, &caps::COLOR_MODES))
             .map(|v| v.map(|m| ticket.print_color_mode = Some(m.to_string()))),
-        "printer-resolution" => one(attribute, resolution)
-            .map(|v| v.map(|r| ticket.printer_resolution = Some(r))),
+        "printer-resolution" => {
+            one(attribute, resolution).map(|v| v.map(|r| ticket.printer_resolution = Some(r)))
+        }
         "job-hold-until" => one(attribute, |v| listed(v, &caps::HOLD_UNTIL))
             .map(|v| v.map(|h| ticket.job_hold_until = Some(h.to_string()))),
         "finishings" => Ok(finishings(attribute).map(|f| ticket.finishings = f)),
@@ -68,7 +71,10 @@ fn take(attribute: &Attribute, ticket: &mut JobTicket) -> Result<bool, String> {
 
 /// A single-valued attribute's value through `accept`: `Ok(None)` when
 /// not supported, `Err` when it has several values.
-fn one<T>(attribute: &Attribute, accept: impl Fn(&Value) -> Option<T>) -> Result<Option<T>, String> {
+fn one<T>(
+    attribute: &Attribute,
+    accept: impl Fn(&Value) -> Option<T>,
+) -> Result<Option<T>, String> {
     match attr::single(attribute) {
         Some(value) => Ok(accept(value)),
         None => Err(format!("{} must have exactly one value", attribute.name)),
@@ -116,7 +122,11 @@ fn media_col(value: &Value) -> Option<&'static str> {
     let Some(Value::Collection(dimensions)) = attr::single(size) else {
         return None;
     };
-    let dimension = |name: &str| match dimensions.iter().find(|d| d.name == name).and_then(attr::single) {
+    let dimension = |name: &str| match dimensions
+        .iter()
+        .find(|d| d.name == name)
+        .and_then(attr::single)
+    {
         Some(Value::Integer(n)) => Some(*n),
         _ => None,
     };

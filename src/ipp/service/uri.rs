@@ -22,9 +22,9 @@ pub(super) fn authority(host: Option<&str>) -> String {
 fn is_plausible_authority(host: &str) -> bool {
     !host.is_empty()
         && host.len() <= 255
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'[' | b']'))
+        && host.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'[' | b']')
+        })
 }
 
 /// The `printer-uri-supported` values of a queue: its own URI, and for the
@@ -81,7 +81,8 @@ pub(super) fn parse_uri(uri: &str) -> Target<'_> {
 
 fn strip_prefix_ignore_case<'s>(s: &'s str, prefix: &str) -> Option<&'s str> {
     let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
 }
 
 /// The target of a request path (one trailing `/` is ignored).
@@ -133,7 +134,10 @@ mod tests {
 
     #[test]
     fn parses_the_uris_it_hands_out() {
-        assert_eq!(parse_uri(&printer_uri("h:631", "lab")), Target::Printer("lab"));
+        assert_eq!(
+            parse_uri(&printer_uri("h:631", "lab")),
+            Target::Printer("lab")
+        );
         assert_eq!(parse_uri(&job_uri("h:631", 42)), Target::Job(42));
         assert_eq!(parse_uri("ipp://h/ipp/print"), Target::DefaultPrinter);
         assert_eq!(parse_uri("IPP://h/ipp/print/"), Target::DefaultPrinter);

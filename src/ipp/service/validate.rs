@@ -30,19 +30,34 @@ type Check = fn(&Message) -> Result<(), String>;
 /// The checks, in order, each with the status its failure answers.
 const CHECKS: [(Check, StatusCode); 8] = [
     // 4.1.8: the major version decides the encoding the client expects.
-    (version_supported, StatusCode::ServerErrorVersionNotSupported),
+    (
+        version_supported,
+        StatusCode::ServerErrorVersionNotSupported,
+    ),
     // 4.1.1: request-id 0 is reserved.
     (request_id_not_zero, StatusCode::ClientErrorBadRequest),
     // 4.1.3: one operation group, first; each group at most once, in order.
     (groups_in_order, StatusCode::ClientErrorBadRequest),
     // 4.1.4: attributes-charset, then attributes-natural-language.
-    (charset_and_language_first, StatusCode::ClientErrorBadRequest),
-    (charset_supported, StatusCode::ClientErrorCharsetNotSupported),
+    (
+        charset_and_language_first,
+        StatusCode::ClientErrorBadRequest,
+    ),
+    (
+        charset_supported,
+        StatusCode::ClientErrorCharsetNotSupported,
+    ),
     // 4.1.2 (operation-id) and 5.4.15: only what operations-supported lists.
-    (operation_supported, StatusCode::ServerErrorOperationNotSupported),
+    (
+        operation_supported,
+        StatusCode::ServerErrorOperationNotSupported,
+    ),
     // 4.1.6/4.1.7: known operation attributes have their syntax, and
     // single-valued ones one value.
-    (operation_attributes_well_formed, StatusCode::ClientErrorBadRequest),
+    (
+        operation_attributes_well_formed,
+        StatusCode::ClientErrorBadRequest,
+    ),
     // 4.1.5: the target: printer-uri, or job-uri / printer-uri + job-id.
     (target_present, StatusCode::ClientErrorBadRequest),
 ];
@@ -184,8 +199,14 @@ const INTEGER: &[u8] = &[ValueTag::INTEGER];
 const BOOLEAN: &[u8] = &[ValueTag::BOOLEAN];
 const KEYWORD: &[u8] = &[ValueTag::KEYWORD];
 const MIME: &[u8] = &[ValueTag::MIME_MEDIA_TYPE];
-const NAME: &[u8] = &[ValueTag::NAME_WITHOUT_LANGUAGE, ValueTag::NAME_WITH_LANGUAGE];
-const TEXT: &[u8] = &[ValueTag::TEXT_WITHOUT_LANGUAGE, ValueTag::TEXT_WITH_LANGUAGE];
+const NAME: &[u8] = &[
+    ValueTag::NAME_WITHOUT_LANGUAGE,
+    ValueTag::NAME_WITH_LANGUAGE,
+];
+const TEXT: &[u8] = &[
+    ValueTag::TEXT_WITHOUT_LANGUAGE,
+    ValueTag::TEXT_WITH_LANGUAGE,
+];
 const KEYWORD_OR_NAME: &[u8] = &[
     ValueTag::KEYWORD,
     ValueTag::NAME_WITHOUT_LANGUAGE,
@@ -237,7 +258,11 @@ fn operation_attributes_well_formed(msg: &Message) -> Result<(), String> {
         if !syntax.multi && attribute.values.len() != 1 {
             return Err(format!("{} must have exactly one value", syntax.name));
         }
-        if let Some(bad) = attribute.values.iter().find(|v| !syntax.tags.contains(&v.tag())) {
+        if let Some(bad) = attribute
+            .values
+            .iter()
+            .find(|v| !syntax.tags.contains(&v.tag()))
+        {
             return Err(format!(
                 "{} has a value of the wrong syntax (tag {:#04x})",
                 syntax.name,
