@@ -142,9 +142,12 @@ impl Cli {
 }
 
 fn string(value: OsString) -> Result<String, UsageError> {
-    value
-        .into_string()
-        .map_err(|v| UsageError(format!("argument is not valid UTF-8: {}", v.to_string_lossy())))
+    value.into_string().map_err(|v| {
+        UsageError(format!(
+            "argument is not valid UTF-8: {}",
+            v.to_string_lossy()
+        ))
+    })
 }
 
 #[cfg(test)]
@@ -164,11 +167,21 @@ mod tests {
 
     #[test]
     fn options_and_subcommand() {
-        let cli = parse(&["--listen", "127.0.0.1:1", "--listen=/tmp/s", "--idle-exit", "5"]).unwrap();
+        let cli = parse(&[
+            "--listen",
+            "127.0.0.1:1",
+            "--listen=/tmp/s",
+            "--idle-exit",
+            "5",
+        ])
+        .unwrap();
         assert_eq!(cli.listen, ["127.0.0.1:1", "/tmp/s"]);
         assert_eq!(cli.idle_exit, Some(5));
         assert_eq!(parse(&["cleanup"]).unwrap().command, Command::Cleanup);
-        assert_eq!(parse(&["--check-config"]).unwrap().command, Command::CheckConfig);
+        assert_eq!(
+            parse(&["--check-config"]).unwrap().command,
+            Command::CheckConfig
+        );
     }
 
     #[test]

@@ -383,7 +383,10 @@ async fn serve(
 
 /// Adopts passed sockets, or binds the configured ones. Returns whether the
 /// daemon was socket-activated (idle exit applies only then).
-fn take_listeners(early: EarlyListeners, listen: &[String]) -> Result<(Vec<Bound>, bool), DaemonError> {
+fn take_listeners(
+    early: EarlyListeners,
+    listen: &[String],
+) -> Result<(Vec<Bound>, bool), DaemonError> {
     match early {
         EarlyListeners::Passed(fds) if !fds.is_empty() => Ok((listeners::adopt_passed(fds)?, true)),
         EarlyListeners::Passed(_) => Ok((listeners::bind_all(listen)?, false)),
@@ -421,10 +424,20 @@ fn start_ipp(spooler: &Spooler, settings: &Settings, bound: &[Bound]) -> Server 
 fn announce(bound: &[Bound], spooler: &Spooler) {
     let queue = spooler.default_printer();
     for b in bound {
-        let how = if b.passed { "passed by systemd" } else { "bound" };
+        let how = if b.passed {
+            "passed by systemd"
+        } else {
+            "bound"
+        };
         tracing::info!("listening on {} ({how})", b.name);
-        if let Some(addr) = b.name.strip_prefix("127.0.0.1:").or(b.name.strip_prefix("localhost:")) {
-            tracing::info!("print with: lp -h 127.0.0.1:{addr} -d {queue} FILE   (or ipp://127.0.0.1:{addr}/ipp/print)");
+        if let Some(addr) = b
+            .name
+            .strip_prefix("127.0.0.1:")
+            .or(b.name.strip_prefix("localhost:"))
+        {
+            tracing::info!(
+                "print with: lp -h 127.0.0.1:{addr} -d {queue} FILE   (or ipp://127.0.0.1:{addr}/ipp/print)"
+            );
         }
     }
 }
@@ -482,7 +495,9 @@ async fn main_loop(
         }
     };
     let mut events = spooler.subscribe();
-    let watchdog_every = notifier.watchdog_interval().unwrap_or(Duration::from_secs(3600));
+    let watchdog_every = notifier
+        .watchdog_interval()
+        .unwrap_or(Duration::from_secs(3600));
     let mut watchdog = tokio::time::interval(watchdog_every);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut idle_since: Option<Instant> = None;
@@ -521,7 +536,12 @@ async fn main_loop(
 }
 
 /// Sends `STATUS=` when the summary changed.
-fn continue_status(spooler: &Spooler, notifier: &Notifier, last: &mut String, reload_error: Option<&str>) {
+fn continue_status(
+    spooler: &Spooler,
+    notifier: &Notifier,
+    last: &mut String,
+    reload_error: Option<&str>,
+) {
     let line = status_line(spooler, reload_error);
     if *last != line {
         notifier.status(&line);
@@ -531,7 +551,10 @@ fn continue_status(spooler: &Spooler, notifier: &Notifier, last: &mut String, re
 
 fn status_line(spooler: &Spooler, reload_error: Option<&str>) -> String {
     match reload_error {
-        Some(e) => format!("{}; reload failed, old configuration kept: {e}", spooler.summary()),
+        Some(e) => format!(
+            "{}; reload failed, old configuration kept: {e}",
+            spooler.summary()
+        ),
         None => spooler.summary(),
     }
 }
@@ -549,11 +572,18 @@ fn reload(settings: &mut Settings, spooler: &Spooler) -> Result<(), ConfigError>
             return Err(e);
         }
     };
-    spooler.reconfigure(&config.effective_printers(&settings.spool_dir), &config.default_printer_name());
-    if config.server.listen != settings.config.server.listen || config.server.limits != settings.config.server.limits {
+    spooler.reconfigure(
+        &config.effective_printers(&settings.spool_dir),
+        &config.default_printer_name(),
+    );
+    if config.server.listen != settings.config.server.listen
+        || config.server.limits != settings.config.server.limits
+    {
         tracing::warn!("listen addresses and limits apply at the next start");
     }
-    let idle_secs = settings.idle_exit_override.unwrap_or(config.server.idle_exit_after);
+    let idle_secs = settings
+        .idle_exit_override
+        .unwrap_or(config.server.idle_exit_after);
     settings.idle_exit = (idle_secs > 0).then(|| Duration::from_secs(idle_secs));
     settings.config = config;
     tracing::info!("configuration reloaded");

@@ -31,8 +31,9 @@ impl DeviceBackend {
 
 impl Backend for DeviceBackend {
     fn print(&self, job: &Job, document: &Path, cancel: &AtomicBool) -> Result<(), BackendError> {
-        let mut input = File::open(document)
-            .map_err(|e| BackendError::Failed(format!("document of job {} unreadable: {e}", job.id)))?;
+        let mut input = File::open(document).map_err(|e| {
+            BackendError::Failed(format!("document of job {} unreadable: {e}", job.id))
+        })?;
         let mut device = OpenOptions::new()
             .write(true)
             .open(&self.path)
@@ -42,9 +43,9 @@ impl Backend for DeviceBackend {
             if cancel.load(Ordering::Relaxed) {
                 return Err(BackendError::Canceled);
             }
-            let n = input
-                .read(&mut buf)
-                .map_err(|e| BackendError::Failed(format!("reading document of job {}: {e}", job.id)))?;
+            let n = input.read(&mut buf).map_err(|e| {
+                BackendError::Failed(format!("reading document of job {}: {e}", job.id))
+            })?;
             if n == 0 {
                 break;
             }

@@ -37,8 +37,9 @@ impl FileBackend {
             .mode(0o750)
             .create(&self.dir)
             .map_err(|e| fail("cannot create output directory", e))?;
-        let mut input = File::open(document)
-            .map_err(|e| BackendError::Failed(format!("document of job {} unreadable: {e}", job.id)))?;
+        let mut input = File::open(document).map_err(|e| {
+            BackendError::Failed(format!("document of job {} unreadable: {e}", job.id))
+        })?;
         let final_path = self.dir.join(Self::output_name(job));
         let temp_path = self.dir.join(format!(".job-{}.partial", job.id));
         let mut output = OpenOptions::new()
@@ -54,9 +55,9 @@ impl FileBackend {
                 let _ = fs::remove_file(&temp_path);
                 return Err(BackendError::Canceled);
             }
-            let n = input
-                .read(&mut buf)
-                .map_err(|e| BackendError::Failed(format!("reading document of job {}: {e}", job.id)))?;
+            let n = input.read(&mut buf).map_err(|e| {
+                BackendError::Failed(format!("reading document of job {}: {e}", job.id))
+            })?;
             if n == 0 {
                 break;
             }
@@ -65,7 +66,9 @@ impl FileBackend {
                 .map_err(|e| fail("cannot write output", e))?;
         }
         // Atomic: a reader of the directory sees the whole document or none.
-        output.sync_all().map_err(|e| fail("cannot sync output", e))?;
+        output
+            .sync_all()
+            .map_err(|e| fail("cannot sync output", e))?;
         fs::rename(&temp_path, &final_path).map_err(|e| fail("cannot rename output", e))?;
         Ok(())
     }

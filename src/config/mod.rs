@@ -58,7 +58,9 @@ impl Config {
     /// Loads the configuration the daemon should run with: the given file
     /// (which must exist), else the system file when it exists, else the
     /// built-in defaults.
-    pub fn load_default_or(explicit: Option<&Path>) -> Result<(Config, Option<PathBuf>), ConfigError> {
+    pub fn load_default_or(
+        explicit: Option<&Path>,
+    ) -> Result<(Config, Option<PathBuf>), ConfigError> {
         if let Some(path) = explicit {
             return Ok((Config::load(path)?, Some(path.to_path_buf())));
         }

@@ -90,7 +90,9 @@ impl std::str::FromStr for DeviceUri {
             if rest.starts_with('/') && !rest.contains('\0') {
                 Ok(PathBuf::from(rest))
             } else {
-                Err(format!("device_uri \"{uri}\" needs an absolute path after the scheme"))
+                Err(format!(
+                    "device_uri \"{uri}\" needs an absolute path after the scheme"
+                ))
             }
         };
         if let Some(rest) = uri.strip_prefix("file://") {

@@ -33,7 +33,10 @@ fn printers_parse_with_device_uris() {
     )
     .unwrap();
     assert_eq!(config.printers.len(), 2);
-    assert_eq!(config.printers[0].device_uri, DeviceUri::File("/tmp/out".into()));
+    assert_eq!(
+        config.printers[0].device_uri,
+        DeviceUri::File("/tmp/out".into())
+    );
     assert_eq!(config.default_printer_name(), "office");
 }
 
@@ -49,8 +52,18 @@ fn bad_printer_name_and_uri_are_refused() {
 fn duplicate_printer_and_dangling_default_are_refused() {
     let dup = "[[printer]]\nname = \"a\"\ndevice_uri = \"file:///t\"\n\
                [[printer]]\nname = \"a\"\ndevice_uri = \"file:///u\"\n";
-    assert!(parse(dup).unwrap_err().to_string().contains("defined twice"));
+    assert!(
+        parse(dup)
+            .unwrap_err()
+            .to_string()
+            .contains("defined twice")
+    );
     let dangling = "[server]\ndefault_printer = \"nope\"\n\
                     [[printer]]\nname = \"a\"\ndevice_uri = \"file:///t\"\n";
-    assert!(parse(dangling).unwrap_err().to_string().contains("names no"));
+    assert!(
+        parse(dangling)
+            .unwrap_err()
+            .to_string()
+            .contains("names no")
+    );
 }

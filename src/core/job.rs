@@ -35,7 +35,10 @@ impl JobState {
     /// Completed, canceled and aborted jobs are history: they never change
     /// again and `printspoold cleanup` may purge them.
     pub fn is_terminal(self) -> bool {
-        matches!(self, JobState::Canceled | JobState::Aborted | JobState::Completed)
+        matches!(
+            self,
+            JobState::Canceled | JobState::Aborted | JobState::Completed
+        )
     }
 }
 

@@ -103,10 +103,10 @@ impl Queue {
 
     /// Raises the cancel flag of job `id` if it is the one printing.
     pub(super) fn cancel_current(&self, id: JobId) {
-        if let Some((current, flag)) = &self.current {
-            if *current == id {
-                flag.store(true, Ordering::SeqCst);
-            }
+        if let Some((current, flag)) = &self.current
+            && *current == id
+        {
+            flag.store(true, Ordering::SeqCst);
         }
     }
 

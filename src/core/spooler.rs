@@ -47,8 +47,6 @@ pub(super) struct Inner {
     pub(super) spool: Spool,
     events: broadcast::Sender<Event>,
     max_document_bytes: u64,
-    /// Serializes record rewrites so the last write is the newest state.
-    persist: tokio::sync::Mutex<()>,
     pub(super) shutting_down: AtomicBool,
     /// Wakes `wait_until_idle` and similar watchers on any change.
     pub(super) changed: Notify,
@@ -107,7 +105,10 @@ impl Spooler {
             let mut job: Job = match serde_json::from_slice(&recovered.meta) {
                 Ok(job) => job,
                 Err(e) => {
-                    tracing::error!(id = recovered.id, "job record unreadable, left in the spool: {e}");
+                    tracing::error!(
+                        id = recovered.id,
+                        "job record unreadable, left in the spool: {e}"
+                    );
                     report.discarded += 1;
                     continue;
                 }
@@ -126,7 +127,6 @@ impl Spooler {
             spool,
             events,
             max_document_bytes: options.max_document_bytes,
-            persist: tokio::sync::Mutex::new(()),
             shutting_down: AtomicBool::new(false),
             changed: Notify::new(),
         });
@@ -245,7 +245,10 @@ impl Spooler {
         job.claim = claim;
         apply_hold(&mut job);
         let meta = encode(&job)?;
-        self.inner.spool.commit(job.id, &meta, Some(document)).await?;
+        self.inner
+            .spool
+            .commit(job.id, &meta, Some(document))
+            .await?;
         self.admit(job.clone());
         tracing::info!(
             id = job.id,
@@ -471,7 +474,9 @@ impl Spooler {
                 .queue_mut(printer)
                 .ok_or_else(|| CoreError::UnknownPrinter(printer.to_string()))?;
             queue.set_paused(paused);
-            let queue = state.queue(printer).ok_or_else(|| CoreError::UnknownPrinter(printer.to_string()))?;
+            let queue = state
+                .queue(printer)
+                .ok_or_else(|| CoreError::UnknownPrinter(printer.to_string()))?;
             state.info(queue)
         };
         self.emit_printer(&info);
@@ -554,7 +559,11 @@ impl Spooler {
         self.inner.shutting_down.store(true, Ordering::SeqCst);
         let workers: Vec<_> = {
             let mut state = self.lock();
-            state.queues.iter_mut().filter_map(|q| q.stop_worker()).collect()
+            state
+                .queues
+                .iter_mut()
+                .filter_map(|q| q.stop_worker())
+                .collect()
         };
         let all = async {
             for worker in workers {
@@ -562,7 +571,9 @@ impl Spooler {
             }
         };
         if tokio::time::timeout(grace, all).await.is_err() {
-            tracing::warn!("print workers did not stop within {grace:?}; their jobs restart next time");
+            tracing::warn!(
+                "print workers did not stop within {grace:?}; their jobs restart next time"
+            );
         }
     }
 
@@ -627,18 +638,19 @@ impl Spooler {
         }
     }
 
-    /// Writes job `id`'s current record. The persist lock orders rewrites,
-    /// and the record is read inside it, so the newest state lands last.
+    /// Writes job `id`'s current record. The spool fixes each update's
+    /// place in line when `update` is called, and we call it under the
+    /// state lock with the record as it is now, so the newest state always
+    /// lands last; the wait for the disk happens outside the lock.
     pub(super) async fn persist(&self, id: JobId, durable: bool) -> Result<(), CoreError> {
-        let _order = self.inner.persist.lock().await;
-        let meta = {
+        let pending = {
             let state = self.lock();
             match state.jobs.get(&id) {
-                Some(job) => encode(job)?,
+                Some(job) => self.inner.spool.update(id, &encode(job)?, durable),
                 None => return Ok(()),
             }
         };
-        self.inner.spool.update(id, &meta, durable).await?;
+        pending.await?;
         Ok(())
     }
 
@@ -709,7 +721,8 @@ pub(super) fn finish(job: &mut Job, state: JobState, reason: &str, message: &str
 }
 
 pub(super) fn encode(job: &Job) -> Result<Vec<u8>, CoreError> {
-    serde_json::to_vec(job).map_err(|e| CoreError::NotPossible(format!("cannot encode job {}: {e}", job.id)))
+    serde_json::to_vec(job)
+        .map_err(|e| CoreError::NotPossible(format!("cannot encode job {}: {e}", job.id)))
 }
 
 impl std::fmt::Debug for Spooler {

@@ -72,9 +72,10 @@ impl Spooler {
             return None;
         }
         let backend = queue.backend();
-        let job = state.jobs.values_mut().find(|j| {
-            j.printer == printer && j.state == JobState::Pending && j.has_document
-        })?;
+        let job = state
+            .jobs
+            .values_mut()
+            .find(|j| j.printer == printer && j.state == JobState::Pending && j.has_document)?;
         job.state = JobState::Processing;
         job.reasons = vec!["job-printing".to_string()];
         job.message = String::new();
@@ -84,7 +85,9 @@ impl Spooler {
         if let Some(queue) = state.queue_mut(printer) {
             queue.set_current(Some((job.id, Arc::clone(&cancel))));
         }
-        let info = state.queue(printer).map(|q| q.info(q.name() == state.default_printer, 0));
+        let info = state
+            .queue(printer)
+            .map(|q| q.info(q.name() == state.default_printer, 0));
         drop(state);
         self.emit_job(&job);
         if let Some(info) = info {
@@ -129,10 +132,18 @@ impl Spooler {
                 return;
             };
             match &result {
-                Ok(()) => finish(job, JobState::Completed, "job-completed-successfully", "printed"),
-                Err(BackendError::Canceled) => {
-                    finish(job, JobState::Canceled, "job-canceled-by-user", "canceled while printing")
-                }
+                Ok(()) => finish(
+                    job,
+                    JobState::Completed,
+                    "job-completed-successfully",
+                    "printed",
+                ),
+                Err(BackendError::Canceled) => finish(
+                    job,
+                    JobState::Canceled,
+                    "job-canceled-by-user",
+                    "canceled while printing",
+                ),
                 Err(BackendError::Offline(why)) => {
                     // Not aborted, not lost: back in line for when the
                     // printer returns.
@@ -145,7 +156,9 @@ impl Spooler {
                 }
             }
             let job = job.clone();
-            let info = state.queue(printer).map(|q| q.info(q.name() == state.default_printer, 0));
+            let info = state
+                .queue(printer)
+                .map(|q| q.info(q.name() == state.default_printer, 0));
             (job, info)
         };
         match &result {

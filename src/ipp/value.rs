@@ -83,8 +83,14 @@ pub enum Value {
     /// Cross-feed, feed, units (3 = dots per inch, 4 = dots per cm).
     Resolution(i32, i32, i8),
     RangeOfInteger(i32, i32),
-    TextWithLanguage { language: String, text: String },
-    NameWithLanguage { language: String, name: String },
+    TextWithLanguage {
+        language: String,
+        text: String,
+    },
+    NameWithLanguage {
+        language: String,
+        name: String,
+    },
     Text(String),
     Name(String),
     Keyword(String),
@@ -99,7 +105,10 @@ pub enum Value {
     OutOfBand(u8),
     /// A value tag this implementation does not know, kept verbatim so it can
     /// be returned in the unsupported-attributes group.
-    Other { tag: u8, data: Vec<u8> },
+    Other {
+        tag: u8,
+        data: Vec<u8>,
+    },
 }
 
 impl Value {

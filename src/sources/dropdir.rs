@@ -285,14 +285,21 @@ impl Intake {
         }
         // The inode and its change time name this file uniquely (an inode
         // number alone is reused once a file is deleted).
-        let token = format!("{}-{}-{}-{}", meta.dev(), meta.ino(), meta.ctime(), meta.ctime_nsec());
+        let token = format!(
+            "{}-{}-{}-{}",
+            meta.dev(),
+            meta.ino(),
+            meta.ctime(),
+            meta.ctime_nsec()
+        );
         let claim_dir = self.layout.claimed.join(printer.unwrap_or(DEFAULT_CLAIMS));
         let claim = claim_dir.join(format!("{token}.{name}"));
         if let Err(e) = fs::create_dir_all(&claim_dir).and_then(|_| fs::rename(path, &claim)) {
             tracing::error!(file = %path.display(), "cannot claim the file, leaving it for the next scan: {e}");
             return;
         }
-        self.submit(file, &meta, &claim, &token, name, printer).await;
+        self.submit(file, &meta, &claim, &token, name, printer)
+            .await;
     }
 
     fn check_file(&self, meta: &fs::Metadata) -> Result<(), String> {
@@ -305,7 +312,10 @@ impl Intake {
         }
         let limit = self.spooler.max_document_bytes();
         if meta.len() > limit {
-            return Err(format!("{} bytes is over the limit of {limit} bytes", meta.len()));
+            return Err(format!(
+                "{} bytes is over the limit of {limit} bytes",
+                meta.len()
+            ));
         }
         if meta.len() == 0 {
             return Err("the file is empty".to_string());
@@ -314,10 +324,20 @@ impl Intake {
     }
 
     /// Spools the claimed file as a job owned by the file's owner.
-    async fn submit(&self, file: File, meta: &fs::Metadata, claim: &Path, token: &str, name: &str, printer: Option<&str>) {
+    async fn submit(
+        &self,
+        file: File,
+        meta: &fs::Metadata,
+        claim: &Path,
+        token: &str,
+        name: &str,
+        printer: Option<&str>,
+    ) {
         let owner = identity::user_name(meta.uid()).unwrap_or_else(|| format!("uid{}", meta.uid()));
         let new = NewJob {
-            printer: printer.map(str::to_string).unwrap_or_else(|| self.spooler.default_printer()),
+            printer: printer
+                .map(str::to_string)
+                .unwrap_or_else(|| self.spooler.default_printer()),
             owner: sanitize(&owner, 255),
             name: sanitize(name, 255),
             origin: Origin::DropDir,
@@ -339,7 +359,11 @@ impl Intake {
     }
 
     async fn spool(&self, file: File, new: NewJob, token: &str) -> Result<u32, SubmitError> {
-        let mut staging = self.spooler.stage_document().await.map_err(SubmitError::from_core)?;
+        let mut staging = self
+            .spooler
+            .stage_document()
+            .await
+            .map_err(SubmitError::from_core)?;
         let mut reader = tokio::fs::File::from_std(file);
         let mut buf = vec![0u8; 64 * 1024];
         loop {
@@ -355,7 +379,10 @@ impl Intake {
                 .await
                 .map_err(|e| SubmitError::from_core(e.into()))?;
         }
-        let staged = staging.finish().await.map_err(|e| SubmitError::from_core(e.into()))?;
+        let staged = staging
+            .finish()
+            .await
+            .map_err(|e| SubmitError::from_core(e.into()))?;
         let job = self
             .spooler
             .submit_claimed(new, staged, token.to_string())
@@ -420,9 +447,9 @@ enum SubmitError {
 impl SubmitError {
     fn from_core(e: CoreError) -> SubmitError {
         match e {
-            CoreError::UnknownPrinter(_) | CoreError::TooLarge { .. } | CoreError::NotAcceptingJobs(_) => {
-                SubmitError::Refused(e.to_string())
-            }
+            CoreError::UnknownPrinter(_)
+            | CoreError::TooLarge { .. }
+            | CoreError::NotAcceptingJobs(_) => SubmitError::Refused(e.to_string()),
             CoreError::Spool(crate::spool::SpoolError::TooLarge { limit }) => {
                 SubmitError::Refused(format!("over the limit of {limit} bytes"))
             }
@@ -440,7 +467,8 @@ fn open_no_follow(path: &Path) -> Result<File, String> {
         .map_err(|e| match e.raw_os_error() {
             Some(libc::ELOOP) => "symbolic links are not taken; drop the file itself".to_string(),
             Some(libc::EACCES) => {
-                "unreadable: permission denied (make the file readable by the printspoold user)".to_string()
+                "unreadable: permission denied (make the file readable by the printspoold user)"
+                    .to_string()
             }
             _ => format!("unreadable: {e}"),
         })
@@ -500,7 +528,11 @@ fn write_reason(reason: &Path, original: &Path, why: &str) -> std::io::Result<()
         .create_new(true)
         .mode(0o600)
         .open(reason)?;
-    writeln!(file, "file: {}", sanitize(&original.to_string_lossy(), 4096))?;
+    writeln!(
+        file,
+        "file: {}",
+        sanitize(&original.to_string_lossy(), 4096)
+    )?;
     writeln!(file, "reason: {}", sanitize(why, 4096))?;
     Ok(())
 }
