@@ -33,6 +33,8 @@ use crate::{identity, sysv};
 
 /// How long in-flight requests get to finish on SIGTERM.
 const REQUEST_GRACE: Duration = Duration::from_secs(10);
+/// How often the daemon drops jobs that `printspoold cleanup` purged.
+const HISTORY_RECONCILE: Duration = Duration::from_secs(60);
 /// How long a printing job gets to reach a stop point on SIGTERM.
 const PRINT_GRACE: Duration = Duration::from_secs(5);
 
@@ -86,10 +88,7 @@ pub fn main() -> ExitCode {
             Exit::Success
         }
         Command::CheckConfig => check_config(&cli),
-        Command::Cleanup => {
-            logging::early_error("cleanup is not implemented yet");
-            Exit::Unimplemented
-        }
+        Command::Cleanup => cleanup(&cli),
         Command::Run => run(&cli),
     };
     exit.into()
@@ -109,6 +108,33 @@ fn check_config(cli: &Cli) -> Exit {
         Err(e) => {
             logging::early_error(&e.to_string());
             Exit::NotConfigured
+        }
+    }
+}
+
+/// `cleanup`: one pass over the spool, a one-line summary on stdout.
+fn cleanup(cli: &Cli) -> Exit {
+    logging::init(Style::detect(), cli.verbose);
+    let settings = match Settings::resolve(cli) {
+        Ok(settings) => settings,
+        Err(e) => {
+            tracing::error!("{e}");
+            return e.exit();
+        }
+    };
+    let now = crate::core::now_secs();
+    match crate::cleanup::run(&settings.spool_dir, &settings.config.history, now) {
+        Ok(summary) => {
+            println!("{summary}");
+            Exit::Success
+        }
+        Err(e) => {
+            tracing::error!("cleanup of {}: {e}", settings.spool_dir.display());
+            if e.is_permission_denied() {
+                Exit::Privilege
+            } else {
+                Exit::Failure
+            }
         }
     }
 }
@@ -500,6 +526,7 @@ async fn main_loop(
         .unwrap_or(Duration::from_secs(3600));
     let mut watchdog = tokio::time::interval(watchdog_every);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut reconcile = tokio::time::interval(HISTORY_RECONCILE);
     let mut idle_since: Option<Instant> = None;
     let mut last_status = String::new();
     let mut reload_error: Option<String> = None;
@@ -516,6 +543,12 @@ async fn main_loop(
             }
             _ = watchdog.tick(), if notifier.watchdog_interval().is_some() => notifier.watchdog(),
             _ = events.recv() => {}
+            _ = reconcile.tick() => {
+                let forgotten = spooler.forget_purged();
+                if forgotten > 0 {
+                    tracing::info!("{forgotten} finished jobs purged by cleanup left the history");
+                }
+            }
             _ = tick.tick() => {
                 if let (true, Some(limit)) = (socket_activated, settings.idle_exit) {
                     let idle = sources.are_idle() && spooler.is_idle();

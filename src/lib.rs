@@ -11,6 +11,7 @@
 //!   ways of being a daemon; `daemon.rs`: start-up order, signals, exit.
 
 pub mod backend;
+pub mod cleanup;
 pub mod cli;
 pub mod config;
 pub mod core;

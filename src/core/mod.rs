@@ -17,7 +17,7 @@ mod worker;
 pub use error::CoreError;
 pub use job::{Job, JobId, JobState, JobTicket, NewJob, Origin};
 pub use printer::{PrinterInfo, PrinterState};
-pub use spooler::{CoreOptions, RecoveryReport, Spooler};
+pub use spooler::{CoreOptions, RecoveryReport, Spooler, now_secs};
 
 /// Who asks. The entry path establishes this from what it can trust (bus
 /// credentials, socket peer credentials, file ownership); the core enforces

@@ -83,7 +83,8 @@ impl State {
     }
 }
 
-pub(super) fn now_secs() -> u64 {
+/// Unix time in seconds (0 if the clock is before 1970).
+pub fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -544,6 +545,18 @@ impl Spooler {
                 .is_some_and(|q| q.can_print() && job.has_document),
             _ => true,
         })
+    }
+
+    /// Drops finished jobs that `printspoold cleanup` purged from disk.
+    /// Returns how many.
+    pub fn forget_purged(&self) -> usize {
+        let mut state = self.lock();
+        let spool = &self.inner.spool;
+        let before = state.jobs.len();
+        state
+            .jobs
+            .retain(|&id, job| !(job.state.is_terminal() && spool.forget_if_purged(id)));
+        before - state.jobs.len()
     }
 
     /// Resolves once the core's state changed (any event).

@@ -87,6 +87,7 @@
 
 mod commit;
 mod error;
+mod history;
 mod layout;
 mod lock;
 mod recover;
@@ -103,6 +104,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 pub use error::SpoolError;
+pub use history::{History, HistoryRecord, STRAY_AFTER};
 pub use staging::{StagedDocument, Staging};
 
 use commit::GroupSync;
@@ -370,6 +372,17 @@ impl Spool {
     }
 
     /// Where job `id`'s document is, for the print worker to read.
+    /// After `printspoold cleanup` purged job `id` behind the daemon's
+    /// back (see history.rs): forgets it if its record is gone. Returns
+    /// whether it was.
+    pub fn forget_if_purged(&self, id: u32) -> bool {
+        let gone = !self.shared.layout.record(id).exists();
+        if gone {
+            self.shared.forget(id);
+        }
+        gone
+    }
+
     pub fn document_path(&self, id: u32) -> PathBuf {
         self.shared.layout.document(id)
     }

@@ -294,7 +294,7 @@ fn remove_file(path: &Path) -> Result<(), SpoolError> {
 
 /// `next-id` holds one decimal number. It is written atomically, so an
 /// unreadable one is foreign; ids then come from the file names alone.
-fn read_next_id(path: &Path) -> Option<u32> {
+pub(crate) fn read_next_id(path: &Path) -> Option<u32> {
     let text = match fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
