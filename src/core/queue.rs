@@ -26,6 +26,10 @@ pub(super) struct Queue {
     worker: Option<JoinHandle<()>>,
     state_changed_at: u64,
     up_since: u64,
+    /// IEEE 1284 device ID, for hot-plugged USB printers.
+    device_id: Option<String>,
+    /// Hot-plugged (not from the configuration file): a reload keeps it.
+    pub(super) hotplugged: bool,
 }
 
 impl Queue {
@@ -41,7 +45,21 @@ impl Queue {
             worker: None,
             state_changed_at: now_secs(),
             up_since: now_secs(),
+            device_id: None,
+            hotplugged: false,
         }
+    }
+
+    /// A queue for a hot-plugged device.
+    pub(super) fn hotplugged(config: &PrinterConfig, device_id: Option<String>) -> Queue {
+        let mut queue = Queue::new(config);
+        queue.device_id = device_id;
+        queue.hotplugged = true;
+        queue
+    }
+
+    pub(super) fn set_device_id(&mut self, device_id: Option<String>) {
+        self.device_id = device_id;
     }
 
     pub(super) fn name(&self) -> &str {
@@ -161,7 +179,7 @@ impl Queue {
                 .clone()
                 .unwrap_or_else(|| "printspoold generic printer".to_string()),
             device_uri: config.device_uri.to_string(),
-            device_id: None,
+            device_id: self.device_id.clone(),
             formats: config
                 .formats
                 .clone()

@@ -184,6 +184,10 @@ impl Spooler {
             let Some(queue) = state.queue_mut(printer) else {
                 return;
             };
+            if queue.hotplugged {
+                // A hot-plugged device comes back with a udev event.
+                return;
+            }
             queue.set_offline(None);
             let default = state.default_printer.clone();
             state.queue(printer).map(|q| q.info(q.name() == default, 0))
