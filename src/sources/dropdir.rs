@@ -169,12 +169,28 @@ fn watch(dir: &Path, wake: Arc<Notify>) -> Result<notify::RecommendedWatcher, Dr
     };
     // The callback runs on notify's own thread; it only wakes the scanner,
     // which reads the directory itself (events are hints, not the truth).
-    let mut watcher = notify::recommended_watcher(move |_event: notify::Result<notify::Event>| {
-        wake.notify_one();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.is_ok_and(|e| brings_work(&e.kind)) {
+            wake.notify_one();
+        }
     })
     .map_err(map)?;
     watcher.watch(dir, RecursiveMode::Recursive).map_err(map)?;
     Ok(watcher)
+}
+
+/// Only a new name (a file created or renamed in) or a finished write can
+/// bring work. Our own scan opens and reads the directory, which inotify
+/// also reports: waking on those would scan forever.
+fn brings_work(kind: &notify::EventKind) -> bool {
+    use notify::EventKind;
+    use notify::event::{AccessKind, AccessMode, ModifyKind};
+    matches!(
+        kind,
+        EventKind::Create(_)
+            | EventKind::Modify(ModifyKind::Name(_))
+            | EventKind::Access(AccessKind::Close(AccessMode::Write))
+    )
 }
 
 fn is_empty_dir(dir: &Path) -> bool {
