@@ -1,8 +1,9 @@
 #!/bin/bash
 # Runs every case in cases/ (sorted) inside the booted container. Each case
 # is a script that prints what it checks and exits 0 (pass) or non-zero
-# (fail). Results go to /var/lib/printspoold-test/results, one line a case:
-# "PASS|FAIL NAME (SECONDSs)", and each case's output to logs/NAME.log.
+# (fail), or 77 (skip: not applicable yet). Results go to
+# /var/lib/printspoold-test/results, one line a case:
+# "PASS|FAIL|SKIP NAME (SECONDSs)", and each case's output to logs/NAME.log.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=/var/lib/printspoold-test
@@ -19,7 +20,7 @@ reset_state() {
         systemctl daemon-reload
     fi
     systemctl stop printspoold.service 2>/dev/null
-    systemctl reset-failed printspoold.service 2>/dev/null
+    systemctl reset-failed printspoold.service printspoold-cleanup.service 2>/dev/null
     systemctl start printspoold.socket printspoold-unix.socket 2>/dev/null
 }
 
@@ -33,6 +34,8 @@ for case in "$HERE"/cases/*.sh; do
     took=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
     if ((status == 0)); then
         verdict=PASS
+    elif ((status == 77)); then
+        verdict=SKIP
     else
         verdict=FAIL
         ((status == 124)) && echo "(timed out after ${CASE_TIMEOUT}s)" >>"$log"
