@@ -46,13 +46,20 @@ struct Report {
 /// Runs `ipptool -t` on `test_file` against `uri` and counts the verdicts.
 /// `--stop-after-include-error` makes failures inside INCLUDEd files (ipp-2.0
 /// includes ipp-1.1) count in the exit status.
-fn ipptool(uri: &str, test_file: &str, framing: Framing, extra: &[&str]) -> Report {
+fn ipptool(
+    server: &TestServer,
+    uri: &str,
+    test_file: &str,
+    framing: Framing,
+    extra: &[&str],
+) -> Report {
     require_program("ipptool", "cups-ipp-utils");
     let mut command = Command::new("ipptool");
     command
         .current_dir(data_dir())
         .env_remove("CUPS_SERVER")
-        .env("HOME", data_dir()) // no ~/.cups/client.conf of the user's
+        // No ~/.cups/client.conf of the user's.
+        .env("HOME", server.dir.path())
         .arg("-t")
         .arg(framing.flag())
         .arg("--stop-after-include-error")
@@ -89,13 +96,20 @@ fn conformance(test_file: &str, framing: Framing, extra: &[&str]) {
     // -I: carry on after a failure so the report lists every failed check.
     let mut args = vec!["-I", "-f", "testfile.pdf"];
     args.extend_from_slice(extra);
-    let report = ipptool(&server.daemon.uri("/ipp/print"), test_file, framing, &args);
+    let report = ipptool(
+        &server,
+        &server.daemon.uri("/ipp/print"),
+        test_file,
+        framing,
+        &args,
+    );
     assert_clean(&report, &format!("{test_file} {framing:?}"), &server);
 }
 
 fn single_operation(test_file: &str, framing: Framing) {
     let server = TestServer::start("ipptool");
     let report = ipptool(
+        &server,
         &server.daemon.default_queue_uri(),
         test_file,
         framing,
@@ -128,6 +142,7 @@ fn ipp_2_0_content_length() {
 fn print_job_test(framing: Framing) {
     let server = TestServer::start("ipptool-print");
     let report = ipptool(
+        &server,
         &server.daemon.default_queue_uri(),
         "print-job.test",
         framing,
@@ -205,7 +220,7 @@ fn get_job_attributes(framing: Framing) {
         "job-uri {job_uri:?} does not point back at the daemon the client \
          reached ({expected_prefix}...)"
     );
-    let report = ipptool(&job_uri, "get-job-attributes.test", framing, &[]);
+    let report = ipptool(&server, &job_uri, "get-job-attributes.test", framing, &[]);
     assert_clean(
         &report,
         &format!("get-job-attributes.test {framing:?} on {job_uri}"),
@@ -237,6 +252,7 @@ fn cancel_current_job(framing: Framing) {
         "a job with job-hold-until=indefinite must be pending-held"
     );
     let report = ipptool(
+        &server,
         &server.daemon.default_queue_uri(),
         "cancel-current-job.test",
         framing,

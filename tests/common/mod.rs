@@ -899,27 +899,24 @@ pub enum Outcome {
 /// reads what comes back within `timeout`. Write errors are expected (the
 /// server may answer early and close) and do not stop the read.
 pub fn exchange_raw(addr: SocketAddr, bytes: &[u8], timeout: Duration) -> Outcome {
-    let mut stream = connect(addr, timeout).unwrap();
-    let _ = stream.write_all(bytes);
-    let _ = stream.flush();
-    let mut reader = BufReader::new(stream);
-    match read_response(&mut reader) {
-        Ok(response) => Outcome::Response(response),
-        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-            Outcome::TimedOut
-        }
-        Err(e) => Outcome::Closed(e.to_string()),
-    }
+    exchange(addr, bytes, timeout, false)
 }
 
 /// Like `exchange_raw` but half-closes the sending side after `bytes`, for
 /// bodies shorter than they claim: the server then sees end-of-file.
 pub fn exchange_raw_then_shutdown(addr: SocketAddr, bytes: &[u8], timeout: Duration) -> Outcome {
+    exchange(addr, bytes, timeout, true)
+}
+
+fn exchange(addr: SocketAddr, bytes: &[u8], timeout: Duration, half_close: bool) -> Outcome {
     let mut stream = connect(addr, timeout).unwrap();
     let _ = stream.write_all(bytes);
-    let _ = stream.shutdown(Shutdown::Write);
-    let mut reader = BufReader::new(stream);
-    match read_response(&mut reader) {
+    let _ = if half_close {
+        stream.shutdown(Shutdown::Write)
+    } else {
+        stream.flush()
+    };
+    match read_response(&mut BufReader::new(stream)) {
         Ok(response) => Outcome::Response(response),
         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
             Outcome::TimedOut
@@ -1051,11 +1048,4 @@ pub fn require_program(program: &str, package: &str) {
         "`{program}` not found on PATH: install Debian package {package} \
          (tests/run does this when run as root)"
     );
-}
-
-/// Reads a whole stream; for tests that read raw replies.
-pub fn read_all(mut stream: TcpStream) -> Vec<u8> {
-    let mut out = Vec::new();
-    let _ = stream.read_to_end(&mut out);
-    out
 }
