@@ -1,5 +1,5 @@
-//! Time as IPP says it: `printer-up-time` seconds (RFC 8011 5.4.29) and
-//! RFC 2579 `dateTime`.
+//! Time as IPP says it: `printer-up-time` / `time-at-*` integers and RFC
+//! 2579 `dateTime`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -11,25 +11,15 @@ pub(super) fn now_unix() -> u64 {
         .unwrap_or(0)
 }
 
-/// `printer-up-time` at `now` for a queue up since `up_since`: starts at 1
-/// (RFC 8011 5.4.29) and only grows.
-pub(super) fn up_time(now: u64, up_since: u64) -> i32 {
-    clamp_i32(now.saturating_sub(up_since).saturating_add(1))
-}
-
-/// A `time-at-*` value: the queue's up-time when the event happened, or 0
-/// for an event before this run of the queue (a job recovered from the
-/// spool), since up-time cannot go below 1.
-pub(super) fn time_at(event: u64, up_since: u64) -> i32 {
-    if event < up_since {
-        0
-    } else {
-        up_time(event, up_since)
-    }
-}
-
-fn clamp_i32(n: u64) -> i32 {
-    i32::try_from(n).unwrap_or(i32::MAX)
+/// An instant as `printer-up-time` and `time-at-*` carry it: Unix seconds,
+/// as cupsd does. RFC 8011 5.4.29 counts up-time from the printer's start,
+/// but CUPS clients (`lpstat -o`, print dialogs) read `time-at-creation`
+/// as a Unix time and would show 1970 dates; RFC 8011 5.3.14 only needs
+/// `time-at-*` to share `printer-up-time`'s clock, which this keeps, and
+/// jobs recovered after a restart keep their real times. Saturates in
+/// 2038 like every 32-bit IPP clock.
+pub(super) fn ipp_time(unix: u64) -> i32 {
+    i32::try_from(unix).unwrap_or(i32::MAX)
 }
 
 /// RFC 2579 DateAndTime in UTC: year (2 bytes), month, day, hour, minutes,
@@ -78,11 +68,8 @@ mod tests {
     }
 
     #[test]
-    fn up_time_starts_at_one_and_old_events_are_zero() {
-        assert_eq!(up_time(100, 100), 1);
-        assert_eq!(up_time(160, 100), 61);
-        assert_eq!(time_at(99, 100), 0);
-        assert_eq!(time_at(130, 100), 31);
-        assert_eq!(up_time(u64::MAX, 0), i32::MAX);
+    fn ipp_time_is_unix_seconds_saturating() {
+        assert_eq!(ipp_time(1_709_214_307), 1_709_214_307);
+        assert_eq!(ipp_time(u64::MAX), i32::MAX);
     }
 }

@@ -11,13 +11,12 @@ use super::clock;
 use super::requested::{Category, Requested};
 use super::uri;
 
-/// What rendering needs besides the job: the authority for URIs, the time
-/// now and when the job's queue came up (the base of `time-at-*`).
+/// What rendering needs besides the job: the authority for URIs and the
+/// time now.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct JobView<'a> {
     pub host: &'a str,
     pub now: u64,
-    pub up_since: u64,
 }
 
 /// What job creation operations answer with (RFC 8011 4.2.1.2).
@@ -82,17 +81,13 @@ fn put_description(out: &mut Out<'_>, job: &Job, view: &JobView<'_>) {
     out.put("job-state-reasons", D, |n| state_reasons(n, &job.reasons));
     out.put("job-state-message", D, |n| attr::text(n, &job.message));
     out.put("job-printer-up-time", D, |n| {
-        attr::integer(n, clock::up_time(view.now, view.up_since))
+        attr::integer(n, clock::ipp_time(view.now))
     });
     out.put("time-at-creation", D, |n| {
-        attr::integer(n, clock::time_at(job.created_at, view.up_since))
+        attr::integer(n, clock::ipp_time(job.created_at))
     });
-    out.put("time-at-processing", D, |n| {
-        time_at(n, job.processing_at, view)
-    });
-    out.put("time-at-completed", D, |n| {
-        time_at(n, job.completed_at, view)
-    });
+    out.put("time-at-processing", D, |n| time_at(n, job.processing_at));
+    out.put("time-at-completed", D, |n| time_at(n, job.completed_at));
     out.put("date-time-at-creation", D, |n| {
         Attribute::new(n, Value::DateTime(clock::date_time(job.created_at)))
     });
@@ -165,9 +160,9 @@ fn state_reasons(name: &str, reasons: &[String]) -> Attribute {
     }
 }
 
-fn time_at(name: &str, event: Option<u64>, view: &JobView<'_>) -> Attribute {
+fn time_at(name: &str, event: Option<u64>) -> Attribute {
     match event {
-        Some(t) => attr::integer(name, clock::time_at(t, view.up_since)),
+        Some(t) => attr::integer(name, clock::ipp_time(t)),
         None => attr::no_value(name),
     }
 }
@@ -218,7 +213,6 @@ mod tests {
         JobView {
             host: "h:631",
             now: 1100,
-            up_since: 900,
         }
     }
 
@@ -236,7 +230,7 @@ mod tests {
             Some(vec![Value::Uri("ipp://h:631/printers/lab".into())])
         );
         assert_eq!(get("job-state"), Some(vec![Value::Enum(9)]));
-        assert_eq!(get("time-at-creation"), Some(vec![Value::Integer(101)]));
+        assert_eq!(get("time-at-creation"), Some(vec![Value::Integer(1000)]));
         assert_eq!(
             get("time-at-completed"),
             Some(vec![Value::OutOfBand(ValueTag::NO_VALUE)])

@@ -529,9 +529,11 @@ fn is_ipp_content_type(value: Option<&str>) -> bool {
 /// Who asks; see the module documentation.
 fn requester(peer: &Peer, msg: &Message, admin_gid: Option<u32>) -> Requester {
     match peer {
-        Peer::Unix { uid, gid, .. } => Requester {
+        // Supplementary groups count too: an administrator is usually in
+        // lpadmin without it being their primary group.
+        Peer::Unix { uid, .. } => Requester {
             user: local_user_name(*uid),
-            is_admin: *uid == 0 || admin_gid == Some(*gid),
+            is_admin: crate::identity::is_admin(*uid, admin_gid),
         },
         Peer::Tcp(_) => Requester {
             user: requesting_user_name(msg),
@@ -558,35 +560,10 @@ fn requesting_user_name(msg: &Message) -> String {
 /// The login name of `uid` from the user database, or the number when it
 /// has none (a container's unmapped user).
 fn local_user_name(uid: u32) -> String {
-    lookup_user_name(uid)
+    crate::identity::user_name(uid)
         .map(|n| attr::sanitize(&n, attr::NAME_MAX))
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| uid.to_string())
-}
-
-fn lookup_user_name(uid: u32) -> Option<String> {
-    let mut buf = vec![0 as libc::c_char; 1024];
-    loop {
-        // SAFETY: all-zero is a valid `passwd` (null pointers, zero ids);
-        // getpwuid_r only fills it.
-        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: every pointer is valid for the call, and `buf.len()` is
-        // the size of the buffer behind `buf.as_mut_ptr()`.
-        let rc =
-            unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
-        if rc == libc::ERANGE && buf.len() < 1 << 20 {
-            buf.resize(buf.len() * 2, 0);
-            continue;
-        }
-        if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
-            return None;
-        }
-        // SAFETY: on success pw_name points at a NUL-terminated string in
-        // `buf`, which is alive here.
-        let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
-        return Some(name.to_string_lossy().into_owned());
-    }
 }
 
 /// `/etc/machine-id` when readable (it seeds `printer-uuid`), else empty.

@@ -2,8 +2,6 @@
 //! (RFC 8011 4.2.1-4.2.4, 4.3.1), Cancel-Job, Get-Job-Attributes, Get-Jobs,
 //! Hold-Job, Release-Job (4.3.3-4.3.6, 4.2.6).
 
-use std::collections::HashMap;
-
 use crate::core::{Job, JobFilter, NewJob, Origin, PrinterInfo, WhichJobs};
 use crate::docformat;
 use crate::ipp::value::{Attribute, DelimiterTag, StatusCode, Value};
@@ -31,7 +29,7 @@ impl IppService {
             )
         })?;
         let job = self.spooler.submit(new_job, format, staged).await?;
-        Ok(job_answer(ctx, &job, printer.up_since).with_ignored(ignored))
+        Ok(job_answer(ctx, &job).with_ignored(ignored))
     }
 
     pub(super) fn validate_job(&self, ctx: &Ctx<'_>) -> Result<Reply, Reply> {
@@ -47,7 +45,7 @@ impl IppService {
         let printer = self.target_printer(ctx)?;
         let (new_job, ignored) = new_job(ctx, &printer)?;
         let job = self.spooler.create_job(new_job).await?;
-        Ok(job_answer(ctx, &job, printer.up_since).with_ignored(ignored))
+        Ok(job_answer(ctx, &job).with_ignored(ignored))
     }
 
     pub(super) async fn send_document(
@@ -76,7 +74,7 @@ impl IppService {
             .spooler
             .add_document(job.id, &ctx.requester, format, staged, last)
             .await?;
-        Ok(job_answer(ctx, &job, printer.up_since))
+        Ok(job_answer(ctx, &job))
     }
 
     pub(super) async fn cancel_job(&self, ctx: &Ctx<'_>) -> Result<Reply, Reply> {
@@ -110,7 +108,6 @@ impl IppService {
         let view = JobView {
             host: ctx.host,
             now: ctx.now,
-            up_since: self.up_since(&job.printer, ctx.now),
         };
         let wanted = Requested::from_request(ctx.msg, Requested::all());
         Ok(Reply::ok().with_group(job_attrs::render(&job, &view, &wanted)))
@@ -125,19 +122,12 @@ impl IppService {
         };
         let wanted =
             Requested::from_request(ctx.msg, Requested::names(&job_attrs::GET_JOBS_DEFAULT));
-        let up_since: HashMap<String, u64> = self
-            .spooler
-            .printers()
-            .into_iter()
-            .map(|p| (p.name, p.up_since))
-            .collect();
+        let view = JobView {
+            host: ctx.host,
+            now: ctx.now,
+        };
         let mut reply = Reply::ok();
         for job in self.spooler.jobs(&filter) {
-            let view = JobView {
-                host: ctx.host,
-                now: ctx.now,
-                up_since: up_since.get(&job.printer).copied().unwrap_or(ctx.now),
-            };
             reply = reply.with_group(job_attrs::render(&job, &view, &wanted));
         }
         Ok(reply)
@@ -151,20 +141,13 @@ impl IppService {
             _ => self.target_printer(ctx).map(|p| Some(p.name)),
         }
     }
-
-    /// When `printer` came up; a job whose queue is gone uses `now`, so its
-    /// times read as "before this run" (0).
-    fn up_since(&self, printer: &str, now: u64) -> u64 {
-        self.spooler.printer(printer).map_or(now, |p| p.up_since)
-    }
 }
 
 /// What job creation answers with (RFC 8011 4.2.1.2).
-fn job_answer(ctx: &Ctx<'_>, job: &Job, up_since: u64) -> Reply {
+fn job_answer(ctx: &Ctx<'_>, job: &Job) -> Reply {
     let view = JobView {
         host: ctx.host,
         now: ctx.now,
-        up_since,
     };
     let wanted = Requested::names(&job_attrs::CREATION_ANSWER);
     Reply::ok().with_group(job_attrs::render(job, &view, &wanted))

@@ -78,7 +78,6 @@ impl StaticCache {
 /// The configuration the static attributes were built from.
 #[derive(Debug, PartialEq)]
 struct Source {
-    is_default: bool,
     info: String,
     location: String,
     make_and_model: String,
@@ -89,7 +88,6 @@ struct Source {
 impl Source {
     fn of(info: &PrinterInfo) -> Self {
         Source {
-            is_default: info.is_default,
             info: info.info.clone(),
             location: info.location.clone(),
             make_and_model: info.make_and_model.clone(),
@@ -99,8 +97,7 @@ impl Source {
     }
 
     fn matches(&self, info: &PrinterInfo) -> bool {
-        self.is_default == info.is_default
-            && self.info == info.info
+        self.info == info.info
             && self.location == info.location
             && self.make_and_model == info.make_and_model
             && self.device_id == info.device_id
@@ -248,8 +245,6 @@ fn static_attributes(info: &PrinterInfo, host: &str, uuid_seed: &str) -> Vec<Sta
 
 fn printer_description(info: &PrinterInfo, host: &str, uuid_seed: &str) -> Vec<StaticAttribute> {
     use Category::PrinterDescription as P;
-    let uris = uri::printer_uris(host, &info.name, info.is_default);
-    let per_uri = |keyword: &str| keywords(&vec![keyword; uris.len()]);
     let printer_info = if info.info.is_empty() {
         &info.name
     } else {
@@ -261,16 +256,16 @@ fn printer_description(info: &PrinterInfo, host: &str, uuid_seed: &str) -> Vec<S
         &info.make_and_model
     };
     let mut attrs: Vec<StaticAttribute> = vec![
-        ("uri-security-supported", P, per_uri("none")),
+        ("uri-security-supported", P, keywords(&["none"])),
         (
             "uri-authentication-supported",
             P,
-            per_uri("requesting-user-name"),
+            keywords(&["requesting-user-name"]),
         ),
         (
             "printer-uri-supported",
             P,
-            uris.into_iter().map(Value::Uri).collect(),
+            vec![Value::Uri(uri::printer_uri(host, &info.name))],
         ),
         ("printer-name", P, vec![Value::Name(info.name.clone())]),
         ("printer-info", P, text127(printer_info)),
@@ -524,13 +519,13 @@ pub(super) fn dynamic_attributes(
         attr::integer(n, i32::try_from(info.queued_jobs).unwrap_or(i32::MAX))
     });
     put("printer-up-time", &|n| {
-        attr::integer(n, clock::up_time(now, info.up_since))
+        attr::integer(n, clock::ipp_time(now))
     });
     put("printer-current-time", &|n| {
         Attribute::new(n, Value::DateTime(clock::date_time(now)))
     });
     put("printer-state-change-time", &|n| {
-        attr::integer(n, clock::time_at(info.state_changed_at, info.up_since))
+        attr::integer(n, clock::ipp_time(info.state_changed_at))
     });
     put("printer-state-change-date-time", &|n| {
         Attribute::new(n, Value::DateTime(clock::date_time(info.state_changed_at)))
@@ -584,12 +579,10 @@ mod tests {
         let group = decode_group(&out);
         assert_eq!(
             group.get("printer-uri-supported").unwrap().values,
-            vec![
-                Value::Uri("ipp://h:631/printers/lab".into()),
-                Value::Uri("ipp://h:631/ipp/print".into())
-            ]
+            vec![Value::Uri("ipp://h:631/printers/lab".into())],
+            "one value: libcups cannot use several"
         );
-        assert_eq!(group.get("uri-security-supported").unwrap().values.len(), 2);
+        assert_eq!(group.get("uri-security-supported").unwrap().values.len(), 1);
         assert_eq!(
             group.get("operations-supported").unwrap().values.len(),
             Operation::ALL.len()

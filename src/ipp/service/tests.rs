@@ -456,7 +456,6 @@ async fn requested_attributes_narrow_the_printer_answer() {
     assert_eq!(
         printer.get("printer-uri-supported").unwrap().values,
         vec![Value::Uri("ipp://h:631/printers/lab".into())],
-        "lab is not the default queue"
     );
 
     let answer = h.call(&only(&["job-template", "printer-state"]), b"").await;
@@ -1037,6 +1036,27 @@ async fn http_truncated_and_malformed_attributes_get_ipp_errors() {
     assert_eq!(
         status(&decode_answer(&answer)),
         StatusCode::ClientErrorBadRequest
+    );
+}
+
+#[tokio::test]
+async fn http_attributes_over_the_limit_are_refused_as_too_large() {
+    let s = served().await;
+    let filler = "x".repeat(30_000);
+    let many = (0..10)
+        .map(|i| attr::name(&format!("x-filler-{i}"), &filler))
+        .collect();
+    let body = encoded(&request(
+        Operation::GetPrinterAttributes,
+        "ipp://h/ipp/print",
+        many,
+    ));
+    assert!(body.len() > Limits::default().max_total_bytes);
+    let (code, _, answer) = post(s.addr, "/ipp/print", &body).await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        status(&decode_answer(&answer)),
+        StatusCode::ClientErrorRequestEntityTooLarge
     );
 }
 

@@ -1,7 +1,9 @@
 //! The URIs this server hands out and the ones it accepts as targets.
 //!
-//! Scheme: `ipp://HOST/printers/NAME` for every queue, plus
-//! `ipp://HOST/ipp/print` for the default one (the IPP Everywhere path);
+//! Scheme: `ipp://HOST/printers/NAME` for every queue, the one
+//! `printer-uri-supported` value (libcups joins several values with commas
+//! into one bad URI); `ipp://HOST/ipp/print` (the IPP Everywhere path) and
+//! `/` also reach the default queue;
 //! `ipp://HOST/jobs/ID` for jobs (job ids are unique across queues, so a
 //! job URI needs no queue); `http://HOST/printers/NAME` for the HTML page.
 //! HOST is the client's `Host` header, so the URIs work from where the
@@ -14,6 +16,9 @@ use crate::core::JobId;
 /// pass), else `localhost`.
 pub(super) fn authority(host: Option<&str>) -> String {
     match host {
+        // libcups sends `localhost:0` over a Unix socket: port 0 is no
+        // port a client could use, so the URI gets the default one.
+        Some(h) if h.ends_with(":0") => "localhost".to_string(),
         Some(h) if is_plausible_authority(h) => h.to_string(),
         _ => "localhost".to_string(),
     }
@@ -25,16 +30,6 @@ fn is_plausible_authority(host: &str) -> bool {
         && host.bytes().all(|b| {
             b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'[' | b']')
         })
-}
-
-/// The `printer-uri-supported` values of a queue: its own URI, and for the
-/// default queue also `/ipp/print`.
-pub(super) fn printer_uris(host: &str, name: &str, is_default: bool) -> Vec<String> {
-    let mut uris = vec![printer_uri(host, name)];
-    if is_default {
-        uris.push(format!("ipp://{host}/ipp/print"));
-    }
-    uris
 }
 
 pub(super) fn printer_uri(host: &str, name: &str) -> String {
@@ -154,6 +149,11 @@ mod tests {
         assert_eq!(parse_uri("ipp://h/printers/../x"), Target::Unknown);
         assert_eq!(parse_uri("ipp://h/printers/a%0Ab"), Target::Unknown);
         assert_eq!(parse_uri("ipp://h/classes/a"), Target::Unknown);
+    }
+
+    #[test]
+    fn authority_drops_port_zero_of_unix_socket_clients() {
+        assert_eq!(authority(Some("localhost:0")), "localhost");
     }
 
     #[test]
