@@ -26,8 +26,10 @@ use crate::exit::Exit;
 use crate::http::Server;
 use crate::ipp::service::{IppService, ServiceSettings};
 use crate::logging::{self, Style};
+use crate::sources::dbus::{self, Bus, DbusSource};
 use crate::sources::dropdir::{self, DropDir};
 use crate::sources::listeners::{self, Bound};
+use crate::sources::usb::{self, UsbSource};
 use crate::systemd::{Notifier, take_listen_fds};
 use crate::{identity, sysv};
 
@@ -54,6 +56,10 @@ pub enum DaemonError {
     Sysv(#[from] sysv::SysvError),
     #[error("{0}")]
     DropDir(#[from] dropdir::DropDirError),
+    #[error("D-Bus: {0}")]
+    Dbus(#[from] dbus::DbusError),
+    #[error("USB: {0}")]
+    Usb(#[from] usb::UsbError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
 }
@@ -64,6 +70,7 @@ impl DaemonError {
             DaemonError::Config(_) => Exit::NotConfigured,
             DaemonError::Core(CoreError::Spool(e)) if e.is_permission_denied() => Exit::Privilege,
             DaemonError::Listen(e) if e.is_permission_denied() => Exit::Privilege,
+            DaemonError::Dbus(e) if e.is_permission_denied() => Exit::Privilege,
             _ => Exit::Failure,
         }
     }
@@ -150,6 +157,8 @@ struct Settings {
     idle_exit: Option<Duration>,
     /// `--idle-exit` wins over the file, also after a reload.
     idle_exit_override: Option<u64>,
+    /// Which bus to offer the D-Bus service on, if any.
+    bus: Option<Bus>,
 }
 
 impl Settings {
@@ -171,6 +180,13 @@ impl Settings {
         Ok(Settings {
             idle_exit: (idle_secs > 0).then(|| Duration::from_secs(idle_secs)),
             idle_exit_override: cli.idle_exit,
+            bus: if cli.no_dbus {
+                None
+            } else if cli.session_bus {
+                Some(Bus::Session)
+            } else {
+                Some(Bus::System)
+            },
             config,
             config_path,
             spool_dir,
@@ -377,8 +393,21 @@ async fn serve(
         None => None,
     };
 
-    // daemon(7) new-style recommendation 4 goes here: export the D-Bus
-    // objects, then request the bus name as the last step.
+    // daemon(7) new-style recommendation 4: export the objects now, request
+    // the bus name as the last step of start-up.
+    let under_systemd = socket_activated || notifier.is_active();
+    let bus = match &settings.bus {
+        Some(bus) => start_dbus(bus, &spooler, &settings, under_systemd).await?,
+        None => None,
+    };
+    if let Some(bus) = &bus {
+        bus.request_name()
+            .await
+            .or_else(|e| optional(e, under_systemd))?;
+    }
+    // Device source last: a printer that arrived while a previous instance
+    // was exiting on idle is found now that sockets and name are ours.
+    let usb = UsbSource::start(spooler.clone()).await?;
 
     announce(&bound, &spooler);
     notifier.ready_with_status(&spooler.summary());
@@ -390,11 +419,18 @@ async fn serve(
     let sources = Sources {
         server: &server,
         drop_dir: drop_dir.as_ref(),
+        bus: bus.as_ref(),
     };
     let outcome = main_loop(&settings, &spooler, &sources, &notifier, socket_activated).await;
 
     // daemon(7) new-style recommendation 1: on SIGTERM shut down cleanly.
     notifier.stopping();
+    // The name goes first: calls made from now on queue in the bus for the
+    // next instance (bus activation) instead of reaching a closing one.
+    if let Some(bus) = bus {
+        bus.release().await;
+    }
+    usb.stop();
     server.shutdown(REQUEST_GRACE).await;
     if let Some(drop_dir) = drop_dir {
         drop_dir.stop();
@@ -405,6 +441,32 @@ async fn serve(
     listeners::remove_own_socket_files(&bound);
     tracing::info!("stopped ({outcome})");
     Ok(())
+}
+
+/// Connects to the bus and exports the objects. Under systemd the bus is
+/// part of the service's contract (`BusName=`), so failing is fatal; a
+/// developer's run without a system bus policy carries on without it.
+async fn start_dbus(
+    bus: &Bus,
+    spooler: &Spooler,
+    settings: &Settings,
+    under_systemd: bool,
+) -> Result<Option<DbusSource>, DaemonError> {
+    let admin_gid = identity::group_id(&settings.config.server.admin_group);
+    match DbusSource::export(bus.clone(), spooler.clone(), admin_gid).await {
+        Ok(source) => Ok(Some(source)),
+        Err(e) => optional(e, under_systemd).map(|()| None),
+    }
+}
+
+/// A D-Bus failure: fatal under systemd, a warning otherwise.
+fn optional(e: dbus::DbusError, under_systemd: bool) -> Result<(), DaemonError> {
+    if under_systemd {
+        Err(e.into())
+    } else {
+        tracing::warn!("{e}; carrying on without D-Bus (use --session-bus or --no-dbus)");
+        Ok(())
+    }
 }
 
 /// Adopts passed sockets, or binds the configured ones. Returns whether the
@@ -472,12 +534,16 @@ fn announce(bound: &[Bound], spooler: &Spooler) {
 struct Sources<'a> {
     server: &'a Server,
     drop_dir: Option<&'a DropDir>,
+    bus: Option<&'a DbusSource>,
 }
 
 impl Sources<'_> {
-    /// No client connected and nothing waiting in the drop directory.
+    /// No client connected, no bus call being answered, nothing waiting in
+    /// the drop directory.
     fn are_idle(&self) -> bool {
-        self.server.active_connections() == 0 && self.drop_dir.is_none_or(|d| d.is_empty())
+        self.server.active_connections() == 0
+            && self.bus.is_none_or(|b| !b.is_busy())
+            && self.drop_dir.is_none_or(|d| d.is_empty())
     }
 }
 

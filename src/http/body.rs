@@ -212,18 +212,32 @@ impl Body<'_> {
     /// an immediate end (a chunked body's last chunk not yet seen).
     /// Cancel-safe: `buf` only ever holds body bytes.
     pub async fn fill(&mut self, buf: &mut Vec<u8>, want: usize) -> Result<bool, BodyError> {
-        if buf.len() >= want {
-            return Ok(self.is_complete());
-        }
-        let mut target = TruncateOnDrop::new(buf, want);
+        let mut target = TruncateOnDrop::new(buf);
         while target.filled < want {
-            let n = self.read(&mut target.buf[target.filled..want]).await?;
+            // Grow by what the framing says is coming, so a large `want`
+            // costs no zeroing of memory the body will never fill.
+            let end = want.min(target.filled.saturating_add(self.size_hint()));
+            if target.buf.len() < end {
+                target.buf.resize(end, 0);
+            }
+            let n = self.read(&mut target.buf[target.filled..end]).await?;
             if n == 0 {
                 return Ok(true);
             }
             target.filled += n;
         }
         Ok(self.is_complete())
+    }
+
+    /// A good size for the next read: what is known to follow, capped.
+    fn size_hint(&self) -> usize {
+        const MAX_STEP: u64 = 1024 * 1024;
+        const UNKNOWN: u64 = 16 * 1024;
+        let known = match self.state {
+            State::Length { remaining } | State::Chunked(Chunk::Data { remaining }) => remaining,
+            _ => UNKNOWN,
+        };
+        usize::try_from(known.clamp(1, MAX_STEP)).unwrap_or(1)
     }
 
     /// The declared length, when the body is not chunked.
@@ -437,9 +451,8 @@ struct TruncateOnDrop<'v> {
 }
 
 impl<'v> TruncateOnDrop<'v> {
-    fn new(buf: &'v mut Vec<u8>, want: usize) -> Self {
+    fn new(buf: &'v mut Vec<u8>) -> Self {
         let filled = buf.len();
-        buf.resize(want, 0);
         TruncateOnDrop { buf, filled }
     }
 }

@@ -1,12 +1,14 @@
 //! One connection: read a head, run the handler with the streamed body,
 //! write the response, repeat while keep-alive holds.
 
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
-use tokio::time::{Instant, timeout, timeout_at};
+use tokio::time::{Instant, Sleep, timeout, timeout_at};
 use tracing::{debug, warn};
 
 use super::body::{Body, InBuf};
@@ -37,6 +39,10 @@ pub(crate) struct Settings {
     pub keepalive_timeout: Duration,
 }
 
+/// How long a fresh connection may take to send its first request once
+/// shutdown has begun (see `wait_for_request`).
+const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(2);
+
 /// What happened while waiting for the first byte of a request.
 enum Wait {
     Data,
@@ -56,6 +62,13 @@ pub(crate) struct Connection<'h, S> {
     settings: &'h Settings,
     handler: &'h dyn Handler,
     shutdown: watch::Receiver<bool>,
+    /// Resolves once shutdown begins. Made once per connection so waiting
+    /// between requests does not register a new waiter each time.
+    stopping: Pin<Box<dyn Future<Output = ()> + Send>>,
+    /// The idle timer, also made once: it is moved forward only when it
+    /// fires early, not on every request (the "lazy timer"), which keeps
+    /// the timer wheel out of the keep-alive fast path.
+    idle_timer: Pin<Box<Sleep>>,
     input: InBuf,
     /// Reused for every response (and as scratch when discarding a body).
     out: Vec<u8>,
@@ -73,7 +86,14 @@ where
         handler: &'h dyn Handler,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
+        let mut stop = shutdown.clone();
+        let stopping = Box::pin(async move {
+            // An error means the server is gone: stop as well.
+            let _ = stop.wait_for(|stop| *stop).await;
+        });
         Connection {
+            stopping,
+            idle_timer: Box::pin(tokio::time::sleep(settings.read_timeout)),
             input: InBuf::new(settings.max_header_bytes),
             out: Vec::with_capacity(1024),
             date: DateCache::new(),
@@ -108,7 +128,7 @@ where
             } else {
                 self.settings.keepalive_timeout
             };
-            match self.wait_for_request(idle).await {
+            match self.wait_for_request(idle, first).await {
                 Wait::Data => {}
                 Wait::TimedOut if first => {
                     self.refuse(408, "no request within the read timeout", "")
@@ -120,7 +140,7 @@ where
         }
         // The whole head must arrive within one read timeout, so a client
         // sending a byte now and then cannot hold the connection for ever.
-        let deadline = Instant::now() + self.settings.read_timeout;
+        let mut deadline = None;
         let mut scanned = 0;
         loop {
             let filled = self.input.filled();
@@ -141,6 +161,9 @@ where
                 }
             }
             scanned = filled.len();
+            // Taken when a head needs more than one read, which is rare.
+            let deadline =
+                *deadline.get_or_insert_with(|| Instant::now() + self.settings.read_timeout);
             match timeout_at(deadline, self.input.read_from(&mut self.stream)).await {
                 Ok(Ok(0)) => {
                     debug!(peer = %self.peer, "client closed the connection inside a request head");
@@ -161,23 +184,56 @@ where
         }
     }
 
-    async fn wait_for_request(&mut self, idle: Duration) -> Wait {
+    /// Waits for the first byte of a request. Shutdown closes an idle
+    /// keep-alive connection at once, but a connection that has not sent
+    /// its first request yet was accepted for a client that is about to
+    /// send one: closing it would lose that request across a restart or an
+    /// idle exit, so it gets `FIRST_REQUEST_GRACE` to arrive.
+    async fn wait_for_request(&mut self, idle: Duration, first: bool) -> Wait {
         if idle.is_zero() {
             return Wait::TimedOut;
         }
-        let read = timeout(idle, self.input.read_from(&mut self.stream));
-        tokio::select! {
-            biased;
-            _ = self.shutdown.wait_for(|stop| *stop) => Wait::ShuttingDown,
-            read = read => match read {
-                Ok(Ok(0)) => Wait::Closed,
-                Ok(Ok(_)) => Wait::Data,
-                Ok(Err(error)) => {
-                    debug!(peer = %self.peer, %error, "reading from the client failed");
-                    Wait::Closed
+        let mut deadline = Instant::now() + idle;
+        // Also keeps `stopping` from being polled after it has completed.
+        let mut stopping_seen = *self.shutdown.borrow();
+        if stopping_seen {
+            if !first {
+                return Wait::ShuttingDown;
+            }
+            deadline = deadline.min(Instant::now() + FIRST_REQUEST_GRACE);
+        }
+        if self.idle_timer.deadline() > deadline {
+            self.idle_timer.as_mut().reset(deadline);
+        }
+        let read = self.input.read_from(&mut self.stream);
+        tokio::pin!(read);
+        loop {
+            tokio::select! {
+                biased;
+                read = &mut read => return match read {
+                    Ok(0) => Wait::Closed,
+                    Ok(_) => Wait::Data,
+                    Err(error) => {
+                        debug!(peer = %self.peer, %error, "reading from the client failed");
+                        Wait::Closed
+                    }
+                },
+                () = &mut self.stopping, if !stopping_seen => {
+                    if !first {
+                        return Wait::ShuttingDown;
+                    }
+                    stopping_seen = true;
+                    deadline = deadline.min(Instant::now() + FIRST_REQUEST_GRACE);
+                    self.idle_timer.as_mut().reset(deadline);
                 }
-                Err(_) => Wait::TimedOut,
-            },
+                () = &mut self.idle_timer => {
+                    if Instant::now() >= deadline {
+                        return Wait::TimedOut;
+                    }
+                    // Set for an earlier wait: move on to this one's end.
+                    self.idle_timer.as_mut().reset(deadline);
+                }
+            }
         }
     }
 
@@ -203,7 +259,8 @@ where
                 return Next::Close;
             }
         };
-        if shape.expect_continue && shape.has_body() && self.write_out_of(CONTINUE).await.is_err() {
+        if shape.expect_continue && shape.has_body() && self.write_interim(CONTINUE).await.is_err()
+        {
             return Next::Close;
         }
         let head_only = head.method == "HEAD";
@@ -253,12 +310,11 @@ where
             BodyState::Complete
         } else {
             self.out.resize(8192, 0);
+            // A failure here is not the handler's concern: its response
+            // still goes out, and the connection closes.
             match body.discard(&mut self.out, DRAIN_CAP).await {
                 true => BodyState::Complete,
-                false => match body.error() {
-                    Some(error) => BodyState::Failed(error.clone()),
-                    None => BodyState::LeftUnread,
-                },
+                false => BodyState::LeftUnread,
             }
         };
         (response, state)
@@ -348,7 +404,7 @@ where
         }
     }
 
-    async fn write_out_of(&mut self, bytes: &[u8]) -> io::Result<()> {
+    async fn write_interim(&mut self, bytes: &[u8]) -> io::Result<()> {
         let limit = self.settings.read_timeout;
         timeout(limit, self.stream.write_all(bytes))
             .await
@@ -377,7 +433,8 @@ const _: () = assert!(ALLOW_HEADER.len() == "Allow: \r\n".len() + ALLOWED_METHOD
 /// How the request body ended up after the handler.
 enum BodyState {
     Complete,
-    /// More than [`DRAIN_CAP`] left unread: the connection must close.
+    /// More than [`DRAIN_CAP`] left unread, or the rest could not be read:
+    /// the connection must close.
     LeftUnread,
     Failed(super::BodyError),
 }

@@ -5,6 +5,8 @@
 //! [`parse_head`] turns bytes into a [`RequestHead`], [`interpret`] decides
 //! whether the transport accepts the request and how its body is framed.
 
+use std::mem::MaybeUninit;
+
 use thiserror::Error;
 
 /// Header fields accepted in one request head; more is answered with 431.
@@ -68,9 +70,10 @@ pub fn parse_head(
     max_header_bytes: usize,
 ) -> Result<Option<(RequestHead, usize)>, HeadError> {
     let window = &buf[..buf.len().min(max_header_bytes)];
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut request = httparse::Request::new(&mut headers);
-    let length = match request.parse(window) {
+    // Uninitialised slots: no zeroing of the whole array on every request.
+    let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut []);
+    let length = match request.parse_with_uninit_headers(window, &mut headers) {
         Ok(httparse::Status::Complete(length)) => length,
         Ok(httparse::Status::Partial) if buf.len() >= max_header_bytes => {
             return Err(HeadError::TooLarge {
@@ -91,10 +94,11 @@ pub fn parse_head(
         .headers
         .iter()
         .map(|h| {
-            (
-                h.name.to_string(),
-                String::from_utf8_lossy(h.value).into_owned(),
-            )
+            let value = match std::str::from_utf8(h.value) {
+                Ok(text) => text.to_string(),
+                Err(_) => String::from_utf8_lossy(h.value).into_owned(),
+            };
+            (h.name.to_string(), value)
         })
         .collect();
     let head = RequestHead {

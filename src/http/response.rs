@@ -1,7 +1,6 @@
 //! Response encoding: status line, headers and body into one buffer, so a
 //! response leaves in a single write.
 
-use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How a response is framed on the wire, beyond what the handler chose.
@@ -26,20 +25,20 @@ pub(crate) fn encode(
     framing: &Framing<'_>,
 ) {
     out.clear();
-    // Writes into a Vec cannot fail.
-    let _ = write!(
-        out,
-        "HTTP/1.1 {status} {}\r\nServer: printspoold\r\nDate: {}\r\n",
-        reason(status),
-        date.now()
-    );
+    out.extend_from_slice(b"HTTP/1.1 ");
+    push_decimal(out, u64::from(status));
+    out.push(b' ');
+    out.extend_from_slice(reason(status).as_bytes());
+    out.extend_from_slice(b"\r\nServer: printspoold\r\nDate: ");
+    out.extend_from_slice(date.now().as_bytes());
+    out.extend_from_slice(b"\r\n");
     let bodiless = status == 204 || status == 304;
     if !bodiless {
-        let _ = write!(
-            out,
-            "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
-            body.len()
-        );
+        out.extend_from_slice(b"Content-Type: ");
+        out.extend_from_slice(content_type.as_bytes());
+        out.extend_from_slice(b"\r\nContent-Length: ");
+        push_decimal(out, body.len() as u64);
+        out.extend_from_slice(b"\r\n");
     }
     if framing.close {
         out.extend_from_slice(b"Connection: close\r\n");
@@ -51,6 +50,22 @@ pub(crate) fn encode(
     if !bodiless && !framing.head_only {
         out.extend_from_slice(body);
     }
+}
+
+/// Appends `n` in decimal, without the formatting machinery (this runs
+/// for every response).
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
 }
 
 /// The reason phrase; clients ignore it, but humans read it in traces.
@@ -150,6 +165,15 @@ mod tests {
         assert_eq!(http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
         assert_eq!(http_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
         assert_eq!(http_date(1_767_225_599), "Wed, 31 Dec 2025 23:59:59 GMT");
+    }
+
+    #[test]
+    fn writes_decimals() {
+        for n in [0, 7, 10, 413, 1_000_000, u64::MAX] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
     }
 
     #[test]
