@@ -1,1 +1,980 @@
+//! The D-Bus activation source end to end: the real `printspoold` binary on
+//! a private `dbus-daemon` (`--session-bus` with `DBUS_SESSION_BUS_ADDRESS`
+//! pointing at it), real clients (zbus in this process as root, this test
+//! binary re-run as `nobody` through `setpriv`), and IPP over TCP to the
+//! same daemon. Also the shipped files of `dbus/`: the policy loaded into a
+//! bus configured like Debian's system bus, the activation file used for a
+//! real bus activation, the introspection XML against the running service.
 
+mod common;
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use printspoold::sources::dbus::{BUS_NAME, INTERFACE, OBJECT_PATH};
+use zbus::export::futures_core::Stream;
+use zbus::fdo::DBusProxy;
+use zbus::names::BusName;
+use zbus::zvariant::{Fd, OwnedValue, Value};
+use zbus::{Connection, MatchRule, MessageStream, Proxy};
+
+use common::*;
+
+/// Longest wait for anything in these tests (a start, a job, a signal).
+const WAIT: Duration = Duration::from_secs(10);
+
+const NOT_PERMITTED: &str = "org.printspoold.Spooler1.Error.NotPermitted";
+const UNREADABLE: &str = "org.printspoold.Spooler1.Error.UnreadableDocument";
+const TOO_LARGE: &str = "org.printspoold.Spooler1.Error.DocumentTooLarge";
+
+fn repo_file(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+// ---------------------------------------------------------------------------
+// A private bus.
+
+/// Debian's system bus policy (system.conf): deny by default, holes
+/// punched by each service's file. Used to test the shipped policy.
+const SYSTEM_LIKE_POLICY: &str = r#"
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
+  </policy>
+"#;
+
+/// Everyone may connect, own and send: only the daemon's checks apply.
+const OPEN_POLICY: &str = r#"
+  <policy context="default">
+    <allow user="*"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+"#;
+
+/// A `dbus-daemon` listening on a socket in a scratch directory.
+struct PrivateBus {
+    child: Child,
+    /// Kept open: the daemon (and what it activates) may write to stdout.
+    _stdout: BufReader<ChildStdout>,
+    address: String,
+}
+
+impl PrivateBus {
+    /// `extra` goes inside `<busconfig>` (policies, includes, servicedirs).
+    fn start(dir: &Path, extra: &str) -> PrivateBus {
+        // nobody must reach the socket.
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+        let config = dir.join("bus.conf");
+        let socket = dir.join("bus.socket");
+        fs::write(
+            &config,
+            format!(
+                "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n \
+                 \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n\
+                 <busconfig>\n  <type>session</type>\n  <listen>unix:path={}</listen>\n  \
+                 <auth>EXTERNAL</auth>\n{extra}</busconfig>\n",
+                socket.display()
+            ),
+        )
+        .unwrap();
+        let mut command = Command::new("dbus-daemon");
+        command
+            .arg(format!("--config-file={}", config.display()))
+            .args(["--nofork", "--nopidfile", "--print-address"])
+            .stdout(Stdio::piped());
+        die_with_parent(&mut command);
+        let mut child = command.spawn().expect("dbus-daemon (apt-get install dbus)");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert!(line.starts_with("unix:"), "dbus-daemon printed {line:?}");
+        PrivateBus {
+            child,
+            _stdout: stdout,
+            address: format!("unix:path={}", socket.display()),
+        }
+    }
+
+    async fn connect(&self) -> Connection {
+        zbus::connection::Builder::address(self.address.as_str())
+            .unwrap()
+            .build()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for PrivateBus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn die_with_parent(command: &mut Command) {
+    // SAFETY: prctl is async-signal-safe; nothing else runs in the child.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The daemon on that bus.
+
+/// `printspoold --session-bus` on a private bus, killed on drop.
+struct BusDaemon {
+    child: Child,
+    addr: SocketAddr,
+    spool: PathBuf,
+    log: PathBuf,
+}
+
+impl BusDaemon {
+    /// Starts the daemon with `config` as its configuration file text and
+    /// waits until it owns the bus name, which it requests last.
+    async fn start(dir: &Path, bus: &PrivateBus, config: &str) -> BusDaemon {
+        let config_path = dir.join("printspoold.toml");
+        fs::write(&config_path, config).unwrap();
+        let mut last_log = String::new();
+        for _ in 0..3 {
+            let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+            let log = dir.join("daemon.log");
+            let mut command = Command::new(DAEMON);
+            command
+                .arg("--config")
+                .arg(&config_path)
+                .arg("--listen")
+                .arg(addr.to_string())
+                .arg("--spool-dir")
+                .arg(dir.join("spool"))
+                .arg("--session-bus")
+                .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
+                .env("NO_COLOR", "1")
+                .env_remove("NOTIFY_SOCKET")
+                .env_remove("LISTEN_FDS")
+                .stdin(Stdio::null())
+                .stderr(File::create(&log).unwrap());
+            die_with_parent(&mut command);
+            let mut daemon = BusDaemon {
+                child: command.spawn().unwrap(),
+                addr,
+                spool: dir.join("spool"),
+                log,
+            };
+            if daemon.wait_for_name(bus).await {
+                return daemon;
+            }
+            // Most likely the port was taken between probe and bind.
+            last_log = daemon.log_text();
+        }
+        panic!("printspoold never took {BUS_NAME}; log:\n{last_log}");
+    }
+
+    async fn wait_for_name(&mut self, bus: &PrivateBus) -> bool {
+        let client = bus.connect().await;
+        let dbus = DBusProxy::new(&client).await.unwrap();
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if self.child.try_wait().unwrap().is_some() {
+                return false;
+            }
+            if dbus.name_has_owner(bus_name()).await.unwrap() {
+                // The name comes last: IPP must already answer.
+                assert!(
+                    TcpStream::connect(self.addr).is_ok(),
+                    "D-Bus name before IPP listener"
+                );
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
+    fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn printed_file(&self, id: u32) -> PathBuf {
+        let prefix = format!("job-{id}.");
+        let dir = self.spool.join("printed");
+        fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&prefix)
+            })
+            .unwrap_or_else(|| panic!("no {prefix}* in {}", dir.display()))
+    }
+
+    fn queue_uri(&self) -> String {
+        format!("ipp://{}/printers/default", self.addr)
+    }
+}
+
+impl Drop for BusDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn bus_name() -> BusName<'static> {
+    BusName::try_from(BUS_NAME).unwrap()
+}
+
+/// A running daemon on an open bus, and a root client.
+struct Fixture {
+    client: Connection,
+    daemon: BusDaemon,
+    bus: PrivateBus,
+    dir: TempDir,
+}
+
+impl Fixture {
+    async fn start(label: &str, config: &str) -> Fixture {
+        let dir = TempDir::new(label);
+        let bus = PrivateBus::start(dir.path(), OPEN_POLICY);
+        let daemon = BusDaemon::start(dir.path(), &bus, config).await;
+        let client = bus.connect().await;
+        Fixture {
+            client,
+            daemon,
+            bus,
+            dir,
+        }
+    }
+
+    async fn proxy(&self) -> Proxy<'static> {
+        service_proxy(&self.client).await
+    }
+
+    fn file(&self, name: &str, bytes: &[u8]) -> File {
+        let path = self.dir.path().join(name);
+        fs::write(&path, bytes).unwrap();
+        File::open(path).unwrap()
+    }
+}
+
+async fn service_proxy(client: &Connection) -> Proxy<'static> {
+    zbus::proxy::Builder::new(client)
+        .destination(BUS_NAME)
+        .unwrap()
+        .path(OBJECT_PATH)
+        .unwrap()
+        .interface(INTERFACE)
+        .unwrap()
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
+        .await
+        .unwrap()
+}
+
+type Dict = HashMap<String, OwnedValue>;
+type Options = HashMap<&'static str, Value<'static>>;
+
+async fn submit(proxy: &Proxy<'_>, document: impl AsFd, options: Options) -> zbus::Result<u32> {
+    proxy
+        .call(
+            "SubmitJob",
+            &("", "dbus test", Fd::from(document.as_fd()), options),
+        )
+        .await
+}
+
+fn held() -> Options {
+    Options::from([("job-hold-until", Value::from("indefinite"))])
+}
+
+async fn get_job(proxy: &Proxy<'_>, id: u32) -> Dict {
+    proxy.call("GetJob", &(id,)).await.unwrap()
+}
+
+fn text(dict: &Dict, key: &str) -> String {
+    String::try_from(dict[key].clone()).unwrap()
+}
+
+async fn wait_for_state(proxy: &Proxy<'_>, id: u32, state: &str) -> Dict {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let job = get_job(proxy, id).await;
+        if text(&job, "state") == state {
+            return job;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "job {id} never became {state}: {job:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn error_name<T: std::fmt::Debug>(result: zbus::Result<T>) -> String {
+    match result {
+        Err(zbus::Error::MethodError(name, _, _)) => name.to_string(),
+        other => panic!("expected a D-Bus error, got {other:?}"),
+    }
+}
+
+async fn next<S: Stream + Unpin>(stream: &mut S) -> Option<S::Item> {
+    std::future::poll_fn(|cx| Pin::new(&mut *stream).poll_next(cx)).await
+}
+
+/// Deterministic bytes that are no known format's magic.
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 13 + i / 509) as u8).collect()
+}
+
+// ---------------------------------------------------------------------------
+// The name in every place it is written.
+
+fn ini_value(text: &str, key: &str) -> Option<String> {
+    text.lines().map(str::trim).find_map(|line| {
+        line.strip_prefix(key)?
+            .strip_prefix('=')
+            .map(|v| v.trim().to_string())
+    })
+}
+
+fn attribute_values(xml: &str, attribute: &str) -> Vec<String> {
+    let needle = format!("{attribute}=\"");
+    xml.match_indices(&needle)
+        .map(|(at, _)| {
+            let rest = &xml[at + needle.len()..];
+            rest[..rest.find('"').unwrap()].to_string()
+        })
+        .collect()
+}
+
+/// The activation file's `Name=`, the policy's `own=` and the unit's
+/// `BusName=` must all be the name the code requests, and the activation
+/// file's `SystemdService=` must be an alias the unit installs: the
+/// cups-local trap (three names that disagree, so activation never works).
+#[test]
+fn the_bus_name_is_one_constant_everywhere() {
+    let activation = fs::read_to_string(repo_file(&format!("dbus/{BUS_NAME}.service"))).unwrap();
+    assert_eq!(ini_value(&activation, "Name").as_deref(), Some(BUS_NAME));
+    let systemd_service = ini_value(&activation, "SystemdService").expect("SystemdService=");
+    assert_eq!(systemd_service, format!("dbus-{BUS_NAME}.service"));
+    assert_eq!(
+        ini_value(&activation, "Exec").as_deref(),
+        Some("/bin/false")
+    );
+
+    let policy = fs::read_to_string(repo_file(&format!("dbus/{BUS_NAME}.conf"))).unwrap();
+    let owners = attribute_values(&policy, "own");
+    assert!(!owners.is_empty(), "the policy grants no own=");
+    assert!(owners.iter().all(|o| o == BUS_NAME), "own= {owners:?}");
+    let destinations = attribute_values(&policy, "send_destination");
+    assert!(
+        destinations.iter().all(|d| d == BUS_NAME),
+        "send_destination= {destinations:?}"
+    );
+
+    let xml = fs::read_to_string(repo_file(&format!("dbus/{BUS_NAME}.xml"))).unwrap();
+    assert!(xml.contains(&format!("<interface name=\"{INTERFACE}\">")));
+    assert!(xml.contains(&format!("<node name=\"{OBJECT_PATH}\">")));
+
+    let unit_path = repo_file("systemd/printspoold.service");
+    let Ok(unit) = fs::read_to_string(&unit_path) else {
+        eprintln!(
+            "{} does not exist yet: BusName= not checked",
+            unit_path.display()
+        );
+        return;
+    };
+    assert_eq!(
+        ini_value(&unit, "BusName").as_deref(),
+        Some(BUS_NAME),
+        "{} needs BusName={BUS_NAME}",
+        unit_path.display()
+    );
+    let aliases: Vec<String> = unit
+        .lines()
+        .filter_map(|l| ini_value(l, "Alias"))
+        .flat_map(|v| v.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    assert!(
+        aliases.contains(&systemd_service),
+        "{} needs Alias={systemd_service} (the activation file's SystemdService=)",
+        unit_path.display()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The service.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_passed_by_fd_prints_byte_exact_with_a_signal_per_state() {
+    let fx = Fixture::start("dbus-exact", "").await;
+    let proxy = fx.proxy().await;
+    let rule = MatchRule::builder()
+        .msg_type(zbus::message::Type::Signal)
+        .interface(INTERFACE)
+        .unwrap()
+        .member("JobStateChanged")
+        .unwrap()
+        .build();
+    let mut signals = MessageStream::for_match_rule(rule, &fx.client, None)
+        .await
+        .unwrap();
+
+    let bytes = pattern(512 * 1024 + 17);
+    let id = submit(&proxy, fx.file("doc.bin", &bytes), Options::new())
+        .await
+        .unwrap();
+
+    let mut states = Vec::new();
+    let collect = async {
+        while let Some(message) = next(&mut signals).await {
+            let (job, state, _reasons): (u32, String, Vec<String>) =
+                message.unwrap().body().deserialize().unwrap();
+            if job == id {
+                states.push(state.clone());
+                if state == "completed" {
+                    break;
+                }
+            }
+        }
+    };
+    tokio::time::timeout(WAIT, collect)
+        .await
+        .expect("JobStateChanged up to completed");
+    assert_eq!(states, ["pending", "processing", "completed"]);
+    let job = get_job(&proxy, id).await;
+    assert_eq!(text(&job, "owner"), "root");
+    assert_eq!(text(&job, "origin"), "dbus");
+    assert_eq!(
+        u64::try_from(job["size"].clone()).unwrap(),
+        bytes.len() as u64
+    );
+    assert_eq!(fs::read(fx.daemon.printed_file(id)).unwrap(), bytes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_descriptors_and_oversized_documents_are_refused_and_serving_goes_on() {
+    let fx = Fixture::start(
+        "dbus-badfd",
+        "[server.limits]\nmax_document_bytes = 65536\n",
+    )
+    .await;
+    let proxy = fx.proxy().await;
+
+    let directory = File::open(fx.dir.path()).unwrap();
+    let (socket, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    let write_only = File::create(fx.dir.path().join("write-only")).unwrap();
+    let (closed_pipe, writer) = std::io::pipe().unwrap();
+    drop(writer);
+    let refused: [(&str, OwnedFd, &str); 5] = [
+        ("directory", directory.into(), UNREADABLE),
+        ("socket", socket.into(), UNREADABLE),
+        ("write-only file", write_only.into(), UNREADABLE),
+        ("closed pipe", closed_pipe.into(), UNREADABLE),
+        (
+            "oversized file",
+            fx.file("big", &pattern(65537)).into(),
+            TOO_LARGE,
+        ),
+    ];
+    for (what, fd, expected) in refused {
+        assert_eq!(
+            error_name(submit(&proxy, &fd, Options::new()).await),
+            expected,
+            "{what}"
+        );
+        // Still serving, on both entry paths.
+        let printers: Vec<Dict> = proxy.call("ListPrinters", &()).await.unwrap();
+        assert_eq!(printers.len(), 1, "after the {what}");
+        let response = ipp_call(
+            fx.daemon.addr,
+            "/printers/default",
+            &get_printer_attributes(&fx.daemon.queue_uri()),
+        );
+        assert_eq!(response.status, status::OK, "IPP after the {what}");
+    }
+
+    // An oversized stream, refused while it arrives.
+    let (reader, mut writer) = std::io::pipe().unwrap();
+    let feeder = std::thread::spawn(move || {
+        // EPIPE once the daemon stops reading: expected.
+        let _ = writer.write_all(&pattern(200 * 1024));
+    });
+    assert_eq!(
+        error_name(submit(&proxy, &reader, Options::new()).await),
+        TOO_LARGE
+    );
+    drop(reader);
+    feeder.join().unwrap();
+
+    let jobs: Vec<Dict> = proxy.call("ListJobs", &("all",)).await.unwrap();
+    assert!(jobs.is_empty(), "refused documents made jobs: {jobs:?}");
+    let id = submit(&proxy, fx.file("ok.txt", b"fine\n"), Options::new())
+        .await
+        .unwrap();
+    wait_for_state(&proxy, id, "completed").await;
+    assert!(
+        !fx.daemon.log_text().contains("panicked"),
+        "{}",
+        fx.daemon.log_text()
+    );
+}
+
+/// The client half of `owners_and_admins_over_the_real_bus`, which runs
+/// this test binary again as nobody. On its own it does nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run as nobody by owners_and_admins_over_the_real_bus"]
+async fn nobody_client() {
+    let (Ok(address), Ok(action)) = (
+        std::env::var("PRINTSPOOLD_TEST_BUS"),
+        std::env::var("PRINTSPOOLD_TEST_ACTION"),
+    ) else {
+        return;
+    };
+    let client = zbus::connection::Builder::address(address.as_str())
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    let proxy = service_proxy(&client).await;
+    let outcome = match action.split_once(' ') {
+        // The document is our stdin, opened by the parent: nobody could
+        // not open that file by path (mode 0600, owned by root).
+        None if action == "submit" => submit(&proxy, std::io::stdin(), held())
+            .await
+            .map(|id| id.to_string()),
+        Some(("cancel", id)) => proxy
+            .call::<_, _, ()>("CancelJob", &(id.parse::<u32>().unwrap(),))
+            .await
+            .map(|()| "ok".into()),
+        Some(("hold", id)) => proxy
+            .call::<_, _, ()>("HoldJob", &(id.parse::<u32>().unwrap(),))
+            .await
+            .map(|()| "ok".into()),
+        Some(("pause", printer)) => proxy
+            .call::<_, _, ()>("PausePrinter", &(printer,))
+            .await
+            .map(|()| "ok".into()),
+        _ => panic!("unknown action {action:?}"),
+    };
+    match outcome {
+        Ok(value) => println!("RESULT ok {value}"),
+        Err(zbus::Error::MethodError(name, _, _)) => println!("RESULT error {name}"),
+        Err(e) => println!("RESULT failed {e}"),
+    }
+}
+
+/// Runs `nobody_client` as nobody:nogroup; returns its RESULT line.
+fn as_nobody(bus: &PrivateBus, action: &str, stdin: Option<File>) -> String {
+    let output = Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "nobody_client",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("PRINTSPOOLD_TEST_BUS", &bus.address)
+        .env("PRINTSPOOLD_TEST_ACTION", action)
+        .stdin(stdin.map(Stdio::from).unwrap_or_else(Stdio::null))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .find_map(|l| l.split_once("RESULT ").map(|(_, result)| result))
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            panic!(
+                "no RESULT from nobody:\n{stdout}\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owners_and_admins_over_the_real_bus() {
+    let fx = Fixture::start("dbus-users", "").await;
+    let proxy = fx.proxy().await;
+    let root_job = submit(&proxy, fx.file("root.txt", b"root's\n"), held())
+        .await
+        .unwrap();
+
+    let secret = fx.dir.path().join("secret.txt");
+    fs::write(&secret, b"passed by descriptor\n").unwrap();
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
+    let reply = as_nobody(&fx.bus, "submit", Some(File::open(&secret).unwrap()));
+    let nobody_job: u32 = reply
+        .strip_prefix("ok ")
+        .unwrap_or_else(|| panic!("{reply}"))
+        .parse()
+        .unwrap();
+    let job = get_job(&proxy, nobody_job).await;
+    assert_eq!(
+        text(&job, "owner"),
+        "nobody",
+        "the owner is the bus's view of the caller"
+    );
+    assert_eq!(text(&job, "state"), "pending-held");
+
+    assert_eq!(
+        as_nobody(&fx.bus, &format!("cancel {root_job}"), None),
+        format!("error {NOT_PERMITTED}")
+    );
+    assert_eq!(
+        text(&get_job(&proxy, root_job).await, "state"),
+        "pending-held"
+    );
+    assert_eq!(
+        as_nobody(&fx.bus, "pause default", None),
+        format!("error {NOT_PERMITTED}")
+    );
+    assert_eq!(
+        as_nobody(&fx.bus, &format!("hold {nobody_job}"), None),
+        "ok ok"
+    );
+
+    // root is an administrator: any job.
+    let canceled: zbus::Result<()> = proxy.call("CancelJob", &(nobody_job,)).await;
+    canceled.unwrap();
+    assert_eq!(
+        text(&get_job(&proxy, nobody_job).await, "state"),
+        "canceled"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_are_the_same_over_dbus_and_ipp() {
+    let fx = Fixture::start("dbus-ipp", "").await;
+    let proxy = fx.proxy().await;
+    let uri = fx.daemon.queue_uri();
+
+    // D-Bus in, IPP out.
+    let id = submit(&proxy, fx.file("a.txt", b"over D-Bus\n"), held())
+        .await
+        .unwrap();
+    let ipp = ipp_call(
+        fx.daemon.addr,
+        "/printers/default",
+        &get_job_attributes(&uri, id as i32),
+    );
+    assert_eq!(ipp.status, status::OK, "{ipp:?}");
+    assert_eq!(ipp.integer("job-id"), Some(id as i32));
+    assert_eq!(
+        ipp.string("job-originating-user-name").as_deref(),
+        Some("root")
+    );
+    assert_eq!(ipp.integer("job-state"), Some(job_state::HELD));
+
+    // IPP in, D-Bus out.
+    let response = ipp_call(
+        fx.daemon.addr,
+        "/printers/default",
+        &print_job(&uri, "over IPP", "text/plain", b"over IPP\n", true),
+    );
+    assert_eq!(response.status, status::OK, "{response:?}");
+    let ipp_id = response.integer("job-id").unwrap() as u32;
+    let ipp_view = ipp_call(
+        fx.daemon.addr,
+        "/printers/default",
+        &get_job_attributes(&uri, ipp_id as i32),
+    );
+    let job = get_job(&proxy, ipp_id).await;
+    assert_eq!(
+        Some(text(&job, "owner")),
+        ipp_view.string("job-originating-user-name")
+    );
+    assert_eq!(text(&job, "state"), "pending-held");
+    assert_eq!(text(&job, "origin"), "ipp");
+    assert_eq!(text(&job, "name"), "over IPP");
+
+    // A D-Bus release is seen by IPP.
+    let released: zbus::Result<()> = proxy.call("ReleaseJob", &(ipp_id,)).await;
+    released.unwrap();
+    wait_for_state(&proxy, ipp_id, "completed").await;
+    let ipp_view = ipp_call(
+        fx.daemon.addr,
+        "/printers/default",
+        &get_job_attributes(&uri, ipp_id as i32),
+    );
+    assert_eq!(ipp_view.integer("job-state"), Some(job_state::COMPLETED));
+}
+
+/// The `<interface>` element, whitespace-normalized.
+fn interface_element(xml: &str) -> String {
+    let start = xml
+        .find(&format!("<interface name=\"{INTERFACE}\">"))
+        .expect("interface element");
+    let end = start + xml[start..].find("</interface>").unwrap() + "</interface>".len();
+    xml[start..end]
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_xml_is_what_the_daemon_reports() {
+    let fx = Fixture::start("dbus-xml", "").await;
+    let live = fx.proxy().await.introspect().await.unwrap();
+    let shipped = fs::read_to_string(repo_file(&format!("dbus/{BUS_NAME}.xml"))).unwrap();
+    assert_eq!(
+        interface_element(&shipped),
+        interface_element(&live),
+        "live:\n{live}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The shipped policy and activation file, loaded by a real dbus-daemon.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_policy_lets_anyone_call_but_not_own_or_set() {
+    let dir = TempDir::new("dbus-policy");
+    let policy = repo_file(&format!("dbus/{BUS_NAME}.conf"));
+    let bus = PrivateBus::start(
+        dir.path(),
+        &format!(
+            "{SYSTEM_LIKE_POLICY}  <include>{}</include>\n",
+            policy.display()
+        ),
+    );
+    // root may own the name (the daemon runs as root here).
+    let daemon = BusDaemon::start(dir.path(), &bus, "").await;
+    let address = format!("--bus={}", bus.address);
+    let dbus_send = |args: &[&str]| {
+        let output = Command::new("setpriv")
+            .args([
+                "--reuid=nobody",
+                "--regid=nogroup",
+                "--clear-groups",
+                "dbus-send",
+                &address,
+                "--print-reply",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let dest = format!("--dest={BUS_NAME}");
+    let call = |member: &str| format!("{INTERFACE}.{member}");
+
+    // Anyone may call the interface, introspect, ping and read properties.
+    let (ok, err) = dbus_send(&[&dest, OBJECT_PATH, &call("ListPrinters")]);
+    assert!(ok, "{err}");
+    let (ok, err) = dbus_send(&[
+        &dest,
+        OBJECT_PATH,
+        "org.freedesktop.DBus.Introspectable.Introspect",
+    ]);
+    assert!(ok, "{err}");
+    let (ok, err) = dbus_send(&[&dest, OBJECT_PATH, "org.freedesktop.DBus.Peer.Ping"]);
+    assert!(ok, "{err}");
+    let iface = format!("string:{INTERFACE}");
+    let (ok, err) = dbus_send(&[
+        &dest,
+        OBJECT_PATH,
+        "org.freedesktop.DBus.Properties.Get",
+        &iface,
+        "string:Version",
+    ]);
+    assert!(ok, "{err}");
+    // ... but the daemon still checks rights.
+    let (ok, err) = dbus_send(&[&dest, OBJECT_PATH, &call("PausePrinter"), "string:default"]);
+    assert!(!ok && err.contains(NOT_PERMITTED), "{err}");
+
+    // The bus itself refuses: setting a property, and owning the name.
+    let (ok, err) = dbus_send(&[
+        &dest,
+        OBJECT_PATH,
+        "org.freedesktop.DBus.Properties.Set",
+        &iface,
+        "string:Version",
+        "variant:string:9",
+    ]);
+    assert!(
+        !ok && err.contains("org.freedesktop.DBus.Error.AccessDenied"),
+        "{err}"
+    );
+    let name = format!("string:{BUS_NAME}");
+    let (ok, err) = dbus_send(&[
+        "--dest=org.freedesktop.DBus",
+        "/org/freedesktop/DBus",
+        "org.freedesktop.DBus.RequestName",
+        &name,
+        "uint32:4",
+    ]);
+    assert!(
+        !ok && err.contains("org.freedesktop.DBus.Error.AccessDenied"),
+        "{err}"
+    );
+
+    // A daemon started as a user the policy does not name is refused the
+    // name and says so: LSB exit status 4, "insufficient privilege".
+    drop(daemon);
+    let spool = dir.path().join("nobody-spool");
+    fs::create_dir_all(&spool).unwrap();
+    let c_spool = std::ffi::CString::new(spool.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: chown(2) with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::chown(c_spool.as_ptr(), 65534, 65534) }, 0);
+    let output = Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", DAEMON])
+        .arg("--config")
+        .arg(dir.path().join("printspoold.toml"))
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{}", free_port()))
+        .arg("--spool-dir")
+        .arg(&spool)
+        .arg("--session-bus")
+        .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
+        .env("NO_COLOR", "1")
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains(BUS_NAME), "{stderr}");
+}
+
+/// Bus activation for real, on a session bus (no systemd here): the
+/// activation file's `Name=` with `Exec=` pointed at the daemon, as
+/// systemd would start it through `SystemdService=`. The first call starts
+/// the daemon and waits in the bus's queue until the daemon requests the
+/// name; after SIGTERM (name released first) the next call starts it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_call_activates_the_daemon_and_the_next_one_after_it_stops() {
+    let dir = TempDir::new("dbus-activation");
+    let services = dir.path().join("services");
+    fs::create_dir_all(&services).unwrap();
+    let socket = dir.path().join("bus.socket");
+    let config = dir.path().join("printspoold.toml");
+    fs::write(&config, "").unwrap();
+    let shipped = fs::read_to_string(repo_file(&format!("dbus/{BUS_NAME}.service"))).unwrap();
+    let name = ini_value(&shipped, "Name").unwrap();
+    // The shell records each activated instance's pid before becoming it,
+    // so the test can stop whatever the bus started even if it fails early.
+    let pids = dir.path().join("activated.pids");
+    let exec = format!(
+        "/bin/sh -c 'echo $$ >> {}; exec /usr/bin/env DBUS_SESSION_BUS_ADDRESS=unix:path={} NO_COLOR=1 \
+         {DAEMON} --config {} --listen 127.0.0.1:{} --spool-dir {} --session-bus'",
+        pids.display(),
+        socket.display(),
+        config.display(),
+        free_port(),
+        dir.path().join("spool").display()
+    );
+    let _cleanup = KillRecorded(pids.clone());
+    fs::write(
+        services.join(format!("{name}.service")),
+        format!("[D-BUS Service]\nName={name}\nExec={exec}\n"),
+    )
+    .unwrap();
+    let bus = PrivateBus::start(
+        dir.path(),
+        &format!(
+            "{OPEN_POLICY}  <servicedir>{}</servicedir>\n",
+            services.display()
+        ),
+    );
+    let client = bus.connect().await;
+    let dbus = DBusProxy::new(&client).await.unwrap();
+    assert!(!dbus.name_has_owner(bus_name()).await.unwrap());
+    let proxy = service_proxy(&client).await;
+
+    let started = Instant::now();
+    let printers: Vec<Dict> = tokio::time::timeout(WAIT, proxy.call("ListPrinters", &()))
+        .await
+        .expect("activation within 10 s")
+        .expect("the activated daemon answers");
+    eprintln!(
+        "first call answered after activation in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(printers.len(), 1);
+    let first_pid = dbus
+        .get_connection_unix_process_id(bus_name())
+        .await
+        .unwrap();
+
+    // SIGTERM: the daemon releases the name first, then exits.
+    unsafe { libc::kill(first_pid as i32, libc::SIGTERM) };
+    let gone = async {
+        while dbus.name_has_owner(bus_name()).await.unwrap() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, gone)
+        .await
+        .expect("name released on SIGTERM");
+    assert!(
+        wait_until(WAIT, || unsafe { libc::kill(first_pid as i32, 0) } != 0),
+        "the daemon exited"
+    );
+
+    // The next call activates a new instance, which finds the same spool.
+    let printers: Vec<Dict> = tokio::time::timeout(WAIT, proxy.call("ListPrinters", &()))
+        .await
+        .expect("re-activation within 10 s")
+        .expect("the new instance answers");
+    assert_eq!(printers.len(), 1);
+    let second_pid = dbus
+        .get_connection_unix_process_id(bus_name())
+        .await
+        .unwrap();
+    assert_ne!(first_pid, second_pid);
+    let recorded = fs::read_to_string(&pids).unwrap();
+    assert_eq!(recorded.lines().count(), 2, "two activations: {recorded}");
+}
+
+/// On drop, SIGKILLs every process the bus started (pids recorded in a
+/// file) that is still running: they are children of the bus, not ours.
+struct KillRecorded(PathBuf);
+
+impl Drop for KillRecorded {
+    fn drop(&mut self) {
+        let pids = fs::read_to_string(&self.0).unwrap_or_default();
+        for pid in pids.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            // Only if it is still the daemon (not a reused pid).
+            let exe = fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+            if exe == Path::new(DAEMON) {
+                // SAFETY: kill(2) has no memory effects.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
+        }
+    }
+}

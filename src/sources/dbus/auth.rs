@@ -35,14 +35,17 @@ impl Authority {
     }
 
     async fn caller_uid(&self, header: &Header<'_>) -> Result<u32, Error> {
-        let sender = header
-            .sender()
-            .ok_or_else(|| Error::Internal("the call carries no sender; cannot tell who asks".to_string()))?;
+        let sender = header.sender().ok_or_else(|| {
+            Error::Internal("the call carries no sender; cannot tell who asks".to_string())
+        })?;
         let sender = BusName::Unique(sender.to_owned());
-        self.bus.get_connection_unix_user(sender).await.map_err(|e| {
-            tracing::warn!("GetConnectionUnixUser failed: {e}");
-            Error::NotPermitted("the bus could not say who is calling".to_string())
-        })
+        self.bus
+            .get_connection_unix_user(sender)
+            .await
+            .map_err(|e| {
+                tracing::warn!("GetConnectionUnixUser failed: {e}");
+                Error::NotPermitted("the bus could not say who is calling".to_string())
+            })
     }
 }
 

@@ -61,7 +61,10 @@ pub fn job_dict(job: &Job) -> Dict {
         dict.insert("size".into(), Value::from(size));
     }
     dict.insert("created".into(), Value::from(job.created_at));
-    dict.insert("origin".into(), Value::from(origin_keyword(job.origin).to_string()));
+    dict.insert(
+        "origin".into(),
+        Value::from(origin_keyword(job.origin).to_string()),
+    );
     dict
 }
 
@@ -73,8 +76,14 @@ pub fn printer_dict(printer: &PrinterInfo) -> Dict {
     dict.insert("is-default".into(), Value::from(printer.is_default));
     dict.insert("info".into(), Value::from(printer.info.clone()));
     dict.insert("location".into(), Value::from(printer.location.clone()));
-    dict.insert("make-and-model".into(), Value::from(printer.make_and_model.clone()));
-    dict.insert("state".into(), Value::from(printer.state.keyword().to_string()));
+    dict.insert(
+        "make-and-model".into(),
+        Value::from(printer.make_and_model.clone()),
+    );
+    dict.insert(
+        "state".into(),
+        Value::from(printer.state.keyword().to_string()),
+    );
     dict.insert("state-reasons".into(), Value::from(printer.reasons.clone()));
     dict.insert("accepting-jobs".into(), Value::from(printer.accepting_jobs));
     let queued = u32::try_from(printer.queued_jobs).unwrap_or(u32::MAX);
@@ -149,7 +158,11 @@ fn apply_option(parsed: &mut SubmitOptions, key: &str, value: &Value<'_>) -> Res
         "copies" => {
             let copies = integer(key, value)?;
             if !(1..=i64::from(COPIES_MAX)).contains(&copies) {
-                return Err(unsupported(key, &copies.to_string(), &format!("1 to {COPIES_MAX}")));
+                return Err(unsupported(
+                    key,
+                    &copies.to_string(),
+                    &format!("1 to {COPIES_MAX}"),
+                ));
             }
             ticket.copies = copies as u32;
         }
@@ -157,7 +170,9 @@ fn apply_option(parsed: &mut SubmitOptions, key: &str, value: &Value<'_>) -> Res
         "media" => ticket.media = Some(keyword(key, value, &MEDIA)?),
         "job-hold-until" => ticket.job_hold_until = Some(keyword(key, value, &HOLD_UNTIL)?),
         "print-color-mode" => ticket.print_color_mode = Some(keyword(key, value, &COLOR_MODES)?),
-        "orientation-requested" => ticket.orientation_requested = Some(enumeration(key, value, &ORIENTATIONS)?),
+        "orientation-requested" => {
+            ticket.orientation_requested = Some(enumeration(key, value, &ORIENTATIONS)?)
+        }
         "print-quality" => ticket.print_quality = Some(enumeration(key, value, &QUALITIES)?),
         "document-format" => {
             let format = string(key, value)?;
@@ -263,7 +278,10 @@ mod tests {
         assert_eq!(parsed.ticket.job_hold_until.as_deref(), Some("indefinite"));
         assert_eq!(parsed.ticket.orientation_requested, Some(4));
         assert_eq!(parsed.ticket.print_quality, Some(5));
-        assert_eq!(parsed.ticket.print_color_mode.as_deref(), Some("monochrome"));
+        assert_eq!(
+            parsed.ticket.print_color_mode.as_deref(),
+            Some("monochrome")
+        );
         assert_eq!(parsed.format.as_deref(), Some("application/pdf"));
     }
 
@@ -286,7 +304,10 @@ mod tests {
             options(&[("copies", Value::from(2u64))]),
             options(&[("sides", Value::from("three-sided"))]),
             options(&[("media", Value::from(4u32))]),
-            options(&[("document-format", Value::from("application/x-shockwave-flash"))]),
+            options(&[(
+                "document-format",
+                Value::from("application/x-shockwave-flash"),
+            )]),
             options(&[("job-hold-until", Value::from("weekend"))]),
             options(&[("orientation-requested", Value::from(7i32))]),
         ] {
@@ -299,7 +320,10 @@ mod tests {
     fn unknown_option_names_the_known_ones() {
         let e = parse_options(&options(&[("colour", Value::from("yes"))])).unwrap_err();
         let text = e.to_string();
-        assert!(text.contains("\"colour\"") && text.contains("copies"), "{text}");
+        assert!(
+            text.contains("\"colour\"") && text.contains("copies"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -314,7 +338,10 @@ mod tests {
     fn which_jobs_keywords() {
         assert_eq!(parse_which("all").unwrap(), WhichJobs::All);
         assert_eq!(parse_which("completed").unwrap(), WhichJobs::Completed);
-        assert_eq!(parse_which("not-completed").unwrap(), WhichJobs::NotCompleted);
+        assert_eq!(
+            parse_which("not-completed").unwrap(),
+            WhichJobs::NotCompleted
+        );
         assert_eq!(
             error_name(parse_which("mine").unwrap_err()),
             "org.printspoold.Spooler1.Error.InvalidArgument"
@@ -349,7 +376,16 @@ mod tests {
         assert_eq!(
             keys,
             [
-                "created", "format", "id", "message", "name", "origin", "owner", "printer", "size", "state",
+                "created",
+                "format",
+                "id",
+                "message",
+                "name",
+                "origin",
+                "owner",
+                "printer",
+                "size",
+                "state",
                 "state-reasons"
             ]
         );
@@ -393,6 +429,9 @@ mod tests {
         assert_eq!(dict["queued-jobs"], Value::U32(2));
         assert_eq!(dict["is-default"], Value::Bool(true));
         assert_eq!(dict["device-id"], Value::from("MFG:Acme;MDL:1;"));
-        assert!(dict.values().all(|v| v != &Value::from("device:///dev/usb/lp0")));
+        assert!(
+            dict.values()
+                .all(|v| v != &Value::from("device:///dev/usb/lp0"))
+        );
     }
 }

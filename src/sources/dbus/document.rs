@@ -32,7 +32,9 @@ const CHUNK: usize = 64 * 1024;
 pub enum Kind {
     /// Read whole with `pread` from offset 0: the caller's file offset is
     /// neither used nor moved.
-    Regular { len: u64 },
+    Regular {
+        len: u64,
+    },
     Pipe,
 }
 
@@ -58,10 +60,16 @@ fn kind_of(fd: &OwnedFd) -> Result<Kind, Error> {
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
         let e = io::Error::last_os_error();
-        return Err(unreadable(format!("cannot fstat the document descriptor: {e}")));
+        return Err(unreadable(format!(
+            "cannot fstat the document descriptor: {e}"
+        )));
     }
     let what = match st.st_mode & libc::S_IFMT {
-        libc::S_IFREG => return Ok(Kind::Regular { len: st.st_size as u64 }),
+        libc::S_IFREG => {
+            return Ok(Kind::Regular {
+                len: st.st_size as u64,
+            });
+        }
         libc::S_IFIFO => return Ok(Kind::Pipe),
         libc::S_IFDIR => "a directory",
         libc::S_IFSOCK => "a socket",
@@ -80,7 +88,9 @@ fn check_readable(fd: &OwnedFd) -> Result<(), Error> {
     let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
     if flags < 0 {
         let e = io::Error::last_os_error();
-        return Err(unreadable(format!("cannot read the descriptor's flags: {e}")));
+        return Err(unreadable(format!(
+            "cannot read the descriptor's flags: {e}"
+        )));
     }
     if flags & libc::O_PATH != 0 {
         return Err(unreadable(
@@ -102,14 +112,18 @@ fn unreadable(message: String) -> Error {
 /// Reads the document into a new staging file of the spool and makes it
 /// durable. Refuses an empty document, and one past the spool's limit
 /// (before reading, when a regular file's size already says so).
-pub async fn stage(spooler: &Spooler, document: DocumentFd, pipe_idle: Duration) -> Result<StagedDocument, Error> {
+pub async fn stage(
+    spooler: &Spooler,
+    document: DocumentFd,
+    pipe_idle: Duration,
+) -> Result<StagedDocument, Error> {
     let limit = spooler.max_document_bytes();
-    if let Kind::Regular { len } = document.kind {
-        if len > limit {
-            return Err(Error::DocumentTooLarge(format!(
-                "the document is {len} bytes, over the limit of {limit} bytes"
-            )));
-        }
+    if let Kind::Regular { len } = document.kind
+        && len > limit
+    {
+        return Err(Error::DocumentTooLarge(format!(
+            "the document is {len} bytes, over the limit of {limit} bytes"
+        )));
     }
     let mut staging = spooler.stage_document().await?;
     let (chunks_tx, mut chunks) = mpsc::channel(4);
@@ -117,7 +131,8 @@ pub async fn stage(spooler: &Spooler, document: DocumentFd, pipe_idle: Duration)
     // which ends the thread.
     tokio::task::spawn_blocking(move || read_chunks(document, pipe_idle, chunks_tx));
     while let Some(chunk) = chunks.recv().await {
-        let chunk = chunk.map_err(|e: io::Error| unreadable(format!("cannot read the document: {e}")))?;
+        let chunk =
+            chunk.map_err(|e: io::Error| unreadable(format!("cannot read the document: {e}")))?;
         staging.write(&chunk).await?;
     }
     if staging.is_empty() {
@@ -128,13 +143,18 @@ pub async fn stage(spooler: &Spooler, document: DocumentFd, pipe_idle: Duration)
 
 /// The blocking half: reads to end of file, sending each chunk, until the
 /// receiver goes away.
-fn read_chunks(document: DocumentFd, pipe_idle: Duration, chunks: mpsc::Sender<io::Result<Vec<u8>>>) {
+fn read_chunks(
+    document: DocumentFd,
+    pipe_idle: Duration,
+    chunks: mpsc::Sender<io::Result<Vec<u8>>>,
+) {
     let mut offset = 0u64;
     loop {
         let mut buf = vec![0u8; CHUNK];
         let read = match document.kind {
             Kind::Regular { .. } => document.file.read_at(&mut buf, offset),
-            Kind::Pipe => wait_readable(&document.file, pipe_idle).and_then(|()| (&document.file).read(&mut buf)),
+            Kind::Pipe => wait_readable(&document.file, pipe_idle)
+                .and_then(|()| (&document.file).read(&mut buf)),
         };
         match read {
             Ok(0) => return,

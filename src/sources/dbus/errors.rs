@@ -41,8 +41,12 @@ impl From<CoreError> for Error {
         match e {
             CoreError::UnknownPrinter(_) => Error::UnknownPrinter(message),
             CoreError::UnknownJob(_) => Error::UnknownJob(message),
-            CoreError::NotPermitted { .. } | CoreError::AdminOnly(_) => Error::NotPermitted(message),
-            CoreError::NotPossible(_) | CoreError::NotAcceptingJobs(_) => Error::NotPossible(message),
+            CoreError::NotPermitted { .. } | CoreError::AdminOnly(_) => {
+                Error::NotPermitted(message)
+            }
+            CoreError::NotPossible(_) | CoreError::NotAcceptingJobs(_) => {
+                Error::NotPossible(message)
+            }
             CoreError::TooLarge { .. } => Error::DocumentTooLarge(message),
             CoreError::ShuttingDown => Error::ServiceUnavailable(message),
             CoreError::Spool(spool) => Error::from(spool),
@@ -62,7 +66,9 @@ impl From<SpoolError> for Error {
             // without them (the caller may be any local user).
             e => {
                 tracing::error!("spool: {e}");
-                Error::Internal("the spool could not store the job; see the daemon's log".to_string())
+                Error::Internal(
+                    "the spool could not store the job; see the daemon's log".to_string(),
+                )
             }
         }
     }
@@ -76,7 +82,10 @@ mod tests {
     #[test]
     fn names_are_under_the_service_prefix() {
         let e = Error::UnknownJob("no job 7".into());
-        assert_eq!(e.name().as_str(), "org.printspoold.Spooler1.Error.UnknownJob");
+        assert_eq!(
+            e.name().as_str(),
+            "org.printspoold.Spooler1.Error.UnknownJob"
+        );
         assert_eq!(e.description(), Some("no job 7"));
     }
 
@@ -96,13 +105,19 @@ mod tests {
             (CoreError::AdminOnly("pause a printer"), "NotPermitted"),
             (CoreError::NotAcceptingJobs("x".into()), "NotPossible"),
             (CoreError::TooLarge { limit: 1 }, "DocumentTooLarge"),
-            (CoreError::Spool(SpoolError::TooLarge { limit: 1 }), "DocumentTooLarge"),
+            (
+                CoreError::Spool(SpoolError::TooLarge { limit: 1 }),
+                "DocumentTooLarge",
+            ),
             (CoreError::ShuttingDown, "ServiceUnavailable"),
             (CoreError::Spool(SpoolError::SyncStopped), "Internal"),
         ];
         for (core, name) in cases {
             let e = Error::from(core);
-            assert_eq!(e.name().as_str(), format!("org.printspoold.Spooler1.Error.{name}"));
+            assert_eq!(
+                e.name().as_str(),
+                format!("org.printspoold.Spooler1.Error.{name}")
+            );
         }
     }
 
@@ -114,7 +129,10 @@ mod tests {
             source: std::io::Error::from_raw_os_error(libc::ENOSPC),
         };
         let e = Error::from(full);
-        assert_eq!(e.name().as_str(), "org.printspoold.Spooler1.Error.ServiceUnavailable");
+        assert_eq!(
+            e.name().as_str(),
+            "org.printspoold.Spooler1.Error.ServiceUnavailable"
+        );
         assert!(!e.description().unwrap_or("").contains("/var/spool"));
     }
 }

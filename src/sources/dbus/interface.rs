@@ -113,7 +113,11 @@ impl Spooler1 {
 
     /// Cancels a job. Its owner may, and root and the admin group.
     /// Errors: UnknownJob, NotPermitted, NotPossible.
-    async fn cancel_job(&self, #[zbus(header)] header: Header<'_>, job_id: u32) -> Result<(), Error> {
+    async fn cancel_job(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        job_id: u32,
+    ) -> Result<(), Error> {
         let _call = self.calls.enter();
         let requester = self.authority.requester(&header).await?;
         self.spooler.cancel(job_id, &requester).await?;
@@ -131,7 +135,11 @@ impl Spooler1 {
 
     /// Releases a held job. Same rights as CancelJob.
     /// Errors: UnknownJob, NotPermitted, NotPossible.
-    async fn release_job(&self, #[zbus(header)] header: Header<'_>, job_id: u32) -> Result<(), Error> {
+    async fn release_job(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        job_id: u32,
+    ) -> Result<(), Error> {
         let _call = self.calls.enter();
         let requester = self.authority.requester(&header).await?;
         self.spooler.release(job_id, &requester).await?;
@@ -161,7 +169,12 @@ impl Spooler1 {
             owner: None,
             limit: None,
         };
-        Ok(self.spooler.jobs(&filter).iter().map(convert::job_dict).collect())
+        Ok(self
+            .spooler
+            .jobs(&filter)
+            .iter()
+            .map(convert::job_dict)
+            .collect())
     }
 
     /// Every queue, the default first: name, is-default (b), info,
@@ -170,12 +183,20 @@ impl Spooler1 {
     /// for printers that report one.
     #[zbus(out_args("printers"))]
     async fn list_printers(&self) -> Vec<Dict> {
-        self.spooler.printers().iter().map(convert::printer_dict).collect()
+        self.spooler
+            .printers()
+            .iter()
+            .map(convert::printer_dict)
+            .collect()
     }
 
     /// Stops a queue from printing; it still accepts jobs.
     /// Root and the admin group only. Errors: UnknownPrinter, NotPermitted.
-    async fn pause_printer(&self, #[zbus(header)] header: Header<'_>, printer: String) -> Result<(), Error> {
+    async fn pause_printer(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        printer: String,
+    ) -> Result<(), Error> {
         let _call = self.calls.enter();
         let requester = self.authority.requester(&header).await?;
         self.spooler.pause(&printer, &requester)?;
@@ -184,7 +205,11 @@ impl Spooler1 {
 
     /// Lets a paused queue print again.
     /// Root and the admin group only. Errors: UnknownPrinter, NotPermitted.
-    async fn resume_printer(&self, #[zbus(header)] header: Header<'_>, printer: String) -> Result<(), Error> {
+    async fn resume_printer(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        printer: String,
+    ) -> Result<(), Error> {
         let _call = self.calls.enter();
         let requester = self.authority.requester(&header).await?;
         self.spooler.resume(&printer, &requester)?;
@@ -201,7 +226,11 @@ impl Spooler1 {
     /// PrinterAdded and PrinterRemoved.
     #[zbus(property)]
     fn printers(&self) -> Vec<String> {
-        self.spooler.printers().into_iter().map(|p| p.name).collect()
+        self.spooler
+            .printers()
+            .into_iter()
+            .map(|p| p.name)
+            .collect()
     }
 
     /// A job changed state. state: an IPP job-state keyword (pending,

@@ -25,8 +25,8 @@ mod tests;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
-use zbus::fdo::{DBusProxy, RequestNameFlags, RequestNameReply};
 use zbus::Connection;
+use zbus::fdo::{DBusProxy, RequestNameFlags, RequestNameReply};
 use zbus::proxy::CacheProperties;
 
 pub use errors::Error as MethodError;
@@ -73,22 +73,41 @@ pub enum DbusError {
     Connect {
         bus: Bus,
         #[source]
-        source: zbus::Error,
+        source: Box<zbus::Error>,
     },
     #[error("cannot export {OBJECT_PATH} on D-Bus: {0}")]
-    Export(#[source] zbus::Error),
-    #[error("the bus name {BUS_NAME} is already owned by another process (is another printspoold running?)")]
+    Export(#[source] Box<zbus::Error>),
+    #[error("the bus name {BUS_NAME} is already owned by another process (another printspoold?)")]
     NameTaken,
-    #[error("cannot own the bus name {BUS_NAME}: {0} (the bus policy dbus/{BUS_NAME}.conf lets only user printspoold and root own it)")]
-    RequestName(#[source] zbus::Error),
+    #[error(
+        "the bus policy does not let this user own {BUS_NAME}: install dbus/{BUS_NAME}.conf and run as user printspoold or root"
+    )]
+    NotAllowed,
+    #[error("cannot request the bus name {BUS_NAME}: {0}")]
+    RequestName(#[source] Box<zbus::Error>),
 }
 
 impl DbusError {
     /// True when the bus policy refused us the name: LSB status 4
     /// ("insufficient privilege") rather than a generic failure.
     pub fn is_permission_denied(&self) -> bool {
-        matches!(self, DbusError::RequestName(zbus::Error::MethodError(name, _, _))
-            if name.as_str() == "org.freedesktop.DBus.Error.AccessDenied")
+        matches!(self, DbusError::NotAllowed)
+    }
+}
+
+fn export_error(e: zbus::Error) -> DbusError {
+    DbusError::Export(Box::new(e))
+}
+
+fn request_name_error(e: zbus::Error) -> DbusError {
+    match e {
+        zbus::Error::NameTaken => DbusError::NameTaken,
+        zbus::Error::MethodError(name, _, _)
+            if name.as_str() == "org.freedesktop.DBus.Error.AccessDenied" =>
+        {
+            DbusError::NotAllowed
+        }
+        e => DbusError::RequestName(Box::new(e)),
     }
 }
 
@@ -102,23 +121,30 @@ pub struct DbusSource {
 impl DbusSource {
     /// Connects, exports the object (no name yet) and starts forwarding
     /// core events as signals.
-    pub async fn export(bus: Bus, spooler: Spooler, admin_gid: Option<u32>) -> Result<DbusSource, DbusError> {
-        let connection = connect(&bus).await.map_err(|source| DbusError::Connect { bus, source })?;
+    pub async fn export(
+        bus: Bus,
+        spooler: Spooler,
+        admin_gid: Option<u32>,
+    ) -> Result<DbusSource, DbusError> {
+        let connection = connect(&bus).await.map_err(|e| DbusError::Connect {
+            bus,
+            source: Box::new(e),
+        })?;
         let bus_proxy = DBusProxy::builder(&connection)
             .cache_properties(CacheProperties::No)
             .build()
             .await
-            .map_err(DbusError::Export)?;
+            .map_err(export_error)?;
         // Subscribe before exporting, so no change after export is missed.
         let events = spooler.subscribe();
         let calls = CallCounter::default();
         let object = Spooler1::new(spooler, Authority::new(bus_proxy, admin_gid), calls.clone());
         let server = connection.object_server();
-        server.at(OBJECT_PATH, object).await.map_err(DbusError::Export)?;
+        server.at(OBJECT_PATH, object).await.map_err(export_error)?;
         let iface = server
             .interface::<_, Spooler1>(OBJECT_PATH)
             .await
-            .map_err(DbusError::Export)?;
+            .map_err(export_error)?;
         let forwarder = signals::spawn_forwarder(iface, events);
         tracing::debug!(
             unique_name = ?connection.unique_name().map(|n| n.as_str()),
@@ -138,10 +164,7 @@ impl DbusSource {
             .connection
             .request_name_with_flags(BUS_NAME, RequestNameFlags::DoNotQueue.into())
             .await
-            .map_err(|e| match e {
-                zbus::Error::NameTaken => DbusError::NameTaken,
-                e => DbusError::RequestName(e),
-            })?;
+            .map_err(request_name_error)?;
         match reply {
             RequestNameReply::PrimaryOwner | RequestNameReply::AlreadyOwner => {
                 tracing::info!("serving D-Bus as {BUS_NAME}");
@@ -168,7 +191,9 @@ impl DbusSource {
             .await
             .is_err()
         {
-            tracing::warn!("D-Bus calls still running after {CLOSE_GRACE:?}; closing the connection anyway");
+            tracing::warn!(
+                "D-Bus calls still running after {CLOSE_GRACE:?}; closing the connection anyway"
+            );
         }
     }
 

@@ -11,7 +11,10 @@ use crate::core::Event;
 
 /// Starts forwarding `events` through `iface` until the core closes the
 /// channel or the task is aborted.
-pub fn spawn_forwarder(iface: InterfaceRef<Spooler1>, events: broadcast::Receiver<Event>) -> JoinHandle<()> {
+pub fn spawn_forwarder(
+    iface: InterfaceRef<Spooler1>,
+    events: broadcast::Receiver<Event>,
+) -> JoinHandle<()> {
     tokio::spawn(forward(iface, events))
 }
 
@@ -51,12 +54,18 @@ async fn emit(iface: &InterfaceRef<Spooler1>, event: &Event) -> zbus::Result<()>
             Spooler1::printer_removed(emitter, name).await?;
             printers_changed(iface).await
         }
-        Event::PrinterStateChanged { name, state, reasons } => {
-            Spooler1::printer_state_changed(emitter, name, state.keyword(), reasons).await
-        }
+        Event::PrinterStateChanged {
+            name,
+            state,
+            reasons,
+        } => Spooler1::printer_state_changed(emitter, name, state.keyword(), reasons).await,
     }
 }
 
 async fn printers_changed(iface: &InterfaceRef<Spooler1>) -> zbus::Result<()> {
-    iface.get().await.printers_changed(iface.signal_emitter()).await
+    iface
+        .get()
+        .await
+        .printers_changed(iface.signal_emitter())
+        .await
 }

@@ -31,7 +31,10 @@ impl Scratch {
     fn new(label: &str) -> Scratch {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("printspoold-dbus-{label}-{}-{n}", std::process::id()));
+        let path = std::env::temp_dir().join(format!(
+            "printspoold-dbus-{label}-{}-{n}",
+            std::process::id()
+        ));
         let _ = fs::remove_dir_all(&path);
         fs::create_dir_all(&path).unwrap();
         // nobody must reach the bus socket inside.
@@ -55,8 +58,12 @@ struct PrivateBus {
 
 impl PrivateBus {
     fn start(dir: &Path) -> PrivateBus {
+        PrivateBus::with_policy(dir, OPEN_POLICY)
+    }
+
+    fn with_policy(dir: &Path, policy: &str) -> PrivateBus {
         let config = dir.join("bus.conf");
-        fs::write(&config, bus_config(&dir.join("bus.socket"))).unwrap();
+        fs::write(&config, bus_config(&dir.join("bus.socket"), policy)).unwrap();
         let mut child = Command::new("dbus-daemon")
             .arg(format!("--config-file={}", config.display()))
             .args(["--nofork", "--nopidfile", "--print-address"])
@@ -65,9 +72,14 @@ impl PrivateBus {
             .expect("dbus-daemon (apt-get install dbus)");
         // The address is printed once the bus listens.
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         let address = line.trim().to_string();
-        assert!(address.starts_with("unix:"), "dbus-daemon printed {address:?}");
+        assert!(
+            address.starts_with("unix:"),
+            "dbus-daemon printed {address:?}"
+        );
         PrivateBus { child, address }
     }
 }
@@ -79,7 +91,15 @@ impl Drop for PrivateBus {
     }
 }
 
-fn bus_config(socket: &Path) -> String {
+/// Everyone may connect, own and send: only the service's checks apply.
+const OPEN_POLICY: &str = r#"<policy context="default">
+    <allow user="*"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>"#;
+
+fn bus_config(socket: &Path, policy: &str) -> String {
     format!(
         r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -87,16 +107,23 @@ fn bus_config(socket: &Path) -> String {
   <type>session</type>
   <listen>unix:path={}</listen>
   <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
+  {policy}
 </busconfig>
 "#,
         socket.display()
     )
+}
+
+/// A job core on `spool` with the built-in queue `default`.
+fn start_core(spool: &Path, max_document_bytes: u64) -> Spooler {
+    let (spooler, _) = Spooler::start(CoreOptions {
+        spool_dir: spool.to_path_buf(),
+        printers: vec![PrinterConfig::builtin_default(spool)],
+        default_printer: "default".into(),
+        max_document_bytes,
+    })
+    .unwrap();
+    spooler
 }
 
 /// A job core in a scratch spool, exported on a private bus under its
@@ -114,13 +141,7 @@ impl Fixture {
         let dir = Scratch::new(label);
         let bus = PrivateBus::start(&dir.0);
         let spool = dir.0.join("spool");
-        let (spooler, _) = Spooler::start(CoreOptions {
-            spool_dir: spool.clone(),
-            printers: vec![PrinterConfig::builtin_default(&spool)],
-            default_printer: "default".into(),
-            max_document_bytes,
-        })
-        .unwrap();
+        let spooler = start_core(&spool, max_document_bytes);
         let source = DbusSource::export(Bus::Address(bus.address.clone()), spooler.clone(), None)
             .await
             .unwrap();
@@ -164,7 +185,12 @@ impl Fixture {
     /// Runs `program args` as nobody:nogroup.
     fn as_nobody(&self, program: &str, args: &[&str]) -> std::process::Output {
         Command::new("setpriv")
-            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", program])
+            .args([
+                "--reuid=nobody",
+                "--regid=nogroup",
+                "--clear-groups",
+                program,
+            ])
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -176,7 +202,10 @@ type Options = HashMap<&'static str, Value<'static>>;
 
 async fn submit(proxy: &Proxy<'_>, document: impl AsFd, options: Options) -> zbus::Result<u32> {
     proxy
-        .call("SubmitJob", &("", "test document", Fd::from(document.as_fd()), options))
+        .call(
+            "SubmitJob",
+            &("", "test document", Fd::from(document.as_fd()), options),
+        )
         .await
 }
 
@@ -197,7 +226,10 @@ async fn submit_in_core(spooler: &Spooler, owner: &str) -> u32 {
         origin: crate::core::Origin::Ipp,
         ticket: crate::core::JobTicket::default(),
     };
-    let job = spooler.submit(new, None, staging.finish().await.unwrap()).await.unwrap();
+    let job = spooler
+        .submit(new, None, staging.finish().await.unwrap())
+        .await
+        .unwrap();
     job.id
 }
 
@@ -216,7 +248,10 @@ async fn wait_for_state(proxy: &Proxy<'_>, id: u32, state: &str) -> HashMap<Stri
         if text(&job, "state") == state {
             return job;
         }
-        assert!(Instant::now() < deadline, "job {id} never became {state}: {job:?}");
+        assert!(
+            Instant::now() < deadline,
+            "job {id} never became {state}: {job:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -235,7 +270,11 @@ fn printed_file(dir: &Path, id: u32) -> Option<PathBuf> {
         .ok()?
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix)))
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&prefix))
+        })
 }
 
 /// Deterministic bytes that are not any known format's magic.
@@ -260,7 +299,9 @@ async fn signal_stream(client: &Connection, member: &'static str) -> MessageStre
         .member(member)
         .unwrap()
         .build();
-    MessageStream::for_match_rule(rule, client, None).await.unwrap()
+    MessageStream::for_match_rule(rule, client, None)
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -274,7 +315,10 @@ async fn submitted_document_prints_byte_exact() {
     assert_eq!(text(&job, "owner"), "root");
     assert_eq!(text(&job, "origin"), "dbus");
     assert_eq!(text(&job, "name"), "test document");
-    assert_eq!(u64::try_from(job["size"].clone()).unwrap(), bytes.len() as u64);
+    assert_eq!(
+        u64::try_from(job["size"].clone()).unwrap(),
+        bytes.len() as u64
+    );
     let printed = printed_file(&fx.printed_dir(), id).expect("printed file");
     assert_eq!(fs::read(printed).unwrap(), bytes);
 }
@@ -306,7 +350,8 @@ async fn job_state_signals_follow_the_job() {
     let mut states = Vec::new();
     let collect = async {
         while let Some(Ok(message)) = next(&mut signals).await {
-            let (job_id, state, reasons): (u32, String, Vec<String>) = message.body().deserialize().unwrap();
+            let (job_id, state, reasons): (u32, String, Vec<String>) =
+                message.body().deserialize().unwrap();
             assert!(!reasons.is_empty(), "reasons are never empty");
             if job_id == id {
                 states.push(state.clone());
@@ -316,7 +361,9 @@ async fn job_state_signals_follow_the_job() {
             }
         }
     };
-    tokio::time::timeout(WAIT, collect).await.expect("signals up to completed");
+    tokio::time::timeout(WAIT, collect)
+        .await
+        .expect("signals up to completed");
     assert_eq!(states, ["pending", "processing", "completed"]);
 }
 
@@ -355,7 +402,8 @@ async fn bad_descriptors_get_typed_errors_and_the_service_goes_on() {
     for (what, fd) in cases {
         let result = submit(&proxy, &fd, Options::new()).await;
         assert_eq!(error_name(result), unreadable, "{what}");
-        let printers: Vec<HashMap<String, OwnedValue>> = proxy.call("ListPrinters", &()).await.unwrap();
+        let printers: Vec<HashMap<String, OwnedValue>> =
+            proxy.call("ListPrinters", &()).await.unwrap();
         assert_eq!(printers.len(), 1, "still serving after the {what}");
     }
 
@@ -363,7 +411,10 @@ async fn bad_descriptors_get_typed_errors_and_the_service_goes_on() {
     // (refused while streaming).
     let big = write_file(&fx.path("big"), &pattern(100 * 1024));
     let result = submit(&proxy, &big, Options::new()).await;
-    assert_eq!(error_name(result), "org.printspoold.Spooler1.Error.DocumentTooLarge");
+    assert_eq!(
+        error_name(result),
+        "org.printspoold.Spooler1.Error.DocumentTooLarge"
+    );
     let (reader, mut writer) = std::io::pipe().unwrap();
     let writer_thread = std::thread::spawn(move || {
         // Fails with EPIPE once the daemon stops reading: expected.
@@ -371,7 +422,10 @@ async fn bad_descriptors_get_typed_errors_and_the_service_goes_on() {
     });
     let result = submit(&proxy, &reader, Options::new()).await;
     drop(reader);
-    assert_eq!(error_name(result), "org.printspoold.Spooler1.Error.DocumentTooLarge");
+    assert_eq!(
+        error_name(result),
+        "org.printspoold.Spooler1.Error.DocumentTooLarge"
+    );
     writer_thread.join().unwrap();
 
     // Nothing of the refused documents stays in the spool.
@@ -393,17 +447,36 @@ async fn bad_arguments_get_typed_errors() {
         "org.printspoold.Spooler1.Error.InvalidOption"
     );
     let result: zbus::Result<u32> = proxy
-        .call("SubmitJob", &("nosuch", "t", Fd::from(file.as_fd()), Options::new()))
+        .call(
+            "SubmitJob",
+            &("nosuch", "t", Fd::from(file.as_fd()), Options::new()),
+        )
         .await;
-    assert_eq!(error_name(result), "org.printspoold.Spooler1.Error.UnknownPrinter");
+    assert_eq!(
+        error_name(result),
+        "org.printspoold.Spooler1.Error.UnknownPrinter"
+    );
     let result: zbus::Result<HashMap<String, OwnedValue>> = proxy.call("GetJob", &(999u32,)).await;
-    assert_eq!(error_name(result), "org.printspoold.Spooler1.Error.UnknownJob");
+    assert_eq!(
+        error_name(result),
+        "org.printspoold.Spooler1.Error.UnknownJob"
+    );
     let result: zbus::Result<()> = proxy.call("CancelJob", &(999u32,)).await;
-    assert_eq!(error_name(result), "org.printspoold.Spooler1.Error.UnknownJob");
-    let result: zbus::Result<Vec<HashMap<String, OwnedValue>>> = proxy.call("ListJobs", &("mine",)).await;
-    assert_eq!(error_name(result), "org.printspoold.Spooler1.Error.InvalidArgument");
+    assert_eq!(
+        error_name(result),
+        "org.printspoold.Spooler1.Error.UnknownJob"
+    );
+    let result: zbus::Result<Vec<HashMap<String, OwnedValue>>> =
+        proxy.call("ListJobs", &("mine",)).await;
+    assert_eq!(
+        error_name(result),
+        "org.printspoold.Spooler1.Error.InvalidArgument"
+    );
     let result: zbus::Result<()> = proxy.call("PausePrinter", &("nosuch",)).await;
-    assert_eq!(error_name(result), "org.printspoold.Spooler1.Error.UnknownPrinter");
+    assert_eq!(
+        error_name(result),
+        "org.printspoold.Spooler1.Error.UnknownPrinter"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -411,7 +484,10 @@ async fn hold_and_release() {
     let fx = Fixture::start("hold", 1 << 20).await;
     let proxy = fx.proxy().await;
     let file = write_file(&fx.path("doc.txt"), b"held\n");
-    let options = Options::from([("job-hold-until", Value::from("indefinite")), ("copies", Value::from(2u32))]);
+    let options = Options::from([
+        ("job-hold-until", Value::from("indefinite")),
+        ("copies", Value::from(2u32)),
+    ]);
     let id = submit(&proxy, &file, options).await.unwrap();
     assert_eq!(text(&get_job(&proxy, id).await, "state"), "pending-held");
     assert_eq!(fx.spooler.job(id).unwrap().ticket.copies, 2);
@@ -419,7 +495,10 @@ async fn hold_and_release() {
     not_held.unwrap();
     wait_for_state(&proxy, id, "completed").await;
     let again: zbus::Result<()> = proxy.call("HoldJob", &(id,)).await;
-    assert_eq!(error_name(again), "org.printspoold.Spooler1.Error.NotPossible");
+    assert_eq!(
+        error_name(again),
+        "org.printspoold.Spooler1.Error.NotPossible"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -431,16 +510,23 @@ async fn owners_and_admins_are_told_apart_by_the_bus() {
     let dest = format!("--dest={BUS_NAME}");
     let as_nobody = |method: &str, arg: String| {
         let member = format!("{INTERFACE}.{method}");
-        let out = fx.as_nobody("dbus-send", &[&bus, "--print-reply", &dest, OBJECT_PATH, &member, &arg]);
+        let out = fx.as_nobody(
+            "dbus-send",
+            &[&bus, "--print-reply", &dest, OBJECT_PATH, &member, &arg],
+        );
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         (out.status.success(), stderr)
     };
 
     // root's job, held so it stays cancelable.
     let file = write_file(&fx.path("root.txt"), b"root\n");
-    let root_job = submit(&proxy, &file, Options::from([("job-hold-until", Value::from("indefinite"))]))
-        .await
-        .unwrap();
+    let root_job = submit(
+        &proxy,
+        &file,
+        Options::from([("job-hold-until", Value::from("indefinite"))]),
+    )
+    .await
+    .unwrap();
     // nobody's job, as if nobody had submitted it (dbus-send cannot pass a
     // descriptor; tests/dbus.rs submits as nobody over the real bus).
     let nobody_job = submit_in_core(&fx.spooler, "nobody").await;
@@ -448,19 +534,28 @@ async fn owners_and_admins_are_told_apart_by_the_bus() {
     let not_permitted = "org.printspoold.Spooler1.Error.NotPermitted";
     let (ok, stderr) = as_nobody("CancelJob", format!("uint32:{root_job}"));
     assert!(!ok && stderr.contains(not_permitted), "{stderr}");
-    assert_eq!(text(&get_job(&proxy, root_job).await, "state"), "pending-held");
+    assert_eq!(
+        text(&get_job(&proxy, root_job).await, "state"),
+        "pending-held"
+    );
     let (ok, stderr) = as_nobody("ResumePrinter", "string:default".into());
     assert!(!ok && stderr.contains(not_permitted), "{stderr}");
 
     // The bus says uid 65534, the service makes it "nobody": the owner.
     let (ok, stderr) = as_nobody("HoldJob", format!("uint32:{nobody_job}"));
     assert!(ok, "{stderr}");
-    assert_eq!(text(&get_job(&proxy, nobody_job).await, "state"), "pending-held");
+    assert_eq!(
+        text(&get_job(&proxy, nobody_job).await, "state"),
+        "pending-held"
+    );
 
     // root (an administrator) may cancel nobody's job.
     let canceled: zbus::Result<()> = proxy.call("CancelJob", &(nobody_job,)).await;
     canceled.unwrap();
-    assert_eq!(text(&get_job(&proxy, nobody_job).await, "state"), "canceled");
+    assert_eq!(
+        text(&get_job(&proxy, nobody_job).await, "state"),
+        "canceled"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -470,12 +565,21 @@ async fn pause_and_resume_signal_printer_state() {
     let mut signals = signal_stream(&fx.client, "PrinterStateChanged").await;
     let paused: zbus::Result<()> = proxy.call("PausePrinter", &("default",)).await;
     paused.unwrap();
-    let message = tokio::time::timeout(WAIT, next(&mut signals)).await.unwrap().unwrap().unwrap();
-    let (name, state, _reasons): (String, String, Vec<String>) = message.body().deserialize().unwrap();
+    let message = tokio::time::timeout(WAIT, next(&mut signals))
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let (name, state, _reasons): (String, String, Vec<String>) =
+        message.body().deserialize().unwrap();
     assert_eq!((name.as_str(), state.as_str()), ("default", "stopped"));
     let resumed: zbus::Result<()> = proxy.call("ResumePrinter", &("default",)).await;
     resumed.unwrap();
-    let message = tokio::time::timeout(WAIT, next(&mut signals)).await.unwrap().unwrap().unwrap();
+    let message = tokio::time::timeout(WAIT, next(&mut signals))
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     let (_, state, _): (String, String, Vec<String>) = message.body().deserialize().unwrap();
     assert_eq!(state, "idle");
 }
@@ -494,7 +598,10 @@ async fn printers_property_changes_with_the_configuration() {
         .unwrap();
     let iface = zbus::names::InterfaceName::from_static_str(INTERFACE).unwrap();
     let version = properties.get(iface.clone(), "Version").await.unwrap();
-    assert_eq!(String::try_from(version).unwrap(), env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        String::try_from(version).unwrap(),
+        env!("CARGO_PKG_VERSION")
+    );
     let printers = properties.get(iface.clone(), "Printers").await.unwrap();
     assert_eq!(Vec::<String>::try_from(printers).unwrap(), ["default"]);
 
@@ -506,10 +613,18 @@ async fn printers_property_changes_with_the_configuration() {
     fx.spooler
         .reconfigure(&[PrinterConfig::builtin_default(&spool), lab], "default");
 
-    let message = tokio::time::timeout(WAIT, next(&mut added)).await.unwrap().unwrap().unwrap();
+    let message = tokio::time::timeout(WAIT, next(&mut added))
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     let name: String = message.body().deserialize().unwrap();
     assert_eq!(name, "lab");
-    let message = tokio::time::timeout(WAIT, next(&mut changed)).await.unwrap().unwrap().unwrap();
+    let message = tokio::time::timeout(WAIT, next(&mut changed))
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     let (changed_iface, values, _invalidated): (String, HashMap<String, OwnedValue>, Vec<String>) =
         message.body().deserialize().unwrap();
     assert_eq!(changed_iface, INTERFACE);
@@ -526,13 +641,7 @@ async fn name_is_requested_last_and_released_first() {
     let dir = Scratch::new("name");
     let bus = PrivateBus::start(&dir.0);
     let spool = dir.0.join("spool");
-    let (spooler, _) = Spooler::start(CoreOptions {
-        spool_dir: spool.clone(),
-        printers: vec![PrinterConfig::builtin_default(&spool)],
-        default_printer: "default".into(),
-        max_document_bytes: 1 << 20,
-    })
-    .unwrap();
+    let spooler = start_core(&spool, 1 << 20);
     let client = zbus::connection::Builder::address(bus.address.as_str())
         .unwrap()
         .build()
@@ -544,7 +653,10 @@ async fn name_is_requested_last_and_released_first() {
     let source = DbusSource::export(Bus::Address(bus.address.clone()), spooler.clone(), None)
         .await
         .unwrap();
-    assert!(!dbus.name_has_owner(name.clone()).await.unwrap(), "no name before request_name");
+    assert!(
+        !dbus.name_has_owner(name.clone()).await.unwrap(),
+        "no name before request_name"
+    );
     source.request_name().await.unwrap();
     assert!(dbus.name_has_owner(name.clone()).await.unwrap());
 
@@ -552,12 +664,22 @@ async fn name_is_requested_last_and_released_first() {
     let second = DbusSource::export(Bus::Address(bus.address.clone()), spooler.clone(), None)
         .await
         .unwrap();
-    assert!(matches!(second.request_name().await, Err(DbusError::NameTaken)));
+    assert!(matches!(
+        second.request_name().await,
+        Err(DbusError::NameTaken)
+    ));
 
     let started = Instant::now();
     source.release().await;
-    assert!(started.elapsed() < Duration::from_secs(2), "release took {:?}", started.elapsed());
-    assert!(!dbus.name_has_owner(name.clone()).await.unwrap(), "name released");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "release took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        !dbus.name_has_owner(name.clone()).await.unwrap(),
+        "name released"
+    );
     // Now the second one can take over.
     second.request_name().await.unwrap();
     second.release().await;
@@ -569,8 +691,12 @@ fn interface_element(xml: &str) -> String {
     let start = xml
         .find(&format!("<interface name=\"{INTERFACE}\">"))
         .expect("interface element");
-    let end = start + xml[start..].find("</interface>").expect("end of interface") + "</interface>".len();
-    xml[start..end].split_whitespace().collect::<Vec<_>>().join(" ")
+    let end =
+        start + xml[start..].find("</interface>").expect("end of interface") + "</interface>".len();
+    xml[start..end]
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -578,7 +704,8 @@ async fn introspection_matches_the_shipped_xml() {
     let fx = Fixture::start("introspect", 1 << 20).await;
     let proxy = fx.proxy().await;
     let live = proxy.introspect().await.unwrap();
-    let shipped_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("dbus/org.printspoold.Spooler1.xml");
+    let shipped_path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("dbus/org.printspoold.Spooler1.xml");
     let shipped = fs::read_to_string(&shipped_path).unwrap_or_default();
     if std::env::var_os("PRINTSPOOLD_BLESS").is_some() {
         println!("{live}");
@@ -596,13 +723,7 @@ async fn introspection_matches_the_shipped_xml() {
 async fn silent_pipe_is_given_up_on() {
     let dir = Scratch::new("silent");
     let spool = dir.0.join("spool");
-    let (spooler, _) = Spooler::start(CoreOptions {
-        spool_dir: spool.clone(),
-        printers: vec![PrinterConfig::builtin_default(&spool)],
-        default_printer: "default".into(),
-        max_document_bytes: 1 << 20,
-    })
-    .unwrap();
+    let spooler = start_core(&spool, 1 << 20);
     let (reader, mut writer) = std::io::pipe().unwrap();
     writer.write_all(b"some bytes, then silence").unwrap();
     let checked = document::check(reader.into()).unwrap();
@@ -614,7 +735,10 @@ async fn silent_pipe_is_given_up_on() {
         matches!(&error, errors::Error::UnreadableDocument(m) if m.contains("no data arrived")),
         "{error:?}"
     );
-    assert!(elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(5), "{elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(5),
+        "{elapsed:?}"
+    );
     drop(writer);
     // The abandoned staging file is gone from tmp/.
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -644,4 +768,35 @@ async fn a_submission_in_progress_keeps_the_source_busy() {
     let id = call.await.unwrap().unwrap();
     assert!(!source.is_busy());
     assert_eq!(fx.spooler.job(id).unwrap().document_bytes, Some(23));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_the_policy_refuses_is_a_permission_error() {
+    let dir = Scratch::new("denied");
+    let deny_own = r#"<policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <allow send_destination="*"/>
+  </policy>"#;
+    let bus = PrivateBus::with_policy(&dir.0, deny_own);
+    let spool = dir.0.join("spool");
+    let spooler = start_core(&spool, 1 << 20);
+    let source = DbusSource::export(Bus::Address(bus.address.clone()), spooler, None)
+        .await
+        .unwrap();
+    let error = source.request_name().await.unwrap_err();
+    assert!(matches!(error, DbusError::NotAllowed), "{error:?}");
+    assert!(error.is_permission_denied());
+    assert!(error.to_string().contains(BUS_NAME), "{error}");
+    source.release().await;
+
+    let unreachable = Bus::Address(format!("unix:path={}", dir.0.join("no-such-bus").display()));
+    let spool2 = dir.0.join("spool2");
+    let spooler = start_core(&spool2, 1 << 20);
+    let error = DbusSource::export(unreachable, spooler, None)
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(error, DbusError::Connect { .. }), "{error:?}");
+    assert!(!error.is_permission_denied());
 }
