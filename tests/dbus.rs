@@ -133,6 +133,46 @@ impl Drop for PrivateBus {
     }
 }
 
+/// Runs `command` to completion like `Command::output`, but kills it and
+/// fails the test if it takes longer than `limit`: a test never hangs.
+fn output_within(mut command: Command, limit: Duration) -> std::process::Output {
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    die_with_parent(&mut command);
+    let mut child = command.spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stdout, &mut bytes);
+        bytes
+    });
+    let err = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stderr, &mut bytes);
+        bytes
+    });
+    let mut status = None;
+    let finished = wait_until(limit, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    if !finished {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let (stdout, stderr) = (out.join().unwrap(), err.join().unwrap());
+    assert!(
+        finished,
+        "{command:?} still running after {limit:?}; killed. stderr:\n{}",
+        String::from_utf8_lossy(&stderr)
+    );
+    std::process::Output {
+        status: status.unwrap(),
+        stdout,
+        stderr,
+    }
+}
+
 fn die_with_parent(command: &mut Command) {
     // SAFETY: prctl is async-signal-safe; nothing else runs in the child.
     unsafe {
@@ -593,7 +633,8 @@ async fn nobody_client() {
 
 /// Runs `nobody_client` as nobody:nogroup; returns its RESULT line.
 fn as_nobody(bus: &PrivateBus, action: &str, stdin: Option<File>) -> String {
-    let output = Command::new("setpriv")
+    let mut command = Command::new("setpriv");
+    command
         .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
         .arg(std::env::current_exe().unwrap())
         .args([
@@ -605,9 +646,8 @@ fn as_nobody(bus: &PrivateBus, action: &str, stdin: Option<File>) -> String {
         ])
         .env("PRINTSPOOLD_TEST_BUS", &bus.address)
         .env("PRINTSPOOLD_TEST_ACTION", action)
-        .stdin(stdin.map(Stdio::from).unwrap_or_else(Stdio::null))
-        .output()
-        .unwrap();
+        .stdin(stdin.map(Stdio::from).unwrap_or_else(Stdio::null));
+    let output = output_within(command, WAIT);
     let stdout = String::from_utf8_lossy(&output.stdout);
     stdout
         .lines()
@@ -771,7 +811,8 @@ async fn the_shipped_policy_lets_anyone_call_but_not_own_or_set() {
     let daemon = BusDaemon::start(dir.path(), &bus, "").await;
     let address = format!("--bus={}", bus.address);
     let dbus_send = |args: &[&str]| {
-        let output = Command::new("setpriv")
+        let mut command = Command::new("setpriv");
+        command
             .args([
                 "--reuid=nobody",
                 "--regid=nogroup",
@@ -780,9 +821,8 @@ async fn the_shipped_policy_lets_anyone_call_but_not_own_or_set() {
                 &address,
                 "--print-reply",
             ])
-            .args(args)
-            .output()
-            .unwrap();
+            .args(args);
+        let output = output_within(command, WAIT);
         (
             output.status.success(),
             String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -841,16 +881,27 @@ async fn the_shipped_policy_lets_anyone_call_but_not_own_or_set() {
         "{err}"
     );
 
-    // A daemon started as a user the policy does not name is refused the
-    // name and says so: LSB exit status 4, "insufficient privilege".
+    // A daemon started by systemd (NOTIFY_SOCKET set) as a user the policy
+    // does not name is refused the name and stops before READY=1: LSB exit
+    // status 4, "insufficient privilege", with the name in the message.
     drop(daemon);
     let spool = dir.path().join("nobody-spool");
     fs::create_dir_all(&spool).unwrap();
     let c_spool = std::ffi::CString::new(spool.as_os_str().as_encoded_bytes()).unwrap();
     // SAFETY: chown(2) with a valid NUL-terminated path.
     assert_eq!(unsafe { libc::chown(c_spool.as_ptr(), 65534, 65534) }, 0);
-    let output = Command::new("setpriv")
-        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", DAEMON])
+    let notify_path = dir.path().join("notify.socket");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    fs::set_permissions(&notify_path, fs::Permissions::from_mode(0o777)).unwrap();
+    notify.set_nonblocking(true).unwrap();
+    let mut command = Command::new("setpriv");
+    command
+        .args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            DAEMON,
+        ])
         .arg("--config")
         .arg(dir.path().join("printspoold.toml"))
         .arg("--listen")
@@ -859,14 +910,22 @@ async fn the_shipped_policy_lets_anyone_call_but_not_own_or_set() {
         .arg(&spool)
         .arg("--session-bus")
         .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
+        .env("NOTIFY_SOCKET", &notify_path)
         .env("NO_COLOR", "1")
-        .env_remove("NOTIFY_SOCKET")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+        .stdin(Stdio::null());
+    // It must stop by itself: one that keeps running fails the test.
+    let output = output_within(command, WAIT);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(4), "{stderr}");
     assert!(stderr.contains(BUS_NAME), "{stderr}");
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = notify.recv(&mut buf) {
+        let message = String::from_utf8_lossy(&buf[..n]);
+        assert!(
+            !message.contains("READY=1"),
+            "READY=1 without the bus name: {message}"
+        );
+    }
 }
 
 /// Bus activation for real, on a session bus (no systemd here): the

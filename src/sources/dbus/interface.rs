@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use tokio::sync::Semaphore;
 use zbus::interface;
 use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
@@ -17,11 +18,18 @@ use super::document;
 use super::errors::Error;
 use crate::core::{JobFilter, NewJob, Origin, Spooler};
 
+/// Documents read at the same time. Each read holds a blocking thread
+/// (at most [`document::PIPE_IDLE_TIMEOUT`] per silent pipe); the bound
+/// keeps a flood of slow pipes from taking the blocking pool the spool
+/// needs too. Calls past it are refused, not queued: the caller retries.
+pub const MAX_CONCURRENT_READS: usize = 64;
+
 /// The object at `/org/printspoold/Spooler1`.
 pub struct Spooler1 {
     spooler: Spooler,
     authority: Authority,
     calls: CallCounter,
+    readers: Arc<Semaphore>,
 }
 
 /// Counts method calls being answered, so idle exit can wait for a
@@ -55,6 +63,7 @@ impl Spooler1 {
             spooler,
             authority,
             calls,
+            readers: Arc::new(Semaphore::new(MAX_CONCURRENT_READS)),
         }
     }
 
@@ -99,6 +108,11 @@ impl Spooler1 {
         }
         let options = convert::parse_options(&options)?;
         let document = document::check(document.into())?;
+        let Ok(_reading) = self.readers.clone().try_acquire_owned() else {
+            return Err(Error::ServiceUnavailable(format!(
+                "{MAX_CONCURRENT_READS} documents are being received already; try again shortly"
+            )));
+        };
         let staged = document::stage(&self.spooler, document, document::PIPE_IDLE_TIMEOUT).await?;
         let new = NewJob {
             printer,

@@ -45,6 +45,12 @@ pub const INTERFACE: &str = "org.printspoold.Spooler1";
 /// How long `release` waits for calls in flight before closing anyway.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
+/// Longest wait for the bus: connecting (with its `Hello`), `RequestName`
+/// and each call the service makes. A bus that never answers (a broken
+/// policy, a wedged dbus-daemon) then fails start-up instead of hanging it.
+/// 25 s is libdbus's default method call timeout.
+const BUS_TIMEOUT: Duration = Duration::from_secs(25);
+
 /// Which bus to serve on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Bus {
@@ -85,6 +91,12 @@ pub enum DbusError {
     NotAllowed,
     #[error("cannot request the bus name {BUS_NAME}: {0}")]
     RequestName(#[source] Box<zbus::Error>),
+    #[error("{bus} did not answer {what} within {after:?}")]
+    Timeout {
+        bus: Bus,
+        what: &'static str,
+        after: Duration,
+    },
 }
 
 impl DbusError {
@@ -113,6 +125,8 @@ fn request_name_error(e: zbus::Error) -> DbusError {
 
 /// The running D-Bus source.
 pub struct DbusSource {
+    bus: Bus,
+    timeout: Duration,
     connection: Connection,
     forwarder: JoinHandle<()>,
     calls: CallCounter,
@@ -126,10 +140,32 @@ impl DbusSource {
         spooler: Spooler,
         admin_gid: Option<u32>,
     ) -> Result<DbusSource, DbusError> {
-        let connection = connect(&bus).await.map_err(|e| DbusError::Connect {
-            bus,
-            source: Box::new(e),
-        })?;
+        DbusSource::export_within(bus, spooler, admin_gid, BUS_TIMEOUT).await
+    }
+
+    /// `export` with `timeout` for the bus instead of [`BUS_TIMEOUT`].
+    async fn export_within(
+        bus: Bus,
+        spooler: Spooler,
+        admin_gid: Option<u32>,
+        timeout: Duration,
+    ) -> Result<DbusSource, DbusError> {
+        let connection = match tokio::time::timeout(timeout, connect(&bus, timeout)).await {
+            Ok(Ok(connection)) => connection,
+            Ok(Err(e)) => {
+                return Err(DbusError::Connect {
+                    bus,
+                    source: Box::new(e),
+                });
+            }
+            Err(_) => {
+                return Err(DbusError::Timeout {
+                    bus,
+                    what: "the connection",
+                    after: timeout,
+                });
+            }
+        };
         let bus_proxy = DBusProxy::builder(&connection)
             .cache_properties(CacheProperties::No)
             .build()
@@ -151,6 +187,8 @@ impl DbusSource {
             "D-Bus object {OBJECT_PATH} exported"
         );
         Ok(DbusSource {
+            bus,
+            timeout,
             connection,
             forwarder,
             calls,
@@ -160,10 +198,16 @@ impl DbusSource {
     /// Requests the well-known name (DoNotQueue; error if taken). Call
     /// last, just before `READY=1` (daemon(7) new-style recommendation 4).
     pub async fn request_name(&self) -> Result<(), DbusError> {
-        let reply = self
+        let request = self
             .connection
-            .request_name_with_flags(BUS_NAME, RequestNameFlags::DoNotQueue.into())
+            .request_name_with_flags(BUS_NAME, RequestNameFlags::DoNotQueue.into());
+        let reply = tokio::time::timeout(self.timeout, request)
             .await
+            .map_err(|_| DbusError::Timeout {
+                bus: self.bus.clone(),
+                what: "RequestName",
+                after: self.timeout,
+            })?
             .map_err(request_name_error)?;
         match reply {
             RequestNameReply::PrimaryOwner | RequestNameReply::AlreadyOwner => {
@@ -178,9 +222,10 @@ impl DbusSource {
     /// for the next instance or activation), then stops the signals and
     /// closes the connection once calls in flight are answered.
     pub async fn release(self) {
-        match self.connection.release_name(BUS_NAME).await {
-            Ok(_) => tracing::debug!("released {BUS_NAME}"),
-            Err(e) => tracing::warn!("cannot release {BUS_NAME}: {e}"),
+        match tokio::time::timeout(CLOSE_GRACE, self.connection.release_name(BUS_NAME)).await {
+            Ok(Ok(_)) => tracing::debug!("released {BUS_NAME}"),
+            Ok(Err(e)) => tracing::warn!("cannot release {BUS_NAME}: {e}"),
+            Err(_) => tracing::warn!("the bus did not answer ReleaseName; closing anyway"),
         }
         self.forwarder.abort();
         let server = self.connection.object_server();
@@ -200,7 +245,12 @@ impl DbusSource {
     /// True while a method that changes state is being answered (a
     /// `SubmitJob` may still be reading its document): idle exit waits.
     pub fn is_busy(&self) -> bool {
-        self.calls.in_flight() > 0
+        self.calls_in_flight() > 0
+    }
+
+    /// Method calls that change state, being answered now.
+    pub fn calls_in_flight(&self) -> usize {
+        self.calls.in_flight()
     }
 
     /// This connection's unique name on the bus (`:1.42`), for logs.
@@ -209,11 +259,11 @@ impl DbusSource {
     }
 }
 
-async fn connect(bus: &Bus) -> zbus::Result<Connection> {
+async fn connect(bus: &Bus, timeout: Duration) -> zbus::Result<Connection> {
     let builder = match bus {
         Bus::System => zbus::connection::Builder::system()?,
         Bus::Session => zbus::connection::Builder::session()?,
         Bus::Address(address) => zbus::connection::Builder::address(address.as_str())?,
     };
-    builder.build().await
+    builder.method_timeout(timeout).build().await
 }

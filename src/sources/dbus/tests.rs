@@ -8,6 +8,7 @@ use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::{Child, Command, Stdio};
@@ -45,7 +46,13 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
+        // A print worker may still be writing into it for a moment.
+        for _ in 0..40 {
+            if fs::remove_dir_all(&self.0).is_ok() || !self.0.exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
@@ -64,12 +71,19 @@ impl PrivateBus {
     fn with_policy(dir: &Path, policy: &str) -> PrivateBus {
         let config = dir.join("bus.conf");
         fs::write(&config, bus_config(&dir.join("bus.socket"), policy)).unwrap();
-        let mut child = Command::new("dbus-daemon")
+        let mut command = Command::new("dbus-daemon");
+        command
             .arg(format!("--config-file={}", config.display()))
             .args(["--nofork", "--nopidfile", "--print-address"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("dbus-daemon (apt-get install dbus)");
+            .stdout(Stdio::piped());
+        // SAFETY: prctl is async-signal-safe; nothing else runs in the child.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().expect("dbus-daemon (apt-get install dbus)");
         // The address is printed once the bus listens.
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
@@ -160,6 +174,15 @@ impl Fixture {
         }
     }
 
+    /// Releases the bus name and stops the print workers, so nothing
+    /// writes into the scratch directory while it is removed.
+    async fn stop(mut self) {
+        if let Some(source) = self.source.take() {
+            source.release().await;
+        }
+        self.spooler.shutdown(Duration::from_secs(5)).await;
+    }
+
     async fn proxy(&self) -> Proxy<'static> {
         zbus::proxy::Builder::new(&self.client)
             .destination(BUS_NAME)
@@ -176,6 +199,13 @@ impl Fixture {
 
     fn path(&self, name: &str) -> PathBuf {
         self.dir.0.join(name)
+    }
+
+    /// A regular file in the scratch directory holding `bytes`, opened.
+    fn file_fd(&self, bytes: &[u8]) -> File {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let path = self.path(&format!("doc-{}", N.fetch_add(1, Ordering::Relaxed)));
+        write_file(&path, bytes)
     }
 
     fn printed_dir(&self) -> PathBuf {
@@ -768,6 +798,7 @@ async fn a_submission_in_progress_keeps_the_source_busy() {
     let id = call.await.unwrap().unwrap();
     assert!(!source.is_busy());
     assert_eq!(fx.spooler.job(id).unwrap().document_bytes, Some(23));
+    fx.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -777,10 +808,10 @@ async fn a_name_the_policy_refuses_is_a_permission_error() {
     <allow user="*"/>
     <deny own="*"/>
     <allow send_destination="*"/>
+    <allow receive_sender="*"/>
   </policy>"#;
     let bus = PrivateBus::with_policy(&dir.0, deny_own);
-    let spool = dir.0.join("spool");
-    let spooler = start_core(&spool, 1 << 20);
+    let spooler = start_core(&dir.0.join("spool"), 1 << 20);
     let source = DbusSource::export(Bus::Address(bus.address.clone()), spooler, None)
         .await
         .unwrap();
@@ -789,14 +820,118 @@ async fn a_name_the_policy_refuses_is_a_permission_error() {
     assert!(error.is_permission_denied());
     assert!(error.to_string().contains(BUS_NAME), "{error}");
     source.release().await;
+}
 
-    let unreachable = Bus::Address(format!("unix:path={}", dir.0.join("no-such-bus").display()));
-    let spool2 = dir.0.join("spool2");
-    let spooler = start_core(&spool2, 1 << 20);
-    let error = DbusSource::export(unreachable, spooler, None)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bus_that_is_gone_or_mute_fails_start_up_without_hanging() {
+    let dir = Scratch::new("mute");
+    let spooler = start_core(&dir.0.join("spool"), 1 << 20);
+
+    let gone = Bus::Address(format!("unix:path={}", dir.0.join("no-such-bus").display()));
+    let error = DbusSource::export(gone, spooler.clone(), None)
         .await
         .err()
         .unwrap();
     assert!(matches!(error, DbusError::Connect { .. }), "{error:?}");
-    assert!(!error.is_permission_denied());
+
+    // This policy lets nothing reach clients, not even the reply to Hello.
+    let mute = r#"<policy context="default">
+    <allow user="*"/>
+    <allow send_destination="*"/>
+  </policy>"#;
+    let bus = PrivateBus::with_policy(&dir.0, mute);
+    let started = Instant::now();
+    let timeout = Duration::from_millis(500);
+    let error =
+        DbusSource::export_within(Bus::Address(bus.address.clone()), spooler, None, timeout)
+            .await
+            .err()
+            .unwrap();
+    assert!(matches!(error, DbusError::Timeout { .. }), "{error:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_documents_at_once_are_refused_not_queued() {
+    let fx = Fixture::start("flood", 1 << 20).await;
+    let proxy = fx.proxy().await;
+    let limit = interface::MAX_CONCURRENT_READS;
+    // `limit` submissions whose pipes stay open and silent hold every
+    // reader; the next one is turned away at once.
+    let mut writers = Vec::new();
+    let mut calls = Vec::new();
+    for _ in 0..limit {
+        let (reader, writer) = std::io::pipe().unwrap();
+        writers.push(writer);
+        let proxy = proxy.clone();
+        calls.push(tokio::spawn(async move {
+            submit(&proxy, &reader, Options::new()).await
+        }));
+    }
+    // Each reading call has its staging file in the spool's tmp/.
+    let tmp = fx.dir.0.join("spool/tmp");
+    let staging_files = || fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0);
+    let deadline = Instant::now() + WAIT;
+    while staging_files() < limit {
+        assert!(
+            Instant::now() < deadline,
+            "only {} documents being read",
+            staging_files()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(fx.source.as_ref().unwrap().calls_in_flight(), limit);
+    let extra = fx.file_fd(b"one too many\n");
+    let result = submit(&proxy, &extra, Options::new()).await;
+    assert_eq!(
+        error_name(result),
+        "org.printspoold.Spooler1.Error.ServiceUnavailable"
+    );
+
+    for mut writer in writers {
+        writer.write_all(b"late\n").unwrap();
+    }
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    // Readers are free again.
+    let id = submit(&proxy, &fx.file_fd(b"now fine\n"), Options::new())
+        .await
+        .unwrap();
+    assert!(fx.spooler.job(id).is_some());
+    fx.stop().await;
+}
+
+/// A measurement, not a check: `cargo test --lib submission_rate --
+/// --ignored --nocapture` prints durable D-Bus submissions per second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement; run by hand"]
+async fn submission_rate() {
+    let fx = Fixture::start("rate", 1 << 20).await;
+    let proxy = fx.proxy().await;
+    let document = pattern(1024);
+    for concurrency in [1usize, 4, 16] {
+        let per_task = 400 / concurrency;
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..concurrency {
+            let proxy = proxy.clone();
+            let file = fx.file_fd(&document);
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..per_task {
+                    submit(&proxy, &file, Options::new()).await.unwrap();
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let rate = (per_task * concurrency) as f64 / started.elapsed().as_secs_f64();
+        println!("{concurrency} concurrent callers: {rate:.0} submissions/s (1 KiB, durable)");
+    }
+    fx.stop().await;
 }
