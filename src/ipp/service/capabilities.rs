@@ -10,13 +10,13 @@
 /// A PWG 5101.1 self-describing media name with its size in hundredths of
 /// a millimetre (the unit of `media-size` in `media-col`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct MediaSize {
+pub(crate) struct MediaSize {
     pub name: &'static str,
     pub x: i32,
     pub y: i32,
 }
 
-pub(super) const MEDIA: [MediaSize; 4] = [
+pub(crate) const MEDIA: [MediaSize; 4] = [
     MediaSize {
         name: "iso_a4_210x297mm",
         x: 21000,
@@ -39,7 +39,7 @@ pub(super) const MEDIA: [MediaSize; 4] = [
     },
 ];
 
-pub(super) const MEDIA_DEFAULT: MediaSize = MEDIA[0];
+pub(crate) const MEDIA_DEFAULT: MediaSize = MEDIA[0];
 
 /// Legacy media names (RFC 2911 and `lp -o media=A4`), matched ignoring
 /// case, so old clients get the size they mean instead of a refusal.
@@ -59,7 +59,7 @@ const MEDIA_ALIASES: [(&str, &str); 8] = [
 const MEDIA_TOLERANCE: i32 = 100;
 
 /// The supported media name a client's `media` value means, if any.
-pub(super) fn media_by_name(name: &str) -> Option<&'static str> {
+pub(crate) fn media_by_name(name: &str) -> Option<&'static str> {
     MEDIA
         .iter()
         .map(|m| m.name)
@@ -73,7 +73,12 @@ pub(super) fn media_by_name(name: &str) -> Option<&'static str> {
 }
 
 /// The supported media whose size matches `media-size` within tolerance.
-pub(super) fn media_by_size(x: i32, y: i32) -> Option<&'static str> {
+/// The media names, in the order advertised.
+pub(crate) fn media_names() -> impl Iterator<Item = &'static str> {
+    MEDIA.iter().map(|m| m.name)
+}
+
+pub(crate) fn media_by_size(x: i32, y: i32) -> Option<&'static str> {
     MEDIA
         .iter()
         .find(|m| {
@@ -83,50 +88,50 @@ pub(super) fn media_by_size(x: i32, y: i32) -> Option<&'static str> {
         .map(|m| m.name)
 }
 
-pub(super) const COPIES_MAX: i32 = 999;
+pub(crate) const COPIES_MAX: i32 = 999;
 
-pub(super) const SIDES: [&str; 3] = ["one-sided", "two-sided-long-edge", "two-sided-short-edge"];
-pub(super) const SIDES_DEFAULT: &str = "one-sided";
+pub(crate) const SIDES: [&str; 3] = ["one-sided", "two-sided-long-edge", "two-sided-short-edge"];
+pub(crate) const SIDES_DEFAULT: &str = "one-sided";
 
 /// `orientation-requested`: portrait, landscape, reverse-landscape,
 /// reverse-portrait.
-pub(super) const ORIENTATIONS: [i32; 4] = [3, 4, 5, 6];
-pub(super) const ORIENTATION_DEFAULT: i32 = 3;
+pub(crate) const ORIENTATIONS: [i32; 4] = [3, 4, 5, 6];
+pub(crate) const ORIENTATION_DEFAULT: i32 = 3;
 
 /// `print-quality`: draft, normal, high.
-pub(super) const QUALITIES: [i32; 3] = [3, 4, 5];
-pub(super) const QUALITY_DEFAULT: i32 = 4;
+pub(crate) const QUALITIES: [i32; 3] = [3, 4, 5];
+pub(crate) const QUALITY_DEFAULT: i32 = 4;
 
-pub(super) const OUTPUT_BINS: [&str; 1] = ["face-down"];
+pub(crate) const OUTPUT_BINS: [&str; 1] = ["face-down"];
 
-pub(super) const COLOR_MODES: [&str; 3] = ["auto", "color", "monochrome"];
-pub(super) const COLOR_MODE_DEFAULT: &str = "auto";
+pub(crate) const COLOR_MODES: [&str; 3] = ["auto", "color", "monochrome"];
+pub(crate) const COLOR_MODE_DEFAULT: &str = "auto";
 
 /// Units 3: dots per inch (RFC 8010 3.9).
-pub(super) const DPI: i8 = 3;
-pub(super) const RESOLUTIONS: [(i32, i32, i8); 2] = [(300, 300, DPI), (600, 600, DPI)];
-pub(super) const RESOLUTION_DEFAULT: (i32, i32, i8) = (600, 600, DPI);
+pub(crate) const DPI: i8 = 3;
+pub(crate) const RESOLUTIONS: [(i32, i32, i8); 2] = [(300, 300, DPI), (600, 600, DPI)];
+pub(crate) const RESOLUTION_DEFAULT: (i32, i32, i8) = (600, 600, DPI);
 
 /// `finishings` 3 is `none`: the only finishing a spooler can honour.
-pub(super) const FINISHINGS: [i32; 1] = [3];
+pub(crate) const FINISHINGS: [i32; 1] = [3];
 
 /// The core holds a job for anything but `no-hold`; only these two
 /// keywords have a meaning it implements (no time-of-day release).
-pub(super) const HOLD_UNTIL: [&str; 2] = ["no-hold", "indefinite"];
-pub(super) const HOLD_UNTIL_DEFAULT: &str = "no-hold";
+pub(crate) const HOLD_UNTIL: [&str; 2] = ["no-hold", "indefinite"];
+pub(crate) const HOLD_UNTIL_DEFAULT: &str = "no-hold";
 
 /// Identify-Printer makes the backend log a line: a "display" of sorts.
-pub(super) const IDENTIFY_ACTIONS: [&str; 1] = ["display"];
+pub(crate) const IDENTIFY_ACTIONS: [&str; 1] = ["display"];
 
 /// Nominal speeds; PWG 5100.12 requires the attributes (and the colour one
 /// when `color-supported` is true). A spooler has no engine to be slow.
-pub(super) const PAGES_PER_MINUTE: i32 = 60;
-pub(super) const PAGES_PER_MINUTE_COLOR: i32 = 60;
+pub(crate) const PAGES_PER_MINUTE: i32 = 60;
+pub(crate) const PAGES_PER_MINUTE_COLOR: i32 = 60;
 
 /// Job Template attributes a job creation request may carry, plus the
 /// operation attributes that shape a job (PWG 5100.11
 /// `job-creation-attributes-supported`).
-pub(super) const JOB_CREATION_ATTRIBUTES: [&str; 13] = [
+pub(crate) const JOB_CREATION_ATTRIBUTES: [&str; 13] = [
     "copies",
     "finishings",
     "ipp-attribute-fidelity",
@@ -143,4 +148,4 @@ pub(super) const JOB_CREATION_ATTRIBUTES: [&str; 13] = [
 ];
 
 /// `which-jobs` values Get-Jobs implements.
-pub(super) const WHICH_JOBS: [&str; 3] = ["completed", "not-completed", "all"];
+pub(crate) const WHICH_JOBS: [&str; 3] = ["completed", "not-completed", "all"];

@@ -20,7 +20,8 @@
 //! cannot forge.
 
 mod attr;
-mod capabilities;
+/// What printers accept: one table for IPP and D-Bus tickets alike.
+pub(crate) mod capabilities;
 mod clock;
 mod job_attrs;
 mod ops_jobs;

@@ -25,20 +25,11 @@ pub const KNOWN_OPTIONS: [&str; 8] = [
     "print-color-mode",
 ];
 
-// The values below mirror what the IPP side accepts (`ipp/service/
-// capabilities.rs`), so both entry paths take the same tickets.
-const COPIES_MAX: u32 = 999;
-const SIDES: [&str; 3] = ["one-sided", "two-sided-long-edge", "two-sided-short-edge"];
-const MEDIA: [&str; 4] = [
-    "iso_a4_210x297mm",
-    "na_letter_8.5x11in",
-    "na_legal_8.5x14in",
-    "iso_a5_148x210mm",
-];
-const HOLD_UNTIL: [&str; 2] = ["no-hold", "indefinite"];
-const COLOR_MODES: [&str; 3] = ["auto", "color", "monochrome"];
-const ORIENTATIONS: [i32; 4] = [3, 4, 5, 6];
-const QUALITIES: [i32; 3] = [3, 4, 5];
+// One table of accepted values for both entry paths, so IPP and D-Bus
+// take the same tickets.
+use crate::ipp::service::capabilities::{
+    COLOR_MODES, COPIES_MAX, HOLD_UNTIL, ORIENTATIONS, QUALITIES, SIDES, media_names,
+};
 
 /// Longest job name kept, in characters (IPP `name(255)`).
 const MAX_TITLE_CHARS: usize = 255;
@@ -167,7 +158,10 @@ fn apply_option(parsed: &mut SubmitOptions, key: &str, value: &Value<'_>) -> Res
             ticket.copies = copies as u32;
         }
         "sides" => ticket.sides = Some(keyword(key, value, &SIDES)?),
-        "media" => ticket.media = Some(keyword(key, value, &MEDIA)?),
+        "media" => {
+            let media: Vec<&str> = media_names().collect();
+            ticket.media = Some(keyword(key, value, &media)?);
+        }
         "job-hold-until" => ticket.job_hold_until = Some(keyword(key, value, &HOLD_UNTIL)?),
         "print-color-mode" => ticket.print_color_mode = Some(keyword(key, value, &COLOR_MODES)?),
         "orientation-requested" => {
