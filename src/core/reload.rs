@@ -66,7 +66,9 @@ impl Spooler {
                     queue.set_offline(None);
                     queue.wake();
                     let default = state.default_printer.clone();
-                    state.queue(&config.name).map(|q| q.info(q.name() == default, 0))
+                    state
+                        .queue(&config.name)
+                        .map(|q| q.info(q.name() == default, 0))
                 }
                 None => {
                     state.queues.push(Queue::hotplugged(&config, device_id));

@@ -28,4 +28,29 @@ check_eq "exit status" 0 "$(prop printspoold-cleanup.service ExecMainStatus)"
 check_eq "it is not left running" inactive "$(state printspoold-cleanup.service)"
 check_eq "CPU scheduling policy idle (5)" 5 "$(prop printspoold-cleanup.service CPUSchedulingPolicy)"
 check "the spool directory is intact" test "$(stat -c '%a %U' /var/spool/printspoold)" = "711 printspoold"
+
+# What it removes: with a retention of 1 s, a finished job goes and a
+# queued (held) job stays, while the daemon runs.
+write_config '[server]
+idle_exit_after = 0
+[history]
+retention = 1'
+systemctl restart printspoold.service
+out=$(ipp_show "$TCP_URI" "$DATA/print-job-held.test" -d "jobname=keep-$$" -f "$DATA/hello.txt" 2>&1)
+held=$(sed -n 's/.*job-id (integer) = \([0-9]*\).*/\1/p' <<<"$out" | head -n 1)
+out=$(ipp_show "$TCP_URI" /usr/share/cups/ipptool/print-job.test -f "$DATA/hello.txt" 2>&1)
+done_id=$(sed -n 's/.*job-id (integer) = \([0-9]*\).*/\1/p' <<<"$out" | head -n 1)
+check "a held and a printed job exist" test -n "$held" -a -n "$done_id"
+check "the printed job completes" wait_until 10 test -e "/var/spool/printspoold/printed/job-$done_id.txt"
+sleep 2
+since=$(date '+%Y-%m-%d %H:%M:%S')
+systemctl start printspoold-cleanup.service
+summary=$(journalctl -q --no-pager -u printspoold-cleanup.service --since "$since" | grep 'cleanup: purged' | tail -n 1)
+echo "# $summary"
+check "the journal shows the summary, one finished job purged" grep -q 'purged 1 finished job' <<<"$summary"
+check "the finished job's record is gone" test ! -e "/var/spool/printspoold/jobs/$done_id.job"
+check "the held job's record stays" test -e "/var/spool/printspoold/jobs/$held.job"
+check_eq "the daemon kept running" active "$(state printspoold.service)"
+rm -f "$CONFIG"
+systemctl restart printspoold.service
 finish

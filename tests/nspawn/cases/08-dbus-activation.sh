@@ -1,0 +1,53 @@
+#!/bin/bash
+# Bus activation (daemon(7) "Bus-Based Activation"): with the service
+# stopped, a call to org.printspoold.Spooler1 makes dbus-daemon ask systemd
+# to start dbus-org.printspoold.Spooler1.service (the alias of
+# printspoold.service: SystemdService= in the activation file), the call is
+# answered, and calls made while the daemon is still starting are queued by
+# the bus, not lost.
+# shellcheck source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
+
+NAME=org.printspoold.Spooler1
+OBJECT=/org/printspoold/Spooler1
+call() { busctl --timeout=30 call "$NAME" "$OBJECT" "$NAME" "$@"; }
+
+rm -f "$CONFIG"
+systemctl stop printspoold.service
+check_eq "the service is stopped" inactive "$(state printspoold.service)"
+check_eq "the alias names the service" printspoold.service \
+    "$(systemctl show -P Id dbus-org.printspoold.Spooler1.service)"
+check_eq "the unit declares the bus name" "$NAME" "$(prop printspoold.service BusName)"
+
+since=$(date '+%Y-%m-%d %H:%M:%S')
+start=$(now)
+out=$(call ListPrinters 2>&1)
+check "ListPrinters through bus activation succeeds" grep -q '"default"' <<<"$out"
+echo "# first call answered after $(elapsed_since "$start")s (includes the start)"
+check_eq "the call started the service" active "$(state printspoold.service)"
+journal=$(journalctl -q --no-pager --since "$since" 2>/dev/null)
+check "dbus-daemon asked systemd to activate the unit" \
+    grep -q "Activating via systemd: service name='$NAME' unit='dbus-org.printspoold.Spooler1.service'" <<<"$journal"
+check_eq "systemd started it (its parent is PID 1, not dbus-daemon)" 1 \
+    "$(ps -o ppid= -p "$(main_pid)" | tr -d ' ')"
+
+# Calls made while the service is starting are queued by the bus.
+systemctl stop printspoold.service
+pids=()
+for i in 1 2 3 4 5; do
+    call ListJobs s all >"/tmp/dbus-call.$i" 2>&1 &
+    pids+=($!)
+done
+failed=0
+for pid in "${pids[@]}"; do wait "$pid" || failed=$((failed + 1)); done
+check_eq "five calls racing the start-up all succeed" 0 "$failed"
+
+# A document passed by descriptor becomes a job visible over IPP with the
+# same id.
+printf 'printed over D-Bus\n' >/tmp/dbus-doc.txt
+out=$(call SubmitJob 'ssha{sv}' "" "dbus-doc" 3 0 3</tmp/dbus-doc.txt 2>&1)
+id=${out#u }
+check "SubmitJob returned a job id" test -n "$id" -a "$id" -gt 0
+check "the job prints byte-exact to the file backend" \
+    wait_until 10 cmp -s /tmp/dbus-doc.txt "/var/spool/printspoold/printed/job-$id.txt"
+finish
