@@ -1,0 +1,276 @@
+//! The drop directory on a real file system, against the real daemon
+//! (`src/sources/dropdir.rs`): the writer's protocol, a thousand files at
+//! once, every kind of bad entry, and SIGKILL in the middle of intake.
+//!
+//! Jobs are checked in the spool itself (`jobs/<id>.doc`, kept after
+//! printing until cleanup), so the tests do not wait for the printer.
+
+mod common;
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::*;
+
+/// Starts a daemon whose configuration is `config` (TOML).
+fn daemon_with(dir: &TempDir, config: &str) -> Daemon {
+    let spool = dir.path().join("spool");
+    fs::create_dir_all(&spool).unwrap();
+    // Daemon::start uses `<spool>.empty.toml` as its configuration file.
+    fs::write(spool.with_extension("empty.toml"), config).unwrap();
+    Daemon::start(&spool, &dir.path().join("daemon.log"))
+}
+
+fn incoming(daemon: &Daemon) -> PathBuf {
+    daemon.spool.join("incoming")
+}
+
+fn rejected(daemon: &Daemon) -> PathBuf {
+    daemon.spool.join("rejected")
+}
+
+/// Documents in the spool, keyed by their SHA-256, with their count.
+fn spooled_documents(spool: &Path) -> HashMap<String, usize> {
+    let mut found = HashMap::new();
+    for path in files_in(&spool.join("jobs")) {
+        if path.extension().is_some_and(|e| e == "doc") {
+            let bytes = fs::read(&path).unwrap();
+            *found.entry(sha256_hex(&bytes)).or_insert(0) += 1;
+        }
+    }
+    found
+}
+
+fn is_empty(dir: &Path) -> bool {
+    fs::read_dir(dir)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(false)
+}
+
+/// Drops `bytes` as `name` the documented way: a dotfile, then a rename.
+fn drop_file(dir: &Path, name: &str, bytes: &[u8]) {
+    let temp = dir.join(format!(".{name}.part"));
+    fs::write(&temp, bytes).unwrap();
+    fs::rename(&temp, dir.join(name)).unwrap();
+}
+
+fn reasons(dir: &Path) -> Vec<String> {
+    files_in(dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "reason"))
+        .map(|p| fs::read_to_string(p).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_file_written_in_place_slowly_is_not_taken_until_renamed() {
+    let dir = TempDir::new("dropdir-slow");
+    let daemon = daemon_with(&dir, "");
+    let incoming = incoming(&daemon);
+    let temp = incoming.join(".slow.txt");
+    let mut content = Vec::new();
+    for i in 0..20 {
+        let piece = format!("line {i} written slowly\n");
+        content.extend_from_slice(piece.as_bytes());
+        fs::write(&temp, &content).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(temp.exists(), "the dotfile was taken while being written");
+    assert!(
+        spooled_documents(&daemon.spool).is_empty(),
+        "a job was made from a partial file"
+    );
+    fs::rename(&temp, incoming.join("slow.txt")).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || spooled_documents(&daemon.spool)
+            .contains_key(&sha256_hex(&content))),
+        "the renamed file did not become a job; log:\n{}",
+        daemon.log_text()
+    );
+    assert!(wait_until(Duration::from_secs(5), || is_empty(&incoming)));
+}
+
+#[test]
+fn a_thousand_files_dropped_at_once_become_a_thousand_jobs() {
+    const FILES: usize = 1000;
+    let dir = TempDir::new("dropdir-thousand");
+    let daemon = daemon_with(&dir, "");
+    let incoming = incoming(&daemon);
+    // Written beside the drop directory first, then renamed in as fast as
+    // possible: "at once".
+    let staging = daemon.spool.join("staging-area");
+    fs::create_dir_all(&staging).unwrap();
+    let mut expected: HashMap<String, usize> = HashMap::new();
+    for i in 0..FILES {
+        let bytes = format!("document {i}\n{}\n", "x".repeat(i % 97)).into_bytes();
+        *expected.entry(sha256_hex(&bytes)).or_insert(0) += 1;
+        fs::write(staging.join(format!("doc-{i:04}.txt")), &bytes).unwrap();
+    }
+    for i in 0..FILES {
+        let name = format!("doc-{i:04}.txt");
+        fs::rename(staging.join(&name), incoming.join(&name)).unwrap();
+    }
+    let done = wait_until(Duration::from_secs(180), || {
+        is_empty(&incoming) && spooled_documents(&daemon.spool).values().sum::<usize>() >= FILES
+    });
+    let found = spooled_documents(&daemon.spool);
+    assert!(
+        done,
+        "after 180 s: {} jobs, drop directory empty: {}",
+        found.values().sum::<usize>(),
+        is_empty(&incoming)
+    );
+    assert_eq!(
+        found, expected,
+        "the jobs' documents are not exactly the files dropped"
+    );
+    assert!(
+        files_in(&rejected(&daemon)).is_empty(),
+        "good files were rejected"
+    );
+}
+
+#[test]
+fn every_bad_kind_of_entry_lands_in_rejected_with_a_reason() {
+    let dir = TempDir::new("dropdir-bad");
+    let daemon = daemon_with(&dir, "[server.limits]\nmax_document_bytes = 1000\n");
+    let incoming = incoming(&daemon);
+    let outside = dir.path().join("secret.txt");
+    fs::write(&outside, "not yours\n").unwrap();
+
+    std::os::unix::fs::symlink(&outside, incoming.join("a-symlink")).unwrap();
+    let fifo = std::ffi::CString::new(incoming.join("a-fifo").to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let hard = dir.path().join("linked.txt");
+    fs::write(&hard, "two names\n").unwrap();
+    fs::hard_link(&hard, incoming.join("a-hard-link")).unwrap();
+    drop_file(&incoming, "too-big.txt", &vec![b'x'; 5000]);
+    fs::create_dir(incoming.join("no-such-printer")).unwrap();
+    fs::write(incoming.join("no-such-printer").join("doc.txt"), "x\n").unwrap();
+    // A device node (root only, as in CI).
+    let device = std::ffi::CString::new(incoming.join("a-device").to_str().unwrap()).unwrap();
+    // SAFETY: a valid path; makedev(1, 3) is /dev/null's number.
+    let made = unsafe { libc::mknod(device.as_ptr(), libc::S_IFCHR | 0o644, libc::makedev(1, 3)) };
+    let expected_rejects = if made == 0 { 6 } else { 5 };
+
+    assert!(
+        wait_until(Duration::from_secs(15), || is_empty(&incoming)),
+        "the drop directory did not end empty: {:?}; log:\n{}",
+        fs::read_dir(&incoming)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect::<Vec<_>>(),
+        daemon.log_text()
+    );
+    let reasons = reasons(&rejected(&daemon));
+    let all = reasons.join("\n");
+    assert_eq!(reasons.len(), expected_rejects, "reasons:\n{all}");
+    for needle in [
+        "symbolic links are not taken",
+        "not a regular file (a FIFO)",
+        "hard-linked files are not taken",
+        "over the limit of 1000 bytes",
+        "no printer named \"no-such-printer\"",
+    ] {
+        assert!(all.contains(needle), "no reason says {needle:?}:\n{all}");
+    }
+    if made == 0 {
+        assert!(all.contains("not a regular file (a device)"), "{all}");
+    }
+    assert!(
+        spooled_documents(&daemon.spool).is_empty(),
+        "a bad entry became a job"
+    );
+    assert_eq!(fs::read_to_string(&outside).unwrap(), "not yours\n");
+    let log = daemon.log_text();
+    assert!(
+        log.contains("rejected dropped file"),
+        "no log line names the rejects:\n{log}"
+    );
+}
+
+#[test]
+fn a_printer_subdirectory_targets_that_printer_and_goes_away() {
+    let dir = TempDir::new("dropdir-printer");
+    let out = dir.path().join("office-out");
+    let daemon = daemon_with(
+        &dir,
+        &format!(
+            "[[printer]]\nname = \"default\"\ndevice_uri = \"file://{}/default-out\"\n\
+             [[printer]]\nname = \"office\"\ndevice_uri = \"file://{}\"\n",
+            dir.path().display(),
+            out.display()
+        ),
+    );
+    let incoming = incoming(&daemon);
+    let sub = incoming.join("office");
+    fs::create_dir(&sub).unwrap();
+    fs::set_permissions(&sub, fs::Permissions::from_mode(0o755)).unwrap();
+    drop_file(&sub, "memo.txt", b"for the office\n");
+    assert!(
+        wait_until(Duration::from_secs(10), || files_in(&out).len() == 1),
+        "nothing printed on office; log:\n{}",
+        daemon.log_text()
+    );
+    assert_eq!(fs::read(&files_in(&out)[0]).unwrap(), b"for the office\n");
+    assert!(wait_until(Duration::from_secs(5), || is_empty(&incoming)));
+}
+
+#[test]
+fn sigkill_during_intake_loses_nothing_and_duplicates_nothing() {
+    const FILES: usize = 300;
+    const ROUNDS: usize = 6;
+    let dir = TempDir::new("dropdir-kill");
+    let spool = dir.path().join("spool");
+    fs::create_dir_all(&spool).unwrap();
+    fs::write(spool.with_extension("empty.toml"), "").unwrap();
+    let log = dir.path().join("daemon.log");
+    let incoming = spool.join("incoming");
+    let (mut rng, seed) = Rng::from_env_or_clock();
+
+    let mut expected: HashMap<String, usize> = HashMap::new();
+    let mut daemon = Daemon::start(&spool, &log);
+    let staging = dir.path().join("staging-area");
+    fs::create_dir_all(&staging).unwrap();
+    for i in 0..FILES {
+        let len = rng.range(1, 8192) as usize;
+        let bytes = rng.bytes(len);
+        *expected.entry(sha256_hex(&bytes)).or_insert(0) += 1;
+        fs::write(staging.join(format!("f{i:04}")), &bytes).unwrap();
+        fs::rename(
+            staging.join(format!("f{i:04}")),
+            incoming.join(format!("f{i:04}")),
+        )
+        .unwrap();
+    }
+    for _ in 0..ROUNDS {
+        std::thread::sleep(Duration::from_millis(rng.range(20, 400)));
+        daemon.kill();
+        daemon = Daemon::start(&spool, &log);
+    }
+    let done = wait_until(Duration::from_secs(120), || {
+        is_empty(&incoming) && spooled_documents(&spool).values().sum::<usize>() >= FILES
+    });
+    // A little longer, so a duplicate made late would show.
+    std::thread::sleep(Duration::from_millis(500));
+    let found = spooled_documents(&spool);
+    assert!(
+        done,
+        "seed {seed}: after 120 s {} jobs, drop directory empty: {}",
+        found.values().sum::<usize>(),
+        is_empty(&incoming)
+    );
+    assert_eq!(
+        found, expected,
+        "seed {seed}: each dropped file must become exactly one job"
+    );
+    assert!(
+        is_empty(&spool.join("claimed").join(".default"))
+            || !spool.join("claimed/.default").exists()
+    );
+    drop(daemon);
+}
