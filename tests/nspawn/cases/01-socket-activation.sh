@@ -8,8 +8,8 @@
 check_eq "printspoold.socket listens after boot" active "$(state printspoold.socket)"
 check_eq "printspoold-unix.socket listens after boot" active "$(state printspoold-unix.socket)"
 check_eq "printspoold.service is not started at boot" inactive "$(state printspoold.service)"
-check "the TCP socket is on port 631 (all addresses)" \
-    bash -c "systemctl show -P Listen printspoold.socket | grep -Eq '^(\\[::\\]|0\\.0\\.0\\.0):631 '"
+check "the TCP socket is on port 631 of the loopback address" \
+    bash -c "systemctl show -P Listen printspoold.socket | grep -Eq '^127\\.0\\.0\\.1:631 '"
 check "the Unix socket exists, mode 0666" \
     test "$(stat -c '%a %F' /run/printspoold/ipp.sock)" = "666 socket"
 

@@ -47,7 +47,8 @@ since=$(date '+%Y-%m-%d %H:%M:%S')
 systemctl start printspoold-cleanup.service
 summary=$(journalctl -q --no-pager -u printspoold-cleanup.service --since "$since" | grep 'cleanup: purged' | tail -n 1)
 echo "# $summary"
-check "the journal shows the summary, one finished job purged" grep -q 'purged 1 finished job' <<<"$summary"
+# Earlier cases' finished jobs are past the retention too.
+check "the journal shows the summary, finished jobs purged" grep -Eq 'purged [1-9][0-9]* finished job' <<<"$summary"
 check "the finished job's record is gone" test ! -e "/var/spool/printspoold/jobs/$done_id.job"
 check "the held job's record stays" test -e "/var/spool/printspoold/jobs/$held.job"
 check_eq "the daemon kept running" active "$(state printspoold.service)"
