@@ -11,6 +11,12 @@ INCOMING=/var/spool/printspoold/incoming
 PRINTED=/var/spool/printspoold/printed
 ROUNDS=20
 
+# Evaluated at every poll (a $(...) in wait_until's arguments would be
+# evaluated once).
+printed_count() { find "$PRINTED" -type f | wc -l; }
+printed_more_than() { (($(printed_count) > $1)); }
+incoming_empty() { [[ -z $(ls -A "$INCOMING") ]]; }
+
 write_config '[server]
 idle_exit_after = 1'
 systemctl stop printspoold.service
@@ -23,8 +29,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
     # systemd's default start limit for a service is 5 starts in 10 s; a
     # real idle_exit_after keeps starts far apart, this test's 1 s does
     # not, so rounds are paced to stay under the limit.
-    sleep 1.2
-    before=$(find "$PRINTED" -type f | wc -l)
+    sleep 1
+    before=$(printed_count)
     doc=/tmp/path-round-$round.txt
     printf 'round %d %s\n' "$round" "$RANDOM$RANDOM" >"$doc"
     # The writer's protocol: a dotfile, then rename into place. Written by
@@ -32,14 +38,14 @@ for ((round = 1; round <= ROUNDS; round++)); do
     setpriv --reuid=nobody --regid=nogroup --clear-groups \
         sh -c "cat '$doc' > '$INCOMING/.round-$round' && mv '$INCOMING/.round-$round' '$INCOMING/round-$round.txt'" ||
         { failed=$((failed + 1)); echo "# round $round: could not drop the file"; continue; }
-    if ! wait_until 20 test "$(find "$PRINTED" -type f | wc -l)" -gt "$before"; then
+    if ! wait_until 20 printed_more_than "$before"; then
         failed=$((failed + 1))
         echo "# round $round: nothing printed (service $(state printspoold.service))"
         continue
     fi
     newest=$(ls -t "$PRINTED" | head -n 1)
     cmp -s "$doc" "$PRINTED/$newest" || { failed=$((failed + 1)); echo "# round $round: printed bytes differ"; }
-    wait_until 10 test -z "$(ls -A "$INCOMING")" || { failed=$((failed + 1)); echo "# round $round: drop directory not empty"; }
+    wait_until 10 incoming_empty || { failed=$((failed + 1)); echo "# round $round: drop directory not empty"; }
 done
 echo "# $ROUNDS rounds in $(elapsed_since "$start")s"
 check_eq "every round started the daemon, printed exactly and emptied the directory" 0 "$failed"
@@ -52,7 +58,7 @@ check "jobs are owned by the file's owner" test "$owner" -ge 1
 # A bad entry is moved to rejected/ with a reason, and the directory still
 # ends empty.
 mkfifo "$INCOMING/a-fifo"
-check "a FIFO is rejected and the directory ends empty" wait_until 20 test -z "$(ls -A "$INCOMING")"
+check "a FIFO is rejected and the directory ends empty" wait_until 20 incoming_empty
 check "its reason is recorded" grep -q "not a regular file" /var/spool/printspoold/rejected/*a-fifo.reason
 rm -f "$CONFIG"
 finish
