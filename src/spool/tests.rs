@@ -61,8 +61,20 @@ fn files_in(dir: &Path) -> BTreeSet<String> {
         .collect()
 }
 
+/// Opens the spool again. The lock of a dropped `Spool` can outlive it for
+/// a moment: its sync thread lets go of it on its own schedule, and a test
+/// elsewhere in this process may have forked (holding a copy of the
+/// descriptor until its exec). So `Locked` is retried briefly.
 fn reopen(dir: &Path) -> (Spool, Recovery) {
-    Spool::open(dir, LIMIT).unwrap()
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match Spool::open(dir, LIMIT) {
+            Err(SpoolError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other.unwrap(),
+        }
+    }
 }
 
 #[test]

@@ -16,6 +16,9 @@ check "the Unix socket exists, mode 0666" \
 start=$(now)
 check "first request over TCP is answered" ipp_ok_verbose "$TCP_URI"
 echo "# first request, including activation: $(elapsed_since "$start")s"
+# The daemon may answer from the passed socket a moment before systemd has
+# processed its READY=1: "activating" turns "active" within a moment.
+wait_until 5 is_state printspoold.service active
 check_eq "that request started printspoold.service" active "$(state printspoold.service)"
 pid=$(main_pid)
 check "the service is Type=notify and reported READY (ActiveState=active, SubState=running)" \
