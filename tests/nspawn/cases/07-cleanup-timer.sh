@@ -9,6 +9,11 @@ check_eq "printspoold-cleanup.timer is waiting" active "$(state printspoold-clea
 check "it has a next elapse time" test -n "$(prop printspoold-cleanup.timer NextElapseUSecRealtime)"
 echo "# next cleanup: $(prop printspoold-cleanup.timer NextElapseUSecRealtime)"
 check_eq "Persistent=" yes "$(prop printspoold-cleanup.timer Persistent)"
+check "systemctl list-timers lists it" \
+    bash -c 'systemctl list-timers --all --no-pager | grep -q printspoold-cleanup.timer'
+calendar=$(sed -n 's/^OnCalendar=//p' /lib/systemd/system/printspoold-cleanup.timer)
+check "systemd-analyze calendar accepts OnCalendar=$calendar" \
+    systemd-analyze calendar "$calendar"
 check_eq "the timer triggers printspoold-cleanup.service" printspoold-cleanup.service \
     "$(prop printspoold-cleanup.timer Triggers)"
 
