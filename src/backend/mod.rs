@@ -6,6 +6,7 @@
 
 mod device;
 mod file;
+mod usb;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use std::sync::atomic::AtomicBool;
 
 pub use device::DeviceBackend;
 pub use file::FileBackend;
+pub use usb::UsbBackend;
 
 use crate::config::DeviceUri;
 use crate::core::Job;
@@ -49,6 +51,12 @@ pub trait Backend: Send + Sync {
 pub fn for_uri(uri: &DeviceUri) -> Arc<dyn Backend> {
     match uri {
         DeviceUri::File(dir) => Arc::new(FileBackend::new(dir.clone())),
+        // usblp nodes: non-blocking writes with poll(2), so Cancel-Job
+        // works even while a printer takes no data (the parallel-port
+        // driver has no poll, hence the plain device backend otherwise).
+        DeviceUri::Device(path) if path.starts_with("/dev/usb") => {
+            Arc::new(UsbBackend::new(path.clone()))
+        }
         DeviceUri::Device(path) => Arc::new(DeviceBackend::new(path.clone())),
     }
 }

@@ -12,8 +12,9 @@
 //!    (printer) and creates a queue for each (this also catches a printer
 //!    that arrived while a previous instance was exiting on idle: systemd
 //!    starts us again because the device still wants us);
-//! 3. follows udev: `add` creates the queue or brings it back online (same
-//!    model and serial number, same queue name, so pending jobs print);
+//! 3. follows the events: `add` creates the queue or brings it back online
+//!    once udev has set the node up (same model and serial number, same
+//!    queue name, so pending jobs print);
 //!    `remove` stops the queue with `offline-report`, and a job printing at
 //!    that moment goes back to pending (its next write fails with ENODEV).
 //!
