@@ -2,13 +2,13 @@
 //! directory, named by job id. It is the built-in default queue, so the
 //! daemon prints somewhere with no configuration at all.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::fs::{self, OpenOptions};
+use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
-use super::{Backend, BackendError, CHUNK};
+use super::{Backend, BackendError, copy_document};
 use crate::core::Job;
 use crate::docformat;
 
@@ -37,9 +37,6 @@ impl FileBackend {
             .mode(0o750)
             .create(&self.dir)
             .map_err(|e| fail("cannot create output directory", e))?;
-        let mut input = File::open(document).map_err(|e| {
-            BackendError::Failed(format!("document of job {} unreadable: {e}", job.id))
-        })?;
         let final_path = self.dir.join(Self::output_name(job));
         let temp_path = self.dir.join(format!(".job-{}.partial", job.id));
         let mut output = OpenOptions::new()
@@ -49,21 +46,15 @@ impl FileBackend {
             .mode(0o640)
             .open(&temp_path)
             .map_err(|e| fail("cannot create output file", e))?;
-        let mut buf = vec![0u8; CHUNK];
-        loop {
-            if cancel.load(Ordering::Relaxed) {
-                let _ = fs::remove_file(&temp_path);
-                return Err(BackendError::Canceled);
-            }
-            let n = input.read(&mut buf).map_err(|e| {
-                BackendError::Failed(format!("reading document of job {}: {e}", job.id))
-            })?;
-            if n == 0 {
-                break;
-            }
+        let copied = copy_document(job.id, document, cancel, |chunk| {
             output
-                .write_all(&buf[..n])
-                .map_err(|e| fail("cannot write output", e))?;
+                .write_all(chunk)
+                .map_err(|e| fail("cannot write output", e))
+        });
+        if let Err(e) = copied {
+            // Canceled or failed: no partial file is left behind.
+            let _ = fs::remove_file(&temp_path);
+            return Err(e);
         }
         // Atomic: a reader of the directory sees the whole document or none.
         output

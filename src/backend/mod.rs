@@ -63,3 +63,38 @@ pub fn for_uri(uri: &DeviceUri) -> Arc<dyn Backend> {
 
 /// Size of the pieces backends copy documents in; cancel is checked between.
 pub(crate) const CHUNK: usize = 64 * 1024;
+
+/// Streams job `id`'s `document` into `write` in [`CHUNK`] pieces, checking
+/// `cancel` before each: the one copy loop every backend shares.
+pub(crate) fn copy_document(
+    id: u32,
+    document: &Path,
+    cancel: &AtomicBool,
+    mut write: impl FnMut(&[u8]) -> Result<(), BackendError>,
+) -> Result<(), BackendError> {
+    let mut input = std::fs::File::open(document)
+        .map_err(|e| BackendError::Failed(format!("document of job {id} unreadable: {e}")))?;
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(BackendError::Canceled);
+        }
+        let n = std::io::Read::read(&mut input, &mut buf)
+            .map_err(|e| BackendError::Failed(format!("reading document of job {id}: {e}")))?;
+        if n == 0 {
+            return Ok(());
+        }
+        write(&buf[..n])?;
+    }
+}
+
+/// A device error: one that means the device went away (unplugged) makes
+/// the job wait for it (`Offline`); anything else fails the job.
+pub(crate) fn device_error(path: &Path, e: std::io::Error) -> BackendError {
+    match e.raw_os_error() {
+        Some(libc::ENODEV | libc::EIO | libc::ENOENT | libc::ENXIO | libc::ESHUTDOWN) => {
+            BackendError::Offline(format!("{}: {e}", path.display()))
+        }
+        _ => BackendError::Failed(format!("{}: {e}", path.display())),
+    }
+}

@@ -17,14 +17,14 @@
 //! back to pending (`BackendError::Offline`).
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{Backend, BackendError, CHUNK};
+use super::{Backend, BackendError, copy_document, device_error};
 use crate::core::Job;
 
 /// Longest wait in poll(2) before the cancel flag is looked at again.
@@ -44,15 +44,6 @@ impl UsbBackend {
         UsbBackend { path }
     }
 
-    fn offline_or_failed(&self, e: io::Error) -> BackendError {
-        match e.raw_os_error() {
-            Some(libc::ENODEV | libc::EIO | libc::ENOENT | libc::ENXIO | libc::ESHUTDOWN) => {
-                BackendError::Offline(format!("{}: {e}", self.path.display()))
-            }
-            _ => BackendError::Failed(format!("{}: {e}", self.path.display())),
-        }
-    }
-
     fn offline(&self, why: &str) -> BackendError {
         BackendError::Offline(format!("{}: {why}", self.path.display()))
     }
@@ -60,28 +51,13 @@ impl UsbBackend {
 
 impl Backend for UsbBackend {
     fn print(&self, job: &Job, document: &Path, cancel: &AtomicBool) -> Result<(), BackendError> {
-        let mut input = File::open(document).map_err(|e| {
-            BackendError::Failed(format!("document of job {} unreadable: {e}", job.id))
-        })?;
         let device = OpenOptions::new()
             .write(true)
             .custom_flags(libc::O_NONBLOCK)
             .open(&self.path)
-            .map_err(|e| self.offline_or_failed(e))?;
+            .map_err(|e| device_error(&self.path, e))?;
         let mut writer = Paced::new(self, job.id, &device, cancel);
-        let mut buf = vec![0u8; CHUNK];
-        loop {
-            if cancel.load(Ordering::Relaxed) {
-                return Err(BackendError::Canceled);
-            }
-            let n = input.read(&mut buf).map_err(|e| {
-                BackendError::Failed(format!("reading document of job {}: {e}", job.id))
-            })?;
-            if n == 0 {
-                break;
-            }
-            writer.write_all(&buf[..n])?;
-        }
+        copy_document(job.id, document, cancel, |chunk| writer.write_all(chunk))?;
         // Closing would kill the last URB: wait until the printer took it.
         writer.wait_writable()
     }
@@ -131,7 +107,7 @@ impl<'a> Paced<'a> {
                     told_writable = self.poll_writable()?;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(self.backend.offline_or_failed(e)),
+                Err(e) => return Err(device_error(&self.backend.path, e)),
             }
         }
         Ok(())
@@ -163,7 +139,7 @@ impl<'a> Paced<'a> {
             return if e.kind() == io::ErrorKind::Interrupted {
                 Ok(false)
             } else {
-                Err(self.backend.offline_or_failed(e))
+                Err(device_error(&self.backend.path, e))
             };
         }
         if fds.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
@@ -208,7 +184,10 @@ impl<'a> Paced<'a> {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Read;
+
     use super::*;
+    use crate::backend::CHUNK;
     use crate::core::{JobState, JobTicket, Origin};
     use std::sync::Arc;
     use std::sync::mpsc;
