@@ -382,10 +382,34 @@ check_no_lingering_device() {
     result PASS e-no-lingering-device "$unit gone $(since "$start")s after the unplug; printer stopped (offline-report)"
 }
 
+# README.md's device-activation "try it" block ("<!-- tour: vm -->"), run
+# verbatim with the printer plugged in: a README command that fails fails here.
+check_readme_tour() {
+    local blocks block out
+    blocks=$(mktemp -d)
+    awk -v env=vm -v dir="$blocks" -f "$HERE/tour-blocks.awk" "$HERE/README.md"
+    if ! compgen -G "$blocks/*.sh" >/dev/null; then
+        result FAIL g-readme-tour "README.md has no <!-- tour: vm --> block"
+        return 1
+    fi
+    for block in "$blocks"/*.sh; do
+        if ! out=$(cd /tmp && timeout 60 bash -e -o pipefail "$block" 2>&1); then
+            log "README tour block failed:"
+            sed 's/^/    | /' "$block"
+            sed 's/^/    > /' <<<"$out"
+            result FAIL g-readme-tour "README block $(basename "$block" .sh) failed: $(tail -n 1 <<<"$out")"
+            return 1
+        fi
+        sed 's/^/    > /' <<<"$out"
+    done
+    result PASS g-readme-tour "$(find "$blocks" -name '*.sh' | wc -l) README block(s) ran verbatim"
+}
+
 main() {
     log "kernel $(uname -r), $(systemctl --version | head -n 1)"
     check_activation
     check_attributes
+    check_readme_tour
     check_byte_exact
     check_unplug_replug
     check_cancel_stalled
