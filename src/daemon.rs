@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::broadcast;
 
 use crate::cli::{Cli, Command, USAGE};
 use crate::config::{Config, ConfigError};
@@ -565,6 +566,15 @@ impl std::fmt::Display for Outcome {
     }
 }
 
+/// How long `STATUS=` may lag behind the job core: events within this window
+/// are folded into one update, so a burst of jobs costs one summary, not one
+/// per event.
+const STATUS_COALESCE: Duration = Duration::from_millis(250);
+
+/// How often idleness is checked, and only when idle exit is on: a daemon
+/// with nothing to do should not wake at all.
+const IDLE_CHECK: Duration = Duration::from_millis(250);
+
 /// Waits for signals, keeps `STATUS=` current, pings the watchdog and
 /// watches for idleness.
 async fn main_loop(
@@ -587,16 +597,19 @@ async fn main_loop(
         }
     };
     let mut events = spooler.subscribe();
+    let mut events_open = true;
     let watchdog_every = notifier
         .watchdog_interval()
         .unwrap_or(Duration::from_secs(3600));
     let mut watchdog = tokio::time::interval(watchdog_every);
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut idle_check = tokio::time::interval(IDLE_CHECK);
     let mut reconcile = tokio::time::interval(HISTORY_RECONCILE);
     let mut idle_since: Option<Instant> = None;
     let mut last_status = String::new();
+    let mut status_due: Option<tokio::time::Instant> = None;
     let mut reload_error: Option<String> = None;
     loop {
+        let idle_exit = settings.idle_exit.filter(|_| socket_activated);
         tokio::select! {
             _ = term.recv() => return Outcome::Terminated,
             _ = int.recv() => return Outcome::Interrupted,
@@ -604,38 +617,44 @@ async fn main_loop(
                 // daemon(7) new-style recommendation 2: SIGHUP reloads.
                 notifier.reloading();
                 reload_error = reload(&mut settings, spooler).err().map(|e| e.to_string());
-                last_status.clear();
-                notifier.ready_with_status(&status_line(spooler, reload_error.as_deref()));
+                last_status = status_line(spooler, reload_error.as_deref());
+                notifier.ready_with_status(&last_status);
             }
             _ = watchdog.tick(), if notifier.watchdog_interval().is_some() => notifier.watchdog(),
-            _ = events.recv() => {}
+            event = events.recv(), if events_open => {
+                // Lagged still means "something changed"; Closed means the
+                // core is gone, and only a signal can end the loop now.
+                events_open = !matches!(event, Err(broadcast::error::RecvError::Closed));
+                status_due.get_or_insert_with(|| tokio::time::Instant::now() + STATUS_COALESCE);
+            }
+            _ = tokio::time::sleep_until(status_due.unwrap_or_else(tokio::time::Instant::now)), if status_due.is_some() => {
+                status_due = None;
+                send_status_if_changed(spooler, notifier, &mut last_status, reload_error.as_deref());
+            }
             _ = reconcile.tick() => {
                 let forgotten = spooler.forget_purged();
                 if forgotten > 0 {
                     tracing::info!("{forgotten} finished jobs purged by cleanup left the history");
+                    send_status_if_changed(spooler, notifier, &mut last_status, reload_error.as_deref());
                 }
             }
-            _ = tick.tick() => {
-                if let (true, Some(limit)) = (socket_activated, settings.idle_exit) {
-                    let idle = sources.are_idle() && spooler.is_idle();
-                    let since = match (idle, idle_since) {
-                        (false, _) => { idle_since = None; continue_status(spooler, notifier, &mut last_status, reload_error.as_deref()); continue; }
-                        (true, Some(since)) => since,
-                        (true, None) => *idle_since.insert(Instant::now()),
-                    };
-                    if since.elapsed() >= limit {
-                        tracing::info!("idle for {}s with no client and no work: exiting; systemd keeps the socket", limit.as_secs());
-                        return Outcome::Idle(limit);
-                    }
+            _ = idle_check.tick(), if idle_exit.is_some() => {
+                let Some(limit) = idle_exit else { continue };
+                if !(sources.are_idle() && spooler.is_idle()) {
+                    idle_since = None;
+                    continue;
+                }
+                if idle_since.get_or_insert_with(Instant::now).elapsed() >= limit {
+                    tracing::info!("idle for {}s with no client and no work: exiting; systemd keeps the socket", limit.as_secs());
+                    return Outcome::Idle(limit);
                 }
             }
         }
-        continue_status(spooler, notifier, &mut last_status, reload_error.as_deref());
     }
 }
 
 /// Sends `STATUS=` when the summary changed.
-fn continue_status(
+fn send_status_if_changed(
     spooler: &Spooler,
     notifier: &Notifier,
     last: &mut String,

@@ -4,52 +4,24 @@
 
 use std::ffi::{CStr, CString};
 
-/// The user name of `uid`, or `None` when no such user exists.
-pub fn user_name(uid: u32) -> Option<String> {
+/// Runs one of libc's reentrant NSS look-ups (`getpwuid_r`, `getpwnam_r`,
+/// `getgrnam_r`), growing the string buffer while it answers `ERANGE`, and
+/// hands the filled record to `read` while its strings (which point into the
+/// buffer) are still valid. `None` when the entry does not exist.
+///
+/// `T` must be a plain C record (`libc::passwd` or `libc::group`): it is
+/// created zeroed.
+fn nss_lookup<T, R>(
+    lookup: impl Fn(&mut T, &mut [u8], &mut *mut T) -> libc::c_int,
+    read: impl FnOnce(&T) -> Option<R>,
+) -> Option<R> {
     let mut buf = vec![0u8; 4096];
     loop {
-        // SAFETY: passwd is plain data; getpwuid_r fills it and points its
-        // string fields into `buf`, which outlives every use below.
-        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        let rc = unsafe {
-            libc::getpwuid_r(
-                uid,
-                &mut pwd,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut result,
-            )
-        };
-        if rc == libc::ERANGE && buf.len() < 1 << 20 {
-            buf.resize(buf.len() * 2, 0);
-            continue;
-        }
-        if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
-            return None;
-        }
-        // SAFETY: pw_name is a NUL-terminated string inside `buf`.
-        let name = unsafe { CStr::from_ptr(pwd.pw_name) };
-        return name.to_str().ok().map(str::to_string);
-    }
-}
-
-/// The primary group of user `name`, for `getgrouplist`.
-fn primary_gid(name: &CStr) -> Option<u32> {
-    let mut buf = vec![0u8; 4096];
-    loop {
-        // SAFETY: as in `user_name`.
-        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        let rc = unsafe {
-            libc::getpwnam_r(
-                name.as_ptr(),
-                &mut pwd,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut result,
-            )
-        };
+        // SAFETY: passwd and group are plain data for which all-zero is a
+        // valid value; the look-up fills them in.
+        let mut record: T = unsafe { std::mem::zeroed() };
+        let mut result: *mut T = std::ptr::null_mut();
+        let rc = lookup(&mut record, &mut buf, &mut result);
         if rc == libc::ERANGE && buf.len() < 1 << 20 {
             buf.resize(buf.len() * 2, 0);
             continue;
@@ -57,36 +29,62 @@ fn primary_gid(name: &CStr) -> Option<u32> {
         if rc != 0 || result.is_null() {
             return None;
         }
-        return Some(pwd.pw_gid);
+        return read(&record);
     }
+}
+
+/// The user name of `uid`, or `None` when no such user exists.
+pub fn user_name(uid: u32) -> Option<String> {
+    nss_lookup(
+        // SAFETY: every pointer is valid for the call; buf.len() is its size.
+        |pwd: &mut libc::passwd, buf, result| unsafe {
+            libc::getpwuid_r(uid, pwd, buf.as_mut_ptr().cast(), buf.len(), result)
+        },
+        |pwd| {
+            if pwd.pw_name.is_null() {
+                return None;
+            }
+            // SAFETY: pw_name is a NUL-terminated string inside the buffer,
+            // which lives until nss_lookup returns.
+            let name = unsafe { CStr::from_ptr(pwd.pw_name) };
+            name.to_str().ok().map(str::to_string)
+        },
+    )
+}
+
+/// The primary group of user `name`, for `getgrouplist`.
+fn primary_gid(name: &CStr) -> Option<u32> {
+    nss_lookup(
+        // SAFETY: as in `user_name`; `name` is NUL-terminated.
+        |pwd: &mut libc::passwd, buf, result| unsafe {
+            libc::getpwnam_r(
+                name.as_ptr(),
+                pwd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                result,
+            )
+        },
+        |pwd| Some(pwd.pw_gid),
+    )
 }
 
 /// The gid of group `name`, or `None` when it does not exist.
 pub fn group_id(name: &str) -> Option<u32> {
     let cname = CString::new(name).ok()?;
-    let mut buf = vec![0u8; 4096];
-    loop {
-        // SAFETY: group is plain data filled by getgrnam_r, strings in `buf`.
-        let mut grp: libc::group = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::group = std::ptr::null_mut();
-        let rc = unsafe {
+    nss_lookup(
+        // SAFETY: as in `user_name`; `cname` is NUL-terminated.
+        |grp: &mut libc::group, buf, result| unsafe {
             libc::getgrnam_r(
                 cname.as_ptr(),
-                &mut grp,
+                grp,
                 buf.as_mut_ptr().cast(),
                 buf.len(),
-                &mut result,
+                result,
             )
-        };
-        if rc == libc::ERANGE && buf.len() < 1 << 20 {
-            buf.resize(buf.len() * 2, 0);
-            continue;
-        }
-        if rc != 0 || result.is_null() {
-            return None;
-        }
-        return Some(grp.gr_gid);
-    }
+        },
+        |grp| Some(grp.gr_gid),
+    )
 }
 
 /// Whether `uid` is root or a member (primary or supplementary) of `gid`.
