@@ -95,6 +95,7 @@ fn spooler_device_access_is_closed_but_for_usb_printers() {
     for wanted in [
         "DevicePolicy=closed",
         "DeviceAllow=char-usb rw",
+        "PrivateNetwork=yes",
         "User=printspoold",
         "NoNewPrivileges=yes",
         "CapabilityBoundingSet=",
