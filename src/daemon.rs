@@ -10,7 +10,8 @@
 //! 4. recover the spool, start the print workers;
 //! 5. take the listening sockets (passed, or bound here);
 //! 6. export the D-Bus objects, then request the bus name last;
-//! 7. tell systemd `READY=1` (or the SysV parent, step 14).
+//! 7. tell systemd `READY=1` (or the SysV parent, step 14), then accept:
+//!    an answered client can count on the service being "active".
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -387,7 +388,7 @@ async fn serve(
     );
 
     let (bound, socket_activated) = take_listeners(early, &settings.listen)?;
-    let server = start_ipp(&spooler, &settings, &bound);
+    let server = ipp_server(&spooler, &settings);
     // The path source: drains what arrived while we were down, then watches.
     let drop_dir = match settings.drop_dir() {
         Some(layout) => Some(DropDir::start(layout, spooler.clone()).await?),
@@ -412,6 +413,13 @@ async fn serve(
 
     announce(&bound, &spooler);
     notifier.ready_with_status(&spooler.summary());
+    // Accepting starts only now: a client that got an answer can rely on
+    // systemd calling the service active. Connections made during start-up
+    // wait in the kernel's backlog, so none is lost (daemon(7) "Socket-Based
+    // Activation").
+    for b in &bound {
+        server.spawn_listener(b.listener.clone_for_serving());
+    }
     // SysV step 14; the PID file guard lives until we exit.
     let _pid_file = ready_pipe
         .take()
@@ -483,8 +491,8 @@ fn take_listeners(
     }
 }
 
-/// The IPP source: one HTTP server over every listener.
-fn start_ipp(spooler: &Spooler, settings: &Settings, bound: &[Bound]) -> Server {
+/// The IPP source: one HTTP server for every listener, not yet accepting.
+fn ipp_server(spooler: &Spooler, settings: &Settings) -> Server {
     let limits = settings.config.server.limits.clone();
     let service = IppService::new(
         spooler.clone(),
@@ -502,11 +510,7 @@ fn start_ipp(spooler: &Spooler, settings: &Settings, bound: &[Bound]) -> Server 
     let max_body = limits
         .max_document_bytes
         .saturating_add(limits.max_ipp_attribute_bytes as u64);
-    let server = Server::new(limits, max_body, Arc::new(service));
-    for b in bound {
-        server.spawn_listener(b.listener.clone_for_serving());
-    }
-    server
+    Server::new(limits, max_body, Arc::new(service))
 }
 
 /// Tells a person at a terminal where to print.

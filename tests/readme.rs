@@ -55,8 +55,7 @@ fn entries(tour: &str) -> Vec<(String, Vec<String>)> {
             in_list = true;
         } else if in_list && line.starts_with("- ") {
             out.push(
-                parse_entry(line)
-                    .unwrap_or_else(|| panic!("not '- `FILE`: `TEXT`...': {line}")),
+                parse_entry(line).unwrap_or_else(|| panic!("not '- `FILE`: `TEXT`...': {line}")),
             );
         } else if in_list && !line.is_empty() {
             in_list = false;
@@ -87,7 +86,11 @@ fn every_named_file_and_line_exists() {
             }
         }
     }
-    assert!(missing.is_empty(), "README.md points at:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "README.md points at:\n{}",
+        missing.join("\n")
+    );
 }
 
 #[test]
@@ -114,6 +117,9 @@ fn every_try_it_block_is_run_by_a_test() {
     assert_eq!(marked, 6, "one try-it block per activation path");
     for case in ["tests/nspawn/cases/10-readme-tour.sh", "tests/vm/in-vm.sh"] {
         let text = fs::read_to_string(Path::new(REPO).join(case)).unwrap();
-        assert!(text.contains("tour: "), "{case} does not run the README's tour blocks");
+        assert!(
+            text.contains("tour: "),
+            "{case} does not run the README's tour blocks"
+        );
     }
 }

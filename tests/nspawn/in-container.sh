@@ -8,11 +8,14 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=/var/lib/printspoold-test
 CASE_TIMEOUT=${CASE_TIMEOUT:-150}
+# Cases run in file-name order, byte by byte: 00-apt-install first.
+export LC_COLLATE=C
 mkdir -p "$OUT/logs"
 : >"$OUT/results"
 
 # Undo what a case may have changed, so the next one starts from the state a
 # package install leaves: no configuration, service stopped, sockets up.
+# (After the removal cases the units are gone and this does nothing.)
 reset_state() {
     rm -f /etc/printspoold/printspoold.toml
     if compgen -G '/run/systemd/system/printspoold*.d' >/dev/null; then

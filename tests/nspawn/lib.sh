@@ -10,6 +10,12 @@ CONFIG=/etc/printspoold/printspoold.toml
 TCP_URI=ipp://127.0.0.1:631/ipp/print
 UNIX_URI=ipp://%2Frun%2Fprintspoold%2Fipp.sock/ipp/print
 FAILURES=0
+# DEB, DEB_VERSION, DEB_UPGRADE, DEB_UPGRADE_VERSION: the packages the
+# harness built (tests/nspawn/run install_debs); absent in sysv-host.sh's tree.
+if [[ -f $LIB_DIR/packages.env ]]; then
+    # shellcheck source=/dev/null
+    . "$LIB_DIR/packages.env"
+fi
 
 ok() { echo "ok - $*"; }
 not_ok() {
@@ -60,6 +66,10 @@ wait_until() {
 }
 
 is_state() { [[ $(state "$1") == "$2" ]]; }
+# becomes_active UNIT: waits up to 10 s for "active". A socket-activated
+# daemon answers its first request before it has the bus name and sends
+# READY=1, so systemd can still say "activating" right after the answer.
+becomes_active() { wait_until 10 is_state "$1" active; }
 
 # ipp_ok URI [TESTFILE] [ipptool options...]: one IPP request, must succeed.
 # The test file defaults to a minimal Get-Printer-Attributes.
@@ -139,3 +149,49 @@ raw_get_attrs() {
     exec {fd}>&-
     return "$ok"
 }
+
+# apt_get ARGS...: apt-get as an administrator runs it, offline and without
+# questions; its output is kept in $APT_LOG and the last lines are shown
+# as comments when it fails.
+APT_LOG=${TMPDIR:-/tmp}/printspoold-apt.$$.log
+apt_get() {
+    local rc=0
+    DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Use-Pty=0 "$@" >"$APT_LOG" 2>&1 || rc=$?
+    ((rc == 0)) || sed 's/^/    # /' "$APT_LOG" | tail -n 25
+    return "$rc"
+}
+
+# package_status: dpkg's "Status Version" of printspoold, empty when dpkg
+# does not know it (never installed, or purged).
+package_status() {
+    dpkg-query -W -f '${Status} ${Version}' printspoold 2>/dev/null || true
+}
+
+# package_paths: every non-directory path the package ships (from the .deb
+# itself, so it works after removal too), one a line.
+package_paths() {
+    dpkg-deb --fsys-tarfile "$DEB" | tar -t | sed -n 's|^\./|/|; /[^/]$/p'
+}
+
+# existing_package_paths: those of package_paths still on disk.
+existing_package_paths() {
+    local path
+    while IFS= read -r path; do
+        if [[ -e $path || -L $path ]]; then echo "$path"; fi
+    done < <(package_paths)
+}
+
+# printspoold_units_known: the printspoold unit files systemctl still lists
+# (not the harness's own printspoold-test.service).
+printspoold_units_known() {
+    systemctl list-unit-files --no-legend 'printspoold*' 'dbus-org.printspoold*' 2>/dev/null |
+        awk '$1 != "printspoold-test.service" { print $1 }'
+}
+
+# listening PORT: whether something accepts connections on 127.0.0.1:PORT.
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+not_listening() { ! listening "$1"; }
+
+# daemon_processes: PIDs of running printspoold processes.
+daemon_processes() { pgrep -x printspoold || true; }
+

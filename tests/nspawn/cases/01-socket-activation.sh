@@ -19,7 +19,7 @@ echo "# first request, including activation: $(elapsed_since "$start")s"
 # The daemon may answer from the passed socket a moment before systemd has
 # processed its READY=1: "activating" turns "active" within a moment.
 wait_until 5 is_state printspoold.service active
-check_eq "that request started printspoold.service" active "$(state printspoold.service)"
+check "that request started printspoold.service" becomes_active printspoold.service
 pid=$(main_pid)
 check "the service is Type=notify and reported READY (ActiveState=active, SubState=running)" \
     test "$(prop printspoold.service SubState)" = running
@@ -42,5 +42,5 @@ systemctl stop printspoold.service
 check_eq "stopping the service leaves the TCP socket listening" active "$(state printspoold.socket)"
 check_eq "and the Unix socket" active "$(state printspoold-unix.socket)"
 check "a request after stop starts it again" ipp_ok "$TCP_URI"
-check_eq "service active again" active "$(state printspoold.service)"
+check "service active again" becomes_active printspoold.service
 finish

@@ -32,7 +32,7 @@ burst() {
 write_config '[server]
 idle_exit_after = 2'
 systemctl restart printspoold.service
-check_eq "service started with the new configuration" active "$(state printspoold.service)"
+check "service started with the new configuration" becomes_active printspoold.service
 start=$(now)
 check "it exits on its own when idle (within 15 s)" wait_until 15 is_state printspoold.service inactive
 echo "# idle exit after $(elapsed_since "$start")s (configured: 2 s)"

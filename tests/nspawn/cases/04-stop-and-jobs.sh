@@ -30,7 +30,7 @@ out=$(ipp_show "$TCP_URI" "$DATA/get-job-held.test" -d "jobid=${jobid:-0}" -d "j
 rc=$?
 check_eq "after a new start the job is still there, held (Get-Job-Attributes)" 0 "$rc"
 ((rc == 0)) || echo "$out"
-check_eq "service active again" active "$(state printspoold.service)"
+check "service active again" becomes_active printspoold.service
 
 systemctl restart printspoold.service
 out=$(ipp_show "$TCP_URI" "$DATA/get-job-held.test" -d "jobid=${jobid:-0}" -d "jobname=$jobname" 2>&1)

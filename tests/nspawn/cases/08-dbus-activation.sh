@@ -24,7 +24,7 @@ start=$(now)
 out=$(call ListPrinters 2>&1)
 check "ListPrinters through bus activation succeeds" grep -q '"default"' <<<"$out"
 echo "# first call answered after $(elapsed_since "$start")s (includes the start)"
-check_eq "the call started the service" active "$(state printspoold.service)"
+check "the call started the service" becomes_active printspoold.service
 journal=$(journalctl -q --no-pager --since "$since" 2>/dev/null)
 check "dbus-daemon asked systemd to activate the unit" \
     grep -q "Activating via systemd: service name='$NAME' unit='dbus-org.printspoold.Spooler1.service'" <<<"$journal"
