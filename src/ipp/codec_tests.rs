@@ -772,9 +772,9 @@ fn encoder_cuts_overlong_strings_at_a_char_boundary() {
     assert_eq!(attrs[3].values, vec![Value::OutOfBand(ValueTag::NO_VALUE)]);
 }
 
-/// Replays the committed fuzz seeds, where crash inputs found by
-/// `cargo fuzz run ipp_decode` go too (as `seed-crash-*`): each must decode
-/// or fail without panicking, and round-trip when it decodes.
+/// Replays the committed fuzz seeds (crash reproducers live in
+/// `fuzz/regressions/`, replayed by `tests/fuzz_regressions.rs`): each must
+/// decode or fail without panicking, and round-trip when it decodes.
 #[test]
 fn fuzz_seeds_replay_cleanly() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/ipp_decode");
