@@ -148,6 +148,7 @@ mod tests {
         HistoryConfig {
             retention,
             max_spool_bytes: cap,
+            ..HistoryConfig::default()
         }
     }
 

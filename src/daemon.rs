@@ -378,6 +378,7 @@ async fn serve(
 ) -> Result<(), DaemonError> {
     let options = settings.core_options();
     let (spooler, recovery) = Spooler::start(options)?;
+    spooler.set_history_limit(settings.config.history.max_jobs_in_memory);
     tracing::info!(
         spool = %settings.spool_dir.display(),
         queued = recovery.queued,
@@ -698,6 +699,7 @@ fn reload(settings: &mut Settings, spooler: &Spooler) -> Result<(), ConfigError>
         &config.effective_printers(&settings.spool_dir),
         &config.default_printer_name(),
     );
+    spooler.set_history_limit(config.history.max_jobs_in_memory);
     if config.server.listen != settings.config.server.listen
         || config.server.limits != settings.config.server.limits
     {

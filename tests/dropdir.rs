@@ -149,8 +149,13 @@ fn every_bad_kind_of_entry_lands_in_rejected_with_a_reason() {
     fs::write(&hard, "two names\n").unwrap();
     fs::hard_link(&hard, incoming.join("a-hard-link")).unwrap();
     drop_file(&incoming, "too-big.txt", &vec![b'x'; 5000]);
-    fs::create_dir(incoming.join("no-such-printer")).unwrap();
-    fs::write(incoming.join("no-such-printer").join("doc.txt"), "x\n").unwrap();
+    // A directory is prepared outside and renamed in, as the writer's
+    // protocol asks: an empty one in incoming/ would be removed by the
+    // daemon (the directory must end empty) before the file lands in it.
+    let prepared = dir.path().join("no-such-printer");
+    fs::create_dir(&prepared).unwrap();
+    fs::write(prepared.join("doc.txt"), "x\n").unwrap();
+    fs::rename(&prepared, incoming.join("no-such-printer")).unwrap();
     // A device node (root only, as in CI).
     let device = std::ffi::CString::new(incoming.join("a-device").to_str().unwrap()).unwrap();
     // SAFETY: a valid path; makedev(1, 3) is /dev/null's number.
@@ -207,10 +212,13 @@ fn a_printer_subdirectory_targets_that_printer_and_goes_away() {
         ),
     );
     let incoming = incoming(&daemon);
-    let sub = incoming.join("office");
-    fs::create_dir(&sub).unwrap();
-    fs::set_permissions(&sub, fs::Permissions::from_mode(0o755)).unwrap();
-    drop_file(&sub, "memo.txt", b"for the office\n");
+    // Prepared outside and renamed in (see above): an empty printer
+    // directory in incoming/ does not survive the daemon's next scan.
+    let prepared = dir.path().join("office");
+    fs::create_dir(&prepared).unwrap();
+    fs::set_permissions(&prepared, fs::Permissions::from_mode(0o755)).unwrap();
+    drop_file(&prepared, "memo.txt", b"for the office\n");
+    fs::rename(&prepared, incoming.join("office")).unwrap();
     assert!(
         wait_until(Duration::from_secs(10), || files_in(&out).len() == 1),
         "nothing printed on office; log:\n{}",

@@ -8,7 +8,7 @@ mod device;
 mod file;
 mod usb;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -29,8 +29,12 @@ pub enum BackendError {
     /// pending and the printer to stopped until the device returns.
     #[error("printer offline: {0}")]
     Offline(String),
-    /// The job cannot be printed (its document is gone, the device refused
-    /// it): the job is aborted with this reason.
+    /// The job's document is not in the spool any more (removed behind
+    /// the daemon's back): the job is aborted, naming the file.
+    #[error("document {} is missing from the spool", .0.display())]
+    DocumentMissing(PathBuf),
+    /// The job cannot be printed (its document is unreadable, the device
+    /// refused it): the job is aborted with this reason.
     #[error("{0}")]
     Failed(String),
 }
@@ -72,8 +76,13 @@ pub(crate) fn copy_document(
     cancel: &AtomicBool,
     mut write: impl FnMut(&[u8]) -> Result<(), BackendError>,
 ) -> Result<(), BackendError> {
-    let mut input = std::fs::File::open(document)
-        .map_err(|e| BackendError::Failed(format!("document of job {id} unreadable: {e}")))?;
+    let mut input = std::fs::File::open(document).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => BackendError::DocumentMissing(document.to_path_buf()),
+        _ => BackendError::Failed(format!(
+            "document {} of job {id} unreadable: {e}",
+            document.display()
+        )),
+    })?;
     let mut buf = vec![0u8; CHUNK];
     loop {
         if cancel.load(std::sync::atomic::Ordering::Relaxed) {

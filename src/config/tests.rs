@@ -67,3 +67,15 @@ fn duplicate_printer_and_dangling_default_are_refused() {
             .contains("names no")
     );
 }
+
+#[test]
+fn history_bounds_finished_jobs_in_memory() {
+    assert_eq!(
+        parse("").unwrap().history.max_jobs_in_memory,
+        history::DEFAULT_MAX_JOBS_IN_MEMORY
+    );
+    let config = parse("[history]\nmax_jobs_in_memory = 20\n").unwrap();
+    assert_eq!(config.history.max_jobs_in_memory, 20);
+    let err = parse("[history]\nmax_jobs_in_memory = -1\n").unwrap_err();
+    assert!(err.to_string().starts_with("test.toml:2: "), "{err}");
+}

@@ -7,11 +7,15 @@
 //! on a broadcast channel ([`Event`]) for D-Bus signals and `STATUS=`.
 
 mod error;
+mod history;
 pub mod job;
+mod memory;
 pub mod printer;
 mod queue;
 mod reload;
 mod spooler;
+#[cfg(test)]
+mod tests;
 mod worker;
 
 pub use error::CoreError;

@@ -19,6 +19,9 @@ pub(super) struct Queue {
     paused: bool,
     /// Why the device is unreachable, while it is.
     offline: Option<String>,
+    /// Why the spool cannot record this queue's jobs, while it cannot:
+    /// `printer-state-reasons` keyword and message (see the worker).
+    spool_trouble: Option<(&'static str, String)>,
     /// The job printing now and its cancel flag.
     current: Option<(JobId, Arc<AtomicBool>)>,
     pub(super) wake: Arc<Notify>,
@@ -39,6 +42,7 @@ impl Queue {
             config: config.clone(),
             paused: false,
             offline: None,
+            spool_trouble: None,
             current: None,
             wake: Arc::new(Notify::new()),
             stop: Arc::new(AtomicBool::new(false)),
@@ -93,7 +97,7 @@ impl Queue {
     }
 
     pub(super) fn is_stopped(&self) -> bool {
-        self.paused || self.offline.is_some()
+        self.paused || self.offline.is_some() || self.spool_trouble.is_some()
     }
 
     pub(super) fn is_offline(&self) -> bool {
@@ -112,6 +116,16 @@ impl Queue {
             self.offline = reason;
             self.touch();
         }
+    }
+
+    /// Sets or clears the spool trouble; returns whether that changed.
+    pub(super) fn set_spool_trouble(&mut self, trouble: Option<(&'static str, String)>) -> bool {
+        if self.spool_trouble == trouble {
+            return false;
+        }
+        self.spool_trouble = trouble;
+        self.touch();
+        true
     }
 
     pub(super) fn set_current(&mut self, current: Option<(JobId, Arc<AtomicBool>)>) {
@@ -158,15 +172,18 @@ impl Queue {
             (PrinterState::Stopped, "paused")
         } else if self.offline.is_some() {
             (PrinterState::Stopped, "offline-report")
+        } else if let Some((reason, _)) = &self.spool_trouble {
+            (PrinterState::Stopped, *reason)
         } else if self.current.is_some() {
             (PrinterState::Processing, "none")
         } else {
             (PrinterState::Idle, "none")
         };
-        let message = match (&self.offline, self.paused) {
-            (_, true) => "paused by an administrator".to_string(),
-            (Some(why), false) => why.clone(),
-            (None, false) => String::new(),
+        let message = match (&self.offline, self.paused, &self.spool_trouble) {
+            (_, true, _) => "paused by an administrator".to_string(),
+            (Some(why), false, _) => why.clone(),
+            (None, false, Some((_, why))) => why.clone(),
+            (None, false, None) => String::new(),
         };
         let config = &self.config;
         PrinterInfo {

@@ -3,7 +3,14 @@
 //! The job table and queue states live behind one `std::sync::Mutex`, held
 //! only for short, non-async sections. Durability goes through the spool,
 //! outside the lock. Each printer has a worker task (see `worker.rs`) woken
-//! through a `Notify` when a job becomes printable.
+//! through a `Notify` when a job becomes printable. The table holds every
+//! job not yet finished and a bounded number of finished ones (see
+//! `history.rs`).
+//!
+//! A change a client asks for (cancel, hold, release) is made in memory,
+//! then written; if the spool cannot record it (disk full, read-only), the
+//! change is undone and the client told, so what it sees next is what a
+//! restart would show.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,9 +19,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{Notify, broadcast};
 
+use super::history::History;
+use super::memory::Trimmer;
 use super::queue::Queue;
 use super::*;
-use crate::config::PrinterConfig;
+use crate::config::{HistoryConfig, PrinterConfig};
 use crate::docformat;
 use crate::spool::{Spool, StagedDocument, Staging};
 
@@ -50,10 +59,15 @@ pub(super) struct Inner {
     pub(super) shutting_down: AtomicBool,
     /// Wakes `wait_until_idle` and similar watchers on any change.
     pub(super) changed: Notify,
+    /// Gives memory back after a burst (see `memory.rs`).
+    pub(super) trimmer: Trimmer,
 }
 
 pub(super) struct State {
+    /// Every job not finished, and the newest finished ones.
     pub(super) jobs: BTreeMap<JobId, Job>,
+    /// Which finished jobs may leave `jobs`, and how many may stay.
+    pub(super) history: History,
     /// Queues in configuration order.
     pub(super) queues: Vec<Queue>,
     pub(super) default_printer: String,
@@ -102,6 +116,8 @@ impl Spooler {
             ..RecoveryReport::default()
         };
         let mut jobs = BTreeMap::new();
+        let mut history = History::new(HistoryConfig::default().max_jobs_in_memory);
+        let mut released = Vec::new();
         for recovered in recovery.jobs {
             let mut job: Job = match serde_json::from_slice(&recovered.meta) {
                 Ok(job) => job,
@@ -114,14 +130,27 @@ impl Spooler {
                     continue;
                 }
             };
+            // Only a record that was already final may leave memory: one
+            // changed by `restore_after_restart` is not on disk like that.
+            let settled = job.state.is_terminal();
             restore_after_restart(&mut job, recovered.document.is_some(), &mut report);
-            jobs.insert(job.id, job);
+            let id = job.id;
+            jobs.insert(id, job);
+            if settled {
+                // Trimmed as we go, so a long history never is in memory
+                // all at once.
+                released.extend(history.retire(&mut jobs, id));
+            }
+        }
+        for id in released {
+            spool.release(id);
         }
         let (events, _) = broadcast::channel(1024);
         let queues = options.printers.iter().map(Queue::new).collect();
         let inner = Arc::new(Inner {
             state: Mutex::new(State {
                 jobs,
+                history,
                 queues,
                 default_printer: options.default_printer,
             }),
@@ -130,6 +159,7 @@ impl Spooler {
             max_document_bytes: options.max_document_bytes,
             shutting_down: AtomicBool::new(false),
             changed: Notify::new(),
+            trimmer: Trimmer::default(),
         });
         let spooler = Spooler { inner };
         for printer in &options.printers {
@@ -262,14 +292,6 @@ impl Spooler {
         Ok(job)
     }
 
-    /// Whether a job was already made from the drop-directory claim `token`.
-    pub fn has_claim(&self, token: &str) -> bool {
-        self.lock()
-            .jobs
-            .values()
-            .any(|j| j.claim.as_deref() == Some(token))
-    }
-
     /// Creates a job that waits for its document (Create-Job). Durable.
     pub async fn create_job(&self, new: NewJob) -> Result<Job, CoreError> {
         self.validate(&new)?;
@@ -296,7 +318,10 @@ impl Spooler {
         self.refuse_if_shutting_down()?;
         let mut job = {
             let state = self.lock();
-            let job = state.jobs.get(&id).ok_or(CoreError::UnknownJob(id))?;
+            let Some(job) = state.jobs.get(&id) else {
+                drop(state);
+                return Err(self.not_in_memory(id, requester, "add a document to"));
+            };
             check_owner(job, requester, "add a document to")?;
             if job.has_document {
                 return Err(CoreError::NotPossible(format!(
@@ -332,13 +357,19 @@ impl Spooler {
             None => return Ok(job),
         }
         let job = self.replace(job);
+        if job.state.is_terminal() {
+            self.retire(id);
+        }
         Ok(job)
     }
 
     pub async fn cancel(&self, id: JobId, requester: &Requester) -> Result<Job, CoreError> {
-        let job = {
+        let (before, job) = {
             let mut state = self.lock();
-            let job = state.jobs.get_mut(&id).ok_or(CoreError::UnknownJob(id))?;
+            let Some(job) = state.jobs.get_mut(&id) else {
+                drop(state);
+                return Err(self.not_in_memory(id, requester, "cancel"));
+            };
             check_owner(job, requester, "cancel")?;
             if job.state.is_terminal() {
                 return Err(CoreError::NotPossible(format!(
@@ -357,20 +388,25 @@ impl Spooler {
                 }
                 return Ok(snapshot);
             }
+            let before = job.clone();
             finish(job, JobState::Canceled, "job-canceled-by-user", "canceled");
-            job.clone()
+            (before, job.clone())
         };
-        self.persist(id, true).await?;
+        self.persist_or_revert(before, &job).await?;
         self.emit_job(&job);
         tracing::info!(id, by = %requester.user, "job canceled");
+        self.retire(id);
         Ok(job)
     }
 
     /// Holds a pending job (`job-hold-until=indefinite`).
     pub async fn hold(&self, id: JobId, requester: &Requester) -> Result<Job, CoreError> {
-        let job = {
+        let (before, job) = {
             let mut state = self.lock();
-            let job = state.jobs.get_mut(&id).ok_or(CoreError::UnknownJob(id))?;
+            let Some(job) = state.jobs.get_mut(&id) else {
+                drop(state);
+                return Err(self.not_in_memory(id, requester, "hold"));
+            };
             check_owner(job, requester, "hold")?;
             match job.state {
                 JobState::Pending => {}
@@ -382,20 +418,24 @@ impl Spooler {
                     )));
                 }
             }
+            let before = job.clone();
             job.state = JobState::Held;
             job.reasons = vec!["job-hold-until-specified".to_string()];
             job.ticket.job_hold_until = Some("indefinite".to_string());
-            job.clone()
+            (before, job.clone())
         };
-        self.persist(id, true).await?;
+        self.persist_or_revert(before, &job).await?;
         self.emit_job(&job);
         Ok(job)
     }
 
     pub async fn release(&self, id: JobId, requester: &Requester) -> Result<Job, CoreError> {
-        let job = {
+        let (before, job) = {
             let mut state = self.lock();
-            let job = state.jobs.get_mut(&id).ok_or(CoreError::UnknownJob(id))?;
+            let Some(job) = state.jobs.get_mut(&id) else {
+                drop(state);
+                return Err(self.not_in_memory(id, requester, "release"));
+            };
             check_owner(job, requester, "release")?;
             if job.state != JobState::Held {
                 return Err(CoreError::NotPossible(format!(
@@ -403,6 +443,7 @@ impl Spooler {
                     job.state.keyword()
                 )));
             }
+            let before = job.clone();
             job.state = JobState::Pending;
             job.reasons = if job.has_document {
                 vec!["none".to_string()]
@@ -410,16 +451,21 @@ impl Spooler {
                 vec!["job-incoming".to_string()]
             };
             job.ticket.job_hold_until = Some("no-hold".to_string());
-            job.clone()
+            (before, job.clone())
         };
-        self.persist(id, true).await?;
+        self.persist_or_revert(before, &job).await?;
         self.emit_job(&job);
         self.wake(&job.printer);
         Ok(job)
     }
 
+    /// Job `id`: from memory, or, for a finished job that left memory,
+    /// from its record on disk (see `history.rs`).
     pub fn job(&self, id: JobId) -> Option<Job> {
-        self.lock().jobs.get(&id).cloned()
+        if let Some(job) = self.lock().jobs.get(&id) {
+            return Some(job.clone());
+        }
+        self.finished_on_disk(id)
     }
 
     pub fn jobs(&self, filter: &JobFilter) -> Vec<Job> {
@@ -547,18 +593,6 @@ impl Spooler {
         })
     }
 
-    /// Drops finished jobs that `printspoold cleanup` purged from disk.
-    /// Returns how many.
-    pub fn forget_purged(&self) -> usize {
-        let mut state = self.lock();
-        let spool = &self.inner.spool;
-        let before = state.jobs.len();
-        state
-            .jobs
-            .retain(|&id, job| !(job.state.is_terminal() && spool.forget_if_purged(id)));
-        before - state.jobs.len()
-    }
-
     /// Resolves once the core's state changed (any event).
     pub async fn changed(&self) {
         self.inner.changed.notified().await;
@@ -616,7 +650,13 @@ impl Spooler {
     /// Puts a freshly committed job into the table and wakes its printer.
     fn admit(&self, job: Job) {
         let printer = job.printer.clone();
-        self.lock().jobs.insert(job.id, job.clone());
+        {
+            let mut state = self.lock();
+            if let Some(token) = &job.claim {
+                state.history.claimed(token);
+            }
+            state.jobs.insert(job.id, job.clone());
+        }
         self.emit_job(&job);
         self.wake(&printer);
     }
@@ -665,6 +705,24 @@ impl Spooler {
         };
         pending.await?;
         Ok(())
+    }
+
+    /// `persist` for a change a client asked for: when the spool cannot
+    /// record it, the job goes back to `before` (unless it changed again
+    /// meanwhile), so the client told "failed" finds the job as it was.
+    async fn persist_or_revert(&self, before: Job, after: &Job) -> Result<(), CoreError> {
+        let id = after.id;
+        let Err(e) = self.persist(id, true).await else {
+            return Ok(());
+        };
+        let mut state = self.lock();
+        if let Some(job) = state.jobs.get_mut(&id)
+            && job == after
+        {
+            *job = before;
+        }
+        tracing::warn!(id, "job change not recorded, undone: {e}");
+        Err(e)
     }
 
     pub(super) fn document_path(&self, id: JobId) -> PathBuf {

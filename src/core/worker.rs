@@ -1,17 +1,38 @@
 //! The print worker: one task per printer, printing one job at a time off
 //! the request path. Jobs print oldest first.
+//!
+//! Two spool faults have a defined outcome here:
+//! - **The spool cannot record that a job starts printing** (disk full,
+//!   spool read-only): the job is not printed. A job printed without its
+//!   state on disk prints again after a restart, and its completion could
+//!   not be recorded either; so it goes back to `pending` with
+//!   `job-state-reasons` `resources-are-not-ready` and a
+//!   `job-state-message` naming the spool error, the printer shows
+//!   `stopped` (`spool-area-full` for a full disk, `other` otherwise) until
+//!   a job prints or none is left, and the worker tries again every
+//!   [`SPOOL_RETRY`] or when woken. Nothing is lost: the job is still
+//!   queued on disk and prints once the spool works.
+//! - **A job's document was removed behind the daemon's back**: it cannot
+//!   come back by itself, so waiting would only hide it. The job is
+//!   `aborted` with `job-state-reasons` `aborted-by-system` and
+//!   `document-access-error`, a message naming the missing file, and an
+//!   error line in the log; the record stays as history, and the owner can
+//!   submit the document again.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::spooler::{finish, now_secs};
-use super::{Job, JobState, Spooler};
+use super::{CoreError, Job, JobState, Spooler};
 use crate::backend::{Backend, BackendError};
 
 /// How often an offline printer is tried again when nothing else (a device
 /// event, a resume) wakes the worker first.
 const OFFLINE_RETRY: Duration = Duration::from_secs(30);
+/// How often a job whose state the spool could not record is tried again
+/// when no new job wakes the worker first.
+const SPOOL_RETRY: Duration = Duration::from_secs(5);
 
 /// A job taken for printing.
 struct Claimed {
@@ -35,11 +56,18 @@ impl Spooler {
     }
 
     async fn work(self, printer: String, wake: Arc<tokio::sync::Notify>, stop: Arc<AtomicBool>) {
+        let mut printed_since_idle = false;
         loop {
             if stop.load(Ordering::SeqCst) {
                 return;
             }
             let Some(claimed) = self.claim_next(&printer) else {
+                // Nothing waits to print, so nothing waits for the spool,
+                // and the memory the backlog took is free (memory.rs).
+                self.set_spool_trouble(&printer, None);
+                if std::mem::take(&mut printed_since_idle) {
+                    self.inner.trimmer.after_burst();
+                }
                 let offline = self.lock().queue(&printer).is_some_and(|q| q.is_offline());
                 if offline {
                     let _ = tokio::time::timeout(OFFLINE_RETRY, wake.notified()).await;
@@ -51,8 +79,11 @@ impl Spooler {
             };
             let id = claimed.job.id;
             if let Err(e) = self.persist(id, false).await {
-                tracing::warn!(id, "could not record that the job is printing: {e}");
+                self.defer(&printer, id, &e);
+                let _ = tokio::time::timeout(SPOOL_RETRY, wake.notified()).await;
+                continue;
             }
+            self.set_spool_trouble(&printer, None);
             let result = self.print(claimed).await;
             if stop.load(Ordering::SeqCst) && matches!(result, Err(BackendError::Canceled)) {
                 // Shutdown interrupted the job: it stays `processing` on disk
@@ -61,6 +92,7 @@ impl Spooler {
                 return;
             }
             self.settle(&printer, id, result).await;
+            printed_since_idle = true;
         }
     }
 
@@ -108,7 +140,17 @@ impl Spooler {
             backend,
             cancel,
         } = claimed;
-        match tokio::task::spawn_blocking(move || backend.print(&job, &path, &cancel)).await {
+        let print = move || {
+            // Checked here too, not only by the backend, so a missing
+            // document is told apart before any device is opened.
+            match std::fs::symlink_metadata(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Err(BackendError::DocumentMissing(path))
+                }
+                _ => backend.print(&job, &path, &cancel),
+            }
+        };
+        match tokio::task::spawn_blocking(print).await {
             Ok(result) => result,
             Err(e) => Err(BackendError::Failed(format!("backend crashed: {e}"))),
         }
@@ -151,6 +193,19 @@ impl Spooler {
                     job.reasons = vec!["printer-stopped".to_string()];
                     job.message = format!("printer offline: {why}");
                 }
+                Err(BackendError::DocumentMissing(path)) => {
+                    finish(
+                        job,
+                        JobState::Aborted,
+                        "aborted-by-system",
+                        &format!(
+                            "document {} is missing from the spool (removed outside \
+                             printspoold); submit the job again",
+                            path.display()
+                        ),
+                    );
+                    job.reasons.push("document-access-error".to_string());
+                }
                 Err(BackendError::Failed(why)) => {
                     finish(job, JobState::Aborted, "aborted-by-system", why)
                 }
@@ -166,16 +221,89 @@ impl Spooler {
             Err(BackendError::Offline(why)) => {
                 tracing::warn!(id, printer = %printer, "printer offline, job requeued: {why}")
             }
+            Err(BackendError::DocumentMissing(path)) => tracing::error!(
+                id,
+                printer = %printer,
+                "job aborted: its document {} was removed from the spool behind printspoold's back",
+                path.display()
+            ),
             Err(e) => tracing::warn!(id, printer = %printer, "job ended: {e}"),
         }
         let durable = job.state != JobState::Completed;
-        if let Err(e) = self.persist(id, durable).await {
-            tracing::warn!(id, "could not record the job's new state: {e}");
+        match self.persist(id, durable).await {
+            // Only a final state that is on disk lets the job leave memory.
+            Ok(()) if job.state.is_terminal() => self.retire(id),
+            Ok(()) => {}
+            Err(e) => tracing::warn!(
+                id,
+                "could not record the job's new state ({}); a restart shows the previous one: {e}",
+                job.state.keyword()
+            ),
         }
         self.emit_job(&job);
         if let Some(info) = info {
             self.emit_printer(&info);
         }
+    }
+
+    /// The spool could not record that job `id` starts printing: put it
+    /// back in line with the reason, and show the printer as stopped.
+    fn defer(&self, printer: &str, id: u32, error: &CoreError) {
+        let message = format!(
+            "the spool cannot record this job's state ({error}); it prints once the spool is \
+             writable"
+        );
+        let job = {
+            let mut state = self.lock();
+            if let Some(queue) = state.queue_mut(printer) {
+                queue.set_current(None);
+            }
+            let Some(job) = state.jobs.get_mut(&id) else {
+                return;
+            };
+            job.state = JobState::Pending;
+            job.reasons = vec!["resources-are-not-ready".to_string()];
+            job.message = message;
+            job.processing_at = None;
+            job.clone()
+        };
+        self.emit_job(&job);
+        let reason = match error {
+            CoreError::Spool(e) if e.is_no_space() => "spool-area-full",
+            _ => "other",
+        };
+        let retry = SPOOL_RETRY.as_secs();
+        // Warned once per trouble, not at every retry.
+        if self.set_spool_trouble(printer, Some((reason, format!("spool: {error}")))) {
+            tracing::warn!(
+                id,
+                printer = %printer,
+                "not printing: cannot record that the job is printing: {error}; \
+                 trying again every {retry}s"
+            );
+        } else {
+            tracing::debug!(id, printer = %printer, "still cannot record that the job is printing: {error}");
+        }
+    }
+
+    /// Sets or clears why the spool keeps `printer` from printing, and
+    /// tells listeners when that changed. Returns whether it did.
+    fn set_spool_trouble(&self, printer: &str, trouble: Option<(&'static str, String)>) -> bool {
+        let info = {
+            let mut state = self.lock();
+            let Some(queue) = state.queue_mut(printer) else {
+                return false;
+            };
+            if !queue.set_spool_trouble(trouble) {
+                return false;
+            }
+            let default = state.default_printer.clone();
+            state.queue(printer).map(|q| q.info(q.name() == default, 0))
+        };
+        if let Some(info) = info {
+            self.emit_printer(&info);
+        }
+        true
     }
 
     fn retry_offline(&self, printer: &str) {

@@ -87,6 +87,7 @@
 
 mod commit;
 mod error;
+mod health;
 mod history;
 mod layout;
 mod lock;
@@ -109,7 +110,8 @@ pub use staging::{StagedDocument, Staging};
 
 use commit::GroupSync;
 use error::IoContext;
-use layout::{Layout, encode_record};
+use health::Health;
+use layout::{JobFile, Layout, decode_record, encode_record};
 use lock::SpoolLock;
 use staging::{TempFile, write_new_file_synced};
 
@@ -164,15 +166,20 @@ struct Shared {
     serial: AtomicU64,
     index: Mutex<Index>,
     group: GroupSync,
+    /// Logs when writes start failing for lack of space or permission, and
+    /// when they work again (see health.rs).
+    health: Arc<Health>,
     /// Declared last so it is released last, after the sync thread ends.
     _lock: SpoolLock,
 }
 
-/// The spool's view of what is in `jobs/`.
+/// The spool's view of the jobs it writes: every job the core may still
+/// change. A finished job the core let go of ([`Spool::release`]) stays in
+/// `jobs/` but leaves the index, so the index does not grow with history.
 #[derive(Default)]
 struct Index {
     jobs: HashMap<u32, Entry>,
-    /// Bytes of all records and committed documents.
+    /// Bytes of the records and documents of the jobs in `jobs`.
     usage: u64,
 }
 
@@ -184,6 +191,19 @@ struct Entry {
     /// The sequence number of the record now in `jobs/`; held while
     /// renaming so an older write never replaces a newer one.
     installed: Arc<Mutex<u64>>,
+}
+
+impl Index {
+    /// A `HashMap` keeps the capacity of its largest size; after a burst
+    /// of queued jobs has printed, give most of it back (the map is then
+    /// small, so rebuilding it is cheap, and halving capacity at a quarter
+    /// full means it does not happen again until the size halves again).
+    fn shrink_after_burst(&mut self) {
+        let capacity = self.jobs.capacity();
+        if capacity > 256 && self.jobs.len() < capacity / 4 {
+            self.jobs.shrink_to(capacity / 2);
+        }
+    }
 }
 
 /// An update's place in line, taken when `update` is called.
@@ -286,6 +306,7 @@ impl Spool {
         }
 
         let group = GroupSync::start(&layout.jobs)?;
+        let health = Arc::new(Health::new(layout.root.clone()));
         let spool = Spool {
             shared: Arc::new(Shared {
                 layout,
@@ -295,6 +316,7 @@ impl Spool {
                 serial: AtomicU64::new(1),
                 index: Mutex::new(index),
                 group,
+                health,
                 _lock: lock,
             }),
         };
@@ -313,7 +335,8 @@ impl Spool {
     /// A new temp file for a document being received.
     pub async fn stage(&self) -> Result<Staging, SpoolError> {
         let path = self.shared.temp_path("doc");
-        Staging::create(path, self.shared.max_document_bytes).await
+        let health = Arc::clone(&self.shared.health);
+        Staging::create(path, self.shared.max_document_bytes, health).await
     }
 
     /// Makes a new job `id` durable: its record `meta` and, if given, its
@@ -329,7 +352,10 @@ impl Spool {
     ) -> Result<Option<DocumentInfo>, SpoolError> {
         let shared = Arc::clone(&self.shared);
         let meta = meta.to_vec();
-        run_to_completion(async move { shared.commit(id, meta, document).await }).await
+        let result =
+            run_to_completion(async move { shared.commit(id, meta, document).await }).await;
+        self.shared.health.observe(&result);
+        result
     }
 
     /// Replaces job `id`'s record atomically. `durable: true` waits for the
@@ -353,7 +379,12 @@ impl Spool {
         let meta = meta.to_vec();
         async move {
             let ticket = ticket?;
-            run_to_completion(async move { shared.update(id, meta, ticket, durable).await }).await
+            let health = Arc::clone(&shared.health);
+            let result =
+                run_to_completion(async move { shared.update(id, meta, ticket, durable).await })
+                    .await;
+            health.observe(&result);
+            result
         }
     }
 
@@ -368,10 +399,12 @@ impl Spool {
     ) -> Result<DocumentInfo, SpoolError> {
         let shared = Arc::clone(&self.shared);
         let meta = meta.to_vec();
-        run_to_completion(async move { shared.attach(id, meta, document).await }).await
+        let result =
+            run_to_completion(async move { shared.attach(id, meta, document).await }).await;
+        self.shared.health.observe(&result);
+        result
     }
 
-    /// Where job `id`'s document is, for the print worker to read.
     /// After `printspoold cleanup` purged job `id` behind the daemon's
     /// back (see history.rs): forgets it if its record is gone. Returns
     /// whether it was.
@@ -383,6 +416,44 @@ impl Spool {
         gone
     }
 
+    /// The core let go of finished job `id`: it will never be written
+    /// again, so it leaves the index. Its files stay in `jobs/` for
+    /// [`Spool::read_meta`] and for `printspoold cleanup`.
+    pub fn release(&self, id: u32) {
+        self.shared.forget(id);
+    }
+
+    /// The meta last recorded for job `id`, read from its record on disk;
+    /// `None` when there is no such record (never existed, or purged).
+    /// Blocking, one small read: for the rare lookup of a finished job the
+    /// core no longer holds in memory.
+    pub fn read_meta(&self, id: u32) -> Result<Option<Vec<u8>>, SpoolError> {
+        let path = self.shared.layout.record(id);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(SpoolError::io("read", &path, e)),
+        };
+        decode_record(&bytes)
+            .map(|record| Some(record.meta))
+            .map_err(|reason| SpoolError::Corrupt { path, reason })
+    }
+
+    /// The ids of every record in `jobs/`, in no particular order.
+    /// Blocking: lists the directory.
+    pub fn record_ids(&self) -> Result<Vec<u32>, SpoolError> {
+        let jobs = &self.shared.layout.jobs;
+        let mut ids = Vec::new();
+        for entry in std::fs::read_dir(jobs).context("list", jobs)? {
+            let entry = entry.context("list", jobs)?;
+            if let Some(JobFile::Record(id)) = JobFile::classify(&entry.file_name()) {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Where job `id`'s document is, for the print worker to read.
     pub fn document_path(&self, id: u32) -> PathBuf {
         self.shared.layout.document(id)
     }
@@ -408,7 +479,9 @@ impl Spool {
         }
     }
 
-    /// Bytes used by records and committed documents (not staging files).
+    /// Bytes used by the records and committed documents of the jobs the
+    /// spool tracks: not staging files, and not finished jobs the core
+    /// [released](Spool::release) (those are cleanup's business).
     pub fn usage_bytes(&self) -> u64 {
         self.shared.index().usage
     }
@@ -630,6 +703,7 @@ impl Shared {
         let mut index = self.index();
         if let Some(entry) = index.jobs.remove(&id) {
             index.usage -= entry.usage();
+            index.shrink_after_burst();
         }
     }
 

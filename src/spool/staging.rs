@@ -10,10 +10,12 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
 use super::error::IoContext;
+use super::health::Health;
 use super::layout::to_hex;
 use super::{DocumentInfo, SpoolError, run_blocking};
 
@@ -83,21 +85,29 @@ pub struct Staging {
     len: u64,
     head: Vec<u8>,
     limit: u64,
+    /// Told about every write's outcome (disk full, read-only spool).
+    health: Arc<Health>,
 }
 
 impl Staging {
-    pub(crate) async fn create(path: PathBuf, limit: u64) -> Result<Staging, SpoolError> {
+    pub(crate) async fn create(
+        path: PathBuf,
+        limit: u64,
+        health: Arc<Health>,
+    ) -> Result<Staging, SpoolError> {
         let temp = TempFile::new(path.clone());
-        let file = run_blocking(move || create_private_file(&path)).await?;
+        let created = run_blocking(move || create_private_file(&path)).await;
+        health.observe_failure(&created);
         Ok(Staging {
             temp,
-            file: Some(file),
+            file: Some(created?),
             too_large: false,
             pending: Vec::new(),
             hasher: Sha256::new(),
             len: 0,
             head: Vec::new(),
             limit,
+            health,
         })
     }
 
@@ -145,7 +155,9 @@ impl Staging {
         };
         let pending = std::mem::take(&mut self.pending);
         let path = self.temp.path().to_path_buf();
-        run_blocking(move || write_and_sync(file, &pending, &path)).await?;
+        let written = run_blocking(move || write_and_sync(file, &pending, &path)).await;
+        self.health.observe_failure(&written);
+        written?;
         Ok(StagedDocument {
             temp: self.temp,
             info: DocumentInfo {
@@ -163,11 +175,13 @@ impl Staging {
         let pending = std::mem::take(&mut self.pending);
         // The file comes back only on success; after a failure (ENOSPC)
         // the staging is unusable and the caller drops it.
-        let (file, mut pending) = run_blocking(move || {
+        let written = run_blocking(move || {
             file.write_all(&pending).context("write", &path)?;
             Ok((file, pending))
         })
-        .await?;
+        .await;
+        self.health.observe_failure(&written);
+        let (file, mut pending) = written?;
         pending.clear();
         self.file = Some(file);
         self.pending = pending;

@@ -776,3 +776,62 @@ fn bench_group_commit() {
         );
     }
 }
+
+/// A released job leaves the index but not the disk: it can be read back,
+/// it no longer counts in `usage_bytes`, and after a burst the index gives
+/// its capacity back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn released_jobs_leave_the_index_and_stay_readable() {
+    let dir = TestDir::new("release");
+    let (spool, _) = reopen(&dir.spool());
+    let spool = Arc::new(spool);
+    let tasks: Vec<_> = (0..400)
+        .map(|_| {
+            let spool = Arc::clone(&spool);
+            tokio::spawn(async move {
+                let id = spool.reserve_id();
+                spool.commit(id, &meta_for(id, 1), None).await.unwrap();
+                id
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.push(task.await.unwrap());
+    }
+    let peak = spool.shared.index().jobs.capacity();
+    for &id in &ids[1..] {
+        spool.release(id);
+    }
+    let kept = ids[0];
+    assert_eq!(spool.shared.index().jobs.len(), 1);
+    assert!(
+        spool.shared.index().jobs.capacity() <= peak / 2,
+        "capacity {} after a peak of {peak}",
+        spool.shared.index().jobs.capacity()
+    );
+    assert_eq!(
+        spool.usage_bytes(),
+        on_disk_record_bytes(&dir.spool(), kept)
+    );
+    // Released jobs are still on disk, readable and listed.
+    let id = ids[7];
+    assert_eq!(spool.read_meta(id).unwrap(), Some(meta_for(id, 1)));
+    assert_eq!(spool.read_meta(999_999).unwrap(), None);
+    let mut listed = spool.record_ids().unwrap();
+    listed.sort_unstable();
+    let mut all = ids.clone();
+    all.sort_unstable();
+    assert_eq!(listed, all);
+    // A released job is never written again; an update says so.
+    assert!(matches!(
+        spool.update(id, &meta_for(id, 2), true).await,
+        Err(SpoolError::NoSuchJob { .. })
+    ));
+}
+
+fn on_disk_record_bytes(spool: &Path, id: u32) -> u64 {
+    std::fs::metadata(spool.join(format!("jobs/{id}.job")))
+        .unwrap()
+        .len()
+}

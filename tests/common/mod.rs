@@ -200,12 +200,39 @@ impl Daemon {
         if !config.exists() {
             fs::write(&config, "").unwrap();
         }
+        Daemon::launch(spool, log, port, &config, extra_args, ready_timeout)
+    }
+
+    /// Starts the daemon on a fresh free port with the configuration file
+    /// `config` (TOML text, written beside the spool).
+    pub fn start_with_config(spool: &Path, log: &Path, config: &str) -> Daemon {
+        fs::create_dir_all(spool).unwrap();
+        let path = spool.with_extension("toml");
+        fs::write(&path, config).unwrap();
+        let mut last_error = String::new();
+        for _ in 0..3 {
+            match Daemon::launch(spool, log, free_port(), &path, &[], READY_TIMEOUT) {
+                Ok(daemon) => return daemon,
+                Err(e) => last_error = e,
+            }
+        }
+        panic!("printspoold did not start: {last_error}");
+    }
+
+    fn launch(
+        spool: &Path,
+        log: &Path,
+        port: u16,
+        config: &Path,
+        extra_args: &[&str],
+        ready_timeout: Duration,
+    ) -> Result<Daemon, String> {
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let stderr = File::options().create(true).append(true).open(log).unwrap();
         let mut command = Command::new(DAEMON);
         command
             .arg("--config")
-            .arg(&config)
+            .arg(config)
             .arg("--listen")
             .arg(addr.to_string())
             .arg("--spool-dir")
@@ -305,6 +332,109 @@ impl Daemon {
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
+    }
+
+    /// The daemon's resident memory now, in KiB (`VmRSS`).
+    pub fn rss_kib(&self) -> u64 {
+        proc_status_kib(self.pid(), "VmRSS:")
+            .unwrap_or_else(|| panic!("no VmRSS for pid {}", self.pid()))
+    }
+
+    /// How many file descriptors the daemon has open now.
+    pub fn open_fds(&self) -> usize {
+        fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .map(|entries| entries.count())
+            .unwrap_or(0)
+    }
+}
+
+/// A `/proc/PID/status` field given in kB, such as `VmRSS:`.
+pub fn proc_status_kib(pid: i32, field: &str) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line[field.len()..].split_whitespace().next()?.parse().ok()
+}
+
+/// Whether this test may do what needs root (mounting). When not root it
+/// prints why the test does nothing and returns false, so a developer's
+/// run passes; under `CI=true` (tests/run runs the suite as root there)
+/// a missing privilege is a failure instead, never a silent skip.
+pub fn require_root(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{test} needs root (it mounts a file system) and CI=true forbids skipping"
+    );
+    eprintln!("{test}: skipped: needs root (it mounts a file system)");
+    false
+}
+
+/// A file system mounted for one test, unmounted on drop (lazily if it is
+/// still busy, so a failed test never leaves it behind).
+pub struct Mount {
+    path: PathBuf,
+}
+
+impl Mount {
+    /// Mounts a tmpfs of `size` (as mount(8) takes it: `2m`) at `path`.
+    pub fn tmpfs(path: &Path, size: &str) -> Mount {
+        fs::create_dir_all(path).unwrap();
+        Mount::run(
+            Command::new("mount")
+                .args(["-t", "tmpfs", "-o"])
+                .arg(format!("size={size},mode=0700"))
+                .arg("printspoold-test")
+                .arg(path),
+        );
+        Mount {
+            path: path.to_path_buf(),
+        }
+    }
+
+    /// Makes the directory `path` read-only in place (a read-only bind
+    /// mount of itself): writes there fail with EROFS, even for root.
+    pub fn read_only_bind(path: &Path) -> Mount {
+        Mount::run(Command::new("mount").arg("--bind").arg(path).arg(path));
+        let mount = Mount {
+            path: path.to_path_buf(),
+        };
+        Mount::run(
+            Command::new("mount")
+                .args(["-o", "remount,bind,ro"])
+                .arg(path),
+        );
+        mount
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn run(command: &mut Command) {
+        let output = command
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+        assert!(
+            output.status.success(),
+            "{command:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let unmounted = Command::new("umount")
+            .arg(&self.path)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !unmounted {
+            let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+        }
     }
 }
 
@@ -428,6 +558,9 @@ pub mod op {
 
 pub mod status {
     pub const OK: u16 = 0x0000;
+    pub const NOT_POSSIBLE: u16 = 0x0404;
+    pub const INTERNAL_ERROR: u16 = 0x0500;
+    pub const TEMPORARY_ERROR: u16 = 0x0505;
     pub const OK_IGNORED_OR_SUBSTITUTED: u16 = 0x0001;
     pub const BAD_REQUEST: u16 = 0x0400;
     pub const NOT_FOUND: u16 = 0x0406;
@@ -599,6 +732,22 @@ pub fn cancel_job(printer_uri: &str, job_id: i32) -> Vec<u8> {
         .finish(&[])
 }
 
+pub fn release_job(printer_uri: &str, job_id: i32) -> Vec<u8> {
+    operation(op::RELEASE_JOB, 5, printer_uri)
+        .integer("job-id", job_id)
+        .finish(&[])
+}
+
+/// Get-Jobs for `which` (`completed`, `not-completed`, `all`), asking for
+/// `job-id` and `job-state` only.
+pub fn get_jobs(printer_uri: &str, which: &str) -> Vec<u8> {
+    operation(op::GET_JOBS, 6, printer_uri)
+        .text(tag::KEYWORD, "which-jobs", which)
+        .text(tag::KEYWORD, "requested-attributes", "job-id")
+        .value(tag::KEYWORD, b"job-state")
+        .finish(&[])
+}
+
 // ---------------------------------------------------------------------------
 // IPP decoding: just enough to find statuses and attribute values.
 
@@ -677,6 +826,17 @@ impl IppResponse {
     pub fn string(&self, name: &str) -> Option<String> {
         let (_, value) = self.attribute(name)?.values.first()?;
         Some(String::from_utf8_lossy(value).into_owned())
+    }
+
+    /// Every value of every attribute called `name`, as integers: one per
+    /// job group of a Get-Jobs answer, for example.
+    pub fn all_integers(&self, name: &str) -> Vec<i32> {
+        self.attributes
+            .iter()
+            .filter(|a| a.name == name)
+            .flat_map(|a| &a.values)
+            .filter_map(|(_, v)| Some(i32::from_be_bytes(v.as_slice().try_into().ok()?)))
+            .collect()
     }
 
     /// Every value of `name` as a string (keywords, for example).

@@ -1,0 +1,306 @@
+//! Core tests on a real spool and a file printer: the bound on finished
+//! jobs in memory, lookups of jobs that left memory, and the worker's
+//! handling of a document removed behind its back.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::config::{DeviceUri, PrinterConfig};
+
+/// A fresh directory removed when dropped.
+struct TestDir(PathBuf);
+
+impl TestDir {
+    fn new(name: &str) -> TestDir {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!(
+            "printspoold-core-{name}-{}-{n}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TestDir(path)
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn start(dir: &TestDir) -> Spooler {
+    try_start(dir).unwrap()
+}
+
+fn try_start(dir: &TestDir) -> Result<Spooler, CoreError> {
+    let printer = PrinterConfig {
+        name: "p".to_string(),
+        device_uri: DeviceUri::File(dir.0.join("out")),
+        info: None,
+        location: None,
+        make_and_model: None,
+        formats: None,
+    };
+    let (spooler, _) = Spooler::start(CoreOptions {
+        spool_dir: dir.0.join("spool"),
+        printers: vec![printer],
+        default_printer: "p".to_string(),
+        max_document_bytes: 1 << 20,
+    })?;
+    Ok(spooler)
+}
+
+fn alice() -> Requester {
+    Requester {
+        user: "alice".to_string(),
+        is_admin: false,
+    }
+}
+
+fn new_job(hold: bool) -> NewJob {
+    NewJob {
+        printer: "p".to_string(),
+        owner: "alice".to_string(),
+        name: "t".to_string(),
+        origin: Origin::Ipp,
+        ticket: JobTicket {
+            job_hold_until: hold.then(|| "indefinite".to_string()),
+            ..JobTicket::default()
+        },
+    }
+}
+
+async fn submit(spooler: &Spooler, n: u32, hold: bool, claim: Option<&str>) -> JobId {
+    let mut staging = spooler.stage_document().await.unwrap();
+    staging
+        .write(format!("document {n}\n").as_bytes())
+        .await
+        .unwrap();
+    let staged = staging.finish().await.unwrap();
+    let job = match claim {
+        Some(token) => spooler
+            .submit_claimed(new_job(hold), staged, token.to_string())
+            .await
+            .unwrap(),
+        None => spooler
+            .submit(new_job(hold), Some("text/plain".to_string()), staged)
+            .await
+            .unwrap(),
+    };
+    job.id
+}
+
+/// Waits (bounded) until every job in `ids` is finished.
+async fn wait_finished(spooler: &Spooler, ids: &[JobId]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let done = ids
+            .iter()
+            .all(|&id| spooler.job(id).is_some_and(|job| job.state.is_terminal()));
+        if done {
+            return;
+        }
+        assert!(Instant::now() < deadline, "jobs {ids:?} did not finish");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits (bounded) until `held` finished jobs are in memory. A job is
+/// finished in memory a moment before its final record is written and it
+/// may leave memory (`retire`), so counts are only stable after that.
+async fn wait_retired(spooler: &Spooler, held: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while spooler.finished_jobs_in_memory() != held || completed(spooler).len() != held {
+        assert!(
+            Instant::now() < deadline,
+            "{} finished jobs in memory, {} listed, wanted {held}",
+            spooler.finished_jobs_in_memory(),
+            completed(spooler).len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn completed(spooler: &Spooler) -> Vec<JobId> {
+    spooler
+        .jobs(&JobFilter {
+            printer: None,
+            which: WhichJobs::Completed,
+            owner: None,
+            limit: None,
+        })
+        .iter()
+        .map(|job| job.id)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_newest_finished_jobs_stay_in_memory() {
+    let dir = TestDir::new("history");
+    let spooler = start(&dir);
+    spooler.set_history_limit(5);
+    let mut ids = Vec::new();
+    for n in 0..12 {
+        ids.push(submit(&spooler, n, false, None).await);
+    }
+    wait_finished(&spooler, &ids).await;
+    wait_retired(&spooler, 5).await;
+    let newest: Vec<JobId> = ids.iter().rev().take(5).copied().collect();
+    assert_eq!(completed(&spooler), newest);
+
+    // The oldest left memory but not the disk: it is still found by id,
+    // and acting on it gives the answer memory would have given.
+    let oldest = ids[0];
+    assert!(dir.0.join(format!("spool/jobs/{oldest}.job")).exists());
+    let job = spooler
+        .job(oldest)
+        .expect("a finished job is found on disk");
+    assert_eq!(job.state, JobState::Completed);
+    assert!(matches!(
+        spooler.cancel(oldest, &alice()).await,
+        Err(CoreError::NotPossible(_))
+    ));
+    let bob = Requester {
+        user: "bob".to_string(),
+        is_admin: false,
+    };
+    assert!(matches!(
+        spooler.release(oldest, &bob).await,
+        Err(CoreError::NotPermitted { .. })
+    ));
+    assert!(spooler.job(999_999).is_none());
+
+    // Raising the limit keeps what is there; lowering it trims at once.
+    spooler.set_history_limit(2);
+    assert_eq!(completed(&spooler), newest[..2].to_vec());
+    spooler.set_history_limit(0);
+    assert!(completed(&spooler).is_empty());
+    assert_eq!(
+        spooler.job(ids[11]).map(|j| j.state),
+        Some(JobState::Completed)
+    );
+    spooler.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfinished_jobs_never_leave_memory() {
+    let dir = TestDir::new("held");
+    let spooler = start(&dir);
+    spooler.set_history_limit(1);
+    let held: Vec<JobId> = futures_join(&spooler, 3, true).await;
+    let printed: Vec<JobId> = futures_join(&spooler, 3, false).await;
+    wait_finished(&spooler, &printed).await;
+    wait_retired(&spooler, 1).await;
+    for &id in &held {
+        assert_eq!(spooler.job(id).unwrap().state, JobState::Held);
+    }
+    // Releasing and printing a held job makes it the newest finished one
+    // only if its id is the highest: the bound is by id, like CUPS.
+    spooler.release(held[0], &alice()).await.unwrap();
+    wait_finished(&spooler, &held[..1]).await;
+    wait_retired(&spooler, 1).await;
+    assert_eq!(completed(&spooler), vec![printed[2]]);
+    assert_eq!(
+        spooler.job(held[0]).map(|j| j.state),
+        Some(JobState::Completed)
+    );
+    spooler.shutdown(Duration::from_secs(5)).await;
+}
+
+async fn futures_join(spooler: &Spooler, n: u32, hold: bool) -> Vec<JobId> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(submit(spooler, i, hold, None).await);
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_is_found_after_its_job_left_memory() {
+    let dir = TestDir::new("claim");
+    let spooler = start(&dir);
+    spooler.set_history_limit(0);
+    let id = submit(&spooler, 1, false, Some("1-2-3-4")).await;
+    wait_finished(&spooler, &[id]).await;
+    wait_retired(&spooler, 0).await;
+    assert!(spooler.has_claim("1-2-3-4"), "found on disk");
+    assert!(!spooler.has_claim("9-9-9-9"));
+    // A token remembered as unclaimed is forgotten once a job carries it.
+    let id = submit(&spooler, 2, true, Some("9-9-9-9")).await;
+    assert!(spooler.has_claim("9-9-9-9"));
+    spooler.cancel(id, &alice()).await.unwrap();
+    assert!(
+        spooler.has_claim("9-9-9-9"),
+        "canceled, left memory, on disk"
+    );
+    spooler.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_only_the_newest_finished_jobs_in_memory() {
+    let dir = TestDir::new("restart");
+    // What the core keeps before the daemon applies the configuration.
+    let limit = crate::config::HistoryConfig::default().max_jobs_in_memory;
+    let mut ids = Vec::new();
+    {
+        let spooler = start(&dir);
+        for n in 0..(limit as u32 + 3) {
+            ids.push(submit(&spooler, n, false, None).await);
+        }
+        wait_finished(&spooler, &ids).await;
+        wait_retired(&spooler, limit).await;
+        spooler.shutdown(Duration::from_secs(5)).await;
+    }
+    // The lock is released when the last handle (worker tasks) is gone.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let spooler = loop {
+        match try_start(&dir) {
+            Ok(spooler) => break spooler,
+            Err(CoreError::Spool(crate::spool::SpoolError::Locked { .. }))
+                if Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("restart: {e}"),
+        }
+    };
+    assert_eq!(spooler.finished_jobs_in_memory(), limit);
+    assert_eq!(completed(&spooler).len(), limit);
+    assert_eq!(completed(&spooler)[0], *ids.last().unwrap());
+    assert_eq!(
+        spooler.job(ids[0]).map(|j| j.state),
+        Some(JobState::Completed)
+    );
+    spooler.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_removed_behind_our_back_aborts_its_job_with_a_reason() {
+    let dir = TestDir::new("missing");
+    let spooler = start(&dir);
+    let id = submit(&spooler, 1, true, None).await;
+    let document = dir.0.join(format!("spool/jobs/{id}.doc"));
+    std::fs::remove_file(&document).unwrap();
+    spooler.release(id, &alice()).await.unwrap();
+    wait_finished(&spooler, &[id]).await;
+    let job = spooler.job(id).unwrap();
+    assert_eq!(job.state, JobState::Aborted);
+    assert_eq!(
+        job.reasons,
+        vec!["aborted-by-system", "document-access-error"]
+    );
+    assert!(
+        job.message.contains(&document.display().to_string()),
+        "{}",
+        job.message
+    );
+    // The worker goes on with the next job.
+    let next = submit(&spooler, 2, false, None).await;
+    wait_finished(&spooler, &[next]).await;
+    assert_eq!(spooler.job(next).unwrap().state, JobState::Completed);
+    spooler.shutdown(Duration::from_secs(5)).await;
+}

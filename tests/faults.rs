@@ -1,0 +1,1248 @@
+//! Fault tests: the daemon under SIGKILL while 64 clients submit and
+//! cancel, hundreds of slow connections, a spool that fills up, a spool
+//! that turns read-only, a document removed behind the daemon's back, and
+//! the bound on finished jobs kept in memory.
+//!
+//! Loopback only, bounded in time and count: the whole file takes about
+//! four minutes on two busy cores, three of them the soak. The soak and the
+//! latency test take [`exclusive`] so the soak's load does not decide the
+//! one timed assertion (see `slow_and_idle_connections_...`). The tmpfs and
+//! read-only-mount tests need root; see `common::require_root`.
+//!
+//! Set PRINTSPOOLD_TEST_SEED to replay the soak's timings and documents.
+//! `rss_stays_flat_over_10000_jobs` is a measurement, not a test: run it
+//! with `cargo test --release --test faults -- --ignored rss --nocapture`.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Held by the tests whose load or timing must not overlap.
+static EXCLUSIVE: Mutex<()> = Mutex::new(());
+
+fn exclusive() -> MutexGuard<'static, ()> {
+    EXCLUSIVE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// How long a restarted daemon may take to recover its spool and listen.
+const RECOVERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long anything the daemon does in the background (printing a job,
+/// retrying after a spool fault) may take before a test calls it stuck.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+// ---------------------------------------------------------------------------
+// Small IPP helpers on a bare `Daemon` (the fixtures below own their
+// directories and mounts, so they cannot use `TestServer`).
+
+fn print_to(daemon: &Daemon, queue: &str, document: &[u8], hold: bool) -> HttpResponse {
+    let path = format!("/printers/{queue}");
+    let request = print_job(
+        &daemon.uri(&path),
+        "fault",
+        "application/octet-stream",
+        document,
+        hold,
+    );
+    post(daemon.addr, &path, &request).unwrap_or_else(|e| panic!("Print-Job: {e}"))
+}
+
+/// Print-Job that must succeed; returns the job id.
+fn submit_to(daemon: &Daemon, queue: &str, document: &[u8], hold: bool) -> i32 {
+    let response = print_to(daemon, queue, document, hold);
+    assert_eq!(response.status, 200);
+    let ipp = response.ipp();
+    assert_eq!(
+        ipp.status,
+        status::OK,
+        "Print-Job refused with 0x{:04x}; log:\n{}",
+        ipp.status,
+        indent(&daemon.log_text())
+    );
+    ipp.integer("job-id").expect("job-id in the answer")
+}
+
+fn job_attributes(daemon: &Daemon, id: i32) -> IppResponse {
+    // The server's root names every queue, so jobs of any queue are found.
+    let uri = daemon.uri("/");
+    let response = ipp_call(daemon.addr, "/", &get_job_attributes(&uri, id));
+    assert_eq!(
+        response.status,
+        status::OK,
+        "Get-Job-Attributes {id}: 0x{:04x}",
+        response.status
+    );
+    response
+}
+
+fn state_of(daemon: &Daemon, id: i32) -> i32 {
+    job_attributes(daemon, id)
+        .integer("job-state")
+        .expect("job-state")
+}
+
+/// Sends a job operation (`cancel_job`, `release_job`) and returns the
+/// IPP status.
+fn job_operation(daemon: &Daemon, request: fn(&str, i32) -> Vec<u8>, id: i32) -> u16 {
+    let uri = daemon.uri("/");
+    ipp_call(daemon.addr, "/", &request(&uri, id)).status
+}
+
+fn wait_for_state(daemon: &Daemon, id: i32, wanted: i32) {
+    let reached = wait_until(SETTLE_TIMEOUT, || state_of(daemon, id) == wanted);
+    assert!(
+        reached,
+        "job {id} is in state {} instead of {wanted}; log:\n{}",
+        state_of(daemon, id),
+        indent(&daemon.log_text())
+    );
+}
+
+fn assert_serving(daemon: &Daemon, after: &str) {
+    let uri = daemon.uri("/ipp/print");
+    let response = post(daemon.addr, "/ipp/print", &get_printer_attributes(&uri))
+        .unwrap_or_else(|e| panic!("after {after}: the daemon stopped answering: {e}"));
+    assert_eq!(response.ipp_status(), Some(status::OK), "after {after}");
+}
+
+/// The printed file of job `id` (any extension), if there is one.
+fn printed_file(dir: &Path, id: i32) -> Option<PathBuf> {
+    let prefix = format!("job-{id}.");
+    files_in(dir).into_iter().find(|f| {
+        f.file_name()
+            .is_some_and(|n| n.as_bytes().starts_with(prefix.as_bytes()))
+    })
+}
+
+fn file_hash(path: &Path) -> Option<String> {
+    fs::read(path).ok().map(|bytes| sha256_hex(&bytes))
+}
+
+/// Job `id`'s record as the daemon wrote it: the envelope line, then the
+/// job's JSON. Returns the job's `state` field (`"completed"`...).
+fn recorded_state(spool: &Path, id: i32) -> Option<String> {
+    let bytes = fs::read(spool.join(format!("jobs/{id}.job"))).ok()?;
+    let newline = bytes.iter().position(|&b| b == b'\n')?;
+    let job: serde_json::Value = serde_json::from_slice(&bytes[newline + 1..]).ok()?;
+    job.get("state")?.as_str().map(str::to_string)
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    indent(&all[all.len().saturating_sub(lines)..].join("\n"))
+}
+
+// ---------------------------------------------------------------------------
+// 1. The soak.
+
+/// Clients submitting and cancelling at once.
+const SOAK_CLIENTS: u64 = 64;
+/// How long the daemon is killed and restarted under them.
+const SOAK_KILLING: Duration = Duration::from_secs(170);
+/// A daemon lives this long (ms) before SIGKILL, uniformly.
+const SOAK_LIFETIME_MS: (u64, u64) = (300, 4_000);
+/// A client pauses this long (ms) between requests, uniformly. Printing
+/// costs three fsyncs per job (output, two records): about 20 jobs a
+/// second on a busy two-core VM. The pace keeps what must print below
+/// that, so the soak measures durability rather than a growing backlog.
+const SOAK_THINK_MS: (u64, u64) = (300, 3_000);
+/// Jobs submitted held: they test durability without costing a print.
+const SOAK_HELD_PERCENT: u64 = 35;
+/// How long the last daemon gets to print what is left.
+const SOAK_DRAIN_TIMEOUT: Duration = Duration::from_secs(90);
+/// Acknowledged jobs whose state is also asked over IPP (the rest are
+/// checked on disk, which is much faster).
+const SOAK_IPP_SAMPLE: usize = 300;
+
+/// What became of a Cancel-Job a client sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cancel {
+    NotAsked,
+    /// successful-ok: the job must end canceled (or, when it was printing
+    /// at that moment, completed with its document intact).
+    Acked,
+    /// Cut off by a kill: either outcome is fine.
+    Unknown,
+    /// client-error-not-possible: it had already finished.
+    Refused,
+}
+
+#[derive(Debug, Clone)]
+struct Acked {
+    hash: String,
+    held: bool,
+    cancel: Cancel,
+}
+
+#[derive(Default)]
+struct SoakLedger {
+    /// sha256 of every document put on the wire.
+    sent: HashSet<String>,
+    acked: HashMap<i32, Acked>,
+    attempts: u64,
+    /// Cancels of acknowledged jobs answered client-error-not-found: a lost
+    /// job, seen while the soak runs.
+    lost: Vec<i32>,
+}
+
+struct Soak {
+    addr: Mutex<SocketAddr>,
+    stop: AtomicBool,
+    ledger: Mutex<SoakLedger>,
+}
+
+fn soak_client(soak: Arc<Soak>, seed: u64) {
+    let mut rng = Rng::new(seed);
+    let mut mine: Vec<i32> = Vec::new();
+    let mut n = 0u64;
+    while !soak.stop.load(Ordering::Relaxed) {
+        let addr = *soak.addr.lock().unwrap();
+        if rng.range(0, 99) < 15 && !mine.is_empty() {
+            let pick = rng.range(0, mine.len() as u64 - 1) as usize;
+            let id = mine.swap_remove(pick);
+            soak_cancel(&soak, addr, id);
+        } else {
+            n += 1;
+            let hold = rng.range(0, 99) < SOAK_HELD_PERCENT;
+            let len = rng.range(512, 8 * 1024) as usize;
+            let document = rng.bytes(len);
+            if let Some(id) = soak_submit(&soak, addr, &document, hold, &format!("soak-{seed}-{n}"))
+            {
+                mine.push(id);
+            }
+        }
+        thread::sleep(Duration::from_millis(
+            rng.range(SOAK_THINK_MS.0, SOAK_THINK_MS.1),
+        ));
+    }
+}
+
+fn soak_submit(
+    soak: &Soak,
+    addr: SocketAddr,
+    document: &[u8],
+    hold: bool,
+    name: &str,
+) -> Option<i32> {
+    let hash = sha256_hex(document);
+    {
+        let mut ledger = soak.ledger.lock().unwrap();
+        ledger.sent.insert(hash.clone());
+        ledger.attempts += 1;
+    }
+    let uri = format!("ipp://{addr}/ipp/print");
+    let request = print_job(&uri, name, "application/octet-stream", document, hold);
+    let response = post_with_timeout(addr, "/ipp/print", &request, Duration::from_secs(10)).ok()?;
+    // Only a whole response saying successful-ok is an acknowledgement.
+    if response.status != 200 || response.ipp_status() != Some(status::OK) {
+        return None;
+    }
+    let id = IppResponse::parse(&response.body)
+        .ok()
+        .and_then(|r| r.integer("job-id"))
+        .expect("successful Print-Job answer without job-id");
+    let acked = Acked {
+        hash,
+        held: hold,
+        cancel: Cancel::NotAsked,
+    };
+    let previous = soak.ledger.lock().unwrap().acked.insert(id, acked);
+    assert!(previous.is_none(), "job id {id} was acknowledged twice");
+    Some(id)
+}
+
+fn soak_cancel(soak: &Soak, addr: SocketAddr, id: i32) {
+    let uri = format!("ipp://{addr}/ipp/print");
+    let outcome = match post_with_timeout(
+        addr,
+        "/ipp/print",
+        &cancel_job(&uri, id),
+        Duration::from_secs(10),
+    ) {
+        Ok(response) if response.status == 200 => match response.ipp_status() {
+            Some(status::OK) => Cancel::Acked,
+            Some(status::NOT_POSSIBLE) => Cancel::Refused,
+            Some(status::NOT_FOUND) => {
+                soak.ledger.lock().unwrap().lost.push(id);
+                Cancel::Unknown
+            }
+            _ => Cancel::Unknown,
+        },
+        _ => Cancel::Unknown,
+    };
+    if let Some(job) = soak.ledger.lock().unwrap().acked.get_mut(&id) {
+        job.cancel = outcome;
+    }
+}
+
+/// Starts the daemon on `port`, or on a fresh port when that one cannot be
+/// bound again (the kernel may hold it briefly); publishes the address.
+fn soak_restart(spool: &Path, log: &Path, port: &mut u16, soak: &Soak) -> Daemon {
+    for _ in 0..3 {
+        match Daemon::start_on_within(spool, log, *port, &[], RECOVERY_TIMEOUT) {
+            Ok(daemon) => {
+                *soak.addr.lock().unwrap() = daemon.addr;
+                return daemon;
+            }
+            Err(e) => {
+                eprintln!(
+                    "restart on port {port} failed: {}",
+                    e.lines().next().unwrap_or("")
+                );
+                *port = free_port();
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&fs::read(log).unwrap_or_default()).into_owned();
+    panic!(
+        "printspoold did not restart; log tail:\n{}",
+        tail(&text, 60)
+    );
+}
+
+/// The job id a printed file `job-N.EXT` is for.
+fn printed_id(file: &Path) -> Option<i32> {
+    let name = file.file_name()?.to_str()?;
+    name.strip_prefix("job-")?.split('.').next()?.parse().ok()
+}
+
+/// The ids of the jobs printed into `dir` (names only, nothing read).
+fn printed_ids(dir: &Path) -> HashSet<i32> {
+    files_in(dir).iter().filter_map(|f| printed_id(f)).collect()
+}
+
+/// sha256 of every `job-N.*` file in `dir`, by job id.
+fn printed_by_id(dir: &Path) -> HashMap<i32, String> {
+    files_in(dir)
+        .into_iter()
+        .filter_map(|file| Some((printed_id(&file)?, file_hash(&file)?)))
+        .collect()
+}
+
+/// sha256 of every document in the spool, by job id.
+fn spooled_by_id(spool: &Path) -> HashMap<i32, String> {
+    files_in(&spool.join("jobs"))
+        .into_iter()
+        .filter_map(|file| {
+            let name = file.file_name()?.to_str()?.to_string();
+            let id = name.strip_suffix(".doc")?.parse().ok()?;
+            Some((id, file_hash(&file)?))
+        })
+        .collect()
+}
+
+#[test]
+fn soak_64_clients_submit_and_cancel_while_the_daemon_is_killed() {
+    let _exclusive = exclusive();
+    let started = Instant::now();
+    let (mut rng, seed) = Rng::from_env_or_clock();
+    eprintln!("soak seed: {seed} (set PRINTSPOOLD_TEST_SEED={seed} to replay)");
+    let dir = TempDir::new("soak");
+    let spool = dir.path().join("spool");
+    let log = dir.path().join("daemon.log");
+    let mut port = free_port();
+    let soak = Arc::new(Soak {
+        addr: Mutex::new(SocketAddr::from(([127, 0, 0, 1], port))),
+        stop: AtomicBool::new(false),
+        ledger: Mutex::new(SoakLedger::default()),
+    });
+    let clients: Vec<_> = (0..SOAK_CLIENTS)
+        .map(|i| {
+            let soak = Arc::clone(&soak);
+            let client_seed = seed.wrapping_add(i + 1).wrapping_mul(0x9e37_79b9);
+            thread::spawn(move || soak_client(soak, client_seed))
+        })
+        .collect();
+
+    let mut rounds = 0;
+    while started.elapsed() < SOAK_KILLING {
+        let mut daemon = soak_restart(&spool, &log, &mut port, &soak);
+        let lifetime = Duration::from_millis(rng.range(SOAK_LIFETIME_MS.0, SOAK_LIFETIME_MS.1));
+        thread::sleep(lifetime);
+        assert!(
+            daemon.is_running(),
+            "round {rounds}: the daemon died by itself; log tail:\n{}",
+            tail(&daemon.log_text(), 60)
+        );
+        daemon.kill();
+        rounds += 1;
+    }
+    soak.stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.join().expect("a soak client panicked");
+    }
+    let ledger = std::mem::take(&mut *soak.ledger.lock().unwrap());
+    let daemon = soak_restart(&spool, &log, &mut port, &soak);
+    let killing_took = started.elapsed();
+
+    // Let the last daemon work through what is left: every acknowledged
+    // job that is not held must end completed (printed) or canceled.
+    let printed_dir = daemon.printed_dir();
+    let mut unsettled: Vec<i32> = ledger
+        .acked
+        .iter()
+        .filter(|(_, job)| !job.held)
+        .map(|(&id, _)| id)
+        .collect();
+    let drained = wait_until(SOAK_DRAIN_TIMEOUT, || {
+        let printed = printed_ids(&printed_dir);
+        unsettled.retain(|&id| match recorded_state(&spool, id).as_deref() {
+            Some("canceled") => false,
+            Some("completed") => !printed.contains(&id),
+            _ => true,
+        });
+        unsettled.is_empty()
+    });
+    let drain_took = started.elapsed() - killing_took;
+    let printed = printed_by_id(&printed_dir);
+    let spooled = spooled_by_id(&spool);
+
+    let mut problems = Vec::new();
+    for id in &ledger.lost {
+        problems.push(format!(
+            "job {id}: acknowledged, then Cancel-Job said not-found"
+        ));
+    }
+    let mut verified = 0;
+    let mut canceled = 0;
+    let mut held = 0;
+    for (&id, job) in &ledger.acked {
+        let state = recorded_state(&spool, id);
+        let Some(state) = state else {
+            problems.push(format!("job {id}: acknowledged, but no record on disk"));
+            continue;
+        };
+        if spooled.get(&id) != Some(&job.hash) {
+            problems.push(format!(
+                "job {id}: spooled document missing or not the one sent"
+            ));
+            continue;
+        }
+        let printed_ok = printed.get(&id) == Some(&job.hash);
+        let fine = match (state.as_str(), job.cancel, job.held) {
+            ("canceled", Cancel::Acked | Cancel::Unknown, _) => {
+                canceled += 1;
+                true
+            }
+            (
+                "completed",
+                Cancel::Acked | Cancel::Unknown | Cancel::NotAsked | Cancel::Refused,
+                false,
+            ) => printed_ok,
+            ("held", Cancel::NotAsked | Cancel::Unknown, true) => {
+                held += 1;
+                true
+            }
+            _ => false,
+        };
+        if fine {
+            verified += 1;
+        } else {
+            problems.push(format!(
+                "job {id}: state {state}, cancel {:?}, held {}, printed {}",
+                job.cancel,
+                job.held,
+                if printed.contains_key(&id) {
+                    if printed_ok { "intact" } else { "DIFFERENT" }
+                } else {
+                    "no"
+                }
+            ));
+        }
+    }
+
+    // Nothing corrupt, nothing twice: every document on disk is one that
+    // was sent, and no document became two jobs (each sent one is unique).
+    let mut jobs_of: HashMap<&String, HashSet<i32>> = HashMap::new();
+    for (id, hash) in spooled.iter().chain(printed.iter()) {
+        if !ledger.sent.contains(hash) {
+            problems.push(format!(
+                "job {id}: a document that was never sent (corrupt)"
+            ));
+        }
+        jobs_of.entry(hash).or_default().insert(*id);
+    }
+    for (hash, ids) in &jobs_of {
+        if ids.len() > 1 {
+            problems.push(format!("document {hash} became jobs {ids:?} (duplicate)"));
+        }
+    }
+    let quarantined = files_in(&spool.join("corrupt"));
+    if !quarantined.is_empty() {
+        problems.push(format!("recovery quarantined {quarantined:?}"));
+    }
+
+    // The daemon agrees with the disk, including for finished jobs that
+    // left its memory (answered from their records).
+    let mut sample: Vec<i32> = ledger.acked.keys().copied().collect();
+    sample.sort_unstable();
+    let step = (sample.len() / SOAK_IPP_SAMPLE).max(1);
+    for &id in sample.iter().step_by(step) {
+        let over_ipp = state_of(&daemon, id);
+        let on_disk = recorded_state(&spool, id).unwrap_or_default();
+        let expected = match on_disk.as_str() {
+            "pending" => job_state::PENDING,
+            "held" => job_state::HELD,
+            "processing" => job_state::PROCESSING,
+            "canceled" => job_state::CANCELED,
+            "aborted" => job_state::ABORTED,
+            "completed" => job_state::COMPLETED,
+            _ => -1,
+        };
+        if over_ipp != expected {
+            problems.push(format!(
+                "job {id}: IPP says {over_ipp}, its record says {on_disk}"
+            ));
+        }
+    }
+
+    let unacked_jobs = spooled
+        .keys()
+        .filter(|id| !ledger.acked.contains_key(id))
+        .count();
+    eprintln!(
+        "soak: {rounds} SIGKILL rounds in {killing_took:?}; {} Print-Jobs sent, {} acknowledged \
+         ({verified} verified: {canceled} canceled, {held} held, the rest printed intact); \
+         {unacked_jobs} jobs whose answer the kill cut off; drain took {drain_took:?}; \
+         {} printed files; total {:?}",
+        ledger.attempts,
+        ledger.acked.len(),
+        printed.len(),
+        started.elapsed()
+    );
+    assert!(
+        drained && problems.is_empty(),
+        "soak found {} problems (drained: {drained}):\n{}\nlog tail:\n{}",
+        problems.len(),
+        problems
+            .iter()
+            .take(30)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n"),
+        tail(&daemon.log_text(), 60)
+    );
+    assert!(
+        rounds >= 20,
+        "only {rounds} kill rounds: the soak proves little"
+    );
+    assert!(
+        ledger.acked.len() >= 500,
+        "only {} jobs acknowledged: the soak proves little",
+        ledger.acked.len()
+    );
+    drop(daemon);
+}
+
+// ---------------------------------------------------------------------------
+// 2. Slow clients.
+
+/// Connections held open against the daemon.
+const SLOW_CONNECTIONS: usize = 500;
+/// Fresh clients timed while they are open.
+const PROBES: usize = 20;
+/// "Served within a second": the bound for a probe.
+const SERVED_WITHIN: Duration = Duration::from_secs(1);
+/// Probes allowed over [`SERVED_WITHIN`]: scheduler noise on a shared
+/// two-core machine (fuzzers, other builds) can stall any one request, but
+/// starvation (the connection limit reached, the accept loop or a worker
+/// thread stuck on a slow client) would make every probe wait for the
+/// 30-second read timeout, so a median within a second and at most this
+/// many stragglers still tells the two apart.
+const PROBE_STRAGGLERS: usize = 3;
+/// What one open connection may cost the daemon at most: its buffers are
+/// bounded by the head limit (16 KiB) plus a little, so this is generous
+/// and still catches per-connection growth.
+const MAX_KIB_PER_CONNECTION: u64 = 64;
+
+/// One fresh client's Get-Printer-Attributes and Print-Job, timed from
+/// connect to the last byte of each answer.
+fn probe(daemon: &Daemon) -> Result<Duration, String> {
+    let uri = daemon.uri("/ipp/print");
+    let started = Instant::now();
+    let answer = post(daemon.addr, "/ipp/print", &get_printer_attributes(&uri))
+        .map_err(|e| format!("Get-Printer-Attributes: {e}"))?;
+    if answer.ipp_status() != Some(status::OK) {
+        return Err(format!(
+            "Get-Printer-Attributes answered {:?}",
+            answer.ipp_status()
+        ));
+    }
+    let request = print_job(&uri, "probe", "text/plain", b"probe\n", false);
+    let answer =
+        post(daemon.addr, "/ipp/print", &request).map_err(|e| format!("Print-Job: {e}"))?;
+    if answer.ipp_status() != Some(status::OK) {
+        return Err(format!("Print-Job answered {:?}", answer.ipp_status()));
+    }
+    Ok(started.elapsed())
+}
+
+fn probes(daemon: &Daemon) -> Vec<Duration> {
+    (0..PROBES)
+        .map(|i| {
+            thread::sleep(Duration::from_millis(50));
+            probe(daemon).unwrap_or_else(|e| panic!("probe {i}: {e}"))
+        })
+        .collect()
+}
+
+fn median(samples: &[Duration]) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    sorted[sorted.len() / 2]
+}
+
+#[test]
+fn slow_and_idle_connections_do_not_keep_new_clients_waiting() {
+    let _exclusive = exclusive();
+    // A read timeout well past the test's length, so that what is measured
+    // is whether slow clients starve others, not when they are cut off.
+    let dir = TempDir::new("slow");
+    let daemon = Daemon::start_with_config(
+        &dir.path().join("spool"),
+        &dir.path().join("daemon.log"),
+        "[server.limits]\nread_timeout = 300\n",
+    );
+    let server = TestServer { daemon, dir };
+    let daemon = &server.daemon;
+    let baseline = probes(daemon);
+    // The probes' connections close a moment after their answers.
+    thread::sleep(Duration::from_secs(2));
+    let fds_before = daemon.open_fds();
+    let rss_before = daemon.rss_kib();
+
+    // A third idle, a third sending a byte at a time, a third sending a
+    // head just under the 16 KiB limit and then nothing (the most memory a
+    // connection can hold before its head is refused).
+    let mut idle = Vec::new();
+    let mut dripping = Vec::new();
+    for i in 0..SLOW_CONNECTIONS {
+        let mut stream = TcpStream::connect(daemon.addr).expect("connect a slow client");
+        match i % 3 {
+            0 => idle.push(stream),
+            1 => {
+                stream.set_nonblocking(true).unwrap();
+                dripping.push(stream);
+            }
+            _ => {
+                let mut head = format!(
+                    "POST /ipp/print HTTP/1.1\r\nHost: {}\r\nX-Pad: ",
+                    daemon.addr
+                )
+                .into_bytes();
+                head.resize(15 * 1024, b'a');
+                stream.write_all(&head).unwrap();
+                idle.push(stream);
+            }
+        }
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let drip_bytes = Arc::new(AtomicU64::new(0));
+    let dripper = {
+        let stop = Arc::clone(&stop);
+        let sent = Arc::clone(&drip_bytes);
+        thread::spawn(move || {
+            let head = b"POST /ipp/print HTTP/1.1\r\nX-Slow: ";
+            let mut at = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let byte = [head.get(at).copied().unwrap_or(b's')];
+                for stream in &mut dripping {
+                    if stream.write(&byte).is_ok() {
+                        sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                at += 1;
+                thread::sleep(Duration::from_millis(200));
+            }
+            dripping
+        })
+    };
+    let all_accepted = wait_until(SETTLE_TIMEOUT, || {
+        daemon.open_fds() >= fds_before + SLOW_CONNECTIONS
+    });
+    assert!(
+        all_accepted,
+        "the daemon accepted only {} of {SLOW_CONNECTIONS} connections",
+        daemon.open_fds().saturating_sub(fds_before)
+    );
+    let rss_loaded = daemon.rss_kib();
+
+    let loaded = probes(daemon);
+
+    // They were all still open (nobody was cut off to make room).
+    let still_open = idle
+        .iter()
+        .filter(|&stream| {
+            stream.set_nonblocking(true).unwrap();
+            let mut reader: &TcpStream = stream;
+            let mut byte = [0u8; 1];
+            matches!(reader.read(&mut byte), Err(e) if e.kind() == ErrorKind::WouldBlock)
+        })
+        .count();
+    stop.store(true, Ordering::Relaxed);
+    let dripping = dripper.join().expect("the dripping thread panicked");
+    let dripped = drip_bytes.load(Ordering::Relaxed);
+    drop(idle);
+    drop(dripping);
+    let closed = wait_until(SETTLE_TIMEOUT, || daemon.open_fds() <= fds_before + 5);
+    let rss_after = daemon.rss_kib();
+
+    let slow: Vec<&Duration> = loaded.iter().filter(|d| **d > SERVED_WITHIN).collect();
+    eprintln!(
+        "slow clients: {SLOW_CONNECTIONS} open ({still_open} idle or stalled still open at the \
+         end, {dripped} bytes dripped); probe (Get-Printer-Attributes + Print-Job on a fresh \
+         connection) median {:?} / max {:?} without them, median {:?} / max {:?} with them; \
+         VmRSS {rss_before} KiB before, {rss_loaded} KiB with them open ({} KiB per \
+         connection), {rss_after} KiB after they closed",
+        median(&baseline),
+        baseline.iter().max().unwrap(),
+        median(&loaded),
+        loaded.iter().max().unwrap(),
+        rss_loaded.saturating_sub(rss_before) / SLOW_CONNECTIONS as u64,
+    );
+    assert!(
+        median(&loaded) <= SERVED_WITHIN && slow.len() <= PROBE_STRAGGLERS,
+        "new clients waited with {SLOW_CONNECTIONS} slow connections open: {loaded:?}"
+    );
+    assert_eq!(
+        still_open,
+        idle_count(),
+        "slow connections were closed early"
+    );
+    assert!(
+        rss_loaded.saturating_sub(rss_before) <= SLOW_CONNECTIONS as u64 * MAX_KIB_PER_CONNECTION,
+        "memory grew from {rss_before} KiB to {rss_loaded} KiB with {SLOW_CONNECTIONS} connections"
+    );
+    assert!(
+        closed,
+        "connections stayed open in the daemon after the clients left"
+    );
+    assert_serving(daemon, "the slow clients left");
+}
+
+/// How many of the slow connections are idle or stalled (not dripping).
+fn idle_count() -> usize {
+    (0..SLOW_CONNECTIONS).filter(|i| i % 3 != 1).count()
+}
+
+// ---------------------------------------------------------------------------
+// 3. A spool on a tiny tmpfs that fills up.
+
+/// Fills the file system holding `path` with one file, 4 KiB at a time,
+/// until ENOSPC. Returns the file's length.
+fn fill(path: &Path) -> u64 {
+    let mut file = fs::File::create(path).unwrap();
+    let block = [0xa5u8; 4096];
+    let mut len = 0u64;
+    loop {
+        match file.write(&block) {
+            Ok(n) => len += n as u64,
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => return len,
+            Err(e) => panic!("filling {}: {e}", path.display()),
+        }
+    }
+}
+
+#[test]
+fn a_full_spool_refuses_jobs_cleanly_and_recovers_when_space_is_freed() {
+    if !require_root("a_full_spool_refuses_jobs_cleanly_and_recovers_when_space_is_freed") {
+        return;
+    }
+    let dir = TempDir::new("enospc");
+    let mount = Mount::tmpfs(&dir.path().join("small"), "2m");
+    let spool = mount.path().join("spool");
+    let daemon = Daemon::start(&spool, &dir.path().join("daemon.log"));
+    let mut rng = Rng::new(7);
+
+    // Already spooled before the disk fills: three held jobs and one that
+    // printed (the built-in queue prints into the spool's own directory).
+    let held: Vec<(i32, Vec<u8>)> = (0..3)
+        .map(|_| {
+            let document = rng.bytes(100 * 1024);
+            (submit_to(&daemon, "default", &document, true), document)
+        })
+        .collect();
+    let printed_doc = rng.bytes(50 * 1024);
+    let printed_id = submit_to(&daemon, "default", &printed_doc, false);
+    wait_for_state(&daemon, printed_id, job_state::COMPLETED);
+
+    let filler = mount.path().join("filler");
+    let filled = fill(&filler);
+
+    // A document that does not fit, and one that would: both refused with
+    // a server error in a whole IPP answer, never "successful-ok".
+    let mut refusals = Vec::new();
+    for size in [100 * 1024, 1024] {
+        let response = print_to(&daemon, "default", &rng.bytes(size), false);
+        assert_eq!(response.status, 200, "HTTP status of a refused Print-Job");
+        let ipp = response.ipp_status();
+        assert!(
+            matches!(ipp, Some(status::TEMPORARY_ERROR | status::INTERNAL_ERROR)),
+            "Print-Job of {size} bytes on a full spool answered {ipp:x?}"
+        );
+        refusals.push(ipp.unwrap_or_default());
+    }
+    // One free page: the document fits in tmp/ but its record does not, so
+    // the commit itself hits ENOSPC.
+    let page_aligned = filled / 4096 * 4096;
+    fs::File::options()
+        .write(true)
+        .open(&filler)
+        .unwrap()
+        .set_len(page_aligned - 4096)
+        .unwrap();
+    let response = print_to(&daemon, "default", &rng.bytes(1024), false);
+    let last_page = response.ipp_status();
+    if last_page == Some(status::OK) {
+        // The record fitted after all (tmpfs rounding): then it is a job
+        // like any other, which must not be corrupt either.
+        let id = response.ipp().integer("job-id").unwrap();
+        eprintln!("tmpfs: with one free page a 1 KiB job still fitted (job {id})");
+    } else {
+        assert!(
+            matches!(
+                last_page,
+                Some(status::TEMPORARY_ERROR | status::INTERNAL_ERROR)
+            ),
+            "Print-Job with one free page answered {last_page:x?}"
+        );
+    }
+
+    let log = daemon.log_text();
+    let named = log
+        .lines()
+        .any(|l| l.contains("ENOSPC") && l.contains(&spool.display().to_string()));
+    assert!(
+        named,
+        "no log line names the spool and ENOSPC; log:\n{}",
+        indent(&log)
+    );
+    assert_serving(&daemon, "the spool filled up");
+
+    // Nothing already spooled was damaged, and nothing half-written stays.
+    for (id, document) in &held {
+        assert_eq!(state_of(&daemon, *id), job_state::HELD);
+        let on_disk = fs::read(spool.join(format!("jobs/{id}.doc"))).unwrap();
+        assert!(on_disk == *document, "held job {id}'s document changed");
+    }
+    assert_eq!(
+        file_hash(&printed_file(&daemon.printed_dir(), printed_id).unwrap()),
+        Some(sha256_hex(&printed_doc))
+    );
+    let tidy = wait_until(SETTLE_TIMEOUT, || files_in(&spool.join("tmp")).is_empty());
+    assert!(
+        tidy,
+        "temp files left in tmp/: {:?}",
+        files_in(&spool.join("tmp"))
+    );
+
+    // Space comes back: new jobs are taken and everything prints intact.
+    fs::remove_file(&filler).unwrap();
+    let after = rng.bytes(100 * 1024);
+    let after_id = submit_to(&daemon, "default", &after, false);
+    for (id, _) in &held {
+        assert_eq!(job_operation(&daemon, release_job, *id), status::OK);
+    }
+    for (id, document) in held.iter().chain([(after_id, after.clone())].iter()) {
+        wait_for_state(&daemon, *id, job_state::COMPLETED);
+        let printed = printed_file(&daemon.printed_dir(), *id).expect("printed file");
+        assert_eq!(file_hash(&printed), Some(sha256_hex(document)), "job {id}");
+    }
+    let log = daemon.log_text();
+    assert!(
+        log.contains("writable again"),
+        "no recovery line; log:\n{}",
+        indent(&log)
+    );
+    eprintln!(
+        "tmpfs (2 MiB): filled with {filled} bytes; refused with {:x?}, with one free page \
+         {last_page:x?}; {} held jobs intact; served again after freeing space",
+        refusals,
+        held.len()
+    );
+    drop(daemon);
+    drop(mount);
+}
+
+// ---------------------------------------------------------------------------
+// 4. A read-only spool; a document removed behind the daemon's back.
+
+/// Makes `jobs/` and `tmp/` read-only until dropped: a read-only bind
+/// mount as root (EROFS, which root cannot override), mode 0555 otherwise
+/// (EACCES).
+enum ReadOnly {
+    Mounts { _undone_on_drop: Vec<Mount> },
+    Modes(Vec<PathBuf>),
+}
+
+impl ReadOnly {
+    fn make(spool: &Path) -> ReadOnly {
+        let dirs = [spool.join("jobs"), spool.join("tmp")];
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            ReadOnly::Mounts {
+                _undone_on_drop: dirs.iter().map(|d| Mount::read_only_bind(d)).collect(),
+            }
+        } else {
+            for dir in &dirs {
+                set_mode(dir, 0o555);
+            }
+            ReadOnly::Modes(dirs.to_vec())
+        }
+    }
+}
+
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        if let ReadOnly::Modes(dirs) = self {
+            for dir in dirs.iter() {
+                set_mode(dir, 0o700);
+            }
+        }
+    }
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Plays a printer behind a FIFO: every time the daemon opens it for a
+/// job, reads the whole document and keeps it.
+struct FifoPrinter {
+    path: PathBuf,
+    stop: Arc<AtomicBool>,
+    received: Arc<Mutex<Vec<Vec<u8>>>>,
+    reader: Option<thread::JoinHandle<()>>,
+}
+
+impl FifoPrinter {
+    fn new(path: &Path) -> FifoPrinter {
+        let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo");
+        FifoPrinter {
+            path: path.to_path_buf(),
+            stop: Arc::new(AtomicBool::new(false)),
+            received: Arc::new(Mutex::new(Vec::new())),
+            reader: None,
+        }
+    }
+
+    /// Starts taking documents (until now the daemon's open blocks: the
+    /// job stays processing).
+    fn start(&mut self) {
+        let (path, stop, received) = (
+            self.path.clone(),
+            Arc::clone(&self.stop),
+            Arc::clone(&self.received),
+        );
+        self.reader = Some(thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(mut fifo) = fs::File::open(&path) else {
+                    return;
+                };
+                let mut document = Vec::new();
+                if fifo.read_to_end(&mut document).is_ok() && !document.is_empty() {
+                    received.lock().unwrap().push(document);
+                }
+            }
+        }));
+    }
+
+    fn received(&self) -> Vec<Vec<u8>> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+impl Drop for FifoPrinter {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(reader) = self.reader.take() {
+            // A reader blocked in open(2) wakes when a writer comes.
+            let _ = fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&self.path);
+            let _ = reader.join();
+        }
+    }
+}
+
+#[test]
+fn a_read_only_spool_refuses_jobs_and_keeps_queued_ones_waiting_with_a_reason() {
+    let dir = TempDir::new("readonly");
+    let spool = dir.path().join("spool");
+    let mut printer = FifoPrinter::new(&dir.path().join("printer.fifo"));
+    let config = format!(
+        "[[printer]]\nname = \"default\"\ndevice_uri = \"file://{}\"\n\
+         [[printer]]\nname = \"slow\"\ndevice_uri = \"device://{}\"\n",
+        dir.path().join("printed").display(),
+        printer.path.display()
+    );
+    let daemon = Daemon::start_with_config(&spool, &dir.path().join("daemon.log"), &config);
+
+    // A held job, a job printing (its printer takes nothing yet) and one
+    // waiting behind it.
+    let held = submit_to(&daemon, "default", b"held\n", true);
+    let first = submit_to(&daemon, "slow", b"first document\n", false);
+    wait_for_state(&daemon, first, job_state::PROCESSING);
+    let second = submit_to(&daemon, "slow", b"second document\n", false);
+    assert_eq!(state_of(&daemon, second), job_state::PENDING);
+
+    let read_only = ReadOnly::make(&spool);
+    let response = print_to(&daemon, "default", b"refused\n", false);
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.ipp_status(),
+        Some(status::INTERNAL_ERROR),
+        "Print-Job on a read-only spool"
+    );
+    assert_eq!(
+        job_operation(&daemon, cancel_job, held),
+        status::INTERNAL_ERROR,
+        "Cancel-Job that cannot be recorded"
+    );
+    assert_eq!(
+        state_of(&daemon, held),
+        job_state::HELD,
+        "a failed cancel is undone"
+    );
+
+    // The printer takes the first document; the daemon cannot record that
+    // the second starts printing, so it does not print it: it waits, with
+    // the reason in its state.
+    printer.start();
+    let waiting = wait_until(SETTLE_TIMEOUT, || {
+        job_attributes(&daemon, second)
+            .strings("job-state-reasons")
+            .contains(&"resources-are-not-ready".to_string())
+    });
+    let attrs = job_attributes(&daemon, second);
+    assert!(
+        waiting,
+        "second job: {attrs:?}; log:\n{}",
+        indent(&daemon.log_text())
+    );
+    assert_eq!(attrs.integer("job-state"), Some(job_state::PENDING));
+    let message = attrs.string("job-state-message").unwrap_or_default();
+    assert!(message.contains("spool"), "job-state-message {message:?}");
+    assert_eq!(printer.received(), vec![b"first document\n".to_vec()]);
+    let log = daemon.log_text();
+    let spool_text = spool.display().to_string();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("not writable") && l.contains(&spool_text)),
+        "no log line says the spool is not writable; log:\n{}",
+        indent(&log)
+    );
+    assert_serving(&daemon, "the spool turned read-only");
+
+    // Writable again: the waiting job prints, the held one can be canceled.
+    drop(read_only);
+    wait_for_state(&daemon, second, job_state::COMPLETED);
+    assert_eq!(
+        printer.received(),
+        vec![b"first document\n".to_vec(), b"second document\n".to_vec()]
+    );
+    assert_eq!(job_operation(&daemon, cancel_job, held), status::OK);
+    assert_eq!(state_of(&daemon, held), job_state::CANCELED);
+    eprintln!("read-only spool: {message}");
+    drop(daemon);
+    drop(printer);
+}
+
+#[test]
+fn a_document_removed_behind_the_daemons_back_aborts_its_job_with_a_reason() {
+    let server = TestServer::start("removed");
+    let daemon = &server.daemon;
+    let id = submit_to(daemon, "default", b"soon gone\n", true);
+    let document = daemon.spool.join(format!("jobs/{id}.doc"));
+    fs::remove_file(&document).unwrap();
+    assert_eq!(job_operation(daemon, release_job, id), status::OK);
+    wait_for_state(daemon, id, job_state::ABORTED);
+    let attrs = job_attributes(daemon, id);
+    let reasons = attrs.strings("job-state-reasons");
+    assert!(
+        reasons.contains(&"document-access-error".to_string())
+            && reasons.contains(&"aborted-by-system".to_string()),
+        "job-state-reasons {reasons:?}"
+    );
+    let path = document.display().to_string();
+    let message = attrs.string("job-state-message").unwrap_or_default();
+    assert!(message.contains(&path), "job-state-message {message:?}");
+    let log = daemon.log_text();
+    assert!(
+        log.lines()
+            .any(|l| l.contains(&path) && l.contains("removed from the spool")),
+        "no log line names the missing document; log:\n{}",
+        server.log()
+    );
+    // The queue goes on.
+    let next = submit_to(daemon, "default", b"next\n", false);
+    wait_for_state(daemon, next, job_state::COMPLETED);
+    assert_serving(daemon, "a document vanished");
+}
+
+// ---------------------------------------------------------------------------
+// 5. Memory: finished jobs in memory are bounded.
+
+/// `[history] max_jobs_in_memory` when not configured.
+const HISTORY_IN_MEMORY: usize = 500;
+
+/// Submits `count` 1 KiB Print-Jobs from `clients` threads; returns the ids.
+fn submit_many(daemon: &Daemon, count: usize, clients: usize) -> Vec<i32> {
+    let next = Arc::new(AtomicU64::new(0));
+    let addr = daemon.addr;
+    let uri = daemon.uri("/ipp/print");
+    let workers: Vec<_> = (0..clients)
+        .map(|c| {
+            let next = Arc::clone(&next);
+            let uri = uri.clone();
+            thread::spawn(move || {
+                let mut ids = Vec::new();
+                let mut rng = Rng::new(c as u64 + 1);
+                while (next.fetch_add(1, Ordering::Relaxed) as usize) < count {
+                    let request = print_job(
+                        &uri,
+                        "many",
+                        "application/octet-stream",
+                        &rng.bytes(1024),
+                        false,
+                    );
+                    let answer = ipp_call(addr, "/ipp/print", &request);
+                    assert_eq!(answer.status, status::OK, "Print-Job");
+                    ids.push(answer.integer("job-id").unwrap());
+                }
+                ids
+            })
+        })
+        .collect();
+    let mut ids: Vec<i32> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+fn completed_in_memory(daemon: &Daemon) -> Vec<i32> {
+    let uri = daemon.uri("/ipp/print");
+    let answer = ipp_call(daemon.addr, "/ipp/print", &get_jobs(&uri, "completed"));
+    assert_eq!(answer.status, status::OK);
+    let mut ids = answer.all_integers("job-id");
+    ids.sort_unstable();
+    ids
+}
+
+#[test]
+fn only_the_newest_finished_jobs_stay_in_memory() {
+    let server = TestServer::start("history");
+    let daemon = &server.daemon;
+    let total = HISTORY_IN_MEMORY + 20;
+    let ids = submit_many(daemon, total, 8);
+    let printed = wait_until(Duration::from_secs(120), || {
+        printed_ids(&daemon.printed_dir()).len() == total
+    });
+    assert!(printed, "not all {total} jobs printed");
+    let all_finished = wait_until(SETTLE_TIMEOUT, || {
+        completed_in_memory(daemon).len() == HISTORY_IN_MEMORY
+            && ids
+                .iter()
+                .rev()
+                .take(3)
+                .all(|&id| state_of(daemon, id) == job_state::COMPLETED)
+    });
+    let listed = completed_in_memory(daemon);
+    assert!(
+        all_finished,
+        "{} finished jobs listed, wanted {HISTORY_IN_MEMORY}",
+        listed.len()
+    );
+    assert_eq!(
+        listed,
+        ids[ids.len() - HISTORY_IN_MEMORY..].to_vec(),
+        "the newest are kept"
+    );
+    // The oldest left memory, not the disk: still found by id.
+    let oldest = ids[0];
+    assert_eq!(state_of(daemon, oldest), job_state::COMPLETED);
+    assert!(daemon.spool.join(format!("jobs/{oldest}.job")).exists());
+    assert_eq!(
+        job_operation(daemon, cancel_job, oldest),
+        status::NOT_POSSIBLE
+    );
+}
+
+/// Not a test but a measurement (see the module docs): the daemon's
+/// resident memory idle after start, after a warm-up of 1,000 jobs (which
+/// fills the in-memory history and starts the blocking pool's threads),
+/// after 10,000 more 1 KiB Print-Jobs sent one at a time, after 10,000
+/// more again, and after a burst of 10,000 from 8 clients at once (intake
+/// outruns printing, so the backlog peaks in memory). Each figure is taken
+/// once everything printed and the daemon was idle for 30 s. What must
+/// hold: the second 10,000 add no more than 1 MiB to the first (no growth
+/// per job). Build with `--release`.
+#[test]
+#[ignore = "measurement; run with --release --ignored --nocapture"]
+fn rss_stays_flat_over_10000_jobs() {
+    const WARM_UP: usize = 1_000;
+    const JOBS: usize = 10_000;
+    let server = TestServer::start("rss");
+    let daemon = &server.daemon;
+    let pid = daemon.pid();
+    let mut printed = 0;
+    let mut measure = |label: &str, jobs: usize, clients: usize| -> u64 {
+        submit_many(daemon, jobs, clients);
+        printed += jobs;
+        let done = wait_until(Duration::from_secs(900), || {
+            printed_ids(&daemon.printed_dir()).len() >= printed
+        });
+        assert!(done, "{label}: not all jobs printed");
+        // Blocking threads go after 10 s idle; the trim follows at 12 s.
+        thread::sleep(Duration::from_secs(30));
+        let rss = daemon.rss_kib();
+        eprintln!(
+            "rss: {label}: VmRSS {rss} KiB (anon {} KiB, file {} KiB; peak so far {} KiB)",
+            proc_status_kib(pid, "RssAnon:").unwrap_or(0),
+            proc_status_kib(pid, "RssFile:").unwrap_or(0),
+            proc_status_kib(pid, "VmHWM:").unwrap_or(0),
+        );
+        rss
+    };
+    thread::sleep(Duration::from_secs(2));
+    let idle = daemon.rss_kib();
+    eprintln!(
+        "rss: idle after start: VmRSS {idle} KiB (anon {} KiB, file {} KiB)",
+        proc_status_kib(pid, "RssAnon:").unwrap_or(0),
+        proc_status_kib(pid, "RssFile:").unwrap_or(0),
+    );
+    let warm = measure("after a warm-up of 1,000 jobs", WARM_UP, 1);
+    let first = measure("after 10,000 more, one at a time", JOBS, 1);
+    let second = measure("after 10,000 more again", JOBS, 1);
+    let burst = measure("after a burst of 10,000 from 8 clients", JOBS, 8);
+    eprintln!(
+        "rss: idle {idle} KiB; warm {warm} KiB; +10,000 jobs {first} KiB ({:+} KiB); \
+         +10,000 more {second} KiB ({:+} KiB); +10,000 in a burst {burst} KiB ({:+} KiB)",
+        first as i64 - warm as i64,
+        second as i64 - first as i64,
+        burst as i64 - second as i64
+    );
+    assert!(
+        second <= first + 1024,
+        "VmRSS grew from {first} KiB to {second} KiB over {JOBS} jobs"
+    );
+}
