@@ -26,3 +26,5 @@ pub mod sources;
 pub mod spool;
 pub mod systemd;
 pub mod sysv;
+#[cfg(test)]
+pub(crate) mod test_support;

@@ -192,25 +192,7 @@ mod tests {
     use std::sync::Arc;
     use std::sync::mpsc;
 
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(tag: &str) -> TempDir {
-            let path = std::env::temp_dir().join(format!(
-                "printspoold-usbbackend-{tag}-{}",
-                std::process::id()
-            ));
-            let _ = std::fs::remove_dir_all(&path);
-            std::fs::create_dir_all(&path).unwrap();
-            TempDir(path)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::test_support::TempDir;
 
     fn job() -> Job {
         Job {
@@ -262,8 +244,8 @@ mod tests {
     #[test]
     fn prints_every_byte_through_a_slow_device() {
         let dir = TempDir::new("exact");
-        let device = fifo(&dir.0);
-        let (doc, bytes) = document(&dir.0, 3 * CHUNK + 1234);
+        let device = fifo(dir.path());
+        let (doc, bytes) = document(dir.path(), 3 * CHUNK + 1234);
         let mut reader = open_reader(&device);
         let expected = bytes.len();
         let collector = std::thread::spawn(move || {
@@ -291,8 +273,8 @@ mod tests {
     #[test]
     fn cancel_reaches_a_printer_that_takes_no_data() {
         let dir = TempDir::new("cancel");
-        let device = fifo(&dir.0);
-        let (doc, _) = document(&dir.0, 4 * 1024 * 1024);
+        let device = fifo(dir.path());
+        let (doc, _) = document(dir.path(), 4 * 1024 * 1024);
         // Opened, never read: the pipe fills and stays full.
         let _reader = open_reader(&device);
         let cancel = Arc::new(AtomicBool::new(false));
@@ -325,15 +307,15 @@ mod tests {
     #[test]
     fn a_missing_device_is_offline_not_failed() {
         let dir = TempDir::new("missing");
-        let (doc, _) = document(&dir.0, 10);
-        let backend = UsbBackend::new(dir.0.join("lp9"));
+        let (doc, _) = document(dir.path(), 10);
+        let backend = UsbBackend::new(dir.path().join("lp9"));
         let outcome = backend.print(&job(), &doc, &AtomicBool::new(false));
         assert!(
             matches!(outcome, Err(BackendError::Offline(_))),
             "{outcome:?}"
         );
         // A FIFO without a reader: ENXIO, as a node whose printer is gone.
-        let device = fifo(&dir.0);
+        let device = fifo(dir.path());
         let outcome = UsbBackend::new(device).print(&job(), &doc, &AtomicBool::new(false));
         assert!(
             matches!(outcome, Err(BackendError::Offline(_))),

@@ -2,51 +2,27 @@
 //! jobs in memory, lookups of jobs that left memory, and the worker's
 //! handling of a document removed behind its back.
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::*;
 use crate::config::{DeviceUri, PrinterConfig};
+use crate::test_support::TempDir;
 
-/// A fresh directory removed when dropped.
-struct TestDir(PathBuf);
-
-impl TestDir {
-    fn new(name: &str) -> TestDir {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!(
-            "printspoold-core-{name}-{}-{n}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        TestDir(path)
-    }
-}
-
-impl Drop for TestDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn start(dir: &TestDir) -> Spooler {
+fn start(dir: &TempDir) -> Spooler {
     try_start(dir).unwrap()
 }
 
-fn try_start(dir: &TestDir) -> Result<Spooler, CoreError> {
+fn try_start(dir: &TempDir) -> Result<Spooler, CoreError> {
     let printer = PrinterConfig {
         name: "p".to_string(),
-        device_uri: DeviceUri::File(dir.0.join("out")),
+        device_uri: DeviceUri::File(dir.path().join("out")),
         info: None,
         location: None,
         make_and_model: None,
         formats: None,
     };
     let (spooler, _) = Spooler::start(CoreOptions {
-        spool_dir: dir.0.join("spool"),
+        spool_dir: dir.path().join("spool"),
         printers: vec![printer],
         default_printer: "p".to_string(),
         max_document_bytes: 1 << 20,
@@ -140,7 +116,7 @@ fn completed(spooler: &Spooler) -> Vec<JobId> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_newest_finished_jobs_stay_in_memory() {
-    let dir = TestDir::new("history");
+    let dir = TempDir::new("history");
     let spooler = start(&dir);
     spooler.set_history_limit(5);
     let mut ids = Vec::new();
@@ -155,7 +131,7 @@ async fn only_the_newest_finished_jobs_stay_in_memory() {
     // The oldest left memory but not the disk: it is still found by id,
     // and acting on it gives the answer memory would have given.
     let oldest = ids[0];
-    assert!(dir.0.join(format!("spool/jobs/{oldest}.job")).exists());
+    assert!(dir.path().join(format!("spool/jobs/{oldest}.job")).exists());
     let job = spooler
         .job(oldest)
         .expect("a finished job is found on disk");
@@ -188,7 +164,7 @@ async fn only_the_newest_finished_jobs_stay_in_memory() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unfinished_jobs_never_leave_memory() {
-    let dir = TestDir::new("held");
+    let dir = TempDir::new("held");
     let spooler = start(&dir);
     spooler.set_history_limit(1);
     let held: Vec<JobId> = futures_join(&spooler, 3, true).await;
@@ -221,7 +197,7 @@ async fn futures_join(spooler: &Spooler, n: u32, hold: bool) -> Vec<JobId> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_is_found_after_its_job_left_memory() {
-    let dir = TestDir::new("claim");
+    let dir = TempDir::new("claim");
     let spooler = start(&dir);
     spooler.set_history_limit(0);
     let id = submit(&spooler, 1, false, Some("1-2-3-4")).await;
@@ -242,7 +218,7 @@ async fn a_claim_is_found_after_its_job_left_memory() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_keeps_only_the_newest_finished_jobs_in_memory() {
-    let dir = TestDir::new("restart");
+    let dir = TempDir::new("restart");
     // What the core keeps before the daemon applies the configuration.
     let limit = crate::config::HistoryConfig::default().max_jobs_in_memory;
     let mut ids = Vec::new();
@@ -280,10 +256,10 @@ async fn a_restart_keeps_only_the_newest_finished_jobs_in_memory() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_document_removed_behind_our_back_aborts_its_job_with_a_reason() {
-    let dir = TestDir::new("missing");
+    let dir = TempDir::new("missing");
     let spooler = start(&dir);
     let id = submit(&spooler, 1, true, None).await;
-    let document = dir.0.join(format!("spool/jobs/{id}.doc"));
+    let document = dir.path().join(format!("spool/jobs/{id}.doc"));
     std::fs::remove_file(&document).unwrap();
     spooler.release(id, &alice()).await.unwrap();
     wait_finished(&spooler, &[id]).await;

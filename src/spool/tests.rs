@@ -6,38 +6,11 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::layout::sha256_hex;
 use super::*;
-
-/// A fresh directory removed when dropped.
-struct TestDir(PathBuf);
-
-impl TestDir {
-    fn new(name: &str) -> TestDir {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!(
-            "printspoold-spool-{name}-{}-{n}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        TestDir(path)
-    }
-
-    fn spool(&self) -> PathBuf {
-        self.0.join("spool")
-    }
-}
-
-impl Drop for TestDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use crate::test_support::TempDir;
 
 const LIMIT: u64 = 1 << 20;
 
@@ -87,8 +60,8 @@ fn spool_is_send_and_sync() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commit_then_reopen_returns_record_and_document() {
-    let dir = TestDir::new("commit");
-    let (spool, recovery) = reopen(&dir.spool());
+    let dir = TempDir::new("commit");
+    let (spool, recovery) = reopen(&dir.path().join("spool"));
     assert!(recovery.jobs.is_empty());
     assert_eq!(recovery.next_id, 1);
 
@@ -110,10 +83,10 @@ async fn commit_then_reopen_returns_record_and_document() {
         .await
         .unwrap();
     assert!(none.is_none());
-    assert!(files_in(&dir.spool().join("tmp")).is_empty());
+    assert!(files_in(&dir.path().join("spool").join("tmp")).is_empty());
     drop(spool);
 
-    let (spool, recovery) = reopen(&dir.spool());
+    let (spool, recovery) = reopen(&dir.path().join("spool"));
     assert_eq!(recovery.discarded, 0);
     let ids: Vec<u32> = recovery.jobs.iter().map(|j| j.id).collect();
     assert_eq!(ids, vec![with_doc, without_doc]);
@@ -130,8 +103,8 @@ async fn commit_then_reopen_returns_record_and_document() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ids_keep_increasing_after_removing_the_highest() {
-    let dir = TestDir::new("ids");
-    let (spool, _) = reopen(&dir.spool());
+    let dir = TempDir::new("ids");
+    let (spool, _) = reopen(&dir.path().join("spool"));
     let ids: Vec<u32> = (0..3).map(|_| spool.reserve_id()).collect();
     assert_eq!(ids, vec![1, 2, 3]);
     for &id in &ids {
@@ -144,7 +117,7 @@ async fn ids_keep_increasing_after_removing_the_highest() {
     ));
     drop(spool);
 
-    let (spool, recovery) = reopen(&dir.spool());
+    let (spool, recovery) = reopen(&dir.path().join("spool"));
     assert_eq!(recovery.jobs.len(), 2);
     assert_eq!(recovery.next_id, 4);
     assert_eq!(spool.reserve_id(), 4);
@@ -154,31 +127,31 @@ async fn ids_keep_increasing_after_removing_the_highest() {
         spool.remove(id).await.unwrap();
     }
     drop(spool);
-    let (_spool, recovery) = reopen(&dir.spool());
+    let (_spool, recovery) = reopen(&dir.path().join("spool"));
     assert!(recovery.jobs.is_empty());
     assert_eq!(recovery.next_id, 5);
 }
 
 #[test]
 fn a_second_open_of_the_same_spool_is_locked() {
-    let dir = TestDir::new("lock");
-    let (first, _) = reopen(&dir.spool());
-    match Spool::open(&dir.spool(), LIMIT) {
-        Err(SpoolError::Locked { path }) => assert_eq!(path, dir.spool().join("lock")),
+    let dir = TempDir::new("lock");
+    let (first, _) = reopen(&dir.path().join("spool"));
+    match Spool::open(&dir.path().join("spool"), LIMIT) {
+        Err(SpoolError::Locked { path }) => assert_eq!(path, dir.path().join("spool").join("lock")),
         other => panic!("expected Locked, got {other:?}"),
     }
     drop(first);
     // The lock goes with its holder.
-    reopen(&dir.spool());
+    reopen(&dir.path().join("spool"));
 }
 
 #[test]
 fn directories_are_private() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = TestDir::new("mode");
-    let _spool = reopen(&dir.spool());
+    let dir = TempDir::new("mode");
+    let _spool = reopen(&dir.path().join("spool"));
     for sub in ["", "jobs", "tmp", "corrupt"] {
-        let mode = std::fs::metadata(dir.spool().join(sub))
+        let mode = std::fs::metadata(dir.path().join("spool").join(sub))
             .unwrap()
             .permissions()
             .mode();
@@ -188,8 +161,8 @@ fn directories_are_private() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recovery_removes_half_written_jobs_and_quarantines_corrupt_ones() {
-    let dir = TestDir::new("recover");
-    let (spool, _) = reopen(&dir.spool());
+    let dir = TempDir::new("recover");
+    let (spool, _) = reopen(&dir.path().join("spool"));
     let mut infos = BTreeMap::new();
     for id in 1..=5 {
         let doc = staged(&spool, format!("document {id}").as_bytes()).await;
@@ -199,7 +172,7 @@ async fn recovery_removes_half_written_jobs_and_quarantines_corrupt_ones() {
     spool.commit(6, &meta_for(6, 1), None).await.unwrap();
     drop(spool);
 
-    let jobs = dir.spool().join("jobs");
+    let jobs = dir.path().join("spool").join("jobs");
     // 1: document cut short (a torn write).
     std::fs::write(jobs.join("1.doc"), b"docu").unwrap();
     // 2: record that does not parse.
@@ -212,10 +185,10 @@ async fn recovery_removes_half_written_jobs_and_quarantines_corrupt_ones() {
     // leftovers in tmp/.
     std::fs::write(jobs.join("99.doc"), b"orphan").unwrap();
     std::fs::write(jobs.join("6.doc"), b"half-attached").unwrap();
-    std::fs::write(dir.spool().join("tmp/doc-17"), b"partial").unwrap();
-    std::fs::write(dir.spool().join("tmp/rec-18"), b"partial").unwrap();
+    std::fs::write(dir.path().join("spool").join("tmp/doc-17"), b"partial").unwrap();
+    std::fs::write(dir.path().join("spool").join("tmp/rec-18"), b"partial").unwrap();
 
-    let (spool, recovery) = reopen(&dir.spool());
+    let (spool, recovery) = reopen(&dir.path().join("spool"));
     let ids: Vec<u32> = recovery.jobs.iter().map(|j| j.id).collect();
     assert_eq!(ids, vec![5, 6]);
     assert_eq!(recovery.jobs[0].document.as_ref(), infos.get(&5));
@@ -225,9 +198,9 @@ async fn recovery_removes_half_written_jobs_and_quarantines_corrupt_ones() {
         files_in(&jobs),
         ["5.doc", "5.job", "6.job"].map(String::from).into()
     );
-    assert!(files_in(&dir.spool().join("tmp")).is_empty());
+    assert!(files_in(&dir.path().join("spool").join("tmp")).is_empty());
     assert_eq!(
-        files_in(&dir.spool().join("corrupt")),
+        files_in(&dir.path().join("spool").join("corrupt")),
         ["2.doc", "2.job", "3.doc", "3.job"]
             .map(String::from)
             .into()
@@ -239,8 +212,8 @@ async fn recovery_removes_half_written_jobs_and_quarantines_corrupt_ones() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staging_past_the_limit_fails_and_removes_the_temp_file() {
-    let dir = TestDir::new("limit");
-    let (spool, _) = Spool::open(&dir.spool(), 10).unwrap();
+    let dir = TempDir::new("limit");
+    let (spool, _) = Spool::open(&dir.path().join("spool"), 10).unwrap();
     let mut staging = spool.stage().await.unwrap();
     staging.write(b"12345678").await.unwrap();
     assert_eq!(staging.len(), 8);
@@ -248,7 +221,7 @@ async fn staging_past_the_limit_fails_and_removes_the_temp_file() {
         staging.write(b"abc").await,
         Err(SpoolError::TooLarge { limit: 10 })
     ));
-    assert!(files_in(&dir.spool().join("tmp")).is_empty());
+    assert!(files_in(&dir.path().join("spool").join("tmp")).is_empty());
     assert!(matches!(
         staging.write(b"a").await,
         Err(SpoolError::TooLarge { limit: 10 })
@@ -266,13 +239,13 @@ async fn staging_past_the_limit_fails_and_removes_the_temp_file() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_an_uncommitted_document_removes_its_temp_file() {
-    let dir = TestDir::new("drop");
-    let (spool, _) = reopen(&dir.spool());
+    let dir = TempDir::new("drop");
+    let (spool, _) = reopen(&dir.path().join("spool"));
     let mut staging = spool.stage().await.unwrap();
     staging.write(b"abandoned").await.unwrap();
     drop(staging);
     drop(staged(&spool, b"finished but not committed").await);
-    let tmp = dir.spool().join("tmp");
+    let tmp = dir.path().join("spool").join("tmp");
     let deadline = Instant::now() + Duration::from_secs(5);
     while !files_in(&tmp).is_empty() {
         assert!(
@@ -286,8 +259,8 @@ async fn dropping_an_uncommitted_document_removes_its_temp_file() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn update_and_attach_replace_the_record() {
-    let dir = TestDir::new("update");
-    let (spool, _) = reopen(&dir.spool());
+    let dir = TempDir::new("update");
+    let (spool, _) = reopen(&dir.path().join("spool"));
     spool.commit(1, &meta_for(1, 1), None).await.unwrap();
     spool.update(1, &meta_for(1, 2), true).await.unwrap();
     let doc = staged(&spool, b"attached later").await;
@@ -309,7 +282,7 @@ async fn update_and_attach_replace_the_record() {
     ));
     drop(spool);
 
-    let (_spool, recovery) = reopen(&dir.spool());
+    let (_spool, recovery) = reopen(&dir.path().join("spool"));
     assert_eq!(recovery.discarded, 0);
     assert_eq!(recovery.jobs.len(), 1);
     assert_eq!(recovery.jobs[0].meta, meta_for(1, 4));
@@ -319,8 +292,8 @@ async fn update_and_attach_replace_the_record() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_update_called_last_wins_whatever_the_await_order() {
-    let dir = TestDir::new("order");
-    let (spool, _) = reopen(&dir.spool());
+    let dir = TempDir::new("order");
+    let (spool, _) = reopen(&dir.path().join("spool"));
     spool.commit(1, &meta_for(1, 1), None).await.unwrap();
     for round in 0..20 {
         let older = spool.update(1, &meta_for(1, 2 * round + 2), round % 2 == 0);
@@ -333,16 +306,16 @@ async fn the_update_called_last_wins_whatever_the_await_order() {
         older.unwrap();
     }
     drop(spool);
-    let (_spool, recovery) = reopen(&dir.spool());
+    let (_spool, recovery) = reopen(&dir.path().join("spool"));
     assert_eq!(recovery.jobs[0].meta, meta_for(1, 41));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn usage_counts_records_and_documents() {
-    let dir = TestDir::new("usage");
-    let (spool, _) = reopen(&dir.spool());
+    let dir = TempDir::new("usage");
+    let (spool, _) = reopen(&dir.path().join("spool"));
     let on_disk = || -> u64 {
-        std::fs::read_dir(dir.spool().join("jobs"))
+        std::fs::read_dir(dir.path().join("spool").join("jobs"))
             .unwrap()
             .map(|e| e.unwrap().metadata().unwrap().len())
             .sum()
@@ -360,14 +333,14 @@ async fn usage_counts_records_and_documents() {
     assert_eq!(spool.usage_bytes(), on_disk());
     let before = spool.usage_bytes();
     drop(spool);
-    let (spool, _) = reopen(&dir.spool());
+    let (spool, _) = reopen(&dir.path().join("spool"));
     assert_eq!(spool.usage_bytes(), before);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_commits_all_succeed_and_share_directory_syncs() {
-    let dir = TestDir::new("concurrent");
-    let (spool, _) = reopen(&dir.spool());
+    let dir = TempDir::new("concurrent");
+    let (spool, _) = reopen(&dir.path().join("spool"));
     let spool = Arc::new(spool);
     let tasks: Vec<_> = (0..64)
         .map(|_| {
@@ -393,7 +366,7 @@ async fn concurrent_commits_all_succeed_and_share_directory_syncs() {
     );
     drop(spool);
 
-    let (_spool, recovery) = reopen(&dir.spool());
+    let (_spool, recovery) = reopen(&dir.path().join("spool"));
     assert_eq!(recovery.discarded, 0);
     let recovered: BTreeMap<u32, DocumentInfo> = recovery
         .jobs
@@ -425,8 +398,8 @@ fn document_for(id: u32) -> Vec<u8> {
 /// mount); skipped otherwise.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_fails_commits_cleanly() {
-    let dir = TestDir::new("enospc");
-    let mount_point = dir.0.join("small");
+    let dir = TempDir::new("enospc");
+    let mount_point = dir.path().join("small");
     std::fs::create_dir_all(&mount_point).unwrap();
     let mounted = Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=512k", "printspoold-test"])
@@ -588,7 +561,7 @@ fn kill_9_never_loses_an_acknowledged_job() {
     if let Some(dir) = std::env::var_os(CRASH_CHILD_ENV) {
         crash_child(Path::new(&dir));
     }
-    let dir = TestDir::new("crash");
+    let dir = TempDir::new("crash");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -609,10 +582,10 @@ fn kill_9_never_loses_an_acknowledged_job() {
         } else {
             5 + rng % 96
         };
-        let lines = run_child_and_kill(&dir.spool(), round % 5 != 4, delay);
+        let lines = run_child_and_kill(&dir.path().join("spool"), round % 5 != 4, delay);
         lines.iter().for_each(|line| acked.learn(line));
 
-        let (spool, recovery) = reopen(&dir.spool());
+        let (spool, recovery) = reopen(&dir.path().join("spool"));
         check_recovery(&spool, &recovery, &acked, &purged);
         if let Some(newest) = recovery.jobs.last() {
             runtime.block_on(spool.remove(newest.id)).unwrap();
@@ -736,8 +709,8 @@ fn bench_group_commit() {
         .build()
         .unwrap();
     for (concurrency, jobs) in [(1usize, 300u32), (8, 1500), (64, 4000)] {
-        let dir = TestDir::new("bench");
-        let (spool, _) = reopen(&dir.spool());
+        let dir = TempDir::new("bench");
+        let (spool, _) = reopen(&dir.path().join("spool"));
         let spool = Arc::new(spool);
         let started = Instant::now();
         runtime.block_on(async {
@@ -768,7 +741,7 @@ fn bench_group_commit() {
         );
         drop(spool);
         let started = Instant::now();
-        let (_spool, recovery) = reopen(&dir.spool());
+        let (_spool, recovery) = reopen(&dir.path().join("spool"));
         println!(
             "  cold open of {} jobs: {:.1} ms",
             recovery.jobs.len(),
@@ -782,8 +755,8 @@ fn bench_group_commit() {
 /// its capacity back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn released_jobs_leave_the_index_and_stay_readable() {
-    let dir = TestDir::new("release");
-    let (spool, _) = reopen(&dir.spool());
+    let dir = TempDir::new("release");
+    let (spool, _) = reopen(&dir.path().join("spool"));
     let spool = Arc::new(spool);
     let tasks: Vec<_> = (0..400)
         .map(|_| {
@@ -812,7 +785,7 @@ async fn released_jobs_leave_the_index_and_stay_readable() {
     );
     assert_eq!(
         spool.usage_bytes(),
-        on_disk_record_bytes(&dir.spool(), kept)
+        on_disk_record_bytes(&dir.path().join("spool"), kept)
     );
     // Released jobs are still on disk, readable and listed.
     let id = ids[7];

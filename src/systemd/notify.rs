@@ -272,7 +272,7 @@ fn monotonic_usec() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::systemd::test_support::{TempDir, unique_name};
+    use crate::test_support::{TempDir, unique_name};
 
     /// A bound receiver standing in for systemd, and a notifier aimed at it.
     fn path_pair(dir: &TempDir) -> (UnixDatagram, Notifier) {

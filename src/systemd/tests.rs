@@ -9,8 +9,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::test_support::{TempDir, wait_until};
 use super::{Notifier, take_listen_fds};
+use crate::test_support::{TempDir, wait_until};
 
 const DIR_ENV: &str = "PRINTSPOOLD_SYSTEMD_TEST_DIR";
 const ENTRY_POINT: &str = "systemd::tests::child_process_entry_point";

@@ -111,7 +111,7 @@ mod tests {
 
     #[tokio::test]
     async fn keep_alive_pings_at_the_interval() {
-        use crate::systemd::test_support::TempDir;
+        use crate::test_support::TempDir;
         let dir = TempDir::new("watchdog");
         let path = dir.path().join("notify.sock");
         let receiver = std::os::unix::net::UnixDatagram::bind(&path).unwrap();

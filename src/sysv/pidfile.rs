@@ -256,7 +256,7 @@ fn without_deleted(path: &Path) -> &Path {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::systemd::test_support::TempDir;
+    use crate::test_support::TempDir;
 
     fn pid_path(dir: &TempDir) -> PathBuf {
         dir.path().join("printspoold.pid")

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::*;
-use crate::systemd::test_support::{TempDir, wait_until};
+use crate::test_support::{TempDir, wait_until};
 
 const MODE_ENV: &str = "PRINTSPOOLD_SYSV_TEST_MODE";
 const DIR_ENV: &str = "PRINTSPOOLD_SYSV_TEST_DIR";

@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -12,27 +11,7 @@ use crate::config::{DeviceUri, PrinterConfig};
 use crate::core::{CoreOptions, JobState};
 use crate::ipp::decode::decode_response;
 use crate::ipp::value::ValueTag;
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "printspoold-ipp-service-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use crate::test_support::TempDir;
 
 const MAX_DOCUMENT: u64 = 1 << 20;
 const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n";
@@ -55,11 +34,11 @@ fn queue(name: &str, out: &Path) -> PrinterConfig {
 }
 
 async fn harness() -> Harness {
-    let dir = TempDir::new();
-    let spool = dir.0.join("spool");
+    let dir = TempDir::new("ipp-service");
+    let spool = dir.path().join("spool");
     let printers = vec![
-        queue("default", &dir.0.join("out")),
-        queue("lab", &dir.0.join("lab")),
+        queue("default", &dir.path().join("out")),
+        queue("lab", &dir.path().join("lab")),
     ];
     let (spooler, _) = Spooler::start(CoreOptions {
         spool_dir: spool,
@@ -890,7 +869,7 @@ async fn served() -> Served {
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = tcp.local_addr().unwrap();
     server.spawn_listener(Listener::Tcp(Arc::new(tcp)));
-    let socket = h.dir.0.join("ipp.sock");
+    let socket = h.dir.path().join("ipp.sock");
     let unix = tokio::net::UnixListener::bind(&socket).unwrap();
     server.spawn_listener(Listener::Unix(Arc::new(unix)));
     Served {

@@ -242,6 +242,7 @@ pub fn printer_config(id: &DeviceId, devnode: &Path) -> PrinterConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::TempDir;
 
     #[test]
     fn config_of_the_virtual_printer() {
@@ -283,24 +284,6 @@ mod tests {
         );
     }
 
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(tag: &str) -> TempDir {
-            let path =
-                std::env::temp_dir().join(format!("printspoold-usb-{tag}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&path);
-            std::fs::create_dir_all(&path).unwrap();
-            TempDir(path)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
     fn spooler(dir: &Path) -> Spooler {
         let (spooler, _) = Spooler::start(crate::core::CoreOptions {
             spool_dir: dir.join("spool"),
@@ -335,7 +318,7 @@ mod tests {
     #[tokio::test]
     async fn unplug_stops_the_queue_and_replug_brings_it_back() {
         let dir = TempDir::new("replug");
-        let spooler = spooler(&dir.0);
+        let spooler = spooler(dir.path());
         let mut tracker = Tracker {
             spooler: spooler.clone(),
             plugged: HashMap::new(),
@@ -344,7 +327,7 @@ mod tests {
         };
         let name = "Test_Virtual_Printer_SN1";
 
-        tracker.plug(node(&dir.0, "lp0", GADGET_ID)).await;
+        tracker.plug(node(dir.path(), "lp0", GADGET_ID)).await;
         let printer = spooler.printer(name).expect("queue created on plug");
         assert_eq!(printer.make_and_model, "Test Virtual Printer");
         assert_eq!(
@@ -355,7 +338,7 @@ mod tests {
         assert_eq!(printer.state, crate::core::PrinterState::Idle);
         assert!(printer.formats.contains(&"application/pdf".to_string()));
 
-        let lp0 = dir.0.join("usbmisc/lp0");
+        let lp0 = dir.path().join("usbmisc/lp0");
         std::fs::remove_dir(&lp0).unwrap();
         tracker.unplug(&lp0);
         let printer = spooler.printer(name).expect("queue kept after unplug");
@@ -364,7 +347,7 @@ mod tests {
         assert!(tracker.plugged.is_empty());
 
         // Back on another node: same queue, online, new device.
-        tracker.plug(node(&dir.0, "lp1", GADGET_ID)).await;
+        tracker.plug(node(dir.path(), "lp1", GADGET_ID)).await;
         let printer = spooler.printer(name).expect("same queue after replug");
         assert_eq!(printer.state, crate::core::PrinterState::Idle);
         assert_eq!(printer.reasons, ["none"]);
@@ -375,15 +358,15 @@ mod tests {
     #[tokio::test]
     async fn reconcile_follows_what_is_present() {
         let dir = TempDir::new("reconcile");
-        let spooler = spooler(&dir.0);
+        let spooler = spooler(dir.path());
         let mut tracker = Tracker {
             spooler: spooler.clone(),
             plugged: HashMap::new(),
             // The stand-in nodes are never initialized by udev.
             ready_timeout: std::time::Duration::ZERO,
         };
-        let first = node(&dir.0, "lp0", GADGET_ID);
-        let mut second = node(&dir.0, "lp1", b"MFG:ACME;MDL:Jet;SN:42;");
+        let first = node(dir.path(), "lp0", GADGET_ID);
+        let mut second = node(dir.path(), "lp1", b"MFG:ACME;MDL:Jet;SN:42;");
         second.usb_serial = None;
         tracker.reconcile(vec![first.clone(), second]).await;
         assert!(spooler.printer("Test_Virtual_Printer_SN1").is_some());
@@ -399,13 +382,13 @@ mod tests {
     #[tokio::test]
     async fn a_printer_gone_before_it_was_ready_gets_no_queue() {
         let dir = TempDir::new("gone");
-        let spooler = spooler(&dir.0);
+        let spooler = spooler(dir.path());
         let mut tracker = Tracker {
             spooler: spooler.clone(),
             plugged: HashMap::new(),
             ready_timeout: std::time::Duration::from_secs(5),
         };
-        let node = node(&dir.0, "lp0", GADGET_ID);
+        let node = node(dir.path(), "lp0", GADGET_ID);
         std::fs::remove_dir(&node.syspath).unwrap();
         tracker.plug(node).await;
         assert!(spooler.printer("Test_Virtual_Printer_SN1").is_none());
@@ -417,7 +400,7 @@ mod tests {
     #[tokio::test]
     async fn starts_anywhere() {
         let dir = TempDir::new("start");
-        let spooler = spooler(&dir.0);
+        let spooler = spooler(dir.path());
         let source = UsbSource::start(spooler.clone()).await.unwrap();
         if !monitor::udev_is_running() {
             assert!(source.task.is_none());
