@@ -8,13 +8,10 @@
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
 
-# The harness copies the repository's README.md into the payload; the
-# installed copy is the fallback (the package may compress it).
+# The harness copies the repository's README.md into the payload: the
+# tour under test is the one in the tree, never an older installed copy.
 readme=$LIB_DIR/README.md
-if [[ ! -f $readme ]]; then
-    readme=$(mktemp)
-    zcat -f /usr/share/doc/printspoold/README.md* >"$readme"
-fi
+check "the harness put README.md into the payload" test -f "$readme"
 
 blocks=$(mktemp -d)
 awk -v env=nspawn -v dir="$blocks" -f "$DATA/tour-blocks.awk" "$readme"
