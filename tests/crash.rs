@@ -89,28 +89,16 @@ fn client(shared: Arc<Shared>, seed: u64) {
 
 /// Starts the daemon on `port`, or on a fresh port when that one cannot be
 /// bound again (the kernel may hold it briefly); publishes the address.
+/// Restarts the daemon and points the clients at it.
 fn restart(
     spool: &std::path::Path,
     log: &std::path::Path,
     port: &mut u16,
     shared: &Shared,
 ) -> Daemon {
-    for _ in 0..3 {
-        match Daemon::start_on_within(spool, log, *port, &[], RECOVERY_TIMEOUT) {
-            Ok(daemon) => {
-                *shared.addr.lock().unwrap() = daemon.addr;
-                return daemon;
-            }
-            Err(e) => {
-                eprintln!(
-                    "restart on port {port} failed, trying another: {}",
-                    e.lines().next().unwrap_or("")
-                );
-                *port = free_port();
-            }
-        }
-    }
-    panic!("printspoold did not restart; log tail:\n{}", tail(log));
+    let daemon = Daemon::restart_on(spool, log, port, RECOVERY_TIMEOUT);
+    *shared.addr.lock().unwrap() = daemon.addr;
+    daemon
 }
 
 fn tail(log: &std::path::Path) -> String {

@@ -290,27 +290,11 @@ fn soak_cancel(soak: &Soak, addr: SocketAddr, id: i32) {
 
 /// Starts the daemon on `port`, or on a fresh port when that one cannot be
 /// bound again (the kernel may hold it briefly); publishes the address.
+/// Restarts the daemon and points the soak's clients at it.
 fn soak_restart(spool: &Path, log: &Path, port: &mut u16, soak: &Soak) -> Daemon {
-    for _ in 0..3 {
-        match Daemon::start_on_within(spool, log, *port, &[], RECOVERY_TIMEOUT) {
-            Ok(daemon) => {
-                *soak.addr.lock().unwrap() = daemon.addr;
-                return daemon;
-            }
-            Err(e) => {
-                eprintln!(
-                    "restart on port {port} failed: {}",
-                    e.lines().next().unwrap_or("")
-                );
-                *port = free_port();
-            }
-        }
-    }
-    let text = String::from_utf8_lossy(&fs::read(log).unwrap_or_default()).into_owned();
-    panic!(
-        "printspoold did not restart; log tail:\n{}",
-        tail(&text, 60)
-    );
+    let daemon = Daemon::restart_on(spool, log, port, RECOVERY_TIMEOUT);
+    *soak.addr.lock().unwrap() = daemon.addr;
+    daemon
 }
 
 /// The job id a printed file `job-N.EXT` is for.

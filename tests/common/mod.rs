@@ -203,6 +203,30 @@ impl Daemon {
         Daemon::launch(spool, log, port, &config, extra_args, ready_timeout)
     }
 
+    /// Restarts the daemon on the spool after a kill: on `*port` when it is
+    /// free again, else on a fresh port (written back to `port`); three tries,
+    /// then a panic with the end of the log.
+    pub fn restart_on(spool: &Path, log: &Path, port: &mut u16, ready_timeout: Duration) -> Daemon {
+        for _ in 0..3 {
+            match Daemon::start_on_within(spool, log, *port, &[], ready_timeout) {
+                Ok(daemon) => return daemon,
+                Err(e) => {
+                    eprintln!(
+                        "restart on port {port} failed, trying another: {}",
+                        e.lines().next().unwrap_or("")
+                    );
+                    *port = free_port();
+                }
+            }
+        }
+        let text = String::from_utf8_lossy(&fs::read(log).unwrap_or_default()).into_owned();
+        let lines: Vec<&str> = text.lines().collect();
+        panic!(
+            "printspoold did not restart; log tail:\n{}",
+            lines[lines.len().saturating_sub(60)..].join("\n")
+        );
+    }
+
     /// Starts the daemon on a fresh free port with the configuration file
     /// `config` (TOML text, written beside the spool).
     pub fn start_with_config(spool: &Path, log: &Path, config: &str) -> Daemon {
