@@ -31,10 +31,7 @@ fn try_start(dir: &TempDir) -> Result<Spooler, CoreError> {
 }
 
 fn alice() -> Requester {
-    Requester {
-        user: "alice".to_string(),
-        is_admin: false,
-    }
+    Requester::verified("alice", false)
 }
 
 fn new_job(hold: bool) -> NewJob {
@@ -43,6 +40,7 @@ fn new_job(hold: bool) -> NewJob {
         owner: "alice".to_string(),
         name: "t".to_string(),
         origin: Origin::Ipp,
+        identity: Assurance::Verified,
         ticket: JobTicket {
             job_hold_until: hold.then(|| "indefinite".to_string()),
             ..JobTicket::default()
@@ -140,10 +138,7 @@ async fn only_the_newest_finished_jobs_stay_in_memory() {
         spooler.cancel(oldest, &alice()).await,
         Err(CoreError::NotPossible(_))
     ));
-    let bob = Requester {
-        user: "bob".to_string(),
-        is_admin: false,
-    };
+    let bob = Requester::verified("bob", false);
     assert!(matches!(
         spooler.release(oldest, &bob).await,
         Err(CoreError::NotPermitted { .. })
