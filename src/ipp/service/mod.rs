@@ -565,12 +565,13 @@ fn anonymous() -> String {
 }
 
 /// The login name of `uid` from the user database, or the number when it
-/// has none (a container's unmapped user).
+/// has none (a container's unmapped user): `uid<N>`, as D-Bus and the
+/// drop directory name it, so the same uid owns its jobs on every path.
 fn local_user_name(uid: u32) -> String {
     crate::identity::user_name(uid)
         .map(|n| attr::sanitize(&n, attr::NAME_MAX))
         .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| uid.to_string())
+        .unwrap_or_else(|| format!("uid{uid}"))
 }
 
 /// `/etc/machine-id` when readable (it seeds `printer-uuid`), else empty.

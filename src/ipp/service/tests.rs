@@ -907,6 +907,12 @@ async fn a_claimed_root_never_acts_on_a_verified_root_job() {
 }
 
 #[test]
+fn a_uid_without_a_name_is_named_as_on_dbus_and_the_drop_directory() {
+    assert_eq!(local_user_name(0), "root");
+    assert_eq!(local_user_name(3_999_999_999), "uid3999999999");
+}
+
+#[test]
 fn requesting_user_name_is_sanitized_with_a_default() {
     let msg = request(Operation::GetJobs, DEFAULT_URI, vec![]);
     assert_eq!(requesting_user_name(&msg), "alice");
