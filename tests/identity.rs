@@ -122,7 +122,7 @@ impl Spooler {
         let mut last_log = String::new();
         for attempt in 0..3 {
             let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-            let log = dir.join(format!("daemon-{attempt}.log"));
+            let log = dir.join(format!("daemon-{}-{attempt}.log", addr.port()));
             let stderr = File::create(&log).unwrap();
             let meta = stderr.metadata().unwrap();
             let socket = dir.join("ipp.sock");
@@ -744,6 +744,64 @@ async fn hostile_names_never_forge_a_journal_line() {
         );
     }
     spooler.assert_no_forged_line();
+}
+
+/// A record written by the release before identities has no `identity`:
+/// it still loads, and counts as verified, so a claim never gains rights
+/// over it (not even over a job that was in fact submitted over TCP).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_from_before_identities_load_and_count_as_verified() {
+    if !require_tools("records_from_before_identities_load_and_count_as_verified") {
+        return;
+    }
+    let dir = scratch("identity-legacy");
+    let bus = PrivateBus::start(dir.path());
+    let spooler = Spooler::start(dir.path(), &bus, &[]).await;
+    let uri = spooler.queue_uri();
+    let held =
+        |user: &str, name: &str| print_job_as(user, &uri, name, "text/plain", b"legacy\n", true);
+    let roots = created_id(&spooler.unix_as_root(&held("x", "root-legacy")));
+    let mallorys = created_id(&spooler.tcp(&held("mallory", "mallory-legacy")));
+    drop(spooler);
+
+    for id in [roots, mallorys] {
+        strip_identity(&dir.path().join("spool/jobs").join(format!("{id}.job")));
+    }
+    let spooler = Spooler::start(dir.path(), &bus, &[]).await;
+    let uri = spooler.queue_uri();
+    for (id, claimed) in [(roots, "root"), (mallorys, "mallory")] {
+        assert_eq!(state_of(&spooler, id), job_state::HELD, "job {id} loaded");
+        let answer = spooler.tcp(&job_request(op::RELEASE_JOB, &uri, claimed, id));
+        assert_eq!(answer.status, NOT_AUTHORIZED, "{claimed}: {answer:?}");
+    }
+    // A verified administrator still manages both.
+    for id in [roots, mallorys] {
+        let answer = spooler.unix_as_root(&job_request(op::CANCEL_JOB, &uri, "x", id));
+        assert_eq!(answer.status, status::OK, "{answer:?}");
+    }
+    spooler.assert_no_forged_line();
+}
+
+/// Rewrites a spool record as the previous release wrote it: the core's
+/// JSON without `identity`, the envelope's length and hash to match.
+fn strip_identity(record: &Path) {
+    let bytes = fs::read(record).unwrap();
+    let newline = bytes.iter().position(|&b| b == b'\n').unwrap();
+    let mut header: serde_json::Value = serde_json::from_slice(&bytes[..newline]).unwrap();
+    let mut meta: serde_json::Value = serde_json::from_slice(&bytes[newline + 1..]).unwrap();
+    assert!(
+        meta.as_object_mut().unwrap().remove("identity").is_some(),
+        "this release records identity: {meta}"
+    );
+    let meta = serde_json::to_vec(&meta).unwrap();
+    header["meta_len"] = meta.len().into();
+    header["meta_sha256"] = sha256_hex(&meta).into();
+    let mut rewritten = serde_json::to_vec(&header).unwrap();
+    rewritten.push(b'\n');
+    rewritten.extend_from_slice(&meta);
+    let temp = record.with_extension("rewrite");
+    fs::write(&temp, rewritten).unwrap();
+    fs::rename(&temp, record).unwrap();
 }
 
 fn http_get_tcp(addr: SocketAddr, path: &str) -> String {
