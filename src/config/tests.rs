@@ -107,3 +107,13 @@ fn unknown_job_private_value_names_line() {
     assert!(text.starts_with("test.toml:3: "), "{text}");
     assert!(text.contains("\"all\""), "{text}");
 }
+
+#[test]
+fn the_readme_configuration_block_parses() {
+    let readme = include_str!("../../README.md");
+    let section = &readme[readme.find("## Configuration").expect("section")..];
+    let start = section.find("```toml\n").expect("toml block") + "```toml\n".len();
+    let block = &section[start..start + section[start..].find("```").expect("end")];
+    let config = parse(block).unwrap_or_else(|e| panic!("{e}\n{block}"));
+    assert_eq!(config.server.job_private_values, JobPrivateValues::DEFAULT);
+}
