@@ -178,7 +178,10 @@ impl Spooler {
             if self.child.try_wait().unwrap().is_some() {
                 return false;
             }
-            if dbus.name_has_owner(name.clone()).await.unwrap() {
+            // Ours, not a killed predecessor's the bus has not yet dropped.
+            if let Ok(pid) = dbus.get_connection_unix_process_id(name.clone()).await
+                && pid == self.child.id()
+            {
                 return true;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
