@@ -273,9 +273,22 @@ pub fn sanitize(text: &str, max_chars: usize) -> String {
         .collect()
 }
 
-/// Writes a line straight to stderr, for messages before logging is set up.
+/// Writes a line straight to stderr, for messages before logging is set up:
+/// one line, escaped like every log value, with the error priority when
+/// stderr is the journal.
 pub fn early_error(message: &str) {
-    let _ = writeln!(std::io::stderr(), "printspoold: {message}");
+    let _ = writeln!(
+        std::io::stderr(),
+        "{}",
+        early_line(Style::detect(), message)
+    );
+}
+
+fn early_line(style: Style, message: &str) -> String {
+    match style {
+        Style::Journal => format!("<3>printspoold: {}", escape(message)),
+        Style::Plain => format!("printspoold: {}", escape(message)),
+    }
 }
 
 #[cfg(test)]
@@ -382,6 +395,15 @@ mod tests {
                 lines[1]
             );
         }
+    }
+
+    #[test]
+    fn early_errors_are_one_line_with_their_priority() {
+        assert_eq!(
+            early_line(Style::Journal, "bad --listen x\n<0>y"),
+            "<3>printspoold: bad --listen x\\n<0>y"
+        );
+        assert_eq!(early_line(Style::Plain, "a\nb"), "printspoold: a\\nb");
     }
 
     #[test]
