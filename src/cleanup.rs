@@ -125,6 +125,7 @@ mod tests {
             owner: "u".into(),
             name: "n".into(),
             origin: Origin::Ipp,
+            identity: crate::core::Assurance::Verified,
             state,
             reasons: vec!["none".into()],
             message: String::new(),

@@ -201,6 +201,7 @@ mod tests {
             owner: "root".to_string(),
             name: "test".to_string(),
             origin: Origin::Ipp,
+            identity: crate::core::Assurance::Verified,
             state: JobState::Processing,
             reasons: vec!["job-printing".to_string()],
             message: String::new(),

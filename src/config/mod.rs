@@ -20,7 +20,7 @@ pub use error::ConfigError;
 pub use history::HistoryConfig;
 pub use intake::IntakeConfig;
 pub use printers::{DeviceUri, PrinterConfig};
-pub use server::{Limits, ServerConfig};
+pub use server::{JobPrivateValues, Limits, ServerConfig};
 
 /// The system-wide configuration file read when `--config` is not given.
 pub const SYSTEM_CONFIG: &str = "/etc/printspoold/printspoold.toml";

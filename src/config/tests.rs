@@ -79,3 +79,41 @@ fn history_bounds_finished_jobs_in_memory() {
     let err = parse("[history]\nmax_jobs_in_memory = -1\n").unwrap_err();
     assert!(err.to_string().starts_with("test.toml:2: "), "{err}");
 }
+
+#[test]
+fn job_private_values_default_to_cups_and_parse() {
+    assert_eq!(
+        parse("").unwrap().server.job_private_values,
+        JobPrivateValues::DEFAULT
+    );
+    let none = parse("[server]\njob_private_values = []\n").unwrap();
+    assert_eq!(none.server.job_private_values, JobPrivateValues::NONE);
+    let none = parse("[server]\njob_private_values = [\"none\"]\n").unwrap();
+    assert_eq!(none.server.job_private_values, JobPrivateValues::NONE);
+    let name_only = parse("[server]\njob_private_values = [\"job-name\", \"phone\"]\n").unwrap();
+    assert_eq!(
+        name_only.server.job_private_values,
+        JobPrivateValues {
+            job_name: true,
+            user_name: false
+        }
+    );
+}
+
+#[test]
+fn unknown_job_private_value_names_line() {
+    let err = parse("[server]\n\njob_private_values = [\"job-name\", \"all\"]\n").unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("test.toml:3: "), "{text}");
+    assert!(text.contains("\"all\""), "{text}");
+}
+
+#[test]
+fn the_readme_configuration_block_parses() {
+    let readme = include_str!("../../README.md");
+    let section = &readme[readme.find("## Configuration").expect("section")..];
+    let start = section.find("```toml\n").expect("toml block") + "```toml\n".len();
+    let block = &section[start..start + section[start..].find("```").expect("end")];
+    let config = parse(block).unwrap_or_else(|e| panic!("{e}\n{block}"));
+    assert_eq!(config.server.job_private_values, JobPrivateValues::DEFAULT);
+}

@@ -15,6 +15,16 @@ pub enum CoreError {
         action: &'static str,
         id: JobId,
     },
+    #[error(
+        "job {id} was submitted by {user} as verified by the system (Unix socket, D-Bus or \
+         drop directory); the name {user} claimed over the network may not {action} it: \
+         ask over the Unix socket or D-Bus"
+    )]
+    ClaimNotVerified {
+        user: String,
+        action: &'static str,
+        id: JobId,
+    },
     #[error("only an administrator may {0}")]
     AdminOnly(&'static str),
     #[error("not possible: {0}")]

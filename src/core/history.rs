@@ -173,12 +173,8 @@ impl Spooler {
         let Some(job) = self.finished_on_disk(id) else {
             return CoreError::UnknownJob(id);
         };
-        if !requester.is_admin && requester.user != job.owner {
-            return CoreError::NotPermitted {
-                user: requester.user.clone(),
-                action,
-                id,
-            };
+        if let Err(refusal) = requester.authorize(&job, action) {
+            return refusal;
         }
         CoreError::NotPossible(format!("job {id} is already {}", job.state.keyword()))
     }

@@ -51,6 +51,30 @@ pub enum Origin {
     DropDir,
 }
 
+/// How a job's owner, or a requester, was established.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Assurance {
+    /// The kernel or the bus vouched for the uid: `SO_PEERCRED` on the
+    /// Unix socket, the D-Bus sender's uid, the owner of a dropped file.
+    Verified,
+    /// The client said so (`requesting-user-name` over TCP): anyone on the
+    /// network can claim any name.
+    Claimed,
+}
+
+impl Assurance {
+    /// For a record written before the field existed. Such a record does
+    /// not say how an IPP job's owner was established (Unix socket or TCP),
+    /// so it counts as verified: a claimed name can then never act on a job
+    /// a verified user submitted. The price (a TCP client loses the right
+    /// to cancel its own old job; the local user of that name or an
+    /// administrator still may) is the safe side to err on.
+    pub fn unrecorded() -> Assurance {
+        Assurance::Verified
+    }
+}
+
 /// Job template attributes as accepted (validated) by the entry path.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -100,6 +124,8 @@ pub struct NewJob {
     /// `job-name`, already sanitized.
     pub name: String,
     pub origin: Origin,
+    /// How `owner` was established.
+    pub identity: Assurance,
     pub ticket: JobTicket,
 }
 
@@ -111,6 +137,10 @@ pub struct Job {
     pub owner: String,
     pub name: String,
     pub origin: Origin,
+    /// How `owner` was established; see [`Assurance::unrecorded`] for
+    /// records that predate it.
+    #[serde(default = "Assurance::unrecorded")]
+    pub identity: Assurance,
     pub state: JobState,
     /// `job-state-reasons` keywords; never empty (`none` when nothing).
     pub reasons: Vec<String>,

@@ -6,6 +6,7 @@
 //! touch the spool or the backends themselves. State changes are published
 //! on a broadcast channel ([`Event`]) for D-Bus signals and `STATUS=`.
 
+mod access;
 mod error;
 mod history;
 pub mod job;
@@ -18,19 +19,11 @@ mod spooler;
 mod tests;
 mod worker;
 
+pub use access::{Disclosure, Requester};
 pub use error::CoreError;
-pub use job::{Job, JobId, JobState, JobTicket, NewJob, Origin};
+pub use job::{Assurance, Job, JobId, JobState, JobTicket, NewJob, Origin};
 pub use printer::{PrinterInfo, PrinterState};
 pub use spooler::{CoreOptions, RecoveryReport, Spooler, now_secs};
-
-/// Who asks. The entry path establishes this from what it can trust (bus
-/// credentials, socket peer credentials, file ownership); the core enforces
-/// "owners act on their own jobs, admins on any job and on printers".
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Requester {
-    pub user: String,
-    pub is_admin: bool,
-}
 
 /// `which-jobs` of Get-Jobs and `ListJobs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

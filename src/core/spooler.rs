@@ -23,7 +23,7 @@ use super::history::History;
 use super::memory::Trimmer;
 use super::queue::Queue;
 use super::*;
-use crate::config::{HistoryConfig, PrinterConfig};
+use crate::config::{HistoryConfig, JobPrivateValues, PrinterConfig};
 use crate::docformat;
 use crate::spool::{Spool, StagedDocument, Staging};
 
@@ -71,6 +71,8 @@ pub(super) struct State {
     /// Queues in configuration order.
     pub(super) queues: Vec<Queue>,
     pub(super) default_printer: String,
+    /// What only owners and administrators see (`job_private_values`).
+    job_private_values: JobPrivateValues,
 }
 
 impl State {
@@ -153,6 +155,7 @@ impl Spooler {
                 history,
                 queues,
                 default_printer: options.default_printer,
+                job_private_values: JobPrivateValues::default(),
             }),
             spool,
             events,
@@ -200,6 +203,18 @@ impl Spooler {
     /// The name of the default queue (`/ipp/print`).
     pub fn default_printer(&self) -> String {
         self.lock().default_printer.clone()
+    }
+
+    /// Which job values only owners and administrators see; CUPS's
+    /// default until the configuration says otherwise (at start and on
+    /// reload).
+    pub fn set_job_private_values(&self, values: JobPrivateValues) {
+        self.lock().job_private_values = values;
+    }
+
+    /// What `requester` may see of each job: ask once per request.
+    pub fn job_private_values(&self) -> JobPrivateValues {
+        self.lock().job_private_values
     }
 
     /// Largest document accepted.
@@ -508,7 +523,7 @@ impl Spooler {
         requester: &Requester,
         paused: bool,
     ) -> Result<PrinterInfo, CoreError> {
-        if !requester.is_admin {
+        if !requester.is_verified_admin() {
             return Err(CoreError::AdminOnly(if paused {
                 "pause a printer"
             } else {
@@ -633,6 +648,7 @@ impl Spooler {
             owner: new.owner,
             name: new.name,
             origin: new.origin,
+            identity: new.identity,
             state: JobState::Pending,
             reasons: vec!["none".to_string()],
             message: String::new(),
@@ -773,15 +789,7 @@ fn apply_hold(job: &mut Job) {
 }
 
 fn check_owner(job: &Job, requester: &Requester, action: &'static str) -> Result<(), CoreError> {
-    if requester.is_admin || requester.user == job.owner {
-        Ok(())
-    } else {
-        Err(CoreError::NotPermitted {
-            user: requester.user.clone(),
-            action,
-            id: job.id,
-        })
-    }
+    requester.authorize(job, action)
 }
 
 pub(super) fn finish(job: &mut Job, state: JobState, reason: &str, message: &str) {

@@ -31,10 +31,7 @@ fn try_start(dir: &TempDir) -> Result<Spooler, CoreError> {
 }
 
 fn alice() -> Requester {
-    Requester {
-        user: "alice".to_string(),
-        is_admin: false,
-    }
+    Requester::verified("alice", false)
 }
 
 fn new_job(hold: bool) -> NewJob {
@@ -43,6 +40,7 @@ fn new_job(hold: bool) -> NewJob {
         owner: "alice".to_string(),
         name: "t".to_string(),
         origin: Origin::Ipp,
+        identity: Assurance::Verified,
         ticket: JobTicket {
             job_hold_until: hold.then(|| "indefinite".to_string()),
             ..JobTicket::default()
@@ -140,10 +138,7 @@ async fn only_the_newest_finished_jobs_stay_in_memory() {
         spooler.cancel(oldest, &alice()).await,
         Err(CoreError::NotPossible(_))
     ));
-    let bob = Requester {
-        user: "bob".to_string(),
-        is_admin: false,
-    };
+    let bob = Requester::verified("bob", false);
     assert!(matches!(
         spooler.release(oldest, &bob).await,
         Err(CoreError::NotPermitted { .. })
@@ -279,4 +274,38 @@ async fn a_document_removed_behind_our_back_aborts_its_job_with_a_reason() {
     wait_finished(&spooler, &[next]).await;
     assert_eq!(spooler.job(next).unwrap().state, JobState::Completed);
     spooler.shutdown(Duration::from_secs(5)).await;
+}
+
+/// The core enforces the identity rules on every job change, whatever the
+/// entry path: a claimed "alice" touches nothing of the verified alice's,
+/// and a claimed requester is never an administrator.
+#[tokio::test]
+async fn claims_never_act_on_verified_jobs_or_printers() {
+    let dir = TempDir::new("core-identity");
+    let spooler = start(&dir);
+    let id = submit(&spooler, 1, true, None).await;
+    assert_eq!(spooler.job(id).unwrap().identity, Assurance::Verified);
+    let claimed_alice = Requester::claimed("alice");
+    assert!(matches!(
+        spooler.release(id, &claimed_alice).await,
+        Err(CoreError::ClaimNotVerified { .. })
+    ));
+    assert!(matches!(
+        spooler.cancel(id, &claimed_alice).await,
+        Err(CoreError::ClaimNotVerified { .. })
+    ));
+    let claimed_admin = Requester {
+        is_admin: true,
+        ..Requester::claimed("root")
+    };
+    assert!(matches!(
+        spooler.pause("p", &claimed_admin),
+        Err(CoreError::AdminOnly(_))
+    ));
+    assert!(matches!(
+        spooler.cancel(id, &claimed_admin).await,
+        Err(CoreError::NotPermitted { .. })
+    ));
+    assert_eq!(spooler.job(id).unwrap().state, JobState::Held);
+    spooler.cancel(id, &alice()).await.unwrap();
 }

@@ -39,7 +39,7 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use crate::core::{CoreError, JobTicket, NewJob, Origin, Spooler};
+use crate::core::{Assurance, CoreError, JobTicket, NewJob, Origin, Spooler};
 use crate::identity;
 use crate::logging::sanitize;
 
@@ -357,6 +357,8 @@ impl Intake {
             owner: sanitize(&owner, 255),
             name: sanitize(name, 255),
             origin: Origin::DropDir,
+            // The kernel says who owns the file.
+            identity: Assurance::Verified,
             ticket: JobTicket::default(),
         };
         match self.spool(file, new, token).await {

@@ -2,7 +2,8 @@
 //! Get-Jobs and the job creation operations return them, filtered by
 //! `requested-attributes`.
 
-use crate::core::Job;
+use crate::config::JobPrivateValues;
+use crate::core::{Disclosure, Job, Requester};
 use crate::ipp::value::{Attribute, DelimiterTag, Group, Value, ValueTag};
 
 use super::attr;
@@ -11,12 +12,14 @@ use super::clock;
 use super::requested::{Category, Requested};
 use super::uri;
 
-/// What rendering needs besides the job: the authority for URIs and the
-/// time now.
+/// What rendering needs besides the job: the authority for URIs, the
+/// time now, and who asks under which privacy rule.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct JobView<'a> {
     pub host: &'a str,
     pub now: u64,
+    pub requester: &'a Requester,
+    pub private: JobPrivateValues,
 }
 
 /// What job creation operations answer with (RFC 8011 4.2.1.2).
@@ -50,18 +53,20 @@ impl Out<'_> {
     }
 }
 
-/// The job's attributes that `wanted` selects, as one job group.
+/// The job's attributes that `wanted` selects, as one job group. Private
+/// values the requester may not see are left out, as CUPS does.
 pub(super) fn render(job: &Job, view: &JobView<'_>, wanted: &Requested<'_>) -> Group {
     let mut out = Out {
         wanted,
         group: Group::new(DelimiterTag::Job),
     };
-    put_description(&mut out, job, view);
+    let shown = view.requester.disclosure(job, &view.private);
+    put_description(&mut out, job, view, shown);
     put_template(&mut out, job);
     out.group
 }
 
-fn put_description(out: &mut Out<'_>, job: &Job, view: &JobView<'_>) {
+fn put_description(out: &mut Out<'_>, job: &Job, view: &JobView<'_>, shown: Disclosure) {
     use Category::JobDescription as D;
     let id = i32::try_from(job.id).unwrap_or(i32::MAX);
     out.put("job-id", D, |n| attr::integer(n, id));
@@ -71,10 +76,14 @@ fn put_description(out: &mut Out<'_>, job: &Job, view: &JobView<'_>) {
     out.put("job-printer-uri", D, |n| {
         attr::uri(n, uri::printer_uri(view.host, &job.printer))
     });
-    out.put("job-name", D, |n| attr::name(n, &job.name));
-    out.put("job-originating-user-name", D, |n| {
-        attr::name(n, &job.owner)
-    });
+    if shown.name {
+        out.put("job-name", D, |n| attr::name(n, &job.name));
+    }
+    if shown.owner {
+        out.put("job-originating-user-name", D, |n| {
+            attr::name(n, &job.owner)
+        });
+    }
     out.put("job-state", D, |n| {
         Attribute::new(n, Value::Enum(job.state as i32))
     });
@@ -182,7 +191,7 @@ fn k_octets(bytes: u64) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::{JobState, JobTicket, Origin};
+    use crate::core::{Assurance, JobState, JobTicket, Origin};
 
     pub(crate) fn sample_job() -> Job {
         Job {
@@ -191,6 +200,7 @@ mod tests {
             owner: "alice".to_string(),
             name: "report.pdf".to_string(),
             origin: Origin::Ipp,
+            identity: Assurance::Verified,
             state: JobState::Completed,
             reasons: vec!["job-completed-successfully".to_string()],
             message: "printed".to_string(),
@@ -209,16 +219,22 @@ mod tests {
         }
     }
 
-    fn view() -> JobView<'static> {
+    fn admin() -> Requester {
+        Requester::verified("root", true)
+    }
+
+    fn view_as(requester: &Requester) -> JobView<'_> {
         JobView {
             host: "h:631",
             now: 1100,
+            requester,
+            private: JobPrivateValues::DEFAULT,
         }
     }
 
     #[test]
     fn all_renders_description_and_template() {
-        let group = render(&sample_job(), &view(), &Requested::all());
+        let group = render(&sample_job(), &view_as(&admin()), &Requested::all());
         let get = |name: &str| group.get(name).map(|a| a.values.clone());
         assert_eq!(get("job-id"), Some(vec![Value::Integer(7)]));
         assert_eq!(
@@ -247,8 +263,30 @@ mod tests {
     #[test]
     fn requested_names_and_groups_filter() {
         let only = Requested::names(&GET_JOBS_DEFAULT);
-        let group = render(&sample_job(), &view(), &only);
+        let group = render(&sample_job(), &view_as(&admin()), &only);
         let names: Vec<_> = group.attributes.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(names, ["job-id", "job-uri"]);
+    }
+
+    #[test]
+    fn private_values_are_left_out_for_others_only() {
+        let names = |requester: &Requester| {
+            let group = render(&sample_job(), &view_as(requester), &Requested::all());
+            (
+                group.get("job-name").is_some(),
+                group.get("job-originating-user-name").is_some(),
+                group.get("job-id").is_some(),
+            )
+        };
+        assert_eq!(names(&admin()), (true, true, true));
+        assert_eq!(
+            names(&Requester::verified("alice", false)),
+            (true, true, true)
+        );
+        assert_eq!(
+            names(&Requester::verified("bob", false)),
+            (false, false, true)
+        );
+        assert_eq!(names(&Requester::claimed("alice")), (false, false, true));
     }
 }

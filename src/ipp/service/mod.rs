@@ -14,10 +14,11 @@
 //! - `printer_attrs`, `job_attrs`, `requested`: what answers contain;
 //! - `uri`: the URIs handed out and accepted; `status_page`: `GET`.
 //!
-//! Who asks: over TCP, the client's `requesting-user-name` (unverifiable,
-//! so TCP clients are never administrators); over the Unix socket, the
-//! user the kernel reports for the peer (`SO_PEERCRED`), which the client
-//! cannot forge.
+//! Who asks: over TCP, the client's `requesting-user-name`, a claimed
+//! identity (unverifiable, so TCP clients are never administrators and
+//! never act on a verified user's job); over the Unix socket, the user the
+//! kernel reports for the peer (`SO_PEERCRED`), a verified identity the
+//! client cannot forge. See [`Requester`] for the rules.
 
 mod attr;
 /// What printers accept: one table for IPP and D-Bus tickets alike.
@@ -80,7 +81,10 @@ impl IppService {
     async fn serve(&self, req: &Request, body: &mut Body<'_>) -> Response {
         match req.method.as_str() {
             "POST" => self.serve_post(req, body).await,
-            "GET" => status_page::serve_get(&self.spooler, req),
+            "GET" => {
+                let requester = requester(&req.peer, None, self.settings.admin_group_gid);
+                status_page::serve_get(&self.spooler, req, &requester)
+            }
             "OPTIONS" => Response::text(200, ""),
             _ => Response::text(405, "Only GET and POST are supported here.\n"),
         }
@@ -132,7 +136,7 @@ impl IppService {
                 let ctx = Ctx {
                     msg,
                     host,
-                    requester: requester(peer, msg, self.settings.admin_group_gid),
+                    requester: requester(peer, Some(msg), self.settings.admin_group_gid),
                     now: clock::now_unix(),
                 };
                 self.dispatch(checked.op, &ctx, document)
@@ -398,6 +402,9 @@ fn core_status(error: &CoreError) -> StatusCode {
         CoreError::NotPermitted { .. } | CoreError::AdminOnly(_) => {
             StatusCode::ClientErrorForbidden
         }
+        // The name is understood; a claim of it is not enough (RFC 8011
+        // 13.1.4.4).
+        CoreError::ClaimNotVerified { .. } => StatusCode::ClientErrorNotAuthorized,
         CoreError::NotPossible(_) => StatusCode::ClientErrorNotPossible,
         CoreError::NotAcceptingJobs(_) => StatusCode::ServerErrorNotAcceptingJobs,
         CoreError::TooLarge { .. } => StatusCode::ClientErrorRequestEntityTooLarge,
@@ -527,19 +534,17 @@ fn is_ipp_content_type(value: Option<&str>) -> bool {
     value.is_some_and(|v| crate::docformat::base_type(v).eq_ignore_ascii_case("application/ipp"))
 }
 
-/// Who asks; see the module documentation.
-fn requester(peer: &Peer, msg: &Message, admin_gid: Option<u32>) -> Requester {
+/// Who asks; see the module documentation. `msg` is the IPP request, if
+/// any: a `GET` over TCP names nobody (`anonymous`).
+fn requester(peer: &Peer, msg: Option<&Message>, admin_gid: Option<u32>) -> Requester {
     match peer {
         // Supplementary groups count too: an administrator is usually in
         // lpadmin without it being their primary group.
-        Peer::Unix { uid, .. } => Requester {
-            user: local_user_name(*uid),
-            is_admin: crate::identity::is_admin(*uid, admin_gid),
-        },
-        Peer::Tcp(_) => Requester {
-            user: requesting_user_name(msg),
-            is_admin: false,
-        },
+        Peer::Unix { uid, .. } => Requester::verified(
+            local_user_name(*uid),
+            crate::identity::is_admin(*uid, admin_gid),
+        ),
+        Peer::Tcp(_) => Requester::claimed(msg.map_or_else(anonymous, requesting_user_name)),
     }
 }
 
@@ -551,20 +556,22 @@ fn requesting_user_name(msg: &Message) -> String {
         .and_then(Value::as_str)
         .map(|n| attr::sanitize(n, attr::NAME_MAX))
         .unwrap_or_default();
-    if name.is_empty() {
-        "anonymous".to_string()
-    } else {
-        name
-    }
+    if name.is_empty() { anonymous() } else { name }
+}
+
+/// The user of a TCP request that names none.
+fn anonymous() -> String {
+    "anonymous".to_string()
 }
 
 /// The login name of `uid` from the user database, or the number when it
-/// has none (a container's unmapped user).
+/// has none (a container's unmapped user): `uid<N>`, as D-Bus and the
+/// drop directory name it, so the same uid owns its jobs on every path.
 fn local_user_name(uid: u32) -> String {
     crate::identity::user_name(uid)
         .map(|n| attr::sanitize(&n, attr::NAME_MAX))
         .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| uid.to_string())
+        .unwrap_or_else(|| format!("uid{uid}"))
 }
 
 /// `/etc/machine-id` when readable (it seeds `printer-uuid`), else empty.

@@ -29,7 +29,7 @@ impl IppService {
             )
         })?;
         let job = self.spooler.submit(new_job, format, staged).await?;
-        Ok(job_answer(ctx, &job).with_ignored(ignored))
+        Ok(self.job_answer(ctx, &job).with_ignored(ignored))
     }
 
     pub(super) fn validate_job(&self, ctx: &Ctx<'_>) -> Result<Reply, Reply> {
@@ -45,7 +45,7 @@ impl IppService {
         let printer = self.target_printer(ctx)?;
         let (new_job, ignored) = new_job(ctx, &printer)?;
         let job = self.spooler.create_job(new_job).await?;
-        Ok(job_answer(ctx, &job).with_ignored(ignored))
+        Ok(self.job_answer(ctx, &job).with_ignored(ignored))
     }
 
     pub(super) async fn send_document(
@@ -74,7 +74,7 @@ impl IppService {
             .spooler
             .add_document(job.id, &ctx.requester, format, staged, last)
             .await?;
-        Ok(job_answer(ctx, &job))
+        Ok(self.job_answer(ctx, &job))
     }
 
     pub(super) async fn cancel_job(&self, ctx: &Ctx<'_>) -> Result<Reply, Reply> {
@@ -105,10 +105,7 @@ impl IppService {
 
     pub(super) fn get_job_attributes(&self, ctx: &Ctx<'_>) -> Result<Reply, Reply> {
         let job = self.target_job(ctx)?;
-        let view = JobView {
-            host: ctx.host,
-            now: ctx.now,
-        };
+        let view = self.job_view(ctx);
         let wanted = Requested::from_request(ctx.msg, Requested::all());
         Ok(Reply::ok().with_group(job_attrs::render(&job, &view, &wanted)))
     }
@@ -122,15 +119,28 @@ impl IppService {
         };
         let wanted =
             Requested::from_request(ctx.msg, Requested::names(&job_attrs::GET_JOBS_DEFAULT));
-        let view = JobView {
-            host: ctx.host,
-            now: ctx.now,
-        };
+        let view = self.job_view(ctx);
         let mut reply = Reply::ok();
         for job in self.spooler.jobs(&filter) {
             reply = reply.with_group(job_attrs::render(&job, &view, &wanted));
         }
         Ok(reply)
+    }
+
+    /// How jobs look to this request's requester (private values).
+    fn job_view<'c>(&self, ctx: &'c Ctx<'_>) -> JobView<'c> {
+        JobView {
+            host: ctx.host,
+            now: ctx.now,
+            requester: &ctx.requester,
+            private: self.spooler.job_private_values(),
+        }
+    }
+
+    /// What job creation answers with (RFC 8011 4.2.1.2).
+    fn job_answer(&self, ctx: &Ctx<'_>, job: &Job) -> Reply {
+        let wanted = Requested::names(&job_attrs::CREATION_ANSWER);
+        Reply::ok().with_group(job_attrs::render(job, &self.job_view(ctx), &wanted))
     }
 
     /// The queue Get-Jobs lists: `None` for every queue (`/`, `/jobs`).
@@ -141,16 +151,6 @@ impl IppService {
             _ => self.target_printer(ctx).map(|p| Some(p.name)),
         }
     }
-}
-
-/// What job creation answers with (RFC 8011 4.2.1.2).
-fn job_answer(ctx: &Ctx<'_>, job: &Job) -> Reply {
-    let view = JobView {
-        host: ctx.host,
-        now: ctx.now,
-    };
-    let wanted = Requested::names(&job_attrs::CREATION_ANSWER);
-    Reply::ok().with_group(job_attrs::render(job, &view, &wanted))
 }
 
 /// The job the request describes, and the job attributes it asked for
@@ -184,6 +184,7 @@ fn new_job(ctx: &Ctx<'_>, printer: &PrinterInfo) -> Result<(NewJob, Vec<Attribut
         owner: ctx.requester.user.clone(),
         name: job_name(ctx),
         origin: Origin::Ipp,
+        identity: ctx.requester.identity,
         ticket: parsed.ticket,
     };
     Ok((job, parsed.unsupported))
@@ -241,12 +242,7 @@ fn check_compression(ctx: &Ctx<'_>) -> Result<(), Reply> {
 /// is read into the spool. The core still decides (the job may change
 /// meanwhile); this only spares a pointless upload.
 fn refuse_early(ctx: &Ctx<'_>, job: &Job) -> Result<(), Reply> {
-    if !ctx.requester.is_admin && ctx.requester.user != job.owner {
-        return Err(Reply::error(
-            StatusCode::ClientErrorForbidden,
-            format!("job {} belongs to another user", job.id),
-        ));
-    }
+    ctx.requester.authorize(job, "add a document to")?;
     if job.has_document || job.state.is_terminal() {
         return Err(Reply::error(
             StatusCode::ClientErrorNotPossible,

@@ -1,10 +1,14 @@
 //! `GET`: a status page at `/` (queues and jobs) and a small page per
 //! queue at `/printers/NAME` (its `printer-more-info`). Everything shown
 //! comes from configuration or clients, so all of it is HTML-escaped.
+//! Jobs of others show their private values (`job_private_values`) as
+//! "withheld", as Get-Jobs leaves them out: over TCP a page request names
+//! nobody, so only the Unix socket's verified user sees its own jobs whole.
 
 use std::fmt::Write;
 
-use crate::core::{Job, JobFilter, PrinterInfo, Spooler, WhichJobs};
+use crate::config::JobPrivateValues;
+use crate::core::{Job, JobFilter, PrinterInfo, Requester, Spooler, WhichJobs};
 use crate::http::{Request, Response};
 
 use super::uri::{self, Target};
@@ -12,23 +16,38 @@ use super::uri::{self, Target};
 /// Jobs listed on a page: enough to see what is going on, bounded.
 const JOBS_SHOWN: usize = 100;
 
-pub(super) fn serve_get(spooler: &Spooler, req: &Request) -> Response {
+pub(super) fn serve_get(spooler: &Spooler, req: &Request, requester: &Requester) -> Response {
     let host = uri::authority(req.host());
+    let viewer = Viewer {
+        requester,
+        private: spooler.job_private_values(),
+    };
     match uri::parse_path(&req.path) {
-        Target::Root => Response::html(overview(spooler)),
-        Target::DefaultPrinter => printer_response(spooler, &spooler.default_printer(), &host),
-        Target::Printer(name) => printer_response(spooler, name, &host),
+        Target::Root => Response::html(overview(spooler, &viewer)),
+        Target::DefaultPrinter => {
+            printer_response(spooler, &spooler.default_printer(), &host, &viewer)
+        }
+        Target::Printer(name) => printer_response(spooler, name, &host, &viewer),
         _ => not_found(),
     }
 }
+
+/// Who looks at the page, and what stays private from them.
+struct Viewer<'a> {
+    requester: &'a Requester,
+    private: JobPrivateValues,
+}
+
+/// Shown instead of a private value.
+const WITHHELD: &str = "<em>withheld</em>";
 
 fn not_found() -> Response {
     Response::text(404, "Not found.\n")
 }
 
-fn printer_response(spooler: &Spooler, name: &str, host: &str) -> Response {
+fn printer_response(spooler: &Spooler, name: &str, host: &str, viewer: &Viewer<'_>) -> Response {
     match spooler.printer(name) {
-        Some(info) => Response::html(printer_page(spooler, &info, host)),
+        Some(info) => Response::html(printer_page(spooler, &info, host, viewer)),
         None => not_found(),
     }
 }
@@ -61,7 +80,7 @@ fn page(title: &str, body: &str) -> String {
     )
 }
 
-fn overview(spooler: &Spooler) -> String {
+fn overview(spooler: &Spooler, viewer: &Viewer<'_>) -> String {
     let mut body = String::from("<h1>printspoold</h1>\n<h2>Printers</h2>\n");
     body.push_str(
         "<table><tr><th>Name</th><th>Description</th><th>Location</th>\
@@ -82,16 +101,17 @@ fn overview(spooler: &Spooler) -> String {
         );
     }
     body.push_str("</table>\n<h2>Jobs</h2>\n");
-    body.push_str(&jobs_table(&spooler.jobs(&JobFilter {
+    let jobs = spooler.jobs(&JobFilter {
         printer: None,
         which: WhichJobs::All,
         owner: None,
         limit: Some(JOBS_SHOWN),
-    })));
+    });
+    body.push_str(&jobs_table(&jobs, viewer));
     page("printspoold", &body)
 }
 
-fn printer_page(spooler: &Spooler, info: &PrinterInfo, host: &str) -> String {
+fn printer_page(spooler: &Spooler, info: &PrinterInfo, host: &str, viewer: &Viewer<'_>) -> String {
     let mut body = format!("<h1>{}</h1>\n<table>\n", escape(&info.name));
     let rows = [
         ("Description", escape(&info.info)),
@@ -110,12 +130,13 @@ fn printer_page(spooler: &Spooler, info: &PrinterInfo, host: &str) -> String {
         let _ = writeln!(body, "<tr><th>{label}</th><td>{value}</td></tr>");
     }
     body.push_str("</table>\n<h2>Jobs</h2>\n");
-    body.push_str(&jobs_table(&spooler.jobs(&JobFilter {
+    let jobs = spooler.jobs(&JobFilter {
         printer: Some(info.name.clone()),
         which: WhichJobs::All,
         owner: None,
         limit: Some(JOBS_SHOWN),
-    })));
+    });
+    body.push_str(&jobs_table(&jobs, viewer));
     body.push_str("<p><a href=\"/\">All printers</a></p>\n");
     page(&info.name, &body)
 }
@@ -137,7 +158,7 @@ fn state_text(info: &PrinterInfo) -> String {
     escape(&text)
 }
 
-fn jobs_table(jobs: &[Job]) -> String {
+fn jobs_table(jobs: &[Job], viewer: &Viewer<'_>) -> String {
     if jobs.is_empty() {
         return "<p>No jobs.</p>\n".to_string();
     }
@@ -149,14 +170,22 @@ fn jobs_table(jobs: &[Job]) -> String {
         let size = job
             .document_bytes
             .map_or_else(|| "-".to_string(), |b| format!("{} KiB", b.div_ceil(1024)));
+        let shown = viewer.requester.disclosure(job, &viewer.private);
+        let private = |visible: bool, value: &str| {
+            if visible {
+                escape(value)
+            } else {
+                WITHHELD.to_string()
+            }
+        };
         let _ = writeln!(
             table,
             "<tr><td>{id}</td><td>{printer}</td><td>{owner}</td><td>{name}</td>\
              <td>{state}</td><td>{size}</td></tr>",
             id = job.id,
             printer = escape(&job.printer),
-            owner = escape(&job.owner),
-            name = escape(&job.name),
+            owner = private(shown.owner, &job.owner),
+            name = private(shown.name, &job.name),
             state = escape(&job_state_text(job)),
         );
     }
@@ -182,5 +211,47 @@ mod tests {
             escape("<script>alert('x')</script>&\"\n"),
             "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"
         );
+    }
+
+    #[test]
+    fn others_see_private_values_withheld() {
+        use crate::core::{Assurance, JobState, JobTicket, Origin};
+        let job = Job {
+            id: 3,
+            printer: "lab".into(),
+            owner: "alice".into(),
+            name: "salaries.pdf".into(),
+            origin: Origin::Ipp,
+            identity: Assurance::Verified,
+            state: JobState::Pending,
+            reasons: vec!["none".into()],
+            message: String::new(),
+            ticket: JobTicket::default(),
+            format: None,
+            document_bytes: Some(10),
+            has_document: true,
+            created_at: 0,
+            processing_at: None,
+            completed_at: None,
+            claim: None,
+        };
+        let table = |requester: &Requester| {
+            jobs_table(
+                std::slice::from_ref(&job),
+                &Viewer {
+                    requester,
+                    private: JobPrivateValues::DEFAULT,
+                },
+            )
+        };
+        let own = table(&Requester::verified("alice", false));
+        assert!(
+            own.contains("salaries.pdf") && own.contains("alice"),
+            "{own}"
+        );
+        let other = table(&Requester::claimed("alice"));
+        assert!(!other.contains("salaries.pdf"), "{other}");
+        assert!(!other.contains("alice"), "{other}");
+        assert_eq!(other.matches(WITHHELD).count(), 2, "{other}");
     }
 }

@@ -8,7 +8,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::*;
 use crate::config::{DeviceUri, PrinterConfig};
-use crate::core::{CoreOptions, JobState};
+use crate::core::{Assurance, CoreOptions, JobState};
 use crate::ipp::decode::decode_response;
 use crate::ipp::value::ValueTag;
 use crate::test_support::TempDir;
@@ -156,6 +156,7 @@ fn status(answer: &Message) -> StatusCode {
         StatusCode::SuccessfulOkIgnoredOrSubstituted,
         StatusCode::ClientErrorBadRequest,
         StatusCode::ClientErrorForbidden,
+        StatusCode::ClientErrorNotAuthorized,
         StatusCode::ClientErrorNotPossible,
         StatusCode::ClientErrorNotFound,
         StatusCode::ClientErrorRequestEntityTooLarge,
@@ -488,7 +489,8 @@ async fn print_job_answers_with_the_job_and_both_job_addresses_work() {
 
     let by_uri = {
         let mut attributes = charset_and_language();
-        attributes.push(attr::uri("job-uri", job_uri));
+        attributes.push(attr::uri("job-uri", job_uri.clone()));
+        attributes.push(attr::name("requesting-user-name", "alice"));
         message(Operation::GetJobAttributes as u16, attributes)
     };
     let by_id = request(
@@ -509,6 +511,17 @@ async fn print_job_answers_with_the_job_and_both_job_addresses_work() {
             &Value::Name("alice".into())
         );
     }
+    // Someone else, here anonymous, gets the job without its private values.
+    let anonymous = {
+        let mut attributes = charset_and_language();
+        attributes.push(attr::uri("job-uri", job_uri));
+        message(Operation::GetJobAttributes as u16, attributes)
+    };
+    let answer = h.call(&anonymous, b"").await;
+    assert_eq!(job_id(&answer), id);
+    let shown = group(&answer, DelimiterTag::Job);
+    assert!(shown.get("job-name").is_none() && shown.get("job-originating-user-name").is_none());
+    assert!(shown.get("job-state").is_some());
 
     let elsewhere = request(
         Operation::GetJobAttributes,
@@ -841,6 +854,64 @@ async fn unix_peers_are_named_by_the_kernel_not_the_request() {
     );
 }
 
+#[tokio::test]
+async fn a_claimed_root_never_acts_on_a_verified_root_job() {
+    let h = harness().await;
+    let create = with_job_group(request(Operation::CreateJob, DEFAULT_URI, vec![]), vec![]);
+    let id = job_id(&h.call_as(&create, b"", &root_peer()).await);
+    assert_eq!(h.spooler.job(id).unwrap().identity, Assurance::Verified);
+    let as_root_over_tcp = |op: Operation| {
+        let mut msg = request(op, DEFAULT_URI, vec![attr::integer("job-id", id as i32)]);
+        msg.groups[0].attributes[3] = attr::name("requesting-user-name", "root");
+        msg
+    };
+    for op in [
+        Operation::HoldJob,
+        Operation::ReleaseJob,
+        Operation::CancelJob,
+        Operation::SendDocument,
+    ] {
+        let mut msg = as_root_over_tcp(op);
+        if op == Operation::SendDocument {
+            msg.groups[0]
+                .attributes
+                .push(attr::boolean("last-document", true));
+        }
+        let answer = h.call(&msg, PDF).await;
+        assert_eq!(
+            status(&answer),
+            StatusCode::ClientErrorNotAuthorized,
+            "{op:?}"
+        );
+        let message = value(&answer, DelimiterTag::Operation, "status-message");
+        assert!(
+            message
+                .as_str()
+                .unwrap()
+                .contains("claimed over the network"),
+            "{message:?}"
+        );
+    }
+    let job = h.spooler.job(id).unwrap();
+    assert_eq!(job.state, JobState::Pending);
+    assert!(!job.has_document);
+    // The verified owner may.
+    let cancel = as_root_over_tcp(Operation::CancelJob);
+    assert_eq!(
+        status(&h.call_as(&cancel, b"", &root_peer()).await),
+        StatusCode::SuccessfulOk
+    );
+    // A job made over TCP is claimed, and the same claim acts on it.
+    let id = h.create_job().await;
+    assert_eq!(h.spooler.job(id).unwrap().identity, Assurance::Claimed);
+}
+
+#[test]
+fn a_uid_without_a_name_is_named_as_on_dbus_and_the_drop_directory() {
+    assert_eq!(local_user_name(0), "root");
+    assert_eq!(local_user_name(3_999_999_999), "uid3999999999");
+}
+
 #[test]
 fn requesting_user_name_is_sanitized_with_a_default() {
     let msg = request(Operation::GetJobs, DEFAULT_URI, vec![]);
@@ -1068,6 +1139,16 @@ async fn http_routes_content_types_and_pages() {
     let page = String::from_utf8(page).unwrap();
     assert_eq!(code, 200);
     assert!(content_type.starts_with("text/html"));
+    // A page over TCP names nobody: alice's job name is withheld.
+    assert!(
+        page.contains("withheld") && !page.contains("bold"),
+        "{page}"
+    );
+    s.h.spooler
+        .set_job_private_values(crate::config::JobPrivateValues::NONE);
+    let stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let (_, _, page) = exchange(stream, &get("/"), b"").await;
+    let page = String::from_utf8(page).unwrap();
     assert!(page.contains("&lt;b&gt;bold&lt;/b&gt;") && !page.contains("<b>bold"));
     assert!(page.contains("href=\"/printers/lab\""));
 

@@ -55,10 +55,8 @@ pub fn requester_for_uid(uid: u32, admin_gid: Option<u32>) -> Requester {
     let user = identity::user_name(uid)
         .map(|name| crate::logging::sanitize(&name, 255))
         .unwrap_or_else(|| format!("uid{uid}"));
-    Requester {
-        user,
-        is_admin: identity::is_admin(uid, admin_gid),
-    }
+    // The bus took the uid from the kernel: a verified identity.
+    Requester::verified(user, identity::is_admin(uid, admin_gid))
 }
 
 #[cfg(test)]
@@ -67,13 +65,9 @@ mod tests {
 
     #[test]
     fn root_is_an_admin_and_nobody_is_not() {
-        assert_eq!(
-            requester_for_uid(0, None),
-            Requester {
-                user: "root".into(),
-                is_admin: true
-            }
-        );
+        let root = requester_for_uid(0, None);
+        assert_eq!(root, Requester::verified("root", true));
+        assert!(root.is_verified_admin());
         let nobody = requester_for_uid(65534, Some(0));
         assert_eq!(nobody.user, "nobody");
         assert!(!nobody.is_admin);

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use zbus::zvariant::{OwnedValue, Value};
 
 use super::errors::Error;
-use crate::core::{Job, JobTicket, Origin, PrinterInfo, WhichJobs};
+use crate::core::{Disclosure, Job, JobTicket, Origin, PrinterInfo, WhichJobs};
 use crate::docformat;
 
 /// An `a{sv}` as sent: sorted keys make replies reproducible.
@@ -35,13 +35,18 @@ use crate::ipp::service::capabilities::{
 const MAX_TITLE_CHARS: usize = 255;
 
 /// The job dictionary of `GetJob` and `ListJobs`. `format` and `size` are
-/// absent while a job has no document yet (IPP Create-Job).
-pub fn job_dict(job: &Job) -> Dict {
+/// absent while a job has no document yet (IPP Create-Job); `owner` and
+/// `name` are absent when `shown` withholds them (`job_private_values`).
+pub fn job_dict(job: &Job, shown: Disclosure) -> Dict {
     let mut dict = Dict::new();
     dict.insert("id".into(), Value::from(job.id));
     dict.insert("printer".into(), Value::from(job.printer.clone()));
-    dict.insert("owner".into(), Value::from(job.owner.clone()));
-    dict.insert("name".into(), Value::from(job.name.clone()));
+    if shown.owner {
+        dict.insert("owner".into(), Value::from(job.owner.clone()));
+    }
+    if shown.name {
+        dict.insert("name".into(), Value::from(job.name.clone()));
+    }
     dict.insert("state".into(), Value::from(job.state.keyword().to_string()));
     dict.insert("state-reasons".into(), Value::from(job.reasons.clone()));
     dict.insert("message".into(), Value::from(job.message.clone()));
@@ -349,6 +354,7 @@ mod tests {
             owner: "alice".into(),
             name: "report".into(),
             origin: Origin::Dbus,
+            identity: crate::core::Assurance::Verified,
             state: JobState::Held,
             reasons: vec!["job-hold-until-specified".into()],
             message: String::new(),
@@ -365,7 +371,7 @@ mod tests {
 
     #[test]
     fn job_dict_has_the_documented_keys_and_types() {
-        let dict = job_dict(&sample_job());
+        let dict = job_dict(&sample_job(), Disclosure::WHOLE);
         let keys: Vec<&str> = dict.keys().map(String::as_str).collect();
         assert_eq!(
             keys,
@@ -396,8 +402,19 @@ mod tests {
         let mut job = sample_job();
         job.format = None;
         job.document_bytes = None;
-        let dict = job_dict(&job);
+        let dict = job_dict(&job, Disclosure::WHOLE);
         assert!(!dict.contains_key("format") && !dict.contains_key("size"));
+    }
+
+    #[test]
+    fn withheld_values_are_left_out() {
+        let hidden = Disclosure {
+            name: false,
+            owner: false,
+        };
+        let dict = job_dict(&sample_job(), hidden);
+        assert!(!dict.contains_key("name") && !dict.contains_key("owner"));
+        assert!(dict.contains_key("id") && dict.contains_key("state"));
     }
 
     #[test]

@@ -41,9 +41,9 @@ impl From<CoreError> for Error {
         match e {
             CoreError::UnknownPrinter(_) => Error::UnknownPrinter(message),
             CoreError::UnknownJob(_) => Error::UnknownJob(message),
-            CoreError::NotPermitted { .. } | CoreError::AdminOnly(_) => {
-                Error::NotPermitted(message)
-            }
+            CoreError::NotPermitted { .. }
+            | CoreError::ClaimNotVerified { .. }
+            | CoreError::AdminOnly(_) => Error::NotPermitted(message),
             CoreError::NotPossible(_) | CoreError::NotAcceptingJobs(_) => {
                 Error::NotPossible(message)
             }

@@ -16,7 +16,7 @@ use super::auth::Authority;
 use super::convert::{self, Dict};
 use super::document;
 use super::errors::Error;
-use crate::core::{JobFilter, NewJob, Origin, Spooler};
+use crate::core::{Assurance, JobFilter, NewJob, Origin, Spooler};
 
 /// Documents read at the same time. Each read holds a blocking thread
 /// (at most [`document::PIPE_IDLE_TIMEOUT`] per silent pipe); the bound
@@ -119,6 +119,7 @@ impl Spooler1 {
             owner: requester.user,
             name: convert::sanitize_title(&title),
             origin: Origin::Dbus,
+            identity: Assurance::Verified,
             ticket: options.ticket,
         };
         let job = self.spooler.submit(new, options.format, staged).await?;
@@ -162,12 +163,23 @@ impl Spooler1 {
 
     /// One job: id (u), printer, owner, name, state, state-reasons (as),
     /// message, format, size (t), created (t, Unix seconds), origin.
-    /// format and size are absent until the job has its document.
+    /// format and size are absent until the job has its document; owner
+    /// and name are absent unless the caller owns the job or is an
+    /// administrator (job_private_values).
     /// Errors: UnknownJob.
     #[zbus(out_args("job"))]
-    async fn get_job(&self, job_id: u32) -> Result<Dict, Error> {
+    async fn get_job(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        job_id: u32,
+    ) -> Result<Dict, Error> {
+        let requester = self.authority.requester(&header).await?;
+        let private = self.spooler.job_private_values();
         match self.spooler.job(job_id) {
-            Some(job) => Ok(convert::job_dict(&job)),
+            Some(job) => Ok(convert::job_dict(
+                &job,
+                requester.disclosure(&job, &private),
+            )),
             None => Err(Error::UnknownJob(format!("no job {job_id}"))),
         }
     }
@@ -176,18 +188,24 @@ impl Spooler1 {
     /// which: not-completed (oldest first), completed (newest first) or all.
     /// Errors: InvalidArgument.
     #[zbus(out_args("jobs"))]
-    async fn list_jobs(&self, which: String) -> Result<Vec<Dict>, Error> {
+    async fn list_jobs(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        which: String,
+    ) -> Result<Vec<Dict>, Error> {
         let filter = JobFilter {
             printer: None,
             which: convert::parse_which(&which)?,
             owner: None,
             limit: None,
         };
+        let requester = self.authority.requester(&header).await?;
+        let private = self.spooler.job_private_values();
         Ok(self
             .spooler
             .jobs(&filter)
             .iter()
-            .map(convert::job_dict)
+            .map(|job| convert::job_dict(job, requester.disclosure(job, &private)))
             .collect())
     }
 

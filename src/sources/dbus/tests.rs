@@ -242,10 +242,7 @@ async fn submit(proxy: &Proxy<'_>, document: impl AsFd, options: Options) -> zbu
 /// A pending job owned by `owner`, straight through the core, on a
 /// paused queue so it stays pending.
 async fn submit_in_core(spooler: &Spooler, owner: &str) -> u32 {
-    let root = crate::core::Requester {
-        user: "root".into(),
-        is_admin: true,
-    };
+    let root = crate::core::Requester::verified("root", true);
     spooler.pause("default", &root).unwrap();
     let mut staging = spooler.stage_document().await.unwrap();
     staging.write(b"core\n").await.unwrap();
@@ -254,6 +251,7 @@ async fn submit_in_core(spooler: &Spooler, owner: &str) -> u32 {
         owner: owner.into(),
         name: "core".into(),
         origin: crate::core::Origin::Ipp,
+        identity: crate::core::Assurance::Verified,
         ticket: crate::core::JobTicket::default(),
     };
     let job = spooler
