@@ -379,6 +379,7 @@ async fn serve(
     let options = settings.core_options();
     let (spooler, recovery) = Spooler::start(options)?;
     spooler.set_history_limit(settings.config.history.max_jobs_in_memory);
+    spooler.set_job_private_values(settings.config.server.job_private_values);
     tracing::info!(
         spool = %settings.spool_dir.display(),
         queued = recovery.queued,
@@ -700,6 +701,7 @@ fn reload(settings: &mut Settings, spooler: &Spooler) -> Result<(), ConfigError>
         &config.default_printer_name(),
     );
     spooler.set_history_limit(config.history.max_jobs_in_memory);
+    spooler.set_job_private_values(config.server.job_private_values);
     if config.server.listen != settings.config.server.listen
         || config.server.limits != settings.config.server.limits
     {

@@ -117,8 +117,18 @@ impl Spooler {
     /// Starts the daemon and waits until it owns its bus name, which it
     /// requests last (so TCP, the Unix socket and the drop directory are up).
     async fn start(dir: &Path, bus: &PrivateBus, extra_args: &[&str]) -> Spooler {
+        Spooler::start_with_config(dir, bus, extra_args, "").await
+    }
+
+    /// [`Spooler::start`] with `config_text` as the configuration file.
+    async fn start_with_config(
+        dir: &Path,
+        bus: &PrivateBus,
+        extra_args: &[&str],
+        config_text: &str,
+    ) -> Spooler {
         let config = dir.join("printspoold.toml");
-        fs::write(&config, "").unwrap();
+        fs::write(&config, config_text).unwrap();
         let mut last_log = String::new();
         for attempt in 0..3 {
             let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
@@ -697,6 +707,29 @@ async fn others_see_jobs_without_names_or_owners() {
     assert_eq!(names, ["mallory-secret", "nobody-secret", "root-secret"]);
 
     spooler.assert_no_forged_line();
+}
+
+/// `job_private_values = ["none"]` makes every job public, as CUPS's
+/// `JobPrivateValues none`: the key reaches the running daemon.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_private_values_none_shows_every_name() {
+    if !require_tools("job_private_values_none_shows_every_name") {
+        return;
+    }
+    let dir = scratch("identity-public");
+    let bus = PrivateBus::start(dir.path());
+    let config = "[server]\njob_private_values = [\"none\"]\n";
+    let spooler = Spooler::start_with_config(dir.path(), &bus, &[], config).await;
+    let uri = spooler.queue_uri();
+    assert_eq!(
+        spooler.unix_as_root(&pause_request(&uri, "x")).status,
+        status::OK
+    );
+    created_id(&spooler.unix_as_root(&print_request(&uri, "x", "root-public")));
+    let answer = spooler.tcp(&get_jobs_request(&uri, "mallory"));
+    assert_eq!(answer.status, status::OK, "{answer:?}");
+    assert_eq!(all_strings(&answer, "job-name"), ["root-public"]);
+    assert_eq!(all_strings(&answer, "job-originating-user-name"), ["root"]);
 }
 
 /// A job name and a user name with newlines and `<0>`, over IPP: the
