@@ -241,8 +241,14 @@ enum Step {
     /// Creates a file with this content (mode 0644).
     Write(CString, Vec<u8>),
     Mkdir(CString),
-    Symlink { target: CString, link: CString },
-    Rename { from: CString, to: CString },
+    Symlink {
+        target: CString,
+        link: CString,
+    },
+    Rename {
+        from: CString,
+        to: CString,
+    },
     /// Waits (at most 5 s) until `probe` is gone, meaning the daemon has
     /// started walking, then exchanges `a` and `b` (`RENAME_EXCHANGE`),
     /// pausing `pauses_us` in turn, until an exchange fails (one of the
@@ -395,7 +401,11 @@ fn kill_child(pid: libc::pid_t) {
 fn as_nobody(steps: &[Step]) {
     let pid = spawn_as_nobody(steps);
     let code = wait_child(pid, Duration::from_secs(20));
-    assert_eq!(code, Some(0), "the attacker's step {code:?} (minus 10) failed");
+    assert_eq!(
+        code,
+        Some(0),
+        "the attacker's step {code:?} (minus 10) failed"
+    );
 }
 
 /// Gives `path` (not following a symlink) to nobody.
@@ -547,7 +557,7 @@ fn attack_steps(round: &Round, incoming: &Path, index: usize, rng: &mut Rng) -> 
     // Varied timing: sometimes at once (the window between the daemon's
     // look at office/ and its listing), sometimes once the walk started;
     // pauses from a yield up to a few milliseconds.
-    let wait_for_walk = index % 2 == 0;
+    let wait_for_walk = index.is_multiple_of(2);
     let max_pause = [0u64, 50, 300, 2000, 6000][index % 5];
     let pauses_us = (0..32).map(|_| rng.range(0, max_pause) as u32).collect();
     vec![
@@ -606,7 +616,11 @@ fn a_printer_directory_swapped_for_a_symlink_never_reaches_outside_incoming() {
     fs::create_dir(&outside).unwrap();
     let secret = format!("root only {seed}\n");
     fs::write(outside.join("secret.txt"), &secret).unwrap();
-    fs::set_permissions(outside.join("secret.txt"), fs::Permissions::from_mode(0o600)).unwrap();
+    fs::set_permissions(
+        outside.join("secret.txt"),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
     let attacker_home = dir.path().join("attacker");
     fs::create_dir(&attacker_home).unwrap();
     give_to_nobody(&attacker_home);
@@ -637,7 +651,11 @@ fn a_printer_directory_swapped_for_a_symlink_never_reaches_outside_incoming() {
             daemon.spool.clone(),
             ["jobs", "lock", "next-id"].map(String::from).to_vec(),
         ),
-        (Aim::Outside, outside.clone(), vec!["secret.txt".to_string()]),
+        (
+            Aim::Outside,
+            outside.clone(),
+            vec!["secret.txt".to_string()],
+        ),
     ];
     let mut damaged_rounds = Vec::new();
     let mut damage_so_far = 0;
@@ -764,7 +782,10 @@ fn drop_directory_names_with_newlines_and_priorities_forge_no_log_line() {
             from: c_path(&incoming.join(".part")),
             to: c_path(&file),
         },
-        Step::Write(c_path(&incoming.join("<0>FORGED at start")), b"x\n".to_vec()),
+        Step::Write(
+            c_path(&incoming.join("<0>FORGED at start")),
+            b"x\n".to_vec(),
+        ),
         Step::Symlink {
             target: c_path(Path::new("/etc/passwd")),
             link: c_path(&incoming.join(forged("link"))),
