@@ -258,7 +258,38 @@ enum Step {
         a: CString,
         b: CString,
         pauses_us: Vec<u32>,
+        /// Counts the exchanges made, for the parent to see.
+        swaps: &'static SwapCounter,
     },
+}
+
+/// A counter in memory shared with the forked attacker (`MAP_SHARED`), so
+/// the test can tell that the swaps really happened during the walk.
+struct SwapCounter(std::sync::atomic::AtomicU64);
+
+impl SwapCounter {
+    /// Maps one shared page; it stays mapped for the rest of the test
+    /// process (a page per round, a handful of KiB in all).
+    fn new() -> &'static SwapCounter {
+        // SAFETY: a fresh anonymous shared mapping of one page, checked for
+        // failure; zeroed memory is a valid AtomicU64, suitably aligned.
+        unsafe {
+            let page = libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(page, libc::MAP_FAILED, "mmap");
+            &*page.cast::<SwapCounter>()
+        }
+    }
+
+    fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// Forks; the child becomes nobody:nogroup and takes `steps`. Exit status
@@ -312,8 +343,9 @@ unsafe fn attacker(uid: libc::uid_t, gid: libc::gid_t, steps: &[Step]) -> ! {
                     a,
                     b,
                     pauses_us,
+                    swaps,
                 } => {
-                    swap_loop(probe.as_ref(), a, b, pauses_us);
+                    swap_loop(probe.as_ref(), a, b, pauses_us, swaps);
                     true
                 }
             };
@@ -326,7 +358,13 @@ unsafe fn attacker(uid: libc::uid_t, gid: libc::gid_t, steps: &[Step]) -> ! {
 }
 
 /// See [`Step::SwapLoop`]. Async-signal-safe calls only.
-unsafe fn swap_loop(probe: Option<&CString>, a: &CString, b: &CString, pauses_us: &[u32]) {
+unsafe fn swap_loop(
+    probe: Option<&CString>,
+    a: &CString,
+    b: &CString,
+    pauses_us: &[u32],
+    swaps: &SwapCounter,
+) {
     // SAFETY: as in `attacker`; `st` is plain data.
     unsafe {
         if let Some(probe) = probe {
@@ -350,6 +388,7 @@ unsafe fn swap_loop(probe: Option<&CString>, a: &CString, b: &CString, pauses_us
             if swapped != 0 {
                 return;
             }
+            swaps.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             if !pauses_us.is_empty() {
                 pause_us(pauses_us[turn % pauses_us.len()]);
             }
@@ -517,6 +556,8 @@ struct Round {
     first: String,
     /// A descriptor of the attacker's real directory, wherever it is moved.
     real: File,
+    /// How many files it started with.
+    entries: usize,
 }
 
 fn prepare_round(
@@ -548,10 +589,17 @@ fn prepare_round(
         home,
         first: names[0].clone(),
         real: File::open(&office).unwrap(),
+        entries: names.len(),
     }
 }
 
-fn attack_steps(round: &Round, incoming: &Path, index: usize, rng: &mut Rng) -> Vec<Step> {
+fn attack_steps(
+    round: &Round,
+    incoming: &Path,
+    index: usize,
+    rng: &mut Rng,
+    swaps: &'static SwapCounter,
+) -> Vec<Step> {
     let office = incoming.join("office");
     let link = incoming.join(".lnk-office");
     // Varied timing: sometimes at once (the window between the daemon's
@@ -574,6 +622,7 @@ fn attack_steps(round: &Round, incoming: &Path, index: usize, rng: &mut Rng) -> 
             a: c_path(&office),
             b: c_path(&link),
             pauses_us,
+            swaps,
         },
     ]
 }
@@ -658,11 +707,15 @@ fn a_printer_directory_swapped_for_a_symlink_never_reaches_outside_incoming() {
         ),
     ];
     let mut damaged_rounds = Vec::new();
+    // Rounds where the attacker swapped while the daemon was taking files.
+    let mut hit_rounds = 0;
+    let mut total_swaps = 0;
     let mut damage_so_far = 0;
     for index in 0..ROUNDS {
         let (aim, target, bait) = &aims[index % aims.len()];
         let round = prepare_round(&attacker_home, index, &mut rng, target, bait);
-        let steps = attack_steps(&round, &incoming, index, &mut rng);
+        let swaps = SwapCounter::new();
+        let steps = attack_steps(&round, &incoming, index, &mut rng, swaps);
         let pid = spawn_as_nobody(&steps);
         let deadline = Instant::now() + ROUND_LIMIT;
         let mut attacker_done = false;
@@ -679,6 +732,10 @@ fn a_printer_directory_swapped_for_a_symlink_never_reaches_outside_incoming() {
         if !attacker_done {
             kill_child(pid);
         }
+        if swaps.get() > 0 && entries_left(&round.real) < round.entries {
+            hit_rounds += 1;
+        }
+        total_swaps += swaps.get();
         clear_round(&incoming);
         let _ = fs::remove_dir_all(&round.home);
         let now: usize = protected
@@ -693,8 +750,14 @@ fn a_printer_directory_swapped_for_a_symlink_never_reaches_outside_incoming() {
         }
     }
     eprintln!(
-        "seed {seed}: {ROUNDS} rounds in {:?}; rounds that did new damage: {damaged_rounds:?}",
+        "seed {seed}: {ROUNDS} rounds in {:?}; {total_swaps} swaps; {hit_rounds} rounds swapped \
+         during the walk; rounds that did new damage: {damaged_rounds:?}",
         started.elapsed()
+    );
+    // An attack that never raced the daemon would prove nothing.
+    assert!(
+        hit_rounds >= ROUNDS / 3,
+        "seed {seed}: only {hit_rounds} of {ROUNDS} rounds swapped while the daemon was walking"
     );
 
     // Whatever the daemon was doing with the last round, let it finish.
@@ -743,13 +806,24 @@ fn a_printer_directory_swapped_for_a_symlink_never_reaches_outside_incoming() {
             "job {id} is no longer held"
         );
         assert_eq!(daemon.release(*id), status::OK, "Release-Job {id}");
-        let printed = dir.path().join(format!("default-out/job-{id}.bin"));
         assert!(
-            wait_until(SETTLE, || fs::read(&printed).is_ok_and(|b| &b == document)),
+            wait_until(SETTLE, || printed(dir.path(), *id).as_ref()
+                == Some(document)),
             "job {id} did not print byte-identical; log tail:\n{}",
             log_tail(&daemon.log_text(), 40)
         );
     }
+}
+
+/// What the default queue's file backend wrote for job `id`
+/// (`job-ID.EXT`, the extension following the detected format).
+fn printed(dir: &Path, id: i32) -> Option<Vec<u8>> {
+    let prefix = format!("job-{id}.");
+    fs::read_dir(dir.join("default-out"))
+        .ok()?
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .and_then(|e| fs::read(e.path()).ok())
 }
 
 fn log_tail(log: &str, lines: usize) -> String {
@@ -903,9 +977,9 @@ fn recovery_quarantines_a_fifo_a_symlink_and_a_record_without_document() {
 
     assert_eq!(daemon.state(kept_id), Some(job_state::HELD));
     assert_eq!(daemon.release(kept_id), status::OK);
-    let printed = dir.path().join(format!("default-out/job-{kept_id}.bin"));
     assert!(
-        wait_until(SETTLE, || fs::read(&printed).is_ok_and(|b| b == kept)),
+        wait_until(SETTLE, || printed(dir.path(), kept_id)
+            == Some(kept.clone())),
         "the surviving job did not print; log:\n{}",
         daemon.log_text()
     );
