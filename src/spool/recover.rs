@@ -105,8 +105,20 @@ pub(crate) fn recover(layout: &Layout) -> Result<Scan, SpoolError> {
         }
     }
     for id in documents {
-        tracing::warn!(job = id, "spool: removing a document without a record");
-        remove_file(&layout.document(id))?;
+        let path = layout.document(id);
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if !meta.is_file() => {
+                let reason = format!(
+                    "not a regular file ({}) where a document should be",
+                    describe(&meta.file_type())
+                );
+                quarantine(layout, id, &SpoolError::Corrupt { path, reason })?;
+            }
+            _ => {
+                tracing::warn!(job = id, "spool: removing a document without a record");
+                remove_file(&path)?;
+            }
+        }
         scan.discarded += 1;
     }
     let bad = verify_hashes(layout, to_hash)?;
@@ -225,7 +237,7 @@ fn verify_hashes(
     Ok(bad)
 }
 
-enum ReadError {
+pub(super) enum ReadError {
     /// A FIFO, symlink, directory...: never read.
     NotRegular(&'static str),
     Io(io::Error),
@@ -276,7 +288,7 @@ fn describe(kind: &fs::FileType) -> &'static str {
 
 /// `fs::read` without its `stat` for a size hint: records are small, and
 /// at start-up every system call per job counts.
-fn read_small_file(path: &Path) -> Result<Vec<u8>, ReadError> {
+pub(super) fn read_small_file(path: &Path) -> Result<Vec<u8>, ReadError> {
     let mut bytes = Vec::with_capacity(4096);
     open_regular(path)?.read_to_end(&mut bytes)?;
     Ok(bytes)

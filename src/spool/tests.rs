@@ -283,10 +283,12 @@ fn a_fifo_or_symlink_where_a_record_should_be_is_quarantined_never_opened() {
         }),
     );
     std::fs::write(jobs.join("9.job"), record).unwrap();
+    // And one where a document without a record would be.
+    std::fs::create_dir(jobs.join("10.doc")).unwrap();
 
     let (_spool, recovery) = reopen_within(&spool_dir, Duration::from_secs(10));
     assert!(recovery.jobs.is_empty());
-    assert_eq!(recovery.discarded, 3);
+    assert_eq!(recovery.discarded, 4);
     let corrupt = spool_dir.join("corrupt");
     let kind = |name: &str| {
         std::fs::symlink_metadata(corrupt.join(name))
@@ -300,6 +302,8 @@ fn a_fifo_or_symlink_where_a_record_should_be_is_quarantined_never_opened() {
     assert!(reason("7.job.reason").contains("not a regular file (a FIFO)"));
     assert!(reason("8.job.reason").contains("not a regular file (a symbolic link)"));
     assert!(reason("9.job.reason").contains("not a regular file (a directory)"));
+    assert!(kind("10.doc").is_dir());
+    assert!(reason("10.doc.reason").contains("not a regular file (a directory)"));
     assert_eq!(std::fs::read(&outside).unwrap(), b"not a record");
     assert!(files_in(&jobs).is_empty());
 }
