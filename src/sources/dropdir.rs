@@ -321,9 +321,16 @@ fn check_dir(path: &Path, stat: &Stat, role: DirRole) -> Result<(), DropDirError
     };
     let meta = Meta::of(stat);
     let me = rustix::process::geteuid().as_raw();
-    if meta.uid != me && meta.uid != 0 {
+    // The owner of a directory may rename anything in it, sticky or not:
+    // only the daemon's user, root, or the spool's owner (tmpfiles.d makes
+    // both `printspoold`, and a daemon run as root keeps them) may own it.
+    let parent_owner = path
+        .parent()
+        .and_then(|parent| rustix::fs::statat(rustix::fs::CWD, parent, AtFlags::empty()).ok())
+        .map(|parent| Meta::of(&parent).uid);
+    if meta.uid != me && meta.uid != 0 && Some(meta.uid) != parent_owner {
         return Err(unsafe_dir(format!(
-            "owned by uid {}, not by the daemon's user (uid {me}) or root",
+            "owned by uid {}, not by the daemon's user (uid {me}), root or the spool's owner",
             meta.uid
         )));
     }
@@ -1042,4 +1049,81 @@ fn write_reason(
     writeln!(file, "file: {}", sanitize(original, 4096))?;
     writeln!(file, "reason: {}", sanitize(why, 4096))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::TempDir;
+
+    fn dir_fd(path: &Path) -> OwnedFd {
+        rustix::fs::open(path, dir_flags(), Mode::empty()).unwrap()
+    }
+
+    fn c(text: &str) -> CString {
+        CString::new(text).unwrap()
+    }
+
+    #[test]
+    fn a_directory_is_never_moved_and_a_symlink_moves_as_itself() {
+        let dir = TempDir::new("dropdir-move");
+        let (from, to) = (dir.path().join("from"), dir.path().join("to"));
+        std::fs::create_dir_all(from.join("a-directory")).unwrap();
+        std::fs::create_dir(&to).unwrap();
+        let target = dir.path().join("target");
+        std::fs::write(&target, b"stays").unwrap();
+        std::os::unix::fs::symlink(&target, from.join("a-link")).unwrap();
+        let (from_fd, to_fd) = (dir_fd(&from), dir_fd(&to));
+
+        let moved = move_non_directory(from_fd.as_fd(), &c("a-directory"), to_fd.as_fd(), &c("x"));
+        assert!(
+            matches!(moved, Err(MoveError::BecameDirectory)),
+            "{moved:?}"
+        );
+        assert!(from.join("a-directory").is_dir());
+        assert!(
+            std::fs::symlink_metadata(to.join("x")).is_err(),
+            "placeholder left"
+        );
+
+        move_non_directory(from_fd.as_fd(), &c("a-link"), to_fd.as_fd(), &c("y")).unwrap();
+        assert!(
+            std::fs::symlink_metadata(to.join("y"))
+                .unwrap()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read(&target).unwrap(), b"stays");
+        assert!(std::fs::symlink_metadata(&target).unwrap().is_file());
+
+        let gone = move_non_directory(from_fd.as_fd(), &c("a-link"), to_fd.as_fd(), &c("z"));
+        assert!(matches!(gone, Err(MoveError::Gone)), "{gone:?}");
+    }
+
+    #[test]
+    fn a_claim_token_names_its_inode_only() {
+        let meta = |dev, ino| Meta {
+            kind: FileType::RegularFile,
+            dev,
+            ino,
+            mode: 0o100644,
+            nlink: 1,
+            uid: 0,
+            len: 1,
+            mtime: 0,
+            ctime: 0,
+            ctime_nsec: 0,
+        };
+        assert!(token_names("64768-1234-1700000000-5", &meta(64768, 1234)));
+        assert!(!token_names("64768-1234-1700000000-5", &meta(64768, 1235)));
+        assert!(!token_names("garbage", &meta(64768, 1234)));
+    }
+
+    #[test]
+    fn kept_names_are_bounded_and_free_of_control_characters() {
+        let long = c(&format!("a\n<0>b{}", "é".repeat(200)));
+        let kept = kept_name(&long);
+        assert!(kept.len() <= NAME_BYTES_KEPT);
+        assert!(!kept.chars().any(char::is_control));
+        assert!(kept.contains("<0>b"));
+    }
 }

@@ -432,10 +432,17 @@ impl Spool {
     /// core no longer holds in memory.
     pub fn read_meta(&self, id: u32) -> Result<Option<Vec<u8>>, SpoolError> {
         let path = self.shared.layout.record(id);
-        let bytes = match std::fs::read(&path) {
+        // Never blocking on a FIFO, never through a symlink (recover.rs).
+        let bytes = match recover::read_small_file(&path) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(SpoolError::io("read", &path, e)),
+            Err(recover::ReadError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
+                return Ok(None);
+            }
+            Err(recover::ReadError::Io(e)) => return Err(SpoolError::io("read", &path, e)),
+            Err(recover::ReadError::NotRegular(what)) => {
+                let reason = format!("not a regular file ({what})");
+                return Err(SpoolError::Corrupt { path, reason });
+            }
         };
         decode_record(&bytes)
             .map(|record| Some(record.meta))
