@@ -36,7 +36,7 @@ const ROUNDS: usize = 60;
 const VICTIMS: usize = 4;
 /// A round ends when the daemon has emptied the attacker's directory, or
 /// the attacker's swap stopped, or after this long.
-const ROUND_LIMIT: Duration = Duration::from_millis(2500);
+const ROUND_LIMIT: Duration = Duration::from_secs(5);
 /// How long the daemon may take to finish anything it started.
 const SETTLE: Duration = Duration::from_secs(30);
 
@@ -313,6 +313,9 @@ unsafe fn attacker(uid: libc::uid_t, gid: libc::gid_t, steps: &[Step]) -> ! {
     // in the parent's memory image, copied by fork and never freed here.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        // Copies of the other test threads' descriptors (a spawn's
+        // exec-status pipe, client sockets) must not outlive their owners.
+        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
         if libc::setgroups(0, std::ptr::null()) != 0
             || libc::setgid(gid) != 0
             || libc::setuid(uid) != 0
