@@ -194,4 +194,55 @@ mod tests {
         let plan = plan(&[bad], &history(0, Some(0)), 1_000_000);
         assert!(plan.purge.is_empty());
     }
+
+    /// Runs cleanup on another thread: a FIFO read blocking would hang it,
+    /// and a hung test should fail, not wait forever.
+    fn run_within(dir: &Path, history: HistoryConfig) -> Result<Summary, SpoolError> {
+        let (send, receive) = std::sync::mpsc::channel();
+        let dir = dir.to_path_buf();
+        std::thread::spawn(move || {
+            let _ = send.send(run(&dir, &history, 1_000_000));
+        });
+        receive
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("cleanup hung (a FIFO opened blocking?)")
+    }
+
+    #[test]
+    fn special_files_in_jobs_neither_hang_nor_stop_cleanup() {
+        use crate::test_support::TempDir;
+        let dir = TempDir::new("cleanup-special");
+        let spool = dir.path().join("spool");
+        // A finished job whose document name is taken by a directory.
+        let (handle, _) = crate::spool::Spool::open(&spool, 1 << 20).unwrap();
+        let finished = record(6, JobState::Completed, Some(100), 10).meta;
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(handle.commit(6, &finished, None))
+            .unwrap();
+        drop(handle);
+        let jobs = spool.join("jobs");
+        std::fs::create_dir(jobs.join("6.doc")).unwrap();
+        // A FIFO where a record should be, and a symlink to a file outside.
+        let fifo = std::ffi::CString::new(jobs.join("3.job").to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let outside = dir.path().join("outside");
+        std::fs::write(&outside, b"not a record").unwrap();
+        std::os::unix::fs::symlink(&outside, jobs.join("4.job")).unwrap();
+        // A directory where an orphan document would be.
+        std::fs::create_dir(jobs.join("5.doc")).unwrap();
+
+        let summary = run_within(&spool, history(0, Some(0))).unwrap();
+        assert_eq!(summary.purged_jobs, 1);
+        assert_eq!(summary.kept_jobs, 0);
+        assert!(std::fs::symlink_metadata(jobs.join("6.job")).is_err());
+        // None of it is cleanup's to judge: recovery quarantines it.
+        for name in ["3.job", "4.job", "5.doc", "6.doc"] {
+            assert!(std::fs::symlink_metadata(jobs.join(name)).is_ok(), "{name}");
+        }
+        assert_eq!(std::fs::read(&outside).unwrap(), b"not a record");
+    }
 }

@@ -282,3 +282,49 @@ fn sigkill_during_intake_loses_nothing_and_duplicates_nothing() {
     );
     drop(daemon);
 }
+
+#[test]
+fn a_claim_placeholder_left_by_a_crash_is_removed_and_the_file_still_taken() {
+    use std::os::unix::fs::MetadataExt;
+    // A claim renames the file over a fresh empty file (so a directory
+    // swapped in can never be moved); a crash between the two leaves that
+    // empty file in claimed/ under the file's token, and the file itself
+    // still in incoming/.
+    let dir = TempDir::new("dropdir-placeholder");
+    let spool = dir.path().join("spool");
+    let incoming = spool.join("incoming");
+    let claims = spool.join("claimed").join(".default");
+    fs::create_dir_all(&incoming).unwrap();
+    fs::create_dir_all(&claims).unwrap();
+    fs::set_permissions(&incoming, fs::Permissions::from_mode(0o1733)).unwrap();
+    fs::set_permissions(spool.join("claimed"), fs::Permissions::from_mode(0o700)).unwrap();
+    fs::set_permissions(&claims, fs::Permissions::from_mode(0o700)).unwrap();
+    let content = b"taken exactly once\n";
+    drop_file(&incoming, "memo.txt", content);
+    let meta = fs::metadata(incoming.join("memo.txt")).unwrap();
+    let token = format!(
+        "{}-{}-{}-{}",
+        meta.dev(),
+        meta.ino(),
+        meta.ctime(),
+        meta.ctime_nsec()
+    );
+    fs::write(claims.join(format!("{token}.memo.txt")), b"").unwrap();
+
+    let daemon = daemon_with(&dir, "");
+    assert!(
+        wait_until(Duration::from_secs(10), || spooled_documents(&daemon.spool)
+            .contains_key(&sha256_hex(content))),
+        "the file was not taken; log:\n{}",
+        daemon.log_text()
+    );
+    // With both empty nothing is left that could become a second job.
+    assert!(wait_until(Duration::from_secs(5), || is_empty(&incoming)
+        && is_empty(&claims)));
+    assert_eq!(
+        spooled_documents(&daemon.spool),
+        HashMap::from([(sha256_hex(content), 1)]),
+        "the placeholder became a job, or the file two"
+    );
+    assert!(files_in(&rejected(&daemon)).is_empty());
+}

@@ -13,6 +13,12 @@
 //!
 //! The running daemon notices purged records (see `Spool::forget_purged`)
 //! and drops them from its history.
+//!
+//! Every path here is built from a job id parsed from a file name, never
+//! from anything a client sent. Records are opened with `O_NOFOLLOW |
+//! O_NONBLOCK` and read only if regular (a FIFO in `jobs/` must not hang
+//! the timer's service), and only regular files are ever removed: anything
+//! else is recovery's to quarantine.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -21,8 +27,8 @@ use std::time::Duration;
 
 use super::layout::{JobFile, Layout, decode_record};
 use super::lock::SpoolLock;
-use super::recover::read_next_id;
-use super::{SpoolError, persist_next_id, remove_if_present, sync_dir};
+use super::recover::{read_next_id, read_small_file};
+use super::{SpoolError, persist_next_id, sync_dir};
 
 /// Files in `tmp/`, and documents without a record, older than this are
 /// left-overs (a slow upload refreshes its temp file's time as it writes).
@@ -71,7 +77,9 @@ impl History {
         let mut records = Vec::new();
         for id in self.job_ids()?.0 {
             let path = self.layout.record(id);
-            let Ok(bytes) = fs::read(&path) else { continue };
+            let Ok(bytes) = read_small_file(&path) else {
+                continue;
+            };
             let Ok(record) = decode_record(&bytes) else {
                 continue;
             };
@@ -100,8 +108,8 @@ impl History {
             persist_next_id(&self.layout, &temp, next)?;
         }
         for &id in ids {
-            remove_if_present(&self.layout.record(id))?;
-            remove_if_present(&self.layout.document(id))?;
+            remove_regular_file(&self.layout.record(id))?;
+            remove_regular_file(&self.layout.document(id))?;
         }
         sync_dir(&self.layout.jobs)
     }
@@ -127,7 +135,7 @@ impl History {
                 .and_then(|m| m.elapsed().ok())
                 .is_some_and(|elapsed| elapsed > age);
             if old && meta.is_file() {
-                remove_if_present(&path)?;
+                remove_regular_file(&path)?;
                 removed.0 += 1;
                 removed.1 += meta.len();
             }
@@ -155,5 +163,26 @@ impl History {
             }
         }
         Ok((records, documents))
+    }
+}
+
+/// Removes `path` if it is a regular file; anything else (a directory, a
+/// FIFO, a symlink) is left for recovery's `corrupt/`, with a warning.
+/// Between the check and the unlink only the daemon writes `jobs/`, and
+/// unlink never follows a symlink nor removes a directory.
+fn remove_regular_file(path: &Path) -> Result<(), SpoolError> {
+    match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(SpoolError::io("stat", path, e)),
+        Ok(meta) if !meta.is_file() => {
+            tracing::warn!("cleanup: leaving {}: not a regular file", path.display());
+            Ok(())
+        }
+        Ok(_) => match fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(SpoolError::io("remove", path, e))
+            }
+            _ => Ok(()),
+        },
     }
 }

@@ -32,7 +32,9 @@ impl SpoolLock {
             .create(true)
             .truncate(false)
             .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC)
+            // Never through a symlink: created or opened as root, it must
+            // not touch a file elsewhere.
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
             .open(path)
             .context("open the lock file", path)?;
         match flock_exclusive_nonblocking(&file) {

@@ -54,14 +54,16 @@
 //! A crash before step 4 completes may leave any subset of the two renames
 //! on disk — recovery sorts it out, and none of it was acknowledged:
 //! a document with no record is deleted; a record whose document is
-//! missing or of the wrong length is deleted with it. After step 4 both
-//! names are durable and point at durable bytes: the job survives.
+//! missing or of the wrong length is moved to `corrupt/` (never deleted:
+//! the same sight is what a document moved away behind the daemon's back
+//! leaves, and that job was acknowledged). After step 4 both names are
+//! durable and point at durable bytes: the job survives.
 //!
 //! Adding a document to an existing job ([`Spool::attach`], Send-Document)
 //! must not risk the job itself, which was already acknowledged: if the new
 //! record could reach the disk before the document's rename, recovery would
-//! find "a record whose document is missing" and delete an acknowledged
-//! job. So attach syncs twice: document rename, `fsync(jobs/)`, record
+//! find "a record whose document is missing" and set an acknowledged job
+//! aside. So attach syncs twice: document rename, `fsync(jobs/)`, record
 //! rename, `fsync(jobs/)`.
 //!
 //! State changes ([`Spool::update`]) replace the record the same way (temp,
@@ -80,8 +82,9 @@
 //!
 //! # Recovery
 //!
-//! See recover.rs: temp files are removed, half-written jobs deleted, and
-//! unreadable records moved to `corrupt/`. Every document's length is
+//! See recover.rs: temp files and documents without a record are removed;
+//! records it cannot trust (unreadable, document missing or damaged, not a
+//! regular file) are moved to `corrupt/` with a reason file. Every document's length is
 //! checked at start; hashes are checked newest first within a budget, since
 //! only the newest documents can have been caught by a crash.
 
@@ -263,8 +266,8 @@ impl std::fmt::Debug for Spool {
 impl Spool {
     /// Creates the layout under `dir` (mode 0700 directories where missing),
     /// takes the lock ([`SpoolError::Locked`] if another process holds it),
-    /// and recovers: removes temp files and half-written jobs, moves
-    /// unreadable records to `corrupt/`, and returns the rest. Blocking;
+    /// and recovers: removes temp files and unpublished documents, moves
+    /// records it cannot trust to `corrupt/`, and returns the rest. Blocking;
     /// called once at start-up.
     pub fn open(dir: &Path, max_document_bytes: u64) -> Result<(Spool, Recovery), SpoolError> {
         let layout = Layout::new(dir);
@@ -429,10 +432,17 @@ impl Spool {
     /// core no longer holds in memory.
     pub fn read_meta(&self, id: u32) -> Result<Option<Vec<u8>>, SpoolError> {
         let path = self.shared.layout.record(id);
-        let bytes = match std::fs::read(&path) {
+        // Never blocking on a FIFO, never through a symlink (recover.rs).
+        let bytes = match recover::read_small_file(&path) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(SpoolError::io("read", &path, e)),
+            Err(recover::ReadError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
+                return Ok(None);
+            }
+            Err(recover::ReadError::Io(e)) => return Err(SpoolError::io("read", &path, e)),
+            Err(recover::ReadError::NotRegular(what)) => {
+                let reason = format!("not a regular file ({what})");
+                return Err(SpoolError::Corrupt { path, reason });
+            }
         };
         decode_record(&bytes)
             .map(|record| Some(record.meta))

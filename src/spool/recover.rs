@@ -4,14 +4,21 @@
 //! What a crash can leave, given the write order in the module docs:
 //! - files in `tmp/`: never published, removed;
 //! - a `.doc` no record names: a commit or attach that died between the
-//!   document's rename and the record's, never acknowledged, removed;
-//! - a record whose document is missing or of the wrong length: only
-//!   possible if renames reached the disk out of order before the directory
-//!   sync, i.e. never acknowledged; removed;
+//!   document's rename and the record's, never acknowledged, removed.
+//!
+//! Everything else is not something a crash does to this write order, so
+//! it is never deleted: it is moved to `corrupt/` for a human, with a
+//! `NAME.reason` file saying why, and logged:
 //! - a record that does not parse, or a document of the right length whose
-//!   hash is wrong: not something a crash does to this write order (disk
-//!   damage, a foreign file, a lying disk); moved to `corrupt/` for a human,
-//!   never deleted.
+//!   hash is wrong (disk damage, a foreign file, a lying disk);
+//! - a record whose document is missing or of the wrong length (renames
+//!   that reached the disk out of order, or a document someone moved
+//!   away: deleting the record would lose an acknowledged job for good);
+//! - anything that is not a regular file where a record or a document
+//!   should be (a FIFO, a symlink, a directory). Files are opened with
+//!   `O_NOFOLLOW | O_NONBLOCK` and checked on the descriptor before they
+//!   are read, so a FIFO named `jobs/N.job` cannot hang start-up and a
+//!   symlink is never followed.
 //!
 //! Hashing every document would make start-up time grow with the spool
 //! (and start-up must stay fast: the first client waits for it), so every
@@ -25,7 +32,8 @@
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -90,22 +98,27 @@ pub(crate) fn recover(layout: &Layout) -> Result<Scan, SpoolError> {
                 scan.discarded += 1;
                 scan.survivors.push(survivor);
             }
-            Verdict::Remove(reason) => {
-                tracing::warn!(job = id, "spool: discarding a half-written job: {reason}");
-                remove_file(&layout.record(id))?;
-                remove_file(&layout.document(id))?;
-                scan.discarded += 1;
-            }
             Verdict::Quarantine(error) => {
-                tracing::error!("spool: {error}; moved to {}", layout.corrupt.display());
-                quarantine(layout, id)?;
+                quarantine(layout, id, &error)?;
                 scan.discarded += 1;
             }
         }
     }
     for id in documents {
-        tracing::warn!(job = id, "spool: removing a document without a record");
-        remove_file(&layout.document(id))?;
+        let path = layout.document(id);
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if !meta.is_file() => {
+                let reason = format!(
+                    "not a regular file ({}) where a document should be",
+                    describe(&meta.file_type())
+                );
+                quarantine(layout, id, &SpoolError::Corrupt { path, reason })?;
+            }
+            _ => {
+                tracing::warn!(job = id, "spool: removing a document without a record");
+                remove_file(&path)?;
+            }
+        }
         scan.discarded += 1;
     }
     let bad = verify_hashes(layout, to_hash)?;
@@ -120,20 +133,24 @@ enum Verdict {
     Keep(Survivor),
     /// The record is fine and names no document, but a `.doc` exists.
     KeepWithoutOrphan(Survivor),
-    /// Half-written: delete.
-    Remove(String),
-    /// Unreadable: keep for a human.
+    /// Not a whole job: keep for a human, never delete.
     Quarantine(SpoolError),
 }
 
 fn check_record(layout: &Layout, id: u32, has_document_file: bool) -> Result<Verdict, SpoolError> {
     let path = layout.record(id);
-    let bytes = read_small_file(&path).context("read", &path)?;
     let corrupt = |reason: String| {
         Verdict::Quarantine(SpoolError::Corrupt {
             path: path.clone(),
             reason,
         })
+    };
+    let bytes = match read_small_file(&path) {
+        Ok(bytes) => bytes,
+        Err(ReadError::NotRegular(what)) => {
+            return Ok(corrupt(format!("not a regular file ({what})")));
+        }
+        Err(ReadError::Io(e)) => return Err(SpoolError::io("read", &path, e)),
     };
     let record = match decode_record(&bytes) {
         Ok(record) if record.id != id => {
@@ -159,13 +176,19 @@ fn check_record(layout: &Layout, id: u32, has_document_file: bool) -> Result<Ver
         });
     };
     if !has_document_file {
-        return Ok(Verdict::Remove("its document is missing".into()));
+        return Ok(corrupt(format!("its document {id}.doc is missing")));
     }
     let doc_path = layout.document(id);
-    let stat = fs::metadata(&doc_path).context("stat", &doc_path)?;
+    let stat = fs::symlink_metadata(&doc_path).context("stat", &doc_path)?;
+    if !stat.is_file() {
+        return Ok(corrupt(format!(
+            "its document {id}.doc is not a regular file ({})",
+            describe(&stat.file_type())
+        )));
+    }
     let actual = stat.len();
     if actual != doc.len {
-        return Ok(Verdict::Remove(format!(
+        return Ok(corrupt(format!(
             "its document has {actual} of {} bytes",
             doc.len
         )));
@@ -193,17 +216,20 @@ fn verify_hashes(
         files -= 1;
         bytes -= doc.len;
         let path = layout.document(id);
-        let actual = hash_file(&path).context("read", &path)?;
-        if actual != doc.sha256 {
-            tracing::error!(
-                job = id,
-                "spool: document {} does not match its sha256; moved to {}",
-                path.display(),
-                layout.corrupt.display()
-            );
-            quarantine(layout, id)?;
-            bad.insert(id);
-        }
+        let reason = match hash_file(&path) {
+            Ok(actual) if actual == doc.sha256 => continue,
+            Ok(_) => format!("its document {id}.doc does not match its sha256"),
+            Err(ReadError::NotRegular(what)) => {
+                format!("its document {id}.doc is not a regular file ({what})")
+            }
+            Err(ReadError::Io(e)) => return Err(SpoolError::io("read", &path, e)),
+        };
+        let error = SpoolError::Corrupt {
+            path: layout.record(id),
+            reason,
+        };
+        quarantine(layout, id, &error)?;
+        bad.insert(id);
     }
     if unverified > 0 {
         tracing::info!("spool: {unverified} older documents length-checked only");
@@ -211,16 +237,65 @@ fn verify_hashes(
     Ok(bad)
 }
 
+pub(super) enum ReadError {
+    /// A FIFO, symlink, directory...: never read.
+    NotRegular(&'static str),
+    Io(io::Error),
+}
+
+impl From<io::Error> for ReadError {
+    fn from(e: io::Error) -> ReadError {
+        ReadError::Io(e)
+    }
+}
+
+/// Opens `path` for reading only if it is a regular file: `O_NOFOLLOW` (a
+/// symlink fails with `ELOOP`), `O_NONBLOCK` (a FIFO opens at once instead
+/// of waiting for a writer), then the type is checked on the descriptor.
+fn open_regular(path: &Path) -> Result<File, ReadError> {
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => ReadError::NotRegular("a symbolic link"),
+            Some(libc::ENXIO) => ReadError::NotRegular("a socket"),
+            _ => ReadError::Io(e),
+        })?;
+    let kind = file.metadata()?.file_type();
+    if kind.is_file() {
+        Ok(file)
+    } else {
+        Err(ReadError::NotRegular(describe(&kind)))
+    }
+}
+
+fn describe(kind: &fs::FileType) -> &'static str {
+    if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_symlink() {
+        "a symbolic link"
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "a device"
+    } else {
+        "a special file"
+    }
+}
+
 /// `fs::read` without its `stat` for a size hint: records are small, and
 /// at start-up every system call per job counts.
-fn read_small_file(path: &Path) -> io::Result<Vec<u8>> {
+pub(super) fn read_small_file(path: &Path) -> Result<Vec<u8>, ReadError> {
     let mut bytes = Vec::with_capacity(4096);
-    File::open(path)?.read_to_end(&mut bytes)?;
+    open_regular(path)?.read_to_end(&mut bytes)?;
     Ok(bytes)
 }
 
-fn hash_file(path: &Path) -> io::Result<String> {
-    let mut file = File::open(path)?;
+fn hash_file(path: &Path) -> Result<String, ReadError> {
+    let mut file = open_regular(path)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
     loop {
@@ -228,7 +303,7 @@ fn hash_file(path: &Path) -> io::Result<String> {
             Ok(0) => return Ok(to_hex(&hasher.finalize())),
             Ok(n) => hasher.update(&buf[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => return Err(ReadError::Io(e)),
         }
     }
 }
@@ -260,16 +335,46 @@ fn empty_temp_dir(tmp: &Path) -> Result<(), SpoolError> {
     Ok(())
 }
 
-/// Moves job `id`'s record and document (those that exist) to `corrupt/`.
-fn quarantine(layout: &Layout, id: u32) -> Result<(), SpoolError> {
+/// Moves job `id`'s record and document (those that exist, whatever they
+/// are: rename moves a symlink or a FIFO as itself) to `corrupt/`, writes
+/// `corrupt/<record>.reason`, and logs it.
+fn quarantine(layout: &Layout, id: u32, error: &SpoolError) -> Result<(), SpoolError> {
+    let mut record_target = None;
     for path in [layout.record(id), layout.document(id)] {
-        if !path.exists() {
+        if fs::symlink_metadata(&path).is_err() {
             continue;
         }
         let target = free_name_in(&layout.corrupt, &path);
         fs::rename(&path, &target).context("move to corrupt/", &path)?;
+        record_target.get_or_insert(target);
     }
+    let mut reason_file = record_target
+        .unwrap_or_else(|| free_name_in(&layout.corrupt, &layout.record(id)))
+        .into_os_string();
+    reason_file.push(".reason");
+    let reason_file = PathBuf::from(reason_file);
+    let message = crate::logging::sanitize(&error.to_string(), 4096);
+    if let Err(e) = write_reason(&reason_file, &message) {
+        tracing::warn!("spool: cannot write {}: {e}", reason_file.display());
+    }
+    tracing::error!(
+        job = id,
+        "spool: {message}; kept in {} (see {})",
+        layout.corrupt.display(),
+        reason_file.display()
+    );
     Ok(())
+}
+
+fn write_reason(path: &Path, message: &str) -> io::Result<()> {
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    writeln!(file, "{message}")?;
+    file.sync_all()
 }
 
 /// `corrupt/<name>`, or `corrupt/<name>.N` if an earlier start already
@@ -278,7 +383,7 @@ fn free_name_in(dir: &Path, path: &Path) -> PathBuf {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let mut candidate = dir.join(&*name);
     let mut n = 1u32;
-    while candidate.exists() {
+    while fs::symlink_metadata(&candidate).is_ok() {
         candidate = dir.join(format!("{name}.{n}"));
         n += 1;
     }

@@ -160,7 +160,7 @@ fn directories_are_private() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn recovery_removes_half_written_jobs_and_quarantines_corrupt_ones() {
+async fn recovery_removes_unpublished_files_and_quarantines_the_rest() {
     let dir = TempDir::new("recover");
     let (spool, _) = reopen(&dir.path().join("spool"));
     let mut infos = BTreeMap::new();
@@ -199,15 +199,113 @@ async fn recovery_removes_half_written_jobs_and_quarantines_corrupt_ones() {
         ["5.doc", "5.job", "6.job"].map(String::from).into()
     );
     assert!(files_in(&dir.path().join("spool").join("tmp")).is_empty());
+    let corrupt = dir.path().join("spool").join("corrupt");
     assert_eq!(
-        files_in(&dir.path().join("spool").join("corrupt")),
-        ["2.doc", "2.job", "3.doc", "3.job"]
-            .map(String::from)
-            .into()
+        files_in(&corrupt),
+        [
+            "1.doc",
+            "1.job",
+            "1.job.reason",
+            "2.doc",
+            "2.job",
+            "2.job.reason",
+            "3.doc",
+            "3.job",
+            "3.job.reason",
+            "4.job",
+            "4.job.reason"
+        ]
+        .map(String::from)
+        .into()
     );
+    let reason = |name: &str| std::fs::read_to_string(corrupt.join(name)).unwrap();
+    assert!(reason("1.job.reason").contains("has 4 of 10 bytes"));
+    assert!(reason("3.job.reason").contains("sha256"));
+    assert!(reason("4.job.reason").contains("4.doc is missing"));
     // Ids of discarded files are not handed out again.
     assert_eq!(recovery.next_id, 100);
     assert_eq!(spool.reserve_id(), 100);
+}
+
+/// Opens the spool on another thread: a FIFO opened blocking would hang
+/// it, and a hung test should fail, not wait forever.
+fn reopen_within(dir: &Path, limit: Duration) -> (Spool, Recovery) {
+    let (send, receive) = std::sync::mpsc::channel();
+    let dir = dir.to_path_buf();
+    std::thread::spawn(move || {
+        let _ = send.send(reopen(&dir));
+    });
+    receive
+        .recv_timeout(limit)
+        .expect("opening the spool hung (a FIFO opened blocking?)")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_whose_document_vanished_is_quarantined_not_deleted() {
+    let dir = TempDir::new("recover-vanished");
+    let (spool, _) = reopen(&dir.path().join("spool"));
+    let doc = staged(&spool, b"an acknowledged document").await;
+    spool.commit(1, &meta_for(1, 1), Some(doc)).await.unwrap();
+    drop(spool);
+    let jobs = dir.path().join("spool").join("jobs");
+    let record = std::fs::read(jobs.join("1.job")).unwrap();
+    std::fs::remove_file(jobs.join("1.doc")).unwrap();
+
+    let (_spool, recovery) = reopen(&dir.path().join("spool"));
+    assert!(recovery.jobs.is_empty());
+    let corrupt = dir.path().join("spool").join("corrupt");
+    assert_eq!(std::fs::read(corrupt.join("1.job")).unwrap(), record);
+    let reason = std::fs::read_to_string(corrupt.join("1.job.reason")).unwrap();
+    assert!(reason.contains("1.doc is missing"), "{reason}");
+}
+
+#[test]
+fn a_fifo_or_symlink_where_a_record_should_be_is_quarantined_never_opened() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = TempDir::new("recover-fifo");
+    let spool_dir = dir.path().join("spool");
+    drop(reopen(&spool_dir));
+    let jobs = spool_dir.join("jobs");
+    let fifo = std::ffi::CString::new(jobs.join("7.job").to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let outside = dir.path().join("outside.txt");
+    std::fs::write(&outside, b"not a record").unwrap();
+    std::os::unix::fs::symlink(&outside, jobs.join("8.job")).unwrap();
+    // A directory where a document should be, next to a good record.
+    std::fs::create_dir(jobs.join("9.doc")).unwrap();
+    let record = encode_record(
+        9,
+        &meta_for(9, 1),
+        Some(&DocumentInfo {
+            len: 1,
+            sha256: sha256_hex(b"x"),
+        }),
+    );
+    std::fs::write(jobs.join("9.job"), record).unwrap();
+    // And one where a document without a record would be.
+    std::fs::create_dir(jobs.join("10.doc")).unwrap();
+
+    let (_spool, recovery) = reopen_within(&spool_dir, Duration::from_secs(10));
+    assert!(recovery.jobs.is_empty());
+    assert_eq!(recovery.discarded, 4);
+    let corrupt = spool_dir.join("corrupt");
+    let kind = |name: &str| {
+        std::fs::symlink_metadata(corrupt.join(name))
+            .unwrap()
+            .file_type()
+    };
+    assert!(kind("7.job").is_fifo());
+    assert!(kind("8.job").is_symlink());
+    assert!(kind("9.doc").is_dir());
+    let reason = |name: &str| std::fs::read_to_string(corrupt.join(name)).unwrap();
+    assert!(reason("7.job.reason").contains("not a regular file (a FIFO)"));
+    assert!(reason("8.job.reason").contains("not a regular file (a symbolic link)"));
+    assert!(reason("9.job.reason").contains("not a regular file (a directory)"));
+    assert!(kind("10.doc").is_dir());
+    assert!(reason("10.doc.reason").contains("not a regular file (a directory)"));
+    assert_eq!(std::fs::read(&outside).unwrap(), b"not a record");
+    assert!(files_in(&jobs).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,989 @@
+//! Red team (issue 12): an unprivileged local user, `nobody`, against the
+//! real daemon running as root, through the only door a local user has
+//! without a network client: the drop directory. Plus the spool faults
+//! that recovery must survive (a FIFO or a symlink where a record should
+//! be, a record whose document vanished).
+//!
+//! The attacker's side runs in a forked child that drops to
+//! `nobody:nogroup` (no supplementary groups) before doing anything; the
+//! child only makes system calls on memory prepared before the fork (the
+//! test process has threads, so nothing else is safe there).
+//!
+//! What must hold afterwards: every job queued before the attack is still
+//! there, untouched (inode, mtime and SHA-256 of `jobs/`, of the spool root
+//! and of a root-only file outside the spool), and prints byte-identical;
+//! and no drop-directory name forges a line in the journal-style log.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::fs::{self, File};
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Swap attacks; cycled over the three targets, so each gets a third.
+const ROUNDS: usize = 60;
+/// Jobs queued (held) before the attack.
+const VICTIMS: usize = 4;
+/// A round ends when the daemon has emptied the attacker's directory, or
+/// the attacker's swap stopped, or after this long.
+const ROUND_LIMIT: Duration = Duration::from_secs(5);
+/// How long the daemon may take to finish anything it started.
+const SETTLE: Duration = Duration::from_secs(30);
+
+// ---------------------------------------------------------------------------
+// The daemon, logging in journal style.
+
+/// The daemon as root, stderr appended to `log`, with `JOURNAL_STREAM`
+/// naming that file, so it logs as under systemd: every line starts with a
+/// `<N>` priority, the very thing a forged line would imitate.
+struct JournalDaemon {
+    child: Child,
+    addr: SocketAddr,
+    spool: PathBuf,
+    log: PathBuf,
+}
+
+impl JournalDaemon {
+    /// Starts a daemon on `dir/spool` with `config`; the spool root is made
+    /// 0711 first (as tmpfiles.d does), so `nobody` can reach `incoming/`.
+    fn start(dir: &Path, config: &str) -> JournalDaemon {
+        let spool = dir.join("spool");
+        fs::create_dir_all(&spool).unwrap();
+        fs::set_permissions(&spool, fs::Permissions::from_mode(0o711)).unwrap();
+        fs::write(dir.join("config.toml"), config).unwrap();
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Self::launch(dir, Duration::from_secs(10)) {
+                Ok(daemon) => return daemon,
+                Err(e) => last = e,
+            }
+        }
+        panic!("printspoold did not start: {last}");
+    }
+
+    fn launch(dir: &Path, ready_within: Duration) -> Result<JournalDaemon, String> {
+        let spool = dir.join("spool");
+        let log = dir.join("daemon.log");
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let stderr = File::options()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let meta = stderr.metadata().unwrap();
+        let mut command = Command::new(DAEMON);
+        command
+            .arg("--config")
+            .arg(dir.join("config.toml"))
+            .arg("--listen")
+            .arg(addr.to_string())
+            .arg("--spool-dir")
+            .arg(&spool)
+            .arg("--no-dbus")
+            .stdin(Stdio::null())
+            .stdout(stderr.try_clone().unwrap())
+            .stderr(stderr);
+        for var in [
+            "LISTEN_FDS",
+            "LISTEN_PID",
+            "LISTEN_FDNAMES",
+            "NOTIFY_SOCKET",
+            "WATCHDOG_USEC",
+            "WATCHDOG_PID",
+            "INVOCATION_ID",
+        ] {
+            command.env_remove(var);
+        }
+        command
+            .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
+            .env("NO_COLOR", "1");
+        // SAFETY: prctl is async-signal-safe; the closure touches nothing else.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = command.spawn().unwrap();
+        let mut daemon = JournalDaemon {
+            child,
+            addr,
+            spool,
+            log,
+        };
+        let deadline = Instant::now() + ready_within;
+        while Instant::now() < deadline {
+            if let Some(status) = daemon.child.try_wait().unwrap() {
+                return Err(format!("exited with {status}; log:\n{}", daemon.log_text()));
+            }
+            if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Ok(daemon);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        daemon.kill();
+        Err(format!(
+            "not serving after {ready_within:?} (hung?); log:\n{}",
+            daemon.log_text()
+        ))
+    }
+
+    /// SIGKILL and a start on the same spool; panics (with the log) if the
+    /// new daemon does not serve within 10 s.
+    fn restart(&mut self, dir: &Path) {
+        self.kill();
+        match Self::launch(dir, Duration::from_secs(10)) {
+            Ok(daemon) => *self = daemon,
+            Err(e) => panic!("the daemon did not come back after a restart: {e}"),
+        }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn log_text(&self) -> String {
+        String::from_utf8_lossy(&fs::read(&self.log).unwrap_or_default()).into_owned()
+    }
+
+    fn uri(&self) -> String {
+        format!("ipp://{}/printers/default", self.addr)
+    }
+
+    fn incoming(&self) -> PathBuf {
+        self.spool.join("incoming")
+    }
+
+    /// Print-Job on the default queue with `job-hold-until=indefinite`.
+    fn submit_held(&self, document: &[u8]) -> i32 {
+        let request = print_job(
+            &self.uri(),
+            "victim",
+            "application/octet-stream",
+            document,
+            true,
+        );
+        let response = ipp_call(self.addr, "/printers/default", &request);
+        assert_eq!(
+            response.status,
+            status::OK,
+            "Print-Job: 0x{:04x}",
+            response.status
+        );
+        response.integer("job-id").expect("job-id")
+    }
+
+    fn state(&self, id: i32) -> Option<i32> {
+        let response = post(
+            self.addr,
+            "/printers/default",
+            &get_job_attributes(&self.uri(), id),
+        )
+        .ok()?;
+        response.ipp().integer("job-state")
+    }
+
+    fn release(&self, id: i32) -> u16 {
+        ipp_call(
+            self.addr,
+            "/printers/default",
+            &release_job(&self.uri(), id),
+        )
+        .status
+    }
+}
+
+impl Drop for JournalDaemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn config(dir: &Path) -> String {
+    format!(
+        "[[printer]]\nname = \"default\"\ndevice_uri = \"file://{0}/default-out\"\n\
+         [[printer]]\nname = \"office\"\ndevice_uri = \"file://{0}/office-out\"\n",
+        dir.display()
+    )
+}
+
+// ---------------------------------------------------------------------------
+// The attacker: a forked child as nobody.
+
+fn nobody() -> (libc::uid_t, libc::gid_t) {
+    let name = CString::new("nobody").unwrap();
+    // SAFETY: getpwnam returns null or a pointer to static storage, read at
+    // once; the test threads do not call getpw* concurrently.
+    unsafe {
+        let entry = libc::getpwnam(name.as_ptr());
+        assert!(!entry.is_null(), "no user nobody");
+        ((*entry).pw_uid, (*entry).pw_gid)
+    }
+}
+
+fn c_path(path: &Path) -> CString {
+    CString::new(path.as_os_str().as_bytes()).unwrap()
+}
+
+/// One thing the attacker does, prepared before the fork.
+enum Step {
+    /// Creates a file with this content (mode 0644).
+    Write(CString, Vec<u8>),
+    Mkdir(CString),
+    Symlink {
+        target: CString,
+        link: CString,
+    },
+    Rename {
+        from: CString,
+        to: CString,
+    },
+    /// Waits (at most 5 s) until `probe` is gone, meaning the daemon has
+    /// started walking, then exchanges `a` and `b` (`RENAME_EXCHANGE`),
+    /// pausing `pauses_us` in turn, until an exchange fails (one of the
+    /// two names was taken away).
+    SwapLoop {
+        probe: Option<CString>,
+        a: CString,
+        b: CString,
+        pauses_us: Vec<u32>,
+        /// Counts the exchanges made, for the parent to see.
+        swaps: &'static SwapCounter,
+    },
+}
+
+/// A counter in memory shared with the forked attacker (`MAP_SHARED`), so
+/// the test can tell that the swaps really happened during the walk.
+struct SwapCounter(std::sync::atomic::AtomicU64);
+
+impl SwapCounter {
+    /// Maps one shared page; it stays mapped for the rest of the test
+    /// process (a page per round, a handful of KiB in all).
+    fn new() -> &'static SwapCounter {
+        // SAFETY: a fresh anonymous shared mapping of one page, checked for
+        // failure; zeroed memory is a valid AtomicU64, suitably aligned.
+        unsafe {
+            let page = libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(page, libc::MAP_FAILED, "mmap");
+            &*page.cast::<SwapCounter>()
+        }
+    }
+
+    fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Forks; the child becomes nobody:nogroup and takes `steps`. Exit status
+/// 0, or 10 + the index of the step that failed.
+fn spawn_as_nobody(steps: &[Step]) -> libc::pid_t {
+    let (uid, gid) = nobody();
+    // SAFETY: the child runs only `attacker`, which makes async-signal-safe
+    // system calls on memory prepared before the fork and ends in _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        // SAFETY: see above; never returns.
+        unsafe { attacker(uid, gid, steps) }
+    }
+    pid
+}
+
+/// The child's side. No allocation, no locks, no panics: only system calls.
+unsafe fn attacker(uid: libc::uid_t, gid: libc::gid_t, steps: &[Step]) -> ! {
+    // SAFETY (whole body): system calls on NUL-terminated strings that live
+    // in the parent's memory image, copied by fork and never freed here.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        // Copies of the other test threads' descriptors (a spawn's
+        // exec-status pipe, client sockets) must not outlive their owners.
+        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+        if libc::setgroups(0, std::ptr::null()) != 0
+            || libc::setgid(gid) != 0
+            || libc::setuid(uid) != 0
+            || libc::setuid(0) == 0
+        {
+            libc::_exit(2);
+        }
+        for (index, step) in steps.iter().enumerate() {
+            let ok = match step {
+                Step::Write(path, bytes) => {
+                    let fd = libc::open(
+                        path.as_ptr(),
+                        libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC,
+                        0o644,
+                    );
+                    fd >= 0
+                        && libc::write(fd, bytes.as_ptr().cast(), bytes.len())
+                            == bytes.len() as isize
+                        && libc::close(fd) == 0
+                }
+                Step::Mkdir(path) => libc::mkdir(path.as_ptr(), 0o755) == 0,
+                Step::Symlink { target, link } => {
+                    libc::symlink(target.as_ptr(), link.as_ptr()) == 0
+                }
+                Step::Rename { from, to } => libc::rename(from.as_ptr(), to.as_ptr()) == 0,
+                Step::SwapLoop {
+                    probe,
+                    a,
+                    b,
+                    pauses_us,
+                    swaps,
+                } => {
+                    swap_loop(probe.as_ref(), a, b, pauses_us, swaps);
+                    true
+                }
+            };
+            if !ok {
+                libc::_exit(10 + index as i32);
+            }
+        }
+        libc::_exit(0)
+    }
+}
+
+/// See [`Step::SwapLoop`]. Async-signal-safe calls only.
+unsafe fn swap_loop(
+    probe: Option<&CString>,
+    a: &CString,
+    b: &CString,
+    pauses_us: &[u32],
+    swaps: &SwapCounter,
+) {
+    // SAFETY: as in `attacker`; `st` is plain data.
+    unsafe {
+        if let Some(probe) = probe {
+            let mut st: libc::stat = std::mem::zeroed();
+            let mut polls = 0u32;
+            while libc::lstat(probe.as_ptr(), &mut st) == 0 && polls < 100_000 {
+                polls += 1;
+                pause_us(50);
+            }
+        }
+        let mut turn = 0usize;
+        loop {
+            let swapped = libc::syscall(
+                libc::SYS_renameat2,
+                libc::AT_FDCWD,
+                a.as_ptr(),
+                libc::AT_FDCWD,
+                b.as_ptr(),
+                libc::RENAME_EXCHANGE,
+            );
+            if swapped != 0 {
+                return;
+            }
+            swaps.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if !pauses_us.is_empty() {
+                pause_us(pauses_us[turn % pauses_us.len()]);
+            }
+            turn = turn.wrapping_add(1);
+        }
+    }
+}
+
+unsafe fn pause_us(us: u32) {
+    if us == 0 {
+        // SAFETY: sched_yield has no preconditions.
+        unsafe { libc::sched_yield() };
+        return;
+    }
+    let time = libc::timespec {
+        tv_sec: libc::time_t::from(us / 1_000_000),
+        tv_nsec: libc::c_long::from(us % 1_000_000) * 1000,
+    };
+    // SAFETY: a valid timespec; a signal cutting it short does not matter.
+    unsafe { libc::nanosleep(&time, std::ptr::null_mut()) };
+}
+
+/// Waits up to `timeout` for `pid`; its exit code, or None if still running.
+fn wait_child(pid: libc::pid_t, timeout: Duration) -> Option<i32> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid on our own child with a valid status pointer.
+        let done = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if done == pid {
+            return Some(libc::WEXITSTATUS(status));
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn kill_child(pid: libc::pid_t) {
+    // SAFETY: our own child; then reap it.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+    }
+}
+
+/// Runs `steps` as nobody to the end and asserts they all worked.
+fn as_nobody(steps: &[Step]) {
+    let pid = spawn_as_nobody(steps);
+    let code = wait_child(pid, Duration::from_secs(20));
+    assert_eq!(
+        code,
+        Some(0),
+        "the attacker's step {code:?} (minus 10) failed"
+    );
+}
+
+/// Gives `path` (not following a symlink) to nobody.
+fn give_to_nobody(path: &Path) {
+    let (uid, gid) = nobody();
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid)).unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Before/after listings.
+
+/// What a directory entry was: inode and type always; for a regular file
+/// also its mtime and content hash (a directory's mtime changes whenever
+/// the daemon adds a job, which is not the attack).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    ino: u64,
+    kind: u32,
+    mtime: (i64, i64),
+    sha256: Option<String>,
+}
+
+fn snapshot(dir: &Path) -> BTreeMap<String, Seen> {
+    let mut seen = BTreeMap::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let meta = fs::symlink_metadata(entry.path()).unwrap();
+        let is_file = meta.file_type().is_file();
+        seen.insert(
+            entry.file_name().to_string_lossy().into_owned(),
+            Seen {
+                ino: meta.ino(),
+                kind: meta.mode() & libc::S_IFMT,
+                mtime: if is_file {
+                    (meta.mtime(), meta.mtime_nsec())
+                } else {
+                    (0, 0)
+                },
+                sha256: is_file.then(|| sha256_hex(&fs::read(entry.path()).unwrap())),
+            },
+        );
+    }
+    seen
+}
+
+/// Every entry of `before` still in `dir` as it was; what differs.
+fn damage(dir: &Path, before: &BTreeMap<String, Seen>) -> Vec<String> {
+    let now = if dir.is_dir() {
+        snapshot(dir)
+    } else {
+        BTreeMap::new()
+    };
+    before
+        .iter()
+        .filter(|(name, seen)| now.get(*name) != Some(seen))
+        .map(|(name, seen)| {
+            format!(
+                "{}: was {seen:?}, now {:?}",
+                dir.join(name).display(),
+                now.get(name)
+            )
+        })
+        .collect()
+}
+
+/// Directories anywhere under `dir` (excluding `dir`), for "no directory
+/// was moved out of incoming/".
+fn directories_in(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            found.push(entry.path());
+        }
+    }
+    found
+}
+
+/// The contents of every regular file under `dir`, recursively, hashed.
+fn hashes_under(dir: &Path) -> Vec<String> {
+    let mut hashes = Vec::new();
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            hashes.extend(hashes_under(&entry.path()));
+        } else if kind.is_file() {
+            hashes.push(sha256_hex(&fs::read(entry.path()).unwrap_or_default()));
+        }
+    }
+    hashes
+}
+
+// ---------------------------------------------------------------------------
+// The swap attack.
+
+#[derive(Clone, Copy, Debug)]
+enum Aim {
+    /// The spool's `jobs/`: entries named like the victims' files.
+    Jobs,
+    /// The spool root: entries named `jobs`, `lock`, `next-id`.
+    SpoolRoot,
+    /// A root-owned directory outside the spool with a root-only file.
+    Outside,
+}
+
+struct Round {
+    /// Where the attacker prepares the round (its own directory).
+    home: PathBuf,
+    /// The first entry the daemon takes: gone means the walk started.
+    first: String,
+    /// A descriptor of the attacker's real directory, wherever it is moved.
+    real: File,
+    /// How many files it started with.
+    entries: usize,
+}
+
+fn prepare_round(
+    attacker_home: &Path,
+    round: usize,
+    rng: &mut Rng,
+    target: &Path,
+    bait: &[String],
+) -> Round {
+    let home = attacker_home.join(format!("r{round}"));
+    let office = home.join("office");
+    fs::create_dir_all(&office).unwrap();
+    // Harmless files that sort first keep the daemon busy in the real
+    // directory; the bait names, last, mean something in the target.
+    let pads = rng.range(2, 8) as usize;
+    let mut names: Vec<String> = (0..pads).map(|i| format!("0000-pad-{i:02}")).collect();
+    names.extend(bait.iter().cloned());
+    for name in &names {
+        let path = office.join(name);
+        fs::write(&path, format!("harmless {round} {name}\n")).unwrap();
+        give_to_nobody(&path);
+    }
+    std::os::unix::fs::symlink(target, home.join(".lnk")).unwrap();
+    for path in [home.join(".lnk"), office.clone(), home.clone()] {
+        give_to_nobody(&path);
+    }
+    fs::set_permissions(&office, fs::Permissions::from_mode(0o755)).unwrap();
+    Round {
+        home,
+        first: names[0].clone(),
+        real: File::open(&office).unwrap(),
+        entries: names.len(),
+    }
+}
+
+fn attack_steps(
+    round: &Round,
+    incoming: &Path,
+    index: usize,
+    rng: &mut Rng,
+    swaps: &'static SwapCounter,
+) -> Vec<Step> {
+    let office = incoming.join("office");
+    let link = incoming.join(".lnk-office");
+    // Varied timing: sometimes at once (the window between the daemon's
+    // look at office/ and its listing), sometimes once the walk started;
+    // pauses from a yield up to a few milliseconds.
+    let wait_for_walk = index.is_multiple_of(2);
+    let max_pause = [0u64, 50, 300, 2000, 6000][index % 5];
+    let pauses_us = (0..32).map(|_| rng.range(0, max_pause) as u32).collect();
+    vec![
+        Step::Rename {
+            from: c_path(&round.home.join(".lnk")),
+            to: c_path(&link),
+        },
+        Step::Rename {
+            from: c_path(&round.home.join("office")),
+            to: c_path(&office),
+        },
+        Step::SwapLoop {
+            probe: wait_for_walk.then(|| c_path(&office.join(&round.first))),
+            a: c_path(&office),
+            b: c_path(&link),
+            pauses_us,
+            swaps,
+        },
+    ]
+}
+
+/// Entries left in the attacker's real directory (via its descriptor).
+fn entries_left(real: &File) -> usize {
+    fs::read_dir(format!("/proc/self/fd/{}", real.as_raw_fd()))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Removes what the round left in incoming/ (a symlink is removed, never
+/// followed).
+fn clear_round(incoming: &Path) {
+    for name in ["office", ".lnk-office"] {
+        let path = incoming.join(name);
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_dir() => {
+                let _ = fs::remove_dir_all(&path);
+            }
+            Ok(_) => {
+                let _ = fs::remove_file(&path);
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+#[test]
+fn a_printer_directory_swapped_for_a_symlink_never_reaches_outside_incoming() {
+    if !require_root("the drop-directory swap attack (drops to nobody)") {
+        return;
+    }
+    let started = Instant::now();
+    let (mut rng, seed) = Rng::from_env_or_clock();
+    let dir = TempDir::new("hostile-swap");
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    // A root-only file outside the spool, in a root-owned directory.
+    let outside = dir.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    let secret = format!("root only {seed}\n");
+    fs::write(outside.join("secret.txt"), &secret).unwrap();
+    fs::set_permissions(
+        outside.join("secret.txt"),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let attacker_home = dir.path().join("attacker");
+    fs::create_dir(&attacker_home).unwrap();
+    give_to_nobody(&attacker_home);
+
+    let daemon = JournalDaemon::start(dir.path(), &config(dir.path()));
+    let incoming = daemon.incoming();
+    let mut victims: Vec<(i32, Vec<u8>)> = Vec::new();
+    for _ in 0..VICTIMS {
+        let len = rng.range(1, 20_000) as usize;
+        let document = rng.bytes(len);
+        victims.push((daemon.submit_held(&document), document));
+    }
+    for (id, _) in &victims {
+        assert_eq!(daemon.state(*id), Some(job_state::HELD), "job {id}");
+    }
+    let jobs = daemon.spool.join("jobs");
+    let protected = [jobs.clone(), daemon.spool.clone(), outside.clone()];
+    let before: Vec<_> = protected.iter().map(|d| snapshot(d)).collect();
+
+    let victim_files: Vec<String> = victims
+        .iter()
+        .flat_map(|(id, _)| [format!("{id}.doc"), format!("{id}.job")])
+        .collect();
+    let aims = [
+        (Aim::Jobs, jobs.clone(), victim_files),
+        (
+            Aim::SpoolRoot,
+            daemon.spool.clone(),
+            ["jobs", "lock", "next-id"].map(String::from).to_vec(),
+        ),
+        (
+            Aim::Outside,
+            outside.clone(),
+            vec!["secret.txt".to_string()],
+        ),
+    ];
+    let mut damaged_rounds = Vec::new();
+    // Rounds where the attacker swapped while the daemon was taking files.
+    let mut hit_rounds = 0;
+    let mut total_swaps = 0;
+    let mut damage_so_far = 0;
+    for index in 0..ROUNDS {
+        let (aim, target, bait) = &aims[index % aims.len()];
+        let round = prepare_round(&attacker_home, index, &mut rng, target, bait);
+        let swaps = SwapCounter::new();
+        let steps = attack_steps(&round, &incoming, index, &mut rng, swaps);
+        let pid = spawn_as_nobody(&steps);
+        let deadline = Instant::now() + ROUND_LIMIT;
+        let mut attacker_done = false;
+        while Instant::now() < deadline {
+            if wait_child(pid, Duration::ZERO).is_some() {
+                attacker_done = true;
+                break;
+            }
+            if entries_left(&round.real) == 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if !attacker_done {
+            kill_child(pid);
+        }
+        if swaps.get() > 0 && entries_left(&round.real) < round.entries {
+            hit_rounds += 1;
+        }
+        total_swaps += swaps.get();
+        clear_round(&incoming);
+        let _ = fs::remove_dir_all(&round.home);
+        let now: usize = protected
+            .iter()
+            .zip(&before)
+            .map(|(d, b)| damage(d, b).len())
+            .sum();
+        if now > damage_so_far {
+            eprintln!("round {index} ({aim:?}): {now} protected entries changed so far");
+            damaged_rounds.push(index);
+            damage_so_far = now;
+        }
+    }
+    eprintln!(
+        "seed {seed}: {ROUNDS} rounds in {:?}; {total_swaps} swaps; {hit_rounds} rounds swapped \
+         during the walk; rounds that did new damage: {damaged_rounds:?}",
+        started.elapsed()
+    );
+    // An attack that never raced the daemon would prove nothing.
+    assert!(
+        hit_rounds >= ROUNDS / 3,
+        "seed {seed}: only {hit_rounds} of {ROUNDS} rounds swapped while the daemon was walking"
+    );
+
+    // Whatever the daemon was doing with the last round, let it finish.
+    assert!(
+        wait_until(SETTLE, || fs::read_dir(&incoming)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false)),
+        "the drop directory did not end empty"
+    );
+    let damage: Vec<String> = protected
+        .iter()
+        .zip(&before)
+        .flat_map(|(d, b)| damage(d, b))
+        .collect();
+    assert!(
+        damage.is_empty(),
+        "seed {seed}: the attack changed files outside incoming/ (rounds {damaged_rounds:?}):\n{}\nlog tail:\n{}",
+        damage.join("\n"),
+        log_tail(&daemon.log_text(), 40)
+    );
+    let spool_dirs: Vec<PathBuf> = directories_in(&daemon.spool.join("rejected"));
+    assert!(
+        spool_dirs.is_empty(),
+        "directories were moved into rejected/: {spool_dirs:?}"
+    );
+    let secret_hash = sha256_hex(secret.as_bytes());
+    for place in [
+        jobs.clone(),
+        dir.path().join("office-out"),
+        dir.path().join("default-out"),
+        daemon.spool.join("claimed"),
+        daemon.spool.join("rejected"),
+    ] {
+        assert!(
+            !hashes_under(&place).contains(&secret_hash),
+            "the root-only file was copied into {}",
+            place.display()
+        );
+    }
+
+    // Every victim is still held, and prints byte-identical once released.
+    for (id, document) in &victims {
+        assert_eq!(
+            daemon.state(*id),
+            Some(job_state::HELD),
+            "job {id} is no longer held"
+        );
+        assert_eq!(daemon.release(*id), status::OK, "Release-Job {id}");
+        assert!(
+            wait_until(SETTLE, || printed(dir.path(), *id).as_ref()
+                == Some(document)),
+            "job {id} did not print byte-identical; log tail:\n{}",
+            log_tail(&daemon.log_text(), 40)
+        );
+    }
+}
+
+/// What the default queue's file backend wrote for job `id`
+/// (`job-ID.EXT`, the extension following the detected format).
+fn printed(dir: &Path, id: i32) -> Option<Vec<u8>> {
+    let prefix = format!("job-{id}.");
+    fs::read_dir(dir.join("default-out"))
+        .ok()?
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .and_then(|e| fs::read(e.path()).ok())
+}
+
+fn log_tail(log: &str, lines: usize) -> String {
+    let all: Vec<&str> = log.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+// ---------------------------------------------------------------------------
+// Names that try to forge log lines.
+
+#[test]
+fn drop_directory_names_with_newlines_and_priorities_forge_no_log_line() {
+    if !require_root("the forged-name attack (drops to nobody)") {
+        return;
+    }
+    let dir = TempDir::new("hostile-names");
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let attacker_home = dir.path().join("attacker");
+    fs::create_dir(&attacker_home).unwrap();
+    give_to_nobody(&attacker_home);
+    let daemon = JournalDaemon::start(dir.path(), &config(dir.path()));
+    let incoming = daemon.incoming();
+    let forged = |what: &str| format!("x\n<0>FORGED {what}\r\n<2>FORGED again");
+    let file = incoming.join(forged("file"));
+    let unknown_dir = attacker_home.join(forged("dir"));
+    let office = attacker_home.join("office");
+    let steps = vec![
+        Step::Write(c_path(&incoming.join(".part")), b"a forged name\n".to_vec()),
+        Step::Rename {
+            from: c_path(&incoming.join(".part")),
+            to: c_path(&file),
+        },
+        Step::Write(
+            c_path(&incoming.join("<0>FORGED at start")),
+            b"x\n".to_vec(),
+        ),
+        Step::Symlink {
+            target: c_path(Path::new("/etc/passwd")),
+            link: c_path(&incoming.join(forged("link"))),
+        },
+        Step::Mkdir(c_path(&unknown_dir)),
+        Step::Write(c_path(&unknown_dir.join(forged("inner"))), b"y\n".to_vec()),
+        Step::Rename {
+            from: c_path(&unknown_dir),
+            to: c_path(&incoming.join(forged("dir"))),
+        },
+        Step::Mkdir(c_path(&office)),
+        Step::Write(c_path(&office.join(forged("in office"))), b"z\n".to_vec()),
+        Step::Rename {
+            from: c_path(&office),
+            to: c_path(&incoming.join("office")),
+        },
+    ];
+    as_nobody(&steps);
+    assert!(
+        wait_until(SETTLE, || fs::read_dir(&incoming)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false)),
+        "the drop directory did not end empty; log:\n{}",
+        daemon.log_text()
+    );
+    // The daemon logs as it goes; the two files above became jobs.
+    assert!(
+        wait_until(SETTLE, || daemon
+            .log_text()
+            .matches("dropped file taken as a job")
+            .count()
+            >= 3),
+        "the dropped files were not taken; log:\n{}",
+        daemon.log_text()
+    );
+    let log = daemon.log_text();
+    assert!(
+        log.matches("FORGED").count() >= 5,
+        "the names should appear (escaped) in the log:\n{log}"
+    );
+    for line in log.lines() {
+        let priority = line
+            .strip_prefix('<')
+            .and_then(|rest| rest.split_once('>'))
+            .map(|(n, _)| n);
+        assert!(
+            matches!(priority, Some("3" | "4" | "5" | "6" | "7")),
+            "a line not written by the daemon's logger (forged, or an emergency):\n{line:?}\nlog:\n{log}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Recovery: things in jobs/ that are not what they should be.
+
+#[test]
+fn recovery_quarantines_a_fifo_a_symlink_and_a_record_without_document() {
+    if !require_root("the spool fault cases (FIFO, ownership)") {
+        return;
+    }
+    let dir = TempDir::new("hostile-recovery");
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let secret = dir.path().join("secret.txt");
+    fs::write(&secret, "root only\n").unwrap();
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
+    let mut daemon = JournalDaemon::start(dir.path(), &config(dir.path()));
+    let kept = b"a job that must survive\n".to_vec();
+    let kept_id = daemon.submit_held(&kept);
+    let orphan_id = daemon.submit_held(b"its document will vanish\n");
+    daemon.kill();
+
+    let jobs = daemon.spool.join("jobs");
+    fs::remove_file(jobs.join(format!("{orphan_id}.doc"))).unwrap();
+    let orphan_record = fs::read(jobs.join(format!("{orphan_id}.job"))).unwrap();
+    let fifo = c_path(&jobs.join("500.job"));
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    std::os::unix::fs::symlink(&secret, jobs.join("501.job")).unwrap();
+    let secret_before = snapshot(dir.path()).remove("secret.txt").unwrap();
+
+    // A FIFO opened blocking would hang start-up here.
+    daemon.restart(dir.path());
+    let corrupt = daemon.spool.join("corrupt");
+    let moved = |name: &str| fs::symlink_metadata(corrupt.join(name)).ok();
+    assert!(
+        moved("500.job").is_some_and(|m| m.file_type().is_fifo()),
+        "the FIFO was not moved to corrupt/: {:?}; log:\n{}",
+        fs::read_dir(&corrupt).map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>()),
+        daemon.log_text()
+    );
+    assert!(moved("501.job").is_some_and(|m| m.file_type().is_symlink()));
+    assert_eq!(
+        fs::read(corrupt.join(format!("{orphan_id}.job"))).ok(),
+        Some(orphan_record),
+        "the record whose document vanished was not kept in corrupt/"
+    );
+    for name in ["500.job", "501.job", &format!("{orphan_id}.job")] {
+        let reason = fs::read_to_string(corrupt.join(format!("{name}.reason")))
+            .unwrap_or_else(|e| panic!("no reason for {name}: {e}"));
+        assert!(!reason.trim().is_empty());
+    }
+    let reason = fs::read_to_string(corrupt.join(format!("{orphan_id}.job.reason"))).unwrap();
+    assert!(reason.contains("document"), "{reason}");
+    assert_eq!(
+        snapshot(dir.path()).remove("secret.txt"),
+        Some(secret_before),
+        "the symlink's target was touched"
+    );
+    let log = daemon.log_text();
+    assert!(
+        log.contains("corrupt/"),
+        "recovery did not log the quarantine:\n{log}"
+    );
+    assert!(!jobs.join(format!("{orphan_id}.job")).exists());
+
+    assert_eq!(daemon.state(kept_id), Some(job_state::HELD));
+    assert_eq!(daemon.release(kept_id), status::OK);
+    assert!(
+        wait_until(SETTLE, || printed(dir.path(), kept_id)
+            == Some(kept.clone())),
+        "the surviving job did not print; log:\n{}",
+        daemon.log_text()
+    );
+}
