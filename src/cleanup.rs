@@ -136,6 +136,7 @@ mod tests {
             processing_at: None,
             completed_at,
             claim: None,
+            tcp_peer: None,
         };
         HistoryRecord {
             id,

@@ -379,6 +379,7 @@ async fn serve(
     let options = settings.core_options();
     let (spooler, recovery) = Spooler::start(options)?;
     spooler.set_history_limit(settings.config.history.max_jobs_in_memory);
+    spooler.set_job_limits((&settings.config.server.limits).into());
     tracing::info!(
         spool = %settings.spool_dir.display(),
         queued = recovery.queued,

@@ -37,6 +37,27 @@ impl ConfigError {
     }
 }
 
+/// An error about `key`, naming the line that sets it (the first line
+/// starting with `key =`), or only the file when no such line is found.
+pub(super) fn at_key(path: &Path, text: &str, key: &str, message: String) -> ConfigError {
+    let sets_key = |line: &str| {
+        line.trim_start()
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+    };
+    match text.lines().position(sets_key) {
+        Some(index) => ConfigError::Syntax {
+            path: path.to_path_buf(),
+            line: index + 1,
+            message,
+        },
+        None => ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        },
+    }
+}
+
 /// 1-based line number of a byte offset.
 fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());

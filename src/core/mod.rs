@@ -9,6 +9,7 @@
 mod error;
 mod history;
 pub mod job;
+mod limits;
 mod memory;
 pub mod printer;
 mod queue;
@@ -20,6 +21,7 @@ mod worker;
 
 pub use error::CoreError;
 pub use job::{Job, JobId, JobState, JobTicket, NewJob, Origin};
+pub use limits::{JobCap, JobLimits};
 pub use printer::{PrinterInfo, PrinterState};
 pub use spooler::{CoreOptions, RecoveryReport, Spooler, now_secs};
 

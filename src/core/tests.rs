@@ -48,6 +48,7 @@ fn new_job(hold: bool) -> NewJob {
             ..JobTicket::default()
         },
     }
+    tcp_peer: None,
 }
 
 async fn submit(spooler: &Spooler, n: u32, hold: bool, claim: Option<&str>) -> JobId {

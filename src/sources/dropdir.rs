@@ -358,6 +358,7 @@ impl Intake {
             name: sanitize(name, 255),
             origin: Origin::DropDir,
             ticket: JobTicket::default(),
+            tcp_peer: None,
         };
         match self.spool(file, new, token).await {
             Ok(id) => {
@@ -465,7 +466,8 @@ impl SubmitError {
         match e {
             CoreError::UnknownPrinter(_)
             | CoreError::TooLarge { .. }
-            | CoreError::NotAcceptingJobs(_) => SubmitError::Refused(e.to_string()),
+            | CoreError::NotAcceptingJobs(_)
+            | CoreError::TooManyJobs { .. } => SubmitError::Refused(e.to_string()),
             CoreError::Spool(crate::spool::SpoolError::TooLarge { limit }) => {
                 SubmitError::Refused(format!("over the limit of {limit} bytes"))
             }

@@ -2,7 +2,7 @@
 //! (RFC 8011 4.2.1-4.2.4, 4.3.1), Cancel-Job, Get-Job-Attributes, Get-Jobs,
 //! Hold-Job, Release-Job (4.3.3-4.3.6, 4.2.6).
 
-use crate::core::{Job, JobFilter, NewJob, Origin, PrinterInfo, WhichJobs};
+use crate::core::{CoreError, Job, JobFilter, NewJob, Origin, PrinterInfo, WhichJobs};
 use crate::docformat;
 use crate::ipp::value::{Attribute, DelimiterTag, StatusCode, Value};
 
@@ -126,11 +126,19 @@ impl IppService {
             host: ctx.host,
             now: ctx.now,
         };
+        // A `limit` above the maximum is lowered, and the client told so
+        // (RFC 8011 4.1.7: substituted values come back as unsupported).
+        let lowered = match (ctx.int_attr("limit"), filter.limit) {
+            (Some(asked), Some(n)) if n > self.spooler.job_limits().list_max => {
+                vec![attr::integer("limit", asked)]
+            }
+            _ => Vec::new(),
+        };
         let mut reply = Reply::ok();
         for job in self.spooler.jobs(&filter) {
             reply = reply.with_group(job_attrs::render(&job, &view, &wanted));
         }
-        Ok(reply)
+        Ok(reply.with_ignored(lowered))
     }
 
     /// The queue Get-Jobs lists: `None` for every queue (`/`, `/jobs`).
@@ -185,6 +193,7 @@ fn new_job(ctx: &Ctx<'_>, printer: &PrinterInfo) -> Result<(NewJob, Vec<Attribut
         name: job_name(ctx),
         origin: Origin::Ipp,
         ticket: parsed.ticket,
+        tcp_peer: ctx.tcp_peer,
     };
     Ok((job, parsed.unsupported))
 }
@@ -247,7 +256,10 @@ fn refuse_early(ctx: &Ctx<'_>, job: &Job) -> Result<(), Reply> {
             format!("job {} belongs to another user", job.id),
         ));
     }
-    if job.has_document || job.state.is_terminal() {
+    if job.has_document {
+        return Err(CoreError::OneDocumentPerJob(job.id).into());
+    }
+    if job.state.is_terminal() {
         return Err(Reply::error(
             StatusCode::ClientErrorNotPossible,
             format!("job {} takes no more documents", job.id),

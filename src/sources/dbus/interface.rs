@@ -120,6 +120,7 @@ impl Spooler1 {
             name: convert::sanitize_title(&title),
             origin: Origin::Dbus,
             ticket: options.ticket,
+            tcp_peer: None,
         };
         let job = self.spooler.submit(new, options.format, staged).await?;
         Ok(job.id)

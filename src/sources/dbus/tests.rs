@@ -255,6 +255,7 @@ async fn submit_in_core(spooler: &Spooler, owner: &str) -> u32 {
         name: "core".into(),
         origin: crate::core::Origin::Ipp,
         ticket: crate::core::JobTicket::default(),
+        tcp_peer: None,
     };
     let job = spooler
         .submit(new, None, staging.finish().await.unwrap())
