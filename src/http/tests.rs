@@ -50,6 +50,7 @@ fn limits() -> Limits {
     Limits {
         max_header_bytes: 1024,
         read_timeout: 1,
+        head_timeout: 1,
         keepalive_timeout: 2,
         ..Limits::default()
     }
