@@ -140,34 +140,33 @@ async fn accept_loop(shared: Arc<Shared>, listener: Listener) {
     let name = listener_name(&listener);
     debug!(listener = %name, "accepting connections");
     // Only TCP waits for a slot before accepting: see the module comment.
+    // It takes the slot only after accepting, so an idle listener holds
+    // none; a Unix client taking it meanwhile makes this one a 503.
     let wait_for_slot = matches!(listener, Listener::Tcp(_));
     loop {
-        let permit = if wait_for_slot {
+        if wait_for_slot {
             tokio::select! {
                 biased;
                 _ = stopping.wait_for(|stop| *stop) => break,
-                permit = Arc::clone(&shared.permits).acquire_owned() => match permit {
-                    Ok(permit) => Some(permit),
+                permit = shared.permits.acquire() => match permit {
+                    Ok(permit) => drop(permit),
                     Err(_) => break,
                 },
             }
-        } else {
-            None
-        };
+        }
         let accepted = tokio::select! {
             biased;
             _ = stopping.wait_for(|stop| *stop) => break,
             accepted = accept(&listener) => accepted,
         };
         match accepted {
-            Ok(Some((stream, peer))) => admit(&shared, stream, peer, permit),
+            Ok(Some((stream, peer))) => admit(&shared, stream, peer),
             Ok(None) => {}
             Err(error) if is_per_connection_error(&error) => {
                 debug!(listener = %name, %error, "accept failed for one connection");
             }
             Err(error) => {
                 warn!(listener = %name, %error, "accept failed; retrying shortly");
-                drop(permit);
                 tokio::time::sleep(ACCEPT_BACKOFF).await;
             }
         }
@@ -215,10 +214,11 @@ async fn accept(listener: &Listener) -> io::Result<Option<(Stream, Peer)>> {
 }
 
 /// Gives an accepted connection its slots, or refuses it with 503.
-fn admit(shared: &Arc<Shared>, stream: Stream, peer: Peer, permit: Option<OwnedSemaphorePermit>) {
+fn admit(shared: &Arc<Shared>, stream: Stream, peer: Peer) {
     let is_root = matches!(peer, Peer::Unix { uid: 0, .. });
-    let permit = permit
-        .or_else(|| Arc::clone(&shared.permits).try_acquire_owned().ok())
+    let permit = Arc::clone(&shared.permits)
+        .try_acquire_owned()
+        .ok()
         .or_else(|| {
             is_root
                 .then(|| Arc::clone(&shared.reserve).try_acquire_owned().ok())

@@ -175,6 +175,7 @@ impl Spooler1 {
 
     /// Jobs of every queue, as GetJob returns them.
     /// which: not-completed (oldest first), completed (newest first) or all.
+    /// At most `list_jobs_default_limit` jobs (`[server.limits]`).
     /// Errors: InvalidArgument.
     #[zbus(out_args("jobs"))]
     async fn list_jobs(&self, which: String) -> Result<Vec<Dict>, Error> {
