@@ -239,7 +239,10 @@ fn unix_as(path: &Path, (uid, gid): (u32, u32)) -> std::io::Result<UnixStream> {
         // SAFETY: raw system calls that change only this thread's
         // credentials; the thread ends right after connecting.
         unsafe {
-            assert_eq!(libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<u32>()), 0);
+            assert_eq!(
+                libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<u32>()),
+                0
+            );
             assert_eq!(libc::syscall(libc::SYS_setresgid, gid, gid, gid), 0);
             assert_eq!(libc::syscall(libc::SYS_setresuid, uid, uid, uid), 0);
         }
@@ -319,7 +322,14 @@ fn refusal_status<S: Read>(stream: &mut S) -> u16 {
 }
 
 fn held_print_job(user: &str, uri: &str, n: usize) -> Vec<u8> {
-    print_job_as(user, uri, &format!("flood {n}"), "text/plain", b"flood\n", true)
+    print_job_as(
+        user,
+        uri,
+        &format!("flood {n}"),
+        "text/plain",
+        b"flood\n",
+        true,
+    )
 }
 
 // ---------------------------------------------------------------------------
@@ -339,9 +349,14 @@ fn a_flood_from_one_client_stops_at_its_cap_while_another_user_still_prints() {
     let mut accepted = 0;
     let mut refusal = None;
     for n in 0..200 {
-        let answer = exchange(&mut stream, "/printers/default", &held_print_job("mallory", &uri, n), false)
-            .unwrap()
-            .ipp();
+        let answer = exchange(
+            &mut stream,
+            "/printers/default",
+            &held_print_job("mallory", &uri, n),
+            false,
+        )
+        .unwrap()
+        .ipp();
         match answer.status {
             status::OK => accepted += 1,
             _ => refusal = Some(answer),
@@ -363,9 +378,14 @@ fn a_flood_from_one_client_stops_at_its_cap_while_another_user_still_prints() {
     for n in 0..100 {
         let mut client = std::net::TcpStream::connect(daemon.tcp).unwrap();
         client.set_read_timeout(Some(REQUEST_TIMEOUT)).unwrap();
-        let answer = exchange(&mut client, "/printers/default", &held_print_job(&format!("m{n}"), &uri, n), true)
-            .unwrap()
-            .ipp();
+        let answer = exchange(
+            &mut client,
+            "/printers/default",
+            &held_print_job(&format!("m{n}"), &uri, n),
+            true,
+        )
+        .unwrap()
+        .ipp();
         if answer.status == status::OK {
             rotated += 1;
         } else {
@@ -377,7 +397,9 @@ fn a_flood_from_one_client_stops_at_its_cap_while_another_user_still_prints() {
     let last = last.unwrap();
     assert_eq!(last.status, status::NOT_POSSIBLE);
     assert!(
-        last.string("status-message").unwrap_or_default().contains("address 127.0.0.1"),
+        last.string("status-message")
+            .unwrap_or_default()
+            .contains("address 127.0.0.1"),
         "{last:?}"
     );
     // Another user, on the Unix socket, still prints.
@@ -412,9 +434,14 @@ fn a_flood_from_one_client_stops_at_its_cap_while_another_user_still_prints() {
     'users: for user in [BIN_USER, NOBODY, SYS_USER] {
         let mut filler = unix_as(&daemon.unix, user).unwrap();
         for n in 0..20 {
-            let answer = exchange(&mut filler, "/printers/default", &held_print_job("x", &uri, n), false)
-                .unwrap()
-                .ipp();
+            let answer = exchange(
+                &mut filler,
+                "/printers/default",
+                &held_print_job("x", &uri, n),
+                false,
+            )
+            .unwrap()
+            .ipp();
             status_seen = answer.status;
             if status_seen != status::OK {
                 let message = answer.string("status-message").unwrap_or_default();
@@ -437,7 +464,10 @@ fn get_jobs_without_limit_returns_at_most_the_default() {
     );
     let uri = daemon.queue_uri();
     for n in 0..15 {
-        assert_eq!(daemon.ipp(&held_print_job("alice", &uri, n)).status, status::OK);
+        assert_eq!(
+            daemon.ipp(&held_print_job("alice", &uri, n)).status,
+            status::OK
+        );
     }
     let list = |limit: Option<i32>| {
         let mut request = operation(op::GET_JOBS, 6, &uri).text(tag::KEYWORD, "which-jobs", "all");
@@ -538,7 +568,10 @@ fn rss_stays_bounded_during_a_50000_request_flood() {
     if std::env::var_os("PRINTSPOOLD_MEASURE_BINARY").is_some() {
         return; // measuring another build: report only
     }
-    assert_eq!(sent, FLOOD_REQUESTS, "the flood did not finish within {limit:?}");
+    assert_eq!(
+        sent, FLOOD_REQUESTS,
+        "the flood did not finish within {limit:?}"
+    );
     assert_eq!(accepted.load(Ordering::Relaxed), 500, "the total cap");
     assert!(
         peak <= FLOOD_RSS_BOUND_KIB,
@@ -557,7 +590,11 @@ fn hold_slow<S: Read + Write>(n: usize, mut open: impl FnMut() -> S) -> Vec<S> {
     (0..n)
         .map(|i| {
             let mut stream = open();
-            assert_eq!(served_once(&mut stream), 200, "slow connection {i} was not served");
+            assert_eq!(
+                served_once(&mut stream),
+                200,
+                "slow connection {i} was not served"
+            );
             stream.write_all(SLOW_HEAD).unwrap();
             stream
         })
@@ -582,7 +619,11 @@ fn a_user_holding_its_slow_connections_does_not_delay_another_user() {
     let mut ninth = unix_as(&daemon.unix, NOBODY).unwrap();
     assert_eq!(refusal_status(&mut ninth), 503);
     let mut ninth = connect_from([127, 0, 0, 2], daemon.tcp);
-    assert_eq!(refusal_status(&mut ninth), 503, "127.0.0.2 counts as 127.0.0.1");
+    assert_eq!(
+        refusal_status(&mut ninth),
+        503,
+        "127.0.0.2 counts as 127.0.0.1"
+    );
     // Another user on the Unix socket is answered at once.
     for _ in 0..3 {
         let started = Instant::now();
@@ -680,18 +721,28 @@ fn a_slow_loris_is_cut_off_by_the_whole_head_and_body_deadlines() {
     };
     let (status, took) = trickle(b"", &[b'G'; 200]);
     assert_eq!(status, 408, "slow head");
-    assert!(took < Duration::from_secs(10), "slow head cut after {took:?}");
-    let head = format!(
-        "POST /printers/default HTTP/1.1\r\nHost: h\r\nContent-Type: application/ipp\r\n\
-         Content-Length: 100000\r\n\r\n"
+    assert!(
+        took < Duration::from_secs(10),
+        "slow head cut after {took:?}"
     );
+    let head = "POST /printers/default HTTP/1.1\r\nHost: h\r\nContent-Type: application/ipp\r\n\
+                Content-Length: 100000\r\n\r\n";
     let (status, took) = trickle(head.as_bytes(), &[0u8; 200]);
     assert_eq!(status, 408, "slow body");
-    assert!(took < Duration::from_secs(10), "slow body cut after {took:?}");
+    assert!(
+        took < Duration::from_secs(10),
+        "slow body cut after {took:?}"
+    );
     // A large upload at a sane rate (1 MiB/s against a minimum of 64 KiB/s)
     // outlasts the 2 s grace and still prints.
     let document: Vec<u8> = (0..4 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
-    let request = print_job(&daemon.queue_uri(), "big", "application/octet-stream", &document, false);
+    let request = print_job(
+        &daemon.queue_uri(),
+        "big",
+        "application/octet-stream",
+        &document,
+        false,
+    );
     let mut stream = connect(daemon.tcp, Duration::from_secs(30)).unwrap();
     let mut wire = format!(
         "POST /printers/default HTTP/1.1\r\nHost: h\r\nContent-Type: application/ipp\r\n\
@@ -706,7 +757,10 @@ fn a_slow_loris_is_cut_off_by_the_whole_head_and_body_deadlines() {
         std::thread::sleep(Duration::from_millis(250));
     }
     let reply = read_response(&mut BufReader::new(&mut stream)).unwrap();
-    assert!(started.elapsed() > Duration::from_secs(3), "the upload was meant to be slow");
+    assert!(
+        started.elapsed() > Duration::from_secs(3),
+        "the upload was meant to be slow"
+    );
     assert_eq!(reply.status, 200);
     let answer = reply.ipp();
     assert_eq!(answer.status, status::OK, "{answer:?}");
@@ -738,30 +792,48 @@ fn create_job_without_a_document_is_aborted_after_the_timeout_also_across_a_rest
     let attributes = daemon.ipp(&get_printer_attributes(&uri));
     assert_eq!(attributes.integer("multiple-operation-time-out"), Some(2));
     assert_eq!(
-        attributes.string("multiple-operation-time-out-action").as_deref(),
+        attributes
+            .string("multiple-operation-time-out-action")
+            .as_deref(),
         Some("abort-job")
     );
     // A job that gets its document in time prints; a second document for
     // it is refused (one document per job).
     let on_time = daemon.ipp(&create_job(&uri)).integer("job-id").unwrap();
-    assert_eq!(daemon.ipp(&send_document(&uri, on_time, b"in time\n")).status, status::OK);
+    assert_eq!(
+        daemon
+            .ipp(&send_document(&uri, on_time, b"in time\n"))
+            .status,
+        status::OK
+    );
     let again = daemon.ipp(&send_document(&uri, on_time, b"again\n"));
     assert_eq!(again.status, MULTIPLE_DOCUMENTS_NOT_SUPPORTED);
-    assert!(again.string("status-message").unwrap_or_default().contains("one document per job"));
+    assert!(
+        again
+            .string("status-message")
+            .unwrap_or_default()
+            .contains("one document per job")
+    );
     daemon.wait_for_state(on_time, job_state::COMPLETED);
     // One that never gets it is aborted, with a reason.
     let created = Instant::now();
     let late = daemon.ipp(&create_job(&uri)).integer("job-id").unwrap();
     let (reasons, message) = daemon.wait_for_state(late, job_state::ABORTED);
     assert!(created.elapsed() >= Duration::from_secs(1));
-    assert!(reasons.iter().any(|r| r == "aborted-by-system"), "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r == "aborted-by-system"),
+        "{reasons:?}"
+    );
     assert!(message.contains("multiple-operation-time-out"), "{message}");
     // Across a restart: the job waiting when the daemon died is aborted
     // once the timeout has passed after the new start.
     let waiting = daemon.ipp(&create_job(&uri)).integer("job-id").unwrap();
     let daemon = daemon.restart();
     let (reasons, _) = daemon.wait_for_state(waiting, job_state::ABORTED);
-    assert!(reasons.iter().any(|r| r == "aborted-by-system"), "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r == "aborted-by-system"),
+        "{reasons:?}"
+    );
     assert!(
         daemon.log_text().contains("multiple-operation-time-out"),
         "the abort is logged"

@@ -86,7 +86,8 @@ fn limits_have_cups_like_defaults_and_refuse_zero_with_the_line() {
     assert_eq!(limits.max_active_jobs, 500);
     assert_eq!(limits.list_jobs_default_limit, 500);
     assert_eq!(limits.multiple_operation_timeout, 900);
-    let config = parse("[server.limits]\nmax_active_jobs_per_user = 3\nhead_timeout = 5\n").unwrap();
+    let config =
+        parse("[server.limits]\nmax_active_jobs_per_user = 3\nhead_timeout = 5\n").unwrap();
     assert_eq!(config.server.limits.max_active_jobs_per_user, 3);
     assert_eq!(config.server.limits.head_timeout, 5);
     for key in [
@@ -110,7 +111,7 @@ fn limits_that_contradict_each_other_name_the_line() {
     let text = err.to_string();
     assert!(text.starts_with("test.toml:3: "), "{text}");
     assert!(text.contains("list_jobs_max_limit"), "{text}");
-    let err = parse("[server.limits]\nmax_connections = 4\nreserved_root_connections = 4\n")
-        .unwrap_err();
+    let err =
+        parse("[server.limits]\nmax_connections = 4\nreserved_root_connections = 4\n").unwrap_err();
     assert!(err.to_string().starts_with("test.toml:3: "), "{err}");
 }

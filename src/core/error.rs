@@ -26,10 +26,7 @@ pub enum CoreError {
     #[error("spool: {0}")]
     Spool(#[from] crate::spool::SpoolError),
     #[error("too many active jobs for {cap} (limit {limit}); try again once some have printed")]
-    TooManyJobs {
-        cap: super::JobCap,
-        limit: usize,
-    },
+    TooManyJobs { cap: super::JobCap, limit: usize },
     #[error("job {0} already has its document: one document per job")]
     OneDocumentPerJob(JobId),
     #[error("the spooler is shutting down")]

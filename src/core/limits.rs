@@ -48,7 +48,9 @@ impl From<&Limits> for JobLimits {
             max_active_jobs_per_user: limits.max_active_jobs_per_user,
             max_active_jobs_per_address: limits.max_active_jobs_per_address,
             list_default: limits.list_jobs_default_limit,
-            list_max: limits.list_jobs_max_limit.max(limits.list_jobs_default_limit),
+            list_max: limits
+                .list_jobs_max_limit
+                .max(limits.list_jobs_default_limit),
             multiple_operation_timeout: limits.multiple_operation_timeout,
         }
     }
@@ -330,13 +332,10 @@ impl Spooler {
     /// See [`Admission::start_receiving`]; `None` when another document is
     /// being received for job `id` right now.
     pub(super) fn start_receiving(&self, id: JobId) -> Option<Receiving> {
-        self.inner
-            .admission
-            .start_receiving(id)
-            .then(|| Receiving {
-                inner: Arc::clone(&self.inner),
-                id,
-            })
+        self.inner.admission.start_receiving(id).then(|| Receiving {
+            inner: Arc::clone(&self.inner),
+            id,
+        })
     }
 
     /// Aborts the jobs whose document did not come in time; returns when

@@ -322,7 +322,11 @@ async fn active_job_caps_count_per_owner_address_and_total_even_in_parallel() {
         match attempt.await.unwrap() {
             Ok(_) => accepted += 1,
             Err(CoreError::TooManyJobs {
-                cap: JobCap::User { name, claimed: false },
+                cap:
+                    JobCap::User {
+                        name,
+                        claimed: false,
+                    },
                 limit: 3,
             }) => assert_eq!(name, "alice"),
             Err(e) => panic!("unexpected refusal: {e}"),
@@ -341,15 +345,29 @@ async fn active_job_caps_count_per_owner_address_and_total_even_in_parallel() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, CoreError::TooManyJobs { cap: JobCap::Address(_), limit: 5 }),
+        matches!(
+            err,
+            CoreError::TooManyJobs {
+                cap: JobCap::Address(_),
+                limit: 5
+            }
+        ),
         "{err}"
     );
     // Another address and two verified users fill the total of ten.
-    create(&spooler, job_from("bob", Some("192.0.2.7"))).await.unwrap();
+    create(&spooler, job_from("bob", Some("192.0.2.7")))
+        .await
+        .unwrap();
     create(&spooler, job_from("carol", None)).await.unwrap();
     let err = create(&spooler, job_from("dave", None)).await.unwrap_err();
     assert!(
-        matches!(err, CoreError::TooManyJobs { cap: JobCap::Total, limit: 10 }),
+        matches!(
+            err,
+            CoreError::TooManyJobs {
+                cap: JobCap::Total,
+                limit: 10
+            }
+        ),
         "{err}"
     );
     assert!(err.to_string().contains("try again"), "{err}");

@@ -435,9 +435,8 @@ impl Body<'_> {
     /// the read timeout, or the whole body's deadline when that is sooner.
     fn next_deadline(&self) -> (Instant, BodyError) {
         let per_read = Instant::now() + self.pace.read_timeout;
-        let earned = Duration::from_millis(
-            self.wire_bytes.saturating_mul(1000) / self.pace.min_rate.max(1),
-        );
+        let earned =
+            Duration::from_millis(self.wire_bytes.saturating_mul(1000) / self.pace.min_rate.max(1));
         let whole = self.started + self.pace.grace.saturating_add(earned);
         if whole < per_read {
             let late = BodyError::TooSlow {

@@ -2,8 +2,10 @@
 //!
 //! One tokio task per connection, so a slow client only ever holds its own
 //! task and a small buffer. Every limit a client could abuse is explicit
-//! ([`crate::config::Limits`]): head size, body size, time per read, idle
-//! keep-alive time and the number of connections.
+//! ([`crate::config::Limits`]): head size, body size, time per read, a
+//! deadline for a whole head and a minimum rate for a whole body, idle
+//! keep-alive time, and the number of connections in all and per peer
+//! (with slots kept for root on the Unix socket).
 //!
 //! - [`head`]: request head parsing (pure, fuzzable: [`parse_head`],
 //!   [`head::interpret`]);

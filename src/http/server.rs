@@ -82,7 +82,9 @@ impl Server {
             keepalive_timeout: Duration::from_secs(limits.keepalive_timeout),
         };
         let total = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
-        let general = total.saturating_sub(limits.reserved_root_connections).max(1);
+        let general = total
+            .saturating_sub(limits.reserved_root_connections)
+            .max(1);
         Server {
             shared: Arc::new(Shared {
                 settings,
@@ -226,11 +228,19 @@ fn admit(shared: &Arc<Shared>, stream: Stream, peer: Peer) {
         });
     let Some(permit) = permit else {
         debug!(%peer, "no connection slot left; refused");
-        return refuse(shared, stream, "all connection slots are taken; try again shortly");
+        return refuse(
+            shared,
+            stream,
+            "all connection slots are taken; try again shortly",
+        );
     };
     let Some(peer_slot) = PeerSlot::take(shared, PeerKey::of(&peer), is_root) else {
         debug!(%peer, "too many connections from this peer; refused");
-        return refuse(shared, stream, "too many connections from your address or user");
+        return refuse(
+            shared,
+            stream,
+            "too many connections from your address or user",
+        );
     };
     spawn_connection(shared, stream, peer, permit, peer_slot);
 }
