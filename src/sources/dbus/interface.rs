@@ -86,7 +86,9 @@ impl Spooler1 {
     /// job-hold-until, orientation-requested (u or i),
     /// print-quality (u or i), print-color-mode.
     /// Errors: UnknownPrinter, InvalidOption, UnreadableDocument,
-    /// DocumentTooLarge, NotPossible, ServiceUnavailable.
+    /// DocumentTooLarge, NotPossible, TooManyJobs (a cap of
+    /// [server.limits] on active jobs, in total or of the caller),
+    /// ServiceUnavailable.
     #[zbus(out_args("job_id"))]
     async fn submit_job(
         &self,
