@@ -592,13 +592,15 @@ fn median(samples: &[Duration]) -> Duration {
 #[test]
 fn slow_and_idle_connections_do_not_keep_new_clients_waiting() {
     let _exclusive = exclusive();
-    // A read timeout well past the test's length, so that what is measured
-    // is whether slow clients starve others, not when they are cut off.
+    // Read and head timeouts well past the test's length, so that what is
+    // measured is whether slow clients starve others, not when they are
+    // cut off; and room for all of them from one address (the per-peer
+    // cap is tests/limits.rs's subject).
     let dir = TempDir::new("slow");
     let daemon = Daemon::start_with_config(
         &dir.path().join("spool"),
         &dir.path().join("daemon.log"),
-        "[server.limits]\nread_timeout = 300\n",
+        "[server.limits]\nread_timeout = 300\nhead_timeout = 300\nmax_connections_per_peer = 1000\n",
     );
     let server = TestServer { daemon, dir };
     let daemon = &server.daemon;
