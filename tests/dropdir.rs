@@ -97,7 +97,12 @@ fn a_file_written_in_place_slowly_is_not_taken_until_renamed() {
 fn a_thousand_files_dropped_at_once_become_a_thousand_jobs() {
     const FILES: usize = 1000;
     let dir = TempDir::new("dropdir-thousand");
-    let daemon = daemon_with(&dir, "");
+    // One user's thousand jobs may all be active at once here: the caps
+    // (tests/limits.rs) are not this test's subject.
+    let daemon = daemon_with(
+        &dir,
+        "[server.limits]\nmax_active_jobs = 1000\nmax_active_jobs_per_user = 1000\n",
+    );
     let incoming = incoming(&daemon);
     // Written beside the drop directory first, then renamed in as fast as
     // possible: "at once".
