@@ -491,7 +491,9 @@ fn get_jobs_without_limit_returns_at_most_the_default() {
 
 /// VmRSS bound for the daemon during the flood below (debug build). The
 /// caps keep the job table at 500 active jobs and every Get-Jobs answer at
-/// 500 jobs, so memory no longer grows with the number of requests.
+/// 500 jobs, so memory no longer grows with the number of requests:
+/// measured peaks are 16 to 18 MiB; the build before the caps peaked at
+/// 166 MiB, still growing, when the test stopped it after 35,000 requests.
 const FLOOD_RSS_BOUND_KIB: u64 = 48 * 1024;
 const FLOOD_REQUESTS: u64 = 50_000;
 const FLOOD_CLIENTS: u64 = 8;

@@ -73,8 +73,8 @@ impl Config {
 
     /// Checks that hold across sections (names unique, default exists).
     fn validate(&self, path: &Path, text: &str) -> Result<(), ConfigError> {
-        if let Err((key, message)) = self.server.limits.check() {
-            return Err(error::at_key(path, text, key, message));
+        if let Err((keys, message)) = self.server.limits.check() {
+            return Err(error::at_key(path, text, keys, message));
         }
         let mut seen = std::collections::BTreeSet::new();
         for printer in &self.printers {

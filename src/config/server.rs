@@ -136,11 +136,12 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// Checks that hold between keys; returns the offending key and why.
-    pub(super) fn check(&self) -> Result<(), (&'static str, String)> {
+    /// Checks that hold between keys; returns the keys involved (the
+    /// error names the line of the first one the file sets) and why.
+    pub(super) fn check(&self) -> Result<(), (&'static [&'static str], String)> {
         if self.list_jobs_default_limit > self.list_jobs_max_limit {
             return Err((
-                "list_jobs_default_limit",
+                &["list_jobs_default_limit", "list_jobs_max_limit"],
                 format!(
                     "list_jobs_default_limit ({}) is larger than list_jobs_max_limit ({})",
                     self.list_jobs_default_limit, self.list_jobs_max_limit
@@ -149,7 +150,7 @@ impl Limits {
         }
         if self.reserved_root_connections >= self.max_connections {
             return Err((
-                "reserved_root_connections",
+                &["reserved_root_connections", "max_connections"],
                 format!(
                     "reserved_root_connections ({}) must be below max_connections ({})",
                     self.reserved_root_connections, self.max_connections

@@ -114,4 +114,7 @@ fn limits_that_contradict_each_other_name_the_line() {
     let err =
         parse("[server.limits]\nmax_connections = 4\nreserved_root_connections = 4\n").unwrap_err();
     assert!(err.to_string().starts_with("test.toml:3: "), "{err}");
+    // Only the other key set: its line is named.
+    let err = parse("[server.limits]\n\nlist_jobs_max_limit = 5\n").unwrap_err();
+    assert!(err.to_string().starts_with("test.toml:3: "), "{err}");
 }
