@@ -3,7 +3,8 @@
 //!
 //! - a Print-Job flood from one client stops at its cap (per user, then per
 //!   address when it rotates names) with the proper IPP status, while
-//!   another user still prints;
+//!   another user still prints; a dropped file over its owner's cap is
+//!   rejected with the reason;
 //! - Get-Jobs without `limit` lists at most the default, a larger `limit`
 //!   is lowered (and said so);
 //! - the daemon's RSS stays within a stated bound during a 50,000-request
@@ -848,5 +849,38 @@ fn create_job_without_a_document_is_aborted_after_the_timeout_also_across_a_rest
     assert!(
         daemon.log_text().contains("multiple-operation-time-out"),
         "the abort is logged"
+    );
+}
+
+#[test]
+fn a_dropped_file_over_its_owners_cap_is_rejected_with_the_reason() {
+    let dir = TempDir::new("limits-dropdir");
+    let daemon = Limited::start(dir.path(), "max_active_jobs_per_user = 2");
+    // Root's two active jobs, held, from the Unix socket (verified "root",
+    // as the owner of a file root drops).
+    for n in 0..2 {
+        let answer = daemon.ipp_unix(&held_print_job("root", &daemon.queue_uri(), n));
+        assert_eq!(answer.status, status::OK);
+    }
+    let spool = dir.path().join("spool");
+    let temp = spool.join("incoming").join(".over-cap.txt.part");
+    fs::write(&temp, b"one too many\n").unwrap();
+    fs::rename(&temp, spool.join("incoming").join("over-cap.txt")).unwrap();
+    let rejected = spool.join("rejected");
+    let reason = || {
+        files_in(&rejected)
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "reason"))
+            .find_map(|p| fs::read_to_string(p).ok())
+    };
+    assert!(
+        wait_until(WAIT, || reason().is_some()),
+        "the file was not rejected; log:\n{}",
+        indent(&daemon.log_text())
+    );
+    let reason = reason().unwrap_or_default();
+    assert!(
+        reason.contains("too many active jobs") && reason.contains("root"),
+        "{reason}"
     );
 }
