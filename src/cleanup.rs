@@ -137,6 +137,7 @@ mod tests {
             processing_at: None,
             completed_at,
             claim: None,
+            tcp_peer: None,
         };
         HistoryRecord {
             id,

@@ -380,6 +380,7 @@ async fn serve(
     let (spooler, recovery) = Spooler::start(options)?;
     spooler.set_history_limit(settings.config.history.max_jobs_in_memory);
     spooler.set_job_private_values(settings.config.server.job_private_values);
+    spooler.set_job_limits((&settings.config.server.limits).into());
     tracing::info!(
         spool = %settings.spool_dir.display(),
         queued = recovery.queued,
@@ -702,10 +703,11 @@ fn reload(settings: &mut Settings, spooler: &Spooler) -> Result<(), ConfigError>
     );
     spooler.set_history_limit(config.history.max_jobs_in_memory);
     spooler.set_job_private_values(config.server.job_private_values);
+    spooler.set_job_limits((&config.server.limits).into());
     if config.server.listen != settings.config.server.listen
         || config.server.limits != settings.config.server.limits
     {
-        tracing::warn!("listen addresses and limits apply at the next start");
+        tracing::warn!("listen addresses and connection limits apply at the next start");
     }
     let idle_secs = settings
         .idle_exit_override

@@ -97,7 +97,12 @@ fn a_file_written_in_place_slowly_is_not_taken_until_renamed() {
 fn a_thousand_files_dropped_at_once_become_a_thousand_jobs() {
     const FILES: usize = 1000;
     let dir = TempDir::new("dropdir-thousand");
-    let daemon = daemon_with(&dir, "");
+    // One user's thousand jobs may all be active at once here: the caps
+    // (tests/limits.rs) are not this test's subject.
+    let daemon = daemon_with(
+        &dir,
+        "[server.limits]\nmax_active_jobs = 1000\nmax_active_jobs_per_user = 1000\n",
+    );
     let incoming = incoming(&daemon);
     // Written beside the drop directory first, then renamed in as fast as
     // possible: "at once".
@@ -171,6 +176,10 @@ fn every_bad_kind_of_entry_lands_in_rejected_with_a_reason() {
             .collect::<Vec<_>>(),
         daemon.log_text()
     );
+    // The last rejection's reason may land just after the directory empties.
+    wait_until(Duration::from_secs(15), || {
+        reasons(&rejected(&daemon)).len() >= expected_rejects
+    });
     let reasons = reasons(&rejected(&daemon));
     let all = reasons.join("\n");
     assert_eq!(reasons.len(), expected_rejects, "reasons:\n{all}");

@@ -337,6 +337,16 @@ fn soak_64_clients_submit_and_cancel_while_the_daemon_is_killed() {
     let dir = TempDir::new("soak");
     let spool = dir.path().join("spool");
     let log = dir.path().join("daemon.log");
+    // The soak measures durability under kills, not the caps on active
+    // jobs (tests/limits.rs): its clients share one name and one address,
+    // and its held jobs stay. Lift the caps in the configuration file every
+    // restart reads (`Daemon::start_on_within` creates it only if missing).
+    fs::write(
+        spool.with_extension("empty.toml"),
+        "[server.limits]\nmax_active_jobs = 1000000\nmax_active_jobs_per_user = 1000000\n\
+         max_active_jobs_per_address = 1000000\n",
+    )
+    .unwrap();
     let mut port = free_port();
     let soak = Arc::new(Soak {
         addr: Mutex::new(SocketAddr::from(([127, 0, 0, 1], port))),
@@ -592,13 +602,15 @@ fn median(samples: &[Duration]) -> Duration {
 #[test]
 fn slow_and_idle_connections_do_not_keep_new_clients_waiting() {
     let _exclusive = exclusive();
-    // A read timeout well past the test's length, so that what is measured
-    // is whether slow clients starve others, not when they are cut off.
+    // Read and head timeouts well past the test's length, so that what is
+    // measured is whether slow clients starve others, not when they are
+    // cut off; and room for all of them from one address (the per-peer
+    // cap is tests/limits.rs's subject).
     let dir = TempDir::new("slow");
     let daemon = Daemon::start_with_config(
         &dir.path().join("spool"),
         &dir.path().join("daemon.log"),
-        "[server.limits]\nread_timeout = 300\n",
+        "[server.limits]\nread_timeout = 300\nhead_timeout = 300\nmax_connections_per_peer = 1000\n",
     );
     let server = TestServer { daemon, dir };
     let daemon = &server.daemon;
@@ -1134,7 +1146,13 @@ fn completed_in_memory(daemon: &Daemon) -> Vec<i32> {
 
 #[test]
 fn only_the_newest_finished_jobs_stay_in_memory() {
-    let server = TestServer::start("history");
+    // A burst of 520 jobs from one name: the job caps (tests/limits.rs)
+    // are not this test's subject.
+    let server = TestServer::start_with_config(
+        "history",
+        "[server.limits]\nmax_active_jobs = 1000\nmax_active_jobs_per_user = 1000\n\
+         max_active_jobs_per_address = 1000\n",
+    );
     let daemon = &server.daemon;
     let total = HISTORY_IN_MEMORY + 20;
     let ids = submit_many(daemon, total, 8);
@@ -1185,7 +1203,11 @@ fn only_the_newest_finished_jobs_stay_in_memory() {
 fn rss_stays_flat_over_10000_jobs() {
     const WARM_UP: usize = 1_000;
     const JOBS: usize = 10_000;
-    let server = TestServer::start("rss");
+    let server = TestServer::start_with_config(
+        "rss",
+        "[server.limits]\nmax_active_jobs = 100000\nmax_active_jobs_per_user = 100000\n\
+         max_active_jobs_per_address = 100000\n",
+    );
     let daemon = &server.daemon;
     let pid = daemon.pid();
     let mut printed = 0;

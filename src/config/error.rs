@@ -37,6 +37,31 @@ impl ConfigError {
     }
 }
 
+/// An error about `keys`, naming the line that sets the first of them the
+/// file sets (a line starting with `key =`), or only the file when it sets
+/// none (the values are then defaults).
+pub(super) fn at_key(path: &Path, text: &str, keys: &[&str], message: String) -> ConfigError {
+    let sets = |key: &str, line: &str| {
+        line.trim_start()
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+    };
+    let line = keys
+        .iter()
+        .find_map(|key| text.lines().position(|line| sets(key, line)));
+    match line {
+        Some(index) => ConfigError::Syntax {
+            path: path.to_path_buf(),
+            line: index + 1,
+            message,
+        },
+        None => ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        },
+    }
+}
+
 /// 1-based line number of a byte offset.
 fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());

@@ -42,7 +42,7 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let config: Config =
             toml::from_str(text).map_err(|e| ConfigError::syntax(path, text, &e))?;
-        config.validate(path)?;
+        config.validate(path, text)?;
         Ok(config)
     }
 
@@ -72,7 +72,10 @@ impl Config {
     }
 
     /// Checks that hold across sections (names unique, default exists).
-    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+    fn validate(&self, path: &Path, text: &str) -> Result<(), ConfigError> {
+        if let Err((keys, message)) = self.server.limits.check() {
+            return Err(error::at_key(path, text, keys, message));
+        }
         let mut seen = std::collections::BTreeSet::new();
         for printer in &self.printers {
             if !seen.insert(printer.name.as_str()) {

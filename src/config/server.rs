@@ -110,7 +110,9 @@ impl<'de> Deserialize<'de> for JobPrivateValues {
     }
 }
 
-/// Explicit limits on everything a client controls.
+/// Explicit limits on everything a client controls. Defaults follow CUPS
+/// where CUPS has a setting (`MaxJobs`, `MultipleOperationTimeout`); the
+/// README's configuration block explains each choice.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
@@ -124,12 +126,61 @@ pub struct Limits {
     pub max_attributes: usize,
     /// Longest single attribute value, in bytes.
     pub max_value_bytes: usize,
-    /// Concurrent client connections; more wait in the kernel backlog.
+    /// Concurrent client connections, TCP and Unix together, including
+    /// `reserved_root_connections`. Beyond it TCP clients wait in the
+    /// kernel backlog and Unix clients other than root get 503.
+    #[serde(deserialize_with = "at_least_one_usize")]
     pub max_connections: usize,
-    /// Seconds a client may take to send a request head or a body chunk.
+    /// Concurrent connections from one peer: one uid on the Unix socket,
+    /// one address over TCP (all of 127.0.0.0/8 counts as one, an IPv6
+    /// address by its /64). More get 503 at once.
+    #[serde(deserialize_with = "at_least_one_usize")]
+    pub max_connections_per_peer: usize,
+    /// Connection slots only root on the Unix socket may take, so the
+    /// administrator always gets in. Root is also exempt from
+    /// `max_connections_per_peer`.
+    pub reserved_root_connections: usize,
+    /// Seconds one read or write may take (a request body read, writing
+    /// a response), and the wait for a new connection's first request.
+    #[serde(deserialize_with = "at_least_one_u64")]
     pub read_timeout: u64,
+    /// Seconds a whole request head may take, from its first byte.
+    #[serde(deserialize_with = "at_least_one_u64")]
+    pub head_timeout: u64,
+    /// Seconds a whole request body may take, plus one second for every
+    /// `body_min_rate` bytes received: a client must keep up an average
+    /// of `body_min_rate` bytes/s after the first `body_timeout` seconds.
+    #[serde(deserialize_with = "at_least_one_u64")]
+    pub body_timeout: u64,
+    /// See `body_timeout`; bytes per second.
+    #[serde(deserialize_with = "at_least_one_u64")]
+    pub body_min_rate: u64,
     /// Seconds an idle keep-alive connection is kept open.
     pub keepalive_timeout: u64,
+    /// Jobs not yet finished (pending, held, printing), all users together.
+    /// Beyond it: `server-error-too-many-jobs`.
+    #[serde(deserialize_with = "at_least_one_usize")]
+    pub max_active_jobs: usize,
+    /// Jobs not yet finished of one owner (its name and whether the name
+    /// was verified or only claimed over TCP). Beyond it:
+    /// `client-error-not-possible`.
+    #[serde(deserialize_with = "at_least_one_usize")]
+    pub max_active_jobs_per_user: usize,
+    /// Jobs not yet finished that came over TCP from one address (counted
+    /// like `max_connections_per_peer`), whatever user names they claim.
+    #[serde(deserialize_with = "at_least_one_usize")]
+    pub max_active_jobs_per_address: usize,
+    /// Jobs listed by Get-Jobs, `ListJobs` and the status page when the
+    /// request sets no `limit`.
+    #[serde(deserialize_with = "at_least_one_usize")]
+    pub list_jobs_default_limit: usize,
+    /// The most jobs one such answer lists; a larger `limit` is lowered.
+    #[serde(deserialize_with = "at_least_one_usize")]
+    pub list_jobs_max_limit: usize,
+    /// Seconds a job made by Create-Job may wait for its document before
+    /// it is aborted (IPP `multiple-operation-time-out`).
+    #[serde(deserialize_with = "at_least_one_u64")]
+    pub multiple_operation_timeout: u64,
 }
 
 impl Default for Limits {
@@ -141,8 +192,59 @@ impl Default for Limits {
             max_attributes: 1024,
             max_value_bytes: 32 * 1024,
             max_connections: 1024,
+            max_connections_per_peer: 64,
+            reserved_root_connections: 8,
             read_timeout: 30,
+            head_timeout: 30,
+            body_timeout: 30,
+            body_min_rate: 1024,
             keepalive_timeout: 60,
+            max_active_jobs: 500,
+            max_active_jobs_per_user: 100,
+            max_active_jobs_per_address: 200,
+            list_jobs_default_limit: 500,
+            list_jobs_max_limit: 1000,
+            multiple_operation_timeout: 900,
         }
+    }
+}
+
+impl Limits {
+    /// Checks that hold between keys; returns the keys involved (the
+    /// error names the line of the first one the file sets) and why.
+    pub(super) fn check(&self) -> Result<(), (&'static [&'static str], String)> {
+        if self.list_jobs_default_limit > self.list_jobs_max_limit {
+            return Err((
+                &["list_jobs_default_limit", "list_jobs_max_limit"],
+                format!(
+                    "list_jobs_default_limit ({}) is larger than list_jobs_max_limit ({})",
+                    self.list_jobs_default_limit, self.list_jobs_max_limit
+                ),
+            ));
+        }
+        if self.reserved_root_connections >= self.max_connections {
+            return Err((
+                &["reserved_root_connections", "max_connections"],
+                format!(
+                    "reserved_root_connections ({}) must be below max_connections ({})",
+                    self.reserved_root_connections, self.max_connections
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn at_least_one_u64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    match u64::deserialize(d)? {
+        0 => Err(serde::de::Error::custom("must be at least 1")),
+        n => Ok(n),
+    }
+}
+
+fn at_least_one_usize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    match usize::deserialize(d)? {
+        0 => Err(serde::de::Error::custom("must be at least 1")),
+        n => Ok(n),
     }
 }

@@ -117,3 +117,42 @@ fn the_readme_configuration_block_parses() {
     let config = parse(block).unwrap_or_else(|e| panic!("{e}\n{block}"));
     assert_eq!(config.server.job_private_values, JobPrivateValues::DEFAULT);
 }
+
+#[test]
+fn limits_have_cups_like_defaults_and_refuse_zero_with_the_line() {
+    let limits = parse("").unwrap().server.limits;
+    assert_eq!(limits.max_active_jobs, 500);
+    assert_eq!(limits.list_jobs_default_limit, 500);
+    assert_eq!(limits.multiple_operation_timeout, 900);
+    let config =
+        parse("[server.limits]\nmax_active_jobs_per_user = 3\nhead_timeout = 5\n").unwrap();
+    assert_eq!(config.server.limits.max_active_jobs_per_user, 3);
+    assert_eq!(config.server.limits.head_timeout, 5);
+    for key in [
+        "max_active_jobs",
+        "max_active_jobs_per_user",
+        "max_connections_per_peer",
+        "body_min_rate",
+        "multiple_operation_timeout",
+    ] {
+        let err = parse(&format!("[server.limits]\n\n{key} = 0\n")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("test.toml:3: "), "{text}");
+        assert!(text.contains("at least 1"), "{text}");
+    }
+}
+
+#[test]
+fn limits_that_contradict_each_other_name_the_line() {
+    let err = parse("[server.limits]\nlist_jobs_max_limit = 10\nlist_jobs_default_limit = 20\n")
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("test.toml:3: "), "{text}");
+    assert!(text.contains("list_jobs_max_limit"), "{text}");
+    let err =
+        parse("[server.limits]\nmax_connections = 4\nreserved_root_connections = 4\n").unwrap_err();
+    assert!(err.to_string().starts_with("test.toml:3: "), "{err}");
+    // Only the other key set: its line is named.
+    let err = parse("[server.limits]\n\nlist_jobs_max_limit = 5\n").unwrap_err();
+    assert!(err.to_string().starts_with("test.toml:3: "), "{err}");
+}

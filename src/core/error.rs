@@ -35,6 +35,10 @@ pub enum CoreError {
     TooLarge { limit: u64 },
     #[error("spool: {0}")]
     Spool(#[from] crate::spool::SpoolError),
+    #[error("too many active jobs for {cap} (limit {limit}); try again once some have printed")]
+    TooManyJobs { cap: super::JobCap, limit: usize },
+    #[error("job {0} already has its document: one document per job")]
+    OneDocumentPerJob(JobId),
     #[error("the spooler is shutting down")]
     ShuttingDown,
 }

@@ -127,6 +127,9 @@ pub struct NewJob {
     /// How `owner` was established.
     pub identity: Assurance,
     pub ticket: JobTicket,
+    /// The client's address when the job came over TCP, where the owner's
+    /// name is only claimed; counted by the per-address cap.
+    pub tcp_peer: Option<std::net::IpAddr>,
 }
 
 /// A job as the core knows it; this is also what the spool persists.
@@ -161,4 +164,8 @@ pub struct Job {
     /// between spooling and deleting the claim never makes a second job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claim: Option<String>,
+    /// See [`NewJob::tcp_peer`]; kept so the caps count the same after a
+    /// restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_peer: Option<std::net::IpAddr>,
 }

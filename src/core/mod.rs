@@ -10,6 +10,7 @@ mod access;
 mod error;
 mod history;
 pub mod job;
+mod limits;
 mod memory;
 pub mod printer;
 mod queue;
@@ -22,6 +23,7 @@ mod worker;
 pub use access::{Disclosure, Requester};
 pub use error::CoreError;
 pub use job::{Assurance, Job, JobId, JobState, JobTicket, NewJob, Origin};
+pub use limits::{JobCap, JobLimits};
 pub use printer::{PrinterInfo, PrinterState};
 pub use spooler::{CoreOptions, RecoveryReport, Spooler, now_secs};
 

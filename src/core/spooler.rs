@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{Notify, broadcast};
 
 use super::history::History;
+use super::limits::Admission;
 use super::memory::Trimmer;
 use super::queue::Queue;
 use super::*;
@@ -61,6 +62,8 @@ pub(super) struct Inner {
     pub(super) changed: Notify,
     /// Gives memory back after a burst (see `memory.rs`).
     pub(super) trimmer: Trimmer,
+    /// The caps on active jobs and listings (see `limits.rs`).
+    pub(super) admission: Admission,
 }
 
 pub(super) struct State {
@@ -163,6 +166,7 @@ impl Spooler {
             shutting_down: AtomicBool::new(false),
             changed: Notify::new(),
             trimmer: Trimmer::default(),
+            admission: Admission::default(),
         });
         let spooler = Spooler { inner };
         for printer in &options.printers {
@@ -249,7 +253,7 @@ impl Spooler {
         if !queue.accepting_jobs() {
             return Err(CoreError::NotAcceptingJobs(job.printer.clone()));
         }
-        Ok(())
+        self.check_caps(&state, job)
     }
 
     /// Creates a job with its document in one step (Print-Job, D-Bus
@@ -284,6 +288,7 @@ impl Spooler {
         claim: Option<String>,
     ) -> Result<Job, CoreError> {
         self.validate(&new)?;
+        let _slot = self.reserve_slot(&new)?;
         let mut job = self.new_job(new);
         job.format = Some(resolve_format(format, document.head()));
         job.document_bytes = Some(document.len());
@@ -310,11 +315,13 @@ impl Spooler {
     /// Creates a job that waits for its document (Create-Job). Durable.
     pub async fn create_job(&self, new: NewJob) -> Result<Job, CoreError> {
         self.validate(&new)?;
+        let _slot = self.reserve_slot(&new)?;
         let mut job = self.new_job(new);
         job.reasons = vec!["job-incoming".to_string()];
         let meta = encode(&job)?;
         self.inner.spool.commit(job.id, &meta, None).await?;
         self.admit(job.clone());
+        self.inner.admission.waiting_for_document();
         tracing::info!(id = job.id, printer = %job.printer, owner = %job.owner, "job created, awaiting document");
         Ok(job)
     }
@@ -331,7 +338,7 @@ impl Spooler {
         last: bool,
     ) -> Result<Job, CoreError> {
         self.refuse_if_shutting_down()?;
-        let mut job = {
+        let (mut job, _receiving) = {
             let state = self.lock();
             let Some(job) = state.jobs.get(&id) else {
                 drop(state);
@@ -339,9 +346,7 @@ impl Spooler {
             };
             check_owner(job, requester, "add a document to")?;
             if job.has_document {
-                return Err(CoreError::NotPossible(format!(
-                    "job {id} already has its document (one document per job)"
-                )));
+                return Err(CoreError::OneDocumentPerJob(id));
             }
             if job.state.is_terminal() {
                 return Err(CoreError::NotPossible(format!(
@@ -349,7 +354,12 @@ impl Spooler {
                     job.state.keyword()
                 )));
             }
-            job.clone()
+            // Under the state lock, so the reaper of late documents (see
+            // `limits.rs`) cannot abort the job between check and mark.
+            let Some(receiving) = self.start_receiving(id) else {
+                return Err(CoreError::OneDocumentPerJob(id));
+            };
+            (job.clone(), receiving)
         };
         match document {
             Some(document) => {
@@ -500,7 +510,7 @@ impl Spooler {
             .rev()
             .filter(|j| j.state.is_terminal())
             .filter(matches);
-        let limit = filter.limit.unwrap_or(usize::MAX);
+        let limit = self.job_limits().list_limit(filter.limit);
         match filter.which {
             WhichJobs::NotCompleted => active.take(limit).cloned().collect(),
             WhichJobs::Completed => done.take(limit).cloned().collect(),
@@ -619,6 +629,7 @@ impl Spooler {
     /// grace period is over.
     pub async fn shutdown(&self, grace: std::time::Duration) {
         self.inner.shutting_down.store(true, Ordering::SeqCst);
+        self.stop_reaper();
         let workers: Vec<_> = {
             let mut state = self.lock();
             state
@@ -660,6 +671,7 @@ impl Spooler {
             processing_at: None,
             completed_at: None,
             claim: None,
+            tcp_peer: new.tcp_peer,
         }
     }
 

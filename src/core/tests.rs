@@ -45,6 +45,7 @@ fn new_job(hold: bool) -> NewJob {
             job_hold_until: hold.then(|| "indefinite".to_string()),
             ..JobTicket::default()
         },
+        tcp_peer: None,
     }
 }
 
@@ -219,6 +220,12 @@ async fn a_restart_keeps_only_the_newest_finished_jobs_in_memory() {
     let mut ids = Vec::new();
     {
         let spooler = start(&dir);
+        // More jobs than one user may have active: lift that cap here.
+        spooler.set_job_limits(JobLimits {
+            max_active_jobs: usize::MAX,
+            max_active_jobs_per_user: usize::MAX,
+            ..JobLimits::default()
+        });
         for n in 0..(limit as u32 + 3) {
             ids.push(submit(&spooler, n, false, None).await);
         }
@@ -308,4 +315,114 @@ async fn claims_never_act_on_verified_jobs_or_printers() {
     ));
     assert_eq!(spooler.job(id).unwrap().state, JobState::Held);
     spooler.cancel(id, &alice()).await.unwrap();
+}
+
+fn job_from(owner: &str, tcp_peer: Option<&str>) -> NewJob {
+    NewJob {
+        owner: owner.to_string(),
+        tcp_peer: tcp_peer.map(|a| a.parse().unwrap()),
+        ..new_job(true)
+    }
+}
+
+async fn create(spooler: &Spooler, new: NewJob) -> Result<Job, CoreError> {
+    spooler.create_job(new).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_job_caps_count_per_owner_address_and_total_even_in_parallel() {
+    let dir = TempDir::new("caps");
+    let spooler = start(&dir);
+    spooler.set_job_limits(JobLimits {
+        max_active_jobs: 10,
+        max_active_jobs_per_user: 3,
+        max_active_jobs_per_address: 5,
+        ..JobLimits::default()
+    });
+    // Twenty parallel Create-Jobs by one user: exactly three get in.
+    let tries: Vec<_> = (0..20)
+        .map(|_| {
+            let spooler = spooler.clone();
+            tokio::spawn(async move { create(&spooler, job_from("alice", None)).await })
+        })
+        .collect();
+    let mut accepted = 0;
+    for attempt in tries {
+        match attempt.await.unwrap() {
+            Ok(_) => accepted += 1,
+            Err(CoreError::TooManyJobs {
+                cap:
+                    JobCap::User {
+                        name,
+                        claimed: false,
+                    },
+                limit: 3,
+            }) => assert_eq!(name, "alice"),
+            Err(e) => panic!("unexpected refusal: {e}"),
+        }
+    }
+    assert_eq!(accepted, 3);
+    // "alice" claimed over TCP is somebody else; names rotated over TCP
+    // stop at the address cap (127.0.0.2 counts as 127.0.0.1).
+    for n in 0..5 {
+        let from = if n % 2 == 0 { "127.0.0.1" } else { "127.0.0.2" };
+        create(&spooler, job_from(&format!("alice{n}"), Some(from)))
+            .await
+            .unwrap();
+    }
+    let err = create(&spooler, job_from("mallory", Some("127.9.9.9")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CoreError::TooManyJobs {
+                cap: JobCap::Address(_),
+                limit: 5
+            }
+        ),
+        "{err}"
+    );
+    // Another address and two verified users fill the total of ten.
+    create(&spooler, job_from("bob", Some("192.0.2.7")))
+        .await
+        .unwrap();
+    create(&spooler, job_from("carol", None)).await.unwrap();
+    let err = create(&spooler, job_from("dave", None)).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CoreError::TooManyJobs {
+                cap: JobCap::Total,
+                limit: 10
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("try again"), "{err}");
+    spooler.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_use_the_default_limit_and_lower_a_larger_one() {
+    let dir = TempDir::new("listlimit");
+    let spooler = start(&dir);
+    spooler.set_job_limits(JobLimits {
+        list_default: 4,
+        list_max: 6,
+        ..JobLimits::default()
+    });
+    for _ in 0..8 {
+        create(&spooler, job_from("alice", None)).await.unwrap();
+    }
+    let filter = |limit| JobFilter {
+        printer: None,
+        which: WhichJobs::All,
+        owner: None,
+        limit,
+    };
+    assert_eq!(spooler.jobs(&filter(None)).len(), 4);
+    assert_eq!(spooler.jobs(&filter(Some(2))).len(), 2);
+    assert_eq!(spooler.jobs(&filter(Some(100))).len(), 6);
+    spooler.shutdown(Duration::from_secs(5)).await;
 }

@@ -1,5 +1,9 @@
 //! The request body, streamed to the handler: Content-Length or chunked
-//! (RFC 9112 7.1), with a size limit and a timeout on every read.
+//! (RFC 9112 7.1), with a size limit, a timeout on every read and a
+//! deadline for the whole body that moves with the data received (a
+//! minimum average rate, as Apache's `mod_reqtimeout` `body=...,MinRate=`),
+//! so a client sending a byte now and then cannot hold a connection, while
+//! a large upload at any sane rate never hits it.
 
 use std::io;
 use std::sync::Arc;
@@ -7,6 +11,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::time::{Instant, timeout_at};
 
 use super::head::Framing;
 
@@ -21,6 +26,8 @@ const MAX_CHUNK_SIZE_DIGITS: usize = 16;
 pub enum BodyError {
     #[error("no request body data within {0:?}")]
     Timeout(Duration),
+    #[error("request body slower than {min_rate} bytes/s on average after the first {grace:?}")]
+    TooSlow { min_rate: u64, grace: Duration },
     #[error("request body larger than {limit} bytes")]
     TooLarge { limit: u64 },
     #[error("malformed chunked encoding: {0}")]
@@ -36,7 +43,7 @@ impl BodyError {
     /// response; `None` when the client is gone and nothing can be sent.
     pub fn status(&self) -> Option<u16> {
         match self {
-            BodyError::Timeout(_) => Some(408),
+            BodyError::Timeout(_) | BodyError::TooSlow { .. } => Some(408),
             BodyError::TooLarge { .. } => Some(413),
             BodyError::BadChunk(_) => Some(400),
             BodyError::Truncated | BodyError::Io(_) => None,
@@ -142,6 +149,28 @@ enum Chunk {
     Trailers { seen: usize },
 }
 
+/// How fast a body must arrive: every read within `read_timeout`, and
+/// the whole body within `grace` plus one second per `min_rate` bytes
+/// received so far.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pace {
+    pub read_timeout: Duration,
+    pub grace: Duration,
+    pub min_rate: u64,
+}
+
+impl Pace {
+    /// Only a timeout per read (tests of the framing).
+    #[cfg(test)]
+    pub(crate) fn per_read(read_timeout: Duration) -> Self {
+        Pace {
+            read_timeout,
+            grace: Duration::from_secs(3600),
+            min_rate: 1,
+        }
+    }
+}
+
 /// The request body, decoded (chunked or Content-Length), streamed.
 pub struct Body<'a> {
     stream: &'a mut (dyn AsyncRead + Unpin + Send),
@@ -150,7 +179,11 @@ pub struct Body<'a> {
     content_length: Option<u64>,
     received: u64,
     limit: u64,
-    read_timeout: Duration,
+    pace: Pace,
+    /// When the body started, and the bytes read for it from the socket
+    /// (framing included): the whole-body deadline follows from both.
+    started: Instant,
+    wire_bytes: u64,
     max_trailer_bytes: usize,
     error: Option<BodyError>,
 }
@@ -161,7 +194,7 @@ impl<'a> Body<'a> {
         input: &'a mut InBuf,
         framing: Framing,
         limit: u64,
-        read_timeout: Duration,
+        pace: Pace,
         max_trailer_bytes: usize,
     ) -> Self {
         let (state, content_length) = match framing {
@@ -176,7 +209,9 @@ impl<'a> Body<'a> {
             content_length,
             received: 0,
             limit,
-            read_timeout,
+            pace,
+            started: Instant::now(),
+            wire_bytes: 0,
             max_trailer_bytes,
             error: None,
         }
@@ -186,7 +221,8 @@ impl<'a> Body<'a> {
 impl Body<'_> {
     /// Reads the next piece of body into buf; Ok(0) at the end (or when
     /// `buf` is empty). Errors on malformed chunking, on a read that takes
-    /// longer than the read timeout, on a connection closed early, or when
+    /// longer than the read timeout, on a body slower than its pace (see
+    /// [`Pace`]), on a connection closed early, or when
     /// the total exceeds the limit. Cancel-safe.
     pub async fn read(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
         if let Some(error) = &self.error {
@@ -348,12 +384,16 @@ impl Body<'_> {
         if !self.input.is_empty() {
             return Ok(self.input.take_into(out));
         }
-        let read = tokio::time::timeout(self.read_timeout, self.stream.read(out)).await;
+        let (deadline, late) = self.next_deadline();
+        let read = timeout_at(deadline, self.stream.read(out)).await;
         match read {
-            Err(_) => Err(BodyError::Timeout(self.read_timeout)),
+            Err(_) => Err(late),
             Ok(Err(e)) => Err(BodyError::Io(Arc::new(e))),
             Ok(Ok(0)) => Err(BodyError::Truncated),
-            Ok(Ok(n)) => Ok(n),
+            Ok(Ok(n)) => {
+                self.wire_bytes += n as u64;
+                Ok(n)
+            }
         }
     }
 
@@ -373,16 +413,39 @@ impl Body<'_> {
     }
 
     async fn buffer_more(&mut self) -> Result<(), BodyError> {
-        let read =
-            tokio::time::timeout(self.read_timeout, self.input.read_from(&mut *self.stream)).await;
+        let (deadline, late) = self.next_deadline();
+        let read = timeout_at(deadline, self.input.read_from(&mut *self.stream)).await;
+        if let Ok(Ok(n)) = read {
+            self.wire_bytes += n as u64;
+        }
         match read {
-            Err(_) => Err(BodyError::Timeout(self.read_timeout)),
+            Err(_) => Err(late),
             Ok(Err(e)) => Err(BodyError::Io(Arc::new(e))),
             Ok(Ok(0)) if self.input.is_full() => {
                 Err(BodyError::BadChunk("chunk line or trailer too long"))
             }
             Ok(Ok(0)) => Err(BodyError::Truncated),
             Ok(Ok(_)) => Ok(()),
+        }
+    }
+}
+
+impl Body<'_> {
+    /// When the next read must have returned, and the error if it has not:
+    /// the read timeout, or the whole body's deadline when that is sooner.
+    fn next_deadline(&self) -> (Instant, BodyError) {
+        let per_read = Instant::now() + self.pace.read_timeout;
+        let earned =
+            Duration::from_millis(self.wire_bytes.saturating_mul(1000) / self.pace.min_rate.max(1));
+        let whole = self.started + self.pace.grace.saturating_add(earned);
+        if whole < per_read {
+            let late = BodyError::TooSlow {
+                min_rate: self.pace.min_rate,
+                grace: self.pace.grace,
+            };
+            (whole, late)
+        } else {
+            (per_read, BodyError::Timeout(self.pace.read_timeout))
         }
     }
 }
@@ -489,7 +552,7 @@ mod tests {
             &mut input,
             framing,
             limit,
-            Duration::from_secs(5),
+            Pace::per_read(Duration::from_secs(5)),
             1024,
         );
         let mut out = Vec::new();
@@ -573,7 +636,7 @@ mod tests {
             &mut input,
             Framing::Chunked,
             100,
-            Duration::from_secs(5),
+            Pace::per_read(Duration::from_secs(5)),
             1024,
         );
         let mut buf = b"x".to_vec();
@@ -594,7 +657,7 @@ mod tests {
             &mut input,
             Framing::Length(5),
             5,
-            Duration::from_millis(100),
+            Pace::per_read(Duration::from_millis(100)),
             1024,
         );
         let mut buf = Vec::new();
@@ -605,5 +668,85 @@ mod tests {
             body.read(&mut [0; 4]).await,
             Err(BodyError::Timeout(_))
         ));
+    }
+}
+
+#[cfg(test)]
+mod pace_tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::UnixStream;
+
+    fn pace(grace_ms: u64, min_rate: u64) -> Pace {
+        Pace {
+            read_timeout: Duration::from_secs(5),
+            grace: Duration::from_millis(grace_ms),
+            min_rate,
+        }
+    }
+
+    /// A byte now and then, each well within the read timeout, still ends
+    /// once the whole body falls behind its pace.
+    #[tokio::test]
+    async fn a_trickle_is_cut_off_by_the_whole_body_deadline() {
+        let (mut client, mut server) = UnixStream::pair().unwrap();
+        let trickle = tokio::spawn(async move {
+            for _ in 0..100 {
+                if client.write_all(b"x").await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        });
+        let mut input = InBuf::new(1024);
+        let mut body = Body::new(
+            &mut server,
+            &mut input,
+            Framing::Length(100),
+            100,
+            pace(1000, 1000),
+            1024,
+        );
+        let started = Instant::now();
+        let mut buf = Vec::new();
+        let err = body.fill(&mut buf, 100).await.unwrap_err();
+        assert!(matches!(err, BodyError::TooSlow { .. }), "{err}");
+        assert_eq!(err.status(), Some(408));
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(1000) && took < Duration::from_secs(4),
+            "{took:?}"
+        );
+        assert!(buf.len() < 20, "{} bytes", buf.len());
+        trickle.abort();
+    }
+
+    /// A body far larger than grace × rate passes when it keeps the pace
+    /// (here twenty times the minimum rate, for a loaded machine).
+    #[tokio::test]
+    async fn a_steady_upload_longer_than_the_grace_passes() {
+        let (mut client, mut server) = UnixStream::pair().unwrap();
+        let total = 64 * 1024;
+        let writer = tokio::spawn(async move {
+            for _ in 0..32 {
+                client.write_all(&[b'y'; 2048]).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        let mut input = InBuf::new(1024);
+        let mut body = Body::new(
+            &mut server,
+            &mut input,
+            Framing::Length(total),
+            total,
+            pace(500, 1024),
+            1024,
+        );
+        let started = Instant::now();
+        let mut buf = Vec::new();
+        assert!(body.fill(&mut buf, total as usize).await.unwrap());
+        assert_eq!(buf.len(), total as usize);
+        assert!(started.elapsed() > Duration::from_millis(500));
+        writer.await.unwrap();
     }
 }

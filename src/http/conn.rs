@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tokio::time::{Instant, Sleep, timeout, timeout_at};
 use tracing::{debug, warn};
 
-use super::body::{Body, InBuf};
+use super::body::{Body, InBuf, Pace};
 use super::head::{ALLOWED_METHODS, RequestHead, Shape, interpret, parse_head};
 use super::response::{self, DateCache};
 use super::{Handler, Peer, Request, Response};
@@ -32,9 +32,16 @@ const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 pub(crate) struct Settings {
     pub max_header_bytes: usize,
     pub max_body_bytes: u64,
-    /// Time allowed for a whole request head, one body read, or writing a
-    /// response.
+    /// Time allowed for one body read, writing a response, or a new
+    /// connection's first byte.
     pub read_timeout: Duration,
+    /// Time allowed for a whole request head, from its first byte.
+    pub head_timeout: Duration,
+    /// Time allowed for a whole body beyond what its size earns (see
+    /// [`Pace`]).
+    pub body_grace: Duration,
+    /// Bytes per second a body must keep up on average after the grace.
+    pub body_min_rate: u64,
     /// Idle time between requests; zero disables keep-alive.
     pub keepalive_timeout: Duration,
 }
@@ -138,8 +145,9 @@ where
                 Wait::TimedOut | Wait::Closed | Wait::ShuttingDown => return None,
             }
         }
-        // The whole head must arrive within one read timeout, so a client
-        // sending a byte now and then cannot hold the connection for ever.
+        // The whole head must arrive within the head timeout, however the
+        // bytes trickle in, so a client sending a byte now and then cannot
+        // hold the connection (the "slow loris").
         let mut deadline = None;
         let mut scanned = 0;
         loop {
@@ -163,7 +171,7 @@ where
             scanned = filled.len();
             // Taken when a head needs more than one read, which is rare.
             let deadline =
-                *deadline.get_or_insert_with(|| Instant::now() + self.settings.read_timeout);
+                *deadline.get_or_insert_with(|| Instant::now() + self.settings.head_timeout);
             match timeout_at(deadline, self.input.read_from(&mut self.stream)).await {
                 Ok(Ok(0)) => {
                     debug!(peer = %self.peer, "client closed the connection inside a request head");
@@ -175,8 +183,8 @@ where
                     return None;
                 }
                 Err(_) => {
-                    warn!(peer = %self.peer, "request head not complete within the read timeout");
-                    self.refuse(408, "request head not complete within the read timeout", "")
+                    warn!(peer = %self.peer, "request head not complete within the head timeout");
+                    self.refuse(408, "request head not complete within the head timeout", "")
                         .await;
                     return None;
                 }
@@ -297,7 +305,11 @@ where
             &mut self.input,
             shape.framing,
             self.settings.max_body_bytes,
-            self.settings.read_timeout,
+            Pace {
+                read_timeout: self.settings.read_timeout,
+                grace: self.settings.body_grace,
+                min_rate: self.settings.body_min_rate,
+            },
             self.settings.max_header_bytes,
         );
         let response = match handler {

@@ -1,17 +1,33 @@
 //! Accepting connections, counting them, and shutting down gracefully.
+//!
+//! Connection slots, so that one user cannot starve the others:
+//! - `max_connections` in all, TCP and Unix together; of those,
+//!   `reserved_root_connections` only root on the Unix socket may take, so
+//!   the administrator always gets in;
+//! - `max_connections_per_peer` per peer: one uid on the Unix socket (the
+//!   kernel says who, `SO_PEERCRED`), one address group over TCP (see
+//!   [`address_group`]). Root on the Unix socket is exempt.
+//!
+//! Beyond the total, TCP clients wait in the kernel backlog (accept waits
+//! for a slot); a Unix client must be accepted to learn whether it is root,
+//! so one that finds no slot gets 503 at once, as does any client over its
+//! per-peer cap. Either way the slow clients' connections cost the others
+//! nothing but the slots they hold.
 
+use std::collections::HashMap;
 use std::io;
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use super::conn::{Connection, Settings};
-use super::{Handler, Peer};
+use super::{Handler, Peer, address_group};
 use crate::config::Limits;
 use crate::sources::listeners::Listener;
 
@@ -20,13 +36,25 @@ use crate::sources::listeners::Listener;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// After the shutdown grace, how long aborted connections get to go away.
 const ABORT_WAIT: Duration = Duration::from_secs(1);
+/// Refused connections being answered (503) at once; beyond this a refused
+/// connection is closed without an answer, so refusing costs little.
+const MAX_REFUSALS_IN_FLIGHT: usize = 64;
+/// How long a refused client gets to take its 503.
+const REFUSAL_TIME: Duration = Duration::from_secs(1);
 
 struct Shared {
     settings: Settings,
     handler: Arc<dyn Handler>,
-    /// One permit per open connection: beyond `max_connections`, accept
-    /// waits and further clients queue in the kernel backlog.
+    /// One permit per open connection, but for the root reserve: when none
+    /// is left, TCP accept waits (clients queue in the kernel backlog).
     permits: Arc<Semaphore>,
+    /// The slots only root on the Unix socket may take.
+    reserve: Arc<Semaphore>,
+    /// Connections open per peer, and the most one peer may hold.
+    peers: Mutex<HashMap<PeerKey, usize>>,
+    per_peer: usize,
+    /// Bounds the 503 answers being written to refused clients.
+    refusals: Arc<Semaphore>,
     connections: watch::Sender<usize>,
     /// Stop accepting and close idle connections.
     stopping: watch::Sender<bool>,
@@ -48,14 +76,24 @@ impl Server {
             max_header_bytes: limits.max_header_bytes.max(64),
             max_body_bytes,
             read_timeout: Duration::from_secs(limits.read_timeout.max(1)),
+            head_timeout: Duration::from_secs(limits.head_timeout.max(1)),
+            body_grace: Duration::from_secs(limits.body_timeout.max(1)),
+            body_min_rate: limits.body_min_rate.max(1),
             keepalive_timeout: Duration::from_secs(limits.keepalive_timeout),
         };
-        let permits = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+        let total = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+        let general = total
+            .saturating_sub(limits.reserved_root_connections)
+            .max(1);
         Server {
             shared: Arc::new(Shared {
                 settings,
                 handler,
-                permits: Arc::new(Semaphore::new(permits)),
+                permits: Arc::new(Semaphore::new(general)),
+                reserve: Arc::new(Semaphore::new(total - general)),
+                peers: Mutex::new(HashMap::new()),
+                per_peer: limits.max_connections_per_peer.clamp(1, general),
+                refusals: Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT)),
                 connections: watch::Sender::new(0),
                 stopping: watch::Sender::new(false),
                 aborting: watch::Sender::new(false),
@@ -103,29 +141,34 @@ async fn accept_loop(shared: Arc<Shared>, listener: Listener) {
     let mut stopping = shared.stopping.subscribe();
     let name = listener_name(&listener);
     debug!(listener = %name, "accepting connections");
+    // Only TCP waits for a slot before accepting: see the module comment.
+    // It takes the slot only after accepting, so an idle listener holds
+    // none; a Unix client taking it meanwhile makes this one a 503.
+    let wait_for_slot = matches!(listener, Listener::Tcp(_));
     loop {
-        let permit = tokio::select! {
-            biased;
-            _ = stopping.wait_for(|stop| *stop) => break,
-            permit = Arc::clone(&shared.permits).acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-        };
+        if wait_for_slot {
+            tokio::select! {
+                biased;
+                _ = stopping.wait_for(|stop| *stop) => break,
+                permit = shared.permits.acquire() => match permit {
+                    Ok(permit) => drop(permit),
+                    Err(_) => break,
+                },
+            }
+        }
         let accepted = tokio::select! {
             biased;
             _ = stopping.wait_for(|stop| *stop) => break,
             accepted = accept(&listener) => accepted,
         };
         match accepted {
-            Ok(Some((stream, peer))) => spawn_connection(&shared, stream, peer, permit),
+            Ok(Some((stream, peer))) => admit(&shared, stream, peer),
             Ok(None) => {}
             Err(error) if is_per_connection_error(&error) => {
                 debug!(listener = %name, %error, "accept failed for one connection");
             }
             Err(error) => {
                 warn!(listener = %name, %error, "accept failed; retrying shortly");
-                drop(permit);
                 tokio::time::sleep(ACCEPT_BACKOFF).await;
             }
         }
@@ -172,15 +215,140 @@ async fn accept(listener: &Listener) -> io::Result<Option<(Stream, Peer)>> {
     }
 }
 
+/// Gives an accepted connection its slots, or refuses it with 503.
+fn admit(shared: &Arc<Shared>, stream: Stream, peer: Peer) {
+    let is_root = matches!(peer, Peer::Unix { uid: 0, .. });
+    let permit = Arc::clone(&shared.permits)
+        .try_acquire_owned()
+        .ok()
+        .or_else(|| {
+            is_root
+                .then(|| Arc::clone(&shared.reserve).try_acquire_owned().ok())
+                .flatten()
+        });
+    let Some(permit) = permit else {
+        debug!(%peer, "no connection slot left; refused");
+        return refuse(
+            shared,
+            stream,
+            "all connection slots are taken; try again shortly",
+        );
+    };
+    let Some(peer_slot) = PeerSlot::take(shared, PeerKey::of(&peer), is_root) else {
+        debug!(%peer, "too many connections from this peer; refused");
+        return refuse(
+            shared,
+            stream,
+            "too many connections from your address or user",
+        );
+    };
+    spawn_connection(shared, stream, peer, permit, peer_slot);
+}
+
+/// Answers 503 and closes, in a task of its own with a short deadline; or,
+/// with many refusals in flight, closes at once.
+fn refuse(shared: &Shared, stream: Stream, why: &'static str) {
+    let Ok(permit) = Arc::clone(&shared.refusals).try_acquire_owned() else {
+        return;
+    };
+    tokio::spawn(async move {
+        let _permit = permit;
+        match stream {
+            Stream::Tcp(stream) => answer_503(stream, why).await,
+            Stream::Unix(stream) => answer_503(stream, why).await,
+        }
+    });
+}
+
+async fn answer_503<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, why: &str) {
+    let body = format!("503 Service Unavailable: {why}\n");
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Length: {}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let deadline = tokio::time::Instant::now() + REFUSAL_TIME;
+    let _ = tokio::time::timeout_at(deadline, async {
+        stream.write_all(answer.as_bytes()).await?;
+        stream.shutdown().await?;
+        // Read what the client sent, so closing does not reset the
+        // connection before it has read the answer.
+        let mut sink = [0u8; 4096];
+        while stream.read(&mut sink).await? > 0 {}
+        io::Result::Ok(())
+    })
+    .await;
+}
+
+/// Whom the per-peer cap counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum PeerKey {
+    Uid(u32),
+    Address(IpAddr),
+}
+
+impl PeerKey {
+    fn of(peer: &Peer) -> PeerKey {
+        match peer {
+            Peer::Unix { uid, .. } => PeerKey::Uid(*uid),
+            Peer::Tcp(addr) => PeerKey::Address(address_group(addr.ip())),
+        }
+    }
+}
+
+/// One connection counted against its peer until dropped.
+struct PeerSlot {
+    shared: Arc<Shared>,
+    key: PeerKey,
+}
+
+impl PeerSlot {
+    /// `None` when the peer already holds its cap (`exempt`: root).
+    fn take(shared: &Arc<Shared>, key: PeerKey, exempt: bool) -> Option<PeerSlot> {
+        let mut peers = lock_peers(shared);
+        let open = peers.entry(key).or_insert(0);
+        if *open >= shared.per_peer && !exempt {
+            return None;
+        }
+        *open += 1;
+        Some(PeerSlot {
+            shared: Arc::clone(shared),
+            key,
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut peers = lock_peers(&self.shared);
+        if let Some(open) = peers.get_mut(&self.key) {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                peers.remove(&self.key);
+            }
+        }
+    }
+}
+
+fn lock_peers(shared: &Shared) -> std::sync::MutexGuard<'_, HashMap<PeerKey, usize>> {
+    // Only counters, updated in one step each: still right after a panic.
+    shared
+        .peers
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn spawn_connection(
     shared: &Arc<Shared>,
     stream: Stream,
     peer: Peer,
     permit: OwnedSemaphorePermit,
+    peer_slot: PeerSlot,
 ) {
     let counted = Counted::new(Arc::clone(shared));
     tokio::spawn(async move {
         let _permit = permit;
+        let _peer_slot = peer_slot;
         let counted = counted;
         let shared = &counted.shared;
         match stream {

@@ -50,6 +50,7 @@ fn limits() -> Limits {
     Limits {
         max_header_bytes: 1024,
         read_timeout: 1,
+        head_timeout: 1,
         keepalive_timeout: 2,
         ..Limits::default()
     }
@@ -544,4 +545,50 @@ async fn unix_socket_clients_carry_their_credentials() {
     socket_file.remove();
     assert!(!path.exists());
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn peers_are_grouped_by_address_with_loopback_as_one() {
+    use super::address_group;
+    let group = |ip: &str| address_group(ip.parse().unwrap()).to_string();
+    assert_eq!(group("127.0.0.1"), "127.0.0.1");
+    assert_eq!(group("127.45.6.7"), "127.0.0.1");
+    assert_eq!(group("::ffff:127.0.0.9"), "127.0.0.1");
+    assert_eq!(group("192.0.2.7"), "192.0.2.7");
+    assert_eq!(group("::ffff:192.0.2.7"), "192.0.2.7");
+    assert_eq!(group("::1"), "::1");
+    assert_eq!(group("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::");
+}
+
+#[tokio::test]
+async fn a_peer_over_its_connection_cap_gets_503_and_others_are_served() {
+    let (_server, port) = start(Limits {
+        max_connections_per_peer: 2,
+        ..limits()
+    });
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut c = connect(port).await;
+        send(&mut c, "GET /held HTTP/1.1\r\nHost: h\r\n\r\n").await;
+        assert_eq!(read_reply(&mut c).await.status, 200);
+        held.push(c);
+    }
+    let mut third = connect(port).await;
+    let reply = read_reply(&mut third).await;
+    assert_eq!(reply.status, 503);
+    assert!(reply.closes());
+    assert!(reply.head.contains("Retry-After: 1"), "{}", reply.head);
+    // A slot comes free when a connection closes.
+    drop(held.pop());
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mut c = connect(port).await;
+        send(&mut c, "GET /again HTTP/1.1\r\nHost: h\r\n\r\n").await;
+        let reply = read_reply(&mut c).await;
+        if reply.status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the freed slot never came back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -315,6 +315,7 @@ pub enum StatusCode {
     ServerErrorBusy = 0x0507,
     ServerErrorJobCanceled = 0x0508,
     ServerErrorMultipleDocumentJobsNotSupported = 0x0509,
+    ServerErrorTooManyJobs = 0x050b,
 }
 
 impl StatusCode {
@@ -357,6 +358,7 @@ impl StatusCode {
             ServerErrorMultipleDocumentJobsNotSupported => {
                 "server-error-multiple-document-jobs-not-supported"
             }
+            ServerErrorTooManyJobs => "server-error-too-many-jobs",
         }
     }
 }

@@ -823,6 +823,7 @@ impl Intake {
             // The kernel says who owns the file.
             identity: Assurance::Verified,
             ticket: JobTicket::default(),
+            tcp_peer: None,
         };
         match self.spool(file, new, token).await {
             Ok(id) => {
@@ -1003,7 +1004,8 @@ impl SubmitError {
         match e {
             CoreError::UnknownPrinter(_)
             | CoreError::TooLarge { .. }
-            | CoreError::NotAcceptingJobs(_) => SubmitError::Refused(e.to_string()),
+            | CoreError::NotAcceptingJobs(_)
+            | CoreError::TooManyJobs { .. } => SubmitError::Refused(e.to_string()),
             CoreError::Spool(crate::spool::SpoolError::TooLarge { limit }) => {
                 SubmitError::Refused(format!("over the limit of {limit} bytes"))
             }
@@ -1045,12 +1047,24 @@ fn write_reason(
     original: &str,
     why: &str,
 ) -> std::io::Result<()> {
-    let name = c_name(&format!("{target}.reason"))
-        .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-    let mut file = create_new(rejected, &name)?;
-    writeln!(file, "file: {}", sanitize(original, 4096))?;
-    writeln!(file, "reason: {}", sanitize(why, 4096))?;
-    Ok(())
+    let invalid = || std::io::Error::from(std::io::ErrorKind::InvalidInput);
+    let name = c_name(&format!("{target}.reason")).ok_or_else(invalid)?;
+    // Written under a dot name and renamed into place, so whoever reads
+    // `rejected/` never sees a reason half written.
+    let temp = c_name(&format!(".{target}.reason.partial")).ok_or_else(invalid)?;
+    let text = format!(
+        "file: {}\nreason: {}\n",
+        sanitize(original, 4096),
+        sanitize(why, 4096)
+    );
+    let written = create_new(rejected, &temp)
+        .map_err(std::io::Error::from)
+        .and_then(|mut file| file.write_all(text.as_bytes()))
+        .and_then(|()| rustix::fs::renameat(rejected, &temp, rejected, &name).map_err(Into::into));
+    if written.is_err() {
+        let _ = rustix::fs::unlinkat(rejected, &temp, AtFlags::empty());
+    }
+    written
 }
 
 #[cfg(test)]

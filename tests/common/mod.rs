@@ -512,6 +512,16 @@ impl TestServer {
         TestServer { daemon, dir }
     }
 
+    /// [`TestServer::start`] with `config` as the daemon's configuration.
+    pub fn start_with_config(label: &str, config: &str) -> TestServer {
+        let dir = TempDir::new(label);
+        let spool = dir.path().join("spool");
+        // Daemon::start reads `spool.empty.toml`, creating it only if missing.
+        fs::write(spool.with_extension("empty.toml"), config).unwrap();
+        let daemon = Daemon::start(&spool, &dir.path().join("daemon.log"));
+        TestServer { daemon, dir }
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.daemon.addr
     }

@@ -216,6 +216,7 @@ mod tests {
             processing_at: Some(1001),
             completed_at: None,
             claim: None,
+            tcp_peer: None,
         }
     }
 

@@ -40,7 +40,7 @@ mod tests;
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::core::{CoreError, Job, PrinterInfo, Requester, Spooler};
+use crate::core::{CoreError, Job, JobCap, PrinterInfo, Requester, Spooler};
 use crate::http::{Body, BodyError, Handler, Peer, Request, Response};
 use crate::ipp::decode::{DecodeError, Limits, decode_request};
 use crate::ipp::encode_message;
@@ -137,6 +137,10 @@ impl IppService {
                     msg,
                     host,
                     requester: requester(peer, Some(msg), self.settings.admin_group_gid),
+                    tcp_peer: match peer {
+                        Peer::Tcp(addr) => Some(addr.ip()),
+                        Peer::Unix { .. } => None,
+                    },
                     now: clock::now_unix(),
                 };
                 self.dispatch(checked.op, &ctx, document)
@@ -243,6 +247,8 @@ pub(super) struct Ctx<'m> {
     /// The authority for URIs in the answer.
     pub host: &'m str,
     pub requester: Requester,
+    /// The client's address over TCP, for the per-address job cap.
+    pub tcp_peer: Option<std::net::IpAddr>,
     /// Unix seconds when the request was taken up.
     pub now: u64,
 }
@@ -406,6 +412,12 @@ fn core_status(error: &CoreError) -> StatusCode {
         // 13.1.4.4).
         CoreError::ClaimNotVerified { .. } => StatusCode::ClientErrorNotAuthorized,
         CoreError::NotPossible(_) => StatusCode::ClientErrorNotPossible,
+        // As CUPS: MaxJobs is the server's, a per-user quota the client's.
+        CoreError::TooManyJobs {
+            cap: JobCap::Total, ..
+        } => StatusCode::ServerErrorTooManyJobs,
+        CoreError::TooManyJobs { .. } => StatusCode::ClientErrorNotPossible,
+        CoreError::OneDocumentPerJob(_) => StatusCode::ServerErrorMultipleDocumentJobsNotSupported,
         CoreError::NotAcceptingJobs(_) => StatusCode::ServerErrorNotAcceptingJobs,
         CoreError::TooLarge { .. } => StatusCode::ClientErrorRequestEntityTooLarge,
         CoreError::Spool(e) => spool_status(e),

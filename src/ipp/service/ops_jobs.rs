@@ -2,7 +2,7 @@
 //! (RFC 8011 4.2.1-4.2.4, 4.3.1), Cancel-Job, Get-Job-Attributes, Get-Jobs,
 //! Hold-Job, Release-Job (4.3.3-4.3.6, 4.2.6).
 
-use crate::core::{Job, JobFilter, NewJob, Origin, PrinterInfo, WhichJobs};
+use crate::core::{CoreError, Job, JobFilter, NewJob, Origin, PrinterInfo, WhichJobs};
 use crate::docformat;
 use crate::ipp::value::{Attribute, DelimiterTag, StatusCode, Value};
 
@@ -120,11 +120,19 @@ impl IppService {
         let wanted =
             Requested::from_request(ctx.msg, Requested::names(&job_attrs::GET_JOBS_DEFAULT));
         let view = self.job_view(ctx);
+        // A `limit` above the maximum is lowered, and the client told so
+        // (RFC 8011 4.1.7: substituted values come back as unsupported).
+        let lowered = match (ctx.int_attr("limit"), filter.limit) {
+            (Some(asked), Some(n)) if n > self.spooler.job_limits().list_max => {
+                vec![attr::integer("limit", asked)]
+            }
+            _ => Vec::new(),
+        };
         let mut reply = Reply::ok();
         for job in self.spooler.jobs(&filter) {
             reply = reply.with_group(job_attrs::render(&job, &view, &wanted));
         }
-        Ok(reply)
+        Ok(reply.with_ignored(lowered))
     }
 
     /// How jobs look to this request's requester (private values).
@@ -186,6 +194,7 @@ fn new_job(ctx: &Ctx<'_>, printer: &PrinterInfo) -> Result<(NewJob, Vec<Attribut
         origin: Origin::Ipp,
         identity: ctx.requester.identity,
         ticket: parsed.ticket,
+        tcp_peer: ctx.tcp_peer,
     };
     Ok((job, parsed.unsupported))
 }
@@ -243,7 +252,10 @@ fn check_compression(ctx: &Ctx<'_>) -> Result<(), Reply> {
 /// meanwhile); this only spares a pointless upload.
 fn refuse_early(ctx: &Ctx<'_>, job: &Job) -> Result<(), Reply> {
     ctx.requester.authorize(job, "add a document to")?;
-    if job.has_document || job.state.is_terminal() {
+    if job.has_document {
+        return Err(CoreError::OneDocumentPerJob(job.id).into());
+    }
+    if job.state.is_terminal() {
         return Err(Reply::error(
             StatusCode::ClientErrorNotPossible,
             format!("job {} takes no more documents", job.id),

@@ -14,7 +14,11 @@ impl IppService {
         let info = self.target_printer(ctx)?;
         let wanted = Requested::from_request(ctx.msg, Requested::all());
         let statics = self.printer_cache.get(&info, ctx.host);
-        let dynamic = printer_attrs::dynamic_attributes(&info, ctx.now, &wanted);
+        let mut dynamic = printer_attrs::dynamic_attributes(&info, ctx.now, &wanted);
+        dynamic.extend(printer_attrs::limit_attributes(
+            &self.spooler.job_limits(),
+            &wanted,
+        ));
         let mut tail = Vec::with_capacity(if wanted.is_all() { statics.len() } else { 256 });
         statics.append(&wanted, &mut tail);
         Ok(Reply::ok().with_printer_group(dynamic, tail))

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use sha2::{Digest, Sha256};
 
-use crate::core::PrinterInfo;
+use crate::core::{JobLimits, PrinterInfo};
 use crate::ipp::encode_message;
 use crate::ipp::value::{Attribute, DelimiterTag, Group, Message, Operation, Value};
 
@@ -486,6 +486,25 @@ fn printer_uuid(seed: &str, name: &str) -> String {
         &hex[16..20],
         &hex[20..32]
     )
+}
+
+/// The attributes that come from `[server.limits]`: how long a Create-Job
+/// waits for its document, and what happens then (PWG 5100.13 / RFC 8011
+/// `multiple-operation-time-out`).
+pub(super) fn limit_attributes(limits: &JobLimits, wanted: &Requested<'_>) -> Vec<Attribute> {
+    use Category::PrinterDescription as P;
+    let mut attrs = Vec::with_capacity(2);
+    if wanted.wants("multiple-operation-time-out", P) {
+        let seconds = i32::try_from(limits.multiple_operation_timeout).unwrap_or(i32::MAX);
+        attrs.push(attr::integer("multiple-operation-time-out", seconds));
+    }
+    if wanted.wants("multiple-operation-time-out-action", P) {
+        attrs.push(attr::keyword(
+            "multiple-operation-time-out-action",
+            "abort-job",
+        ));
+    }
+    attrs
 }
 
 /// The attributes that change while the queue runs, built per request.

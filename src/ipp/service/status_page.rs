@@ -234,6 +234,7 @@ mod tests {
             processing_at: None,
             completed_at: None,
             claim: None,
+            tcp_peer: None,
         };
         let table = |requester: &Requester| {
             jobs_table(

@@ -167,6 +167,8 @@ fn status(answer: &Message) -> StatusCode {
         StatusCode::ServerErrorOperationNotSupported,
         StatusCode::ServerErrorVersionNotSupported,
         StatusCode::ServerErrorNotAcceptingJobs,
+        StatusCode::ServerErrorMultipleDocumentJobsNotSupported,
+        StatusCode::ServerErrorTooManyJobs,
     ];
     *all.iter()
         .find(|s| **s as u16 == answer.code)
@@ -666,7 +668,10 @@ async fn create_job_then_send_document() {
     let again = h
         .call(&send(vec![attr::boolean("last-document", true)]), PDF)
         .await;
-    assert_eq!(status(&again), StatusCode::ClientErrorNotPossible);
+    assert_eq!(
+        status(&again),
+        StatusCode::ServerErrorMultipleDocumentJobsNotSupported
+    );
 }
 
 #[tokio::test]

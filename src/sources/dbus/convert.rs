@@ -366,6 +366,7 @@ mod tests {
             processing_at: None,
             completed_at: None,
             claim: None,
+            tcp_peer: None,
         }
     }
 

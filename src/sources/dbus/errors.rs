@@ -29,6 +29,9 @@ pub enum Error {
     InvalidArgument(String),
     /// The request is valid but the job or printer is in the wrong state.
     NotPossible(String),
+    /// A cap of `[server.limits]` on active jobs (in total or of the
+    /// caller) is reached; try again once some jobs have printed.
+    TooManyJobs(String),
     /// Try again later: shutting down, or the spool's disk is full.
     ServiceUnavailable(String),
     /// A fault of the daemon; the details are in its log, not in the reply.
@@ -44,9 +47,10 @@ impl From<CoreError> for Error {
             CoreError::NotPermitted { .. }
             | CoreError::ClaimNotVerified { .. }
             | CoreError::AdminOnly(_) => Error::NotPermitted(message),
-            CoreError::NotPossible(_) | CoreError::NotAcceptingJobs(_) => {
-                Error::NotPossible(message)
-            }
+            CoreError::NotPossible(_)
+            | CoreError::NotAcceptingJobs(_)
+            | CoreError::OneDocumentPerJob(_) => Error::NotPossible(message),
+            CoreError::TooManyJobs { .. } => Error::TooManyJobs(message),
             CoreError::TooLarge { .. } => Error::DocumentTooLarge(message),
             CoreError::ShuttingDown => Error::ServiceUnavailable(message),
             CoreError::Spool(spool) => Error::from(spool),
@@ -110,6 +114,13 @@ mod tests {
                 "DocumentTooLarge",
             ),
             (CoreError::ShuttingDown, "ServiceUnavailable"),
+            (
+                CoreError::TooManyJobs {
+                    cap: crate::core::JobCap::Total,
+                    limit: 1,
+                },
+                "TooManyJobs",
+            ),
             (CoreError::Spool(SpoolError::SyncStopped), "Internal"),
         ];
         for (core, name) in cases {

@@ -86,7 +86,9 @@ impl Spooler1 {
     /// job-hold-until, orientation-requested (u or i),
     /// print-quality (u or i), print-color-mode.
     /// Errors: UnknownPrinter, InvalidOption, UnreadableDocument,
-    /// DocumentTooLarge, NotPossible, ServiceUnavailable.
+    /// DocumentTooLarge, NotPossible, TooManyJobs (a cap of
+    /// [server.limits] on active jobs, in total or of the caller),
+    /// ServiceUnavailable.
     #[zbus(out_args("job_id"))]
     async fn submit_job(
         &self,
@@ -121,6 +123,7 @@ impl Spooler1 {
             origin: Origin::Dbus,
             identity: Assurance::Verified,
             ticket: options.ticket,
+            tcp_peer: None,
         };
         let job = self.spooler.submit(new, options.format, staged).await?;
         Ok(job.id)
@@ -186,6 +189,7 @@ impl Spooler1 {
 
     /// Jobs of every queue, as GetJob returns them.
     /// which: not-completed (oldest first), completed (newest first) or all.
+    /// At most `list_jobs_default_limit` jobs (`[server.limits]`).
     /// Errors: InvalidArgument.
     #[zbus(out_args("jobs"))]
     async fn list_jobs(

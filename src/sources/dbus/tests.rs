@@ -253,6 +253,7 @@ async fn submit_in_core(spooler: &Spooler, owner: &str) -> u32 {
         origin: crate::core::Origin::Ipp,
         identity: crate::core::Assurance::Verified,
         ticket: crate::core::JobTicket::default(),
+        tcp_peer: None,
     };
     let job = spooler
         .submit(new, None, staging.finish().await.unwrap())
@@ -931,5 +932,29 @@ async fn submission_rate() {
         let rate = (per_task * concurrency) as f64 / started.elapsed().as_secs_f64();
         println!("{concurrency} concurrent callers: {rate:.0} submissions/s (1 KiB, durable)");
     }
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_jobs_returns_at_most_the_default_limit_and_caps_refuse_with_a_typed_error() {
+    let fx = Fixture::start("limits", 1 << 20).await;
+    fx.spooler.set_job_limits(crate::core::JobLimits {
+        list_default: 3,
+        max_active_jobs_per_user: 5,
+        ..crate::core::JobLimits::default()
+    });
+    let proxy = fx.proxy().await;
+    // SAFETY: getuid cannot fail.
+    let me = crate::identity::user_name(unsafe { libc::getuid() }).unwrap_or_default();
+    for _ in 0..5 {
+        submit_in_core(&fx.spooler, &me).await;
+    }
+    let jobs: Vec<HashMap<String, OwnedValue>> = proxy.call("ListJobs", &("all",)).await.unwrap();
+    assert_eq!(jobs.len(), 3, "ListJobs without a limit lists the default");
+    // The caller's sixth active job is over its cap: a typed error.
+    let file = write_file(&fx.path("sixth"), b"sixth\n");
+    let result = submit(&proxy, &file, Options::new()).await;
+    let name = error_name(result);
+    assert_eq!(name, "org.printspoold.Spooler1.Error.TooManyJobs");
     fx.stop().await;
 }
