@@ -84,7 +84,17 @@ fn lp_prints_the_document_byte_for_byte() {
         files_in(&printed),
         server.log()
     );
-    assert_eq!(job_state(&server, job_id), job_state::COMPLETED);
+    // The file is renamed into place just before the job is marked
+    // completed: wait for that event too.
+    let completed = wait_until(PRINT_TIMEOUT, || {
+        job_state(&server, job_id) == job_state::COMPLETED
+    });
+    assert!(
+        completed,
+        "job {job_id} is in state {}, not completed; log:\n{}",
+        job_state(&server, job_id),
+        server.log()
+    );
 }
 
 #[test]
