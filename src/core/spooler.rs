@@ -26,6 +26,7 @@ use super::*;
 use crate::config::{HistoryConfig, PrinterConfig};
 use crate::docformat;
 use crate::spool::{Spool, StagedDocument, Staging};
+use crate::supervisor::{self, Supervisor};
 
 /// What the core needs to start.
 #[derive(Debug, Clone)]
@@ -61,6 +62,8 @@ pub(super) struct Inner {
     pub(super) changed: Notify,
     /// Gives memory back after a burst (see `memory.rs`).
     pub(super) trimmer: Trimmer,
+    /// The print workers run under it, so the watchdog can vouch for them.
+    pub(super) supervisor: Supervisor,
 }
 
 pub(super) struct State {
@@ -146,7 +149,11 @@ impl Spooler {
             spool.release(id);
         }
         let (events, _) = broadcast::channel(1024);
-        let queues = options.printers.iter().map(Queue::new).collect();
+        let queues = options
+            .printers
+            .iter()
+            .map(|config| Queue::restored(config, spool.is_printer_paused(&config.name)))
+            .collect();
         let inner = Arc::new(Inner {
             state: Mutex::new(State {
                 jobs,
@@ -160,6 +167,7 @@ impl Spooler {
             shutting_down: AtomicBool::new(false),
             changed: Notify::new(),
             trimmer: Trimmer::default(),
+            supervisor: Supervisor::new(),
         });
         let spooler = Spooler { inner };
         for printer in &options.printers {
@@ -169,12 +177,36 @@ impl Spooler {
     }
 
     pub(super) fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock is a bug; the state it guards is
-        // still consistent enough to keep serving and persist, so recover.
-        self.inner
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        // A panic while holding the lock may have left the state half
+        // changed; persisting that could lose a job. Never recover it.
+        match self.inner.state.lock() {
+            Ok(state) => state,
+            Err(_) => supervisor::abort_on_poisoned_lock("the job core"),
+        }
+    }
+
+    /// The essential tasks of the core (the print workers); the daemon
+    /// supervises its sources under it too.
+    pub fn supervisor(&self) -> &Supervisor {
+        &self.inner.supervisor
+    }
+
+    /// Whether the core's state can be taken within `deadline`: false when
+    /// something holds its lock for that long (a deadlock, a stuck
+    /// section) or a panic poisoned it. The watchdog asks this each round.
+    pub async fn answers_within(&self, deadline: std::time::Duration) -> bool {
+        let give_up = tokio::time::Instant::now() + deadline;
+        loop {
+            match self.inner.state.try_lock() {
+                Ok(_) => return true,
+                Err(std::sync::TryLockError::Poisoned(_)) => return false,
+                Err(std::sync::TryLockError::WouldBlock) => {}
+            }
+            if tokio::time::Instant::now() >= give_up {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
     }
 
     pub(super) fn emit(&self, event: Event) {
@@ -515,17 +547,19 @@ impl Spooler {
                 "resume a printer"
             }));
         }
-        let info = {
+        if self.lock().queue(printer).is_none() {
+            return Err(CoreError::UnknownPrinter(printer.to_string()));
+        }
+        // On disk first: an acknowledged pause must hold after a restart.
+        let mut info = None;
+        self.inner.spool.set_printer_paused(printer, paused, || {
             let mut state = self.lock();
-            let queue = state
-                .queue_mut(printer)
-                .ok_or_else(|| CoreError::UnknownPrinter(printer.to_string()))?;
-            queue.set_paused(paused);
-            let queue = state
-                .queue(printer)
-                .ok_or_else(|| CoreError::UnknownPrinter(printer.to_string()))?;
-            state.info(queue)
-        };
+            if let Some(queue) = state.queue_mut(printer) {
+                queue.set_paused(paused);
+            }
+            info = state.queue(printer).map(|queue| state.info(queue));
+        })?;
+        let info = info.ok_or_else(|| CoreError::UnknownPrinter(printer.to_string()))?;
         self.emit_printer(&info);
         if !paused {
             self.wake(printer);
@@ -614,7 +648,11 @@ impl Spooler {
         };
         let all = async {
             for worker in workers {
-                let _ = worker.await;
+                // A panic already ended the process through the
+                // supervisor; only a worker aborted by the runtime is left.
+                if let Err(e) = worker.await {
+                    tracing::warn!("a print worker ended abnormally: {e}");
+                }
             }
         };
         if tokio::time::timeout(grace, all).await.is_err() {

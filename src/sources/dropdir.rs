@@ -108,13 +108,14 @@ impl DropDir {
         create_dirs(&layout)?;
         let wake = Arc::new(Notify::new());
         let watcher = watch(&layout.incoming, Arc::clone(&wake))?;
+        let supervisor = spooler.supervisor().clone();
         let intake = Intake {
             layout: layout.clone(),
             spooler,
         };
         intake.finish_claims().await;
         intake.scan().await;
-        let task = tokio::spawn(intake.run(wake));
+        let task = supervisor.spawn("drop-directory scanner", intake.run(wake));
         Ok(DropDir {
             layout,
             _watcher: watcher,
