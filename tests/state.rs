@@ -276,7 +276,6 @@ fn the_developer_default_spool_passes_the_check() {
         .env("PATH", "/usr/bin:/bin")
         .uid(NOBODY)
         .gid(NOBODY)
-        .groups(&[])
         .stdin(Stdio::null())
         .stdout(output.try_clone().unwrap())
         .stderr(output)
