@@ -247,6 +247,13 @@ fn a_symlinked_spool_is_refused_with_exit_6() {
     std::os::unix::fs::symlink(&real, &link).unwrap();
     assert_refused(&link, &dir.path().join("log"), "is a symbolic link");
     assert!(!real.join("jobs").exists(), "the daemon followed the link");
+
+    // A dangling link: refused the same way, its target not created.
+    let dangling = dir.path().join("dangling");
+    let target = dir.path().join("nowhere");
+    std::os::unix::fs::symlink(&target, &dangling).unwrap();
+    assert_refused(&dangling, &dir.path().join("log"), "is a symbolic link");
+    assert!(!target.exists(), "the daemon created the link's target");
 }
 
 /// `printspoold` run by a normal user with no options (as after `cargo

@@ -276,7 +276,12 @@ impl Spool {
     /// called once at start-up.
     pub fn open(dir: &Path, max_document_bytes: u64) -> Result<(Spool, Recovery), SpoolError> {
         let layout = Layout::new(dir);
-        let created_root = create_private_dir(&layout.root)?;
+        // Whatever is at the path is checked as it is, a symbolic link
+        // included (a dangling one must not make us create its target).
+        let created_root = match std::fs::symlink_metadata(&layout.root) {
+            Ok(_) => false,
+            Err(_) => create_private_dir(&layout.root)?,
+        };
         // SAFETY: geteuid has no preconditions and cannot fail.
         dircheck::check_private_root(&layout.root, unsafe { libc::geteuid() })?;
         let lock = SpoolLock::acquire(&layout.lock_file())?;
