@@ -173,8 +173,8 @@ impl Inner {
     }
 
     fn record_panic(&self, task: &str, message: &str) {
+        // Logged by whoever waits for `failure` (the main loop), once.
         let sentence = format!("essential task {task:?} panicked: {message:?}");
-        tracing::error!("{sentence}");
         self.failure.send_if_modified(|failure| {
             if failure.is_some() {
                 return false;
@@ -330,13 +330,13 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(error.tasks, ["print worker stuck"]);
-        assert!(
-            error.to_string().contains("print worker stuck"),
-            "{error}"
-        );
+        assert!(error.to_string().contains("print worker stuck"), "{error}");
         release.send(()).unwrap();
         // Unblocked, it finishes and leaves the set; the round succeeds.
-        assert!(crate::test_support::wait_until(5, || supervisor.tasks().len() == 1));
+        assert!(crate::test_support::wait_until(5, || supervisor
+            .tasks()
+            .len()
+            == 1));
         supervisor.probe(DEADLINE).await.unwrap();
     }
 

@@ -157,7 +157,8 @@ fn a_paused_queue_is_still_paused_after_a_restart_and_a_resume_is_too() {
         )),
         "the job did not print after Resume-Printer and a restart"
     );
-    assert!(wait_until(Duration::from_secs(10), || running.job_state(id)
+    assert!(wait_until(Duration::from_secs(10), || running
+        .job_state(id)
         == job_state::COMPLETED));
     let (state, reasons) = running.printer_state();
     assert_eq!(state, PRINTER_IDLE, "the resume was forgotten: {reasons:?}");
@@ -232,7 +233,11 @@ fn a_spool_writable_by_others_is_refused_with_exit_6() {
     let spool = dir.path().join("spool");
     fs::create_dir(&spool).unwrap();
     fs::set_permissions(&spool, fs::Permissions::from_mode(0o777)).unwrap();
-    assert_refused(&spool, &dir.path().join("log"), "writable by group and others");
+    assert_refused(
+        &spool,
+        &dir.path().join("log"),
+        "writable by group and others",
+    );
     fs::set_permissions(&spool, fs::Permissions::from_mode(0o1733)).unwrap();
     assert_refused(&spool, &dir.path().join("log"), "(mode 1733)");
 }

@@ -70,7 +70,11 @@ impl Queue {
 
     /// A queue for a hot-plugged device; `base` is the name its device ID
     /// gave (see [`Queue::plugged_as`]).
-    pub(super) fn hotplugged(config: &PrinterConfig, device_id: Option<String>, base: &str) -> Queue {
+    pub(super) fn hotplugged(
+        config: &PrinterConfig,
+        device_id: Option<String>,
+        base: &str,
+    ) -> Queue {
         let mut queue = Queue::new(config);
         queue.device_id = device_id;
         queue.hotplugged = true;

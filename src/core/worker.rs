@@ -390,6 +390,8 @@ mod tests {
     // Two worker threads: the print worker may wait for the lock held
     // here without stalling the test.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    // Holding the lock across the check is what the test is about.
+    #[allow(clippy::await_holding_lock)]
     async fn a_held_core_lock_fails_the_health_check() {
         let dir = TempDir::new("core-stuck");
         let spool = dir.path().join("spool");

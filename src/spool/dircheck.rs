@@ -79,7 +79,10 @@ mod tests {
 
         set_mode(&spool, 0o777);
         let error = check_private_root(&spool, euid()).unwrap_err().to_string();
-        assert!(error.contains("writable by group and others (mode 0777)"), "{error}");
+        assert!(
+            error.contains("writable by group and others (mode 0777)"),
+            "{error}"
+        );
         set_mode(&spool, 0o1703);
         let error = check_private_root(&spool, euid()).unwrap_err().to_string();
         assert!(error.contains("writable by others"), "{error}");
@@ -88,7 +91,9 @@ mod tests {
         assert!(error.contains("writable by its group"), "{error}");
         set_mode(&spool, 0o700);
 
-        let error = check_private_root(&spool, euid() + 1).unwrap_err().to_string();
+        let error = check_private_root(&spool, euid() + 1)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("not by the daemon's user"), "{error}");
 
         let link = dir.path().join("link");

@@ -173,7 +173,11 @@ mod tests {
         let paused = PausedPrinters::load(&path).unwrap();
         let mut applied = false;
         let missing = dir.path().join("no-such-dir/temp");
-        assert!(paused.set("office", true, missing, || applied = true).is_err());
+        assert!(
+            paused
+                .set("office", true, missing, || applied = true)
+                .is_err()
+        );
         assert!(!applied);
         assert!(!paused.contains("office"));
     }

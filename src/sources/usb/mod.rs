@@ -207,7 +207,8 @@ impl Tracker {
             && old != name
         {
             // Same node, another printer: the old one left unnoticed.
-            self.spooler.device_gone(&old, "replaced by another printer");
+            self.spooler
+                .device_gone(&old, "replaced by another printer");
         }
     }
 
@@ -486,9 +487,14 @@ mod tests {
 
         tracker.plug(first.clone()).await;
         let office = spooler.printer("office").unwrap();
-        assert_eq!(office.device_uri, office_backend, "configured queue taken over");
+        assert_eq!(
+            office.device_uri, office_backend,
+            "configured queue taken over"
+        );
         assert_eq!(office.device_id, None);
-        let usb = spooler.printer("office-usb").expect("the device's own queue");
+        let usb = spooler
+            .printer("office-usb")
+            .expect("the device's own queue");
         assert_eq!(usb.device_uri, "device:///dev/usb/lp0");
         assert_eq!(tracker.plugged[&first.syspath], "office-usb");
 
@@ -514,7 +520,10 @@ mod tests {
             spooler.printer("office-usb").unwrap().device_uri,
             "device:///dev/usb/lp1"
         );
-        assert_eq!(spooler.printer("office").unwrap().device_uri, office_backend);
+        assert_eq!(
+            spooler.printer("office").unwrap().device_uri,
+            office_backend
+        );
         assert_eq!(spooler.printers().len(), 3);
 
         // A different device that wants `office-usb` itself gets a free
