@@ -185,30 +185,6 @@ impl Spooler {
         }
     }
 
-    /// The essential tasks of the core (the print workers); the daemon
-    /// supervises its sources under it too.
-    pub fn supervisor(&self) -> &Supervisor {
-        &self.inner.supervisor
-    }
-
-    /// Whether the core's state can be taken within `deadline`: false when
-    /// something holds its lock for that long (a deadlock, a stuck
-    /// section) or a panic poisoned it. The watchdog asks this each round.
-    pub async fn answers_within(&self, deadline: std::time::Duration) -> bool {
-        let give_up = tokio::time::Instant::now() + deadline;
-        loop {
-            match self.inner.state.try_lock() {
-                Ok(_) => return true,
-                Err(std::sync::TryLockError::Poisoned(_)) => return false,
-                Err(std::sync::TryLockError::WouldBlock) => {}
-            }
-            if tokio::time::Instant::now() >= give_up {
-                return false;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-    }
-
     pub(super) fn emit(&self, event: Event) {
         // No receivers is fine: nobody listens yet.
         let _ = self.inner.events.send(event);

@@ -19,13 +19,14 @@
 //!   error line in the log; the record stays as history, and the owner can
 //!   submit the document again.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, TryLockError};
 use std::time::Duration;
 
 use super::spooler::{finish, now_secs};
 use super::{CoreError, Job, JobState, Spooler};
 use crate::backend::{Backend, BackendError};
+use crate::supervisor::Supervisor;
 
 /// How often an offline printer is tried again when nothing else (a device
 /// event, a resume) wakes the worker first.
@@ -42,6 +43,36 @@ struct Claimed {
 }
 
 impl Spooler {
+    /// The essential tasks of the core (the print workers); the daemon
+    /// supervises its sources under it too.
+    pub fn supervisor(&self) -> &Supervisor {
+        &self.inner.supervisor
+    }
+
+    /// Whether the core's state can be taken within `deadline`: false when
+    /// something holds its lock for that long (a deadlock, a stuck
+    /// section) or a panic poisoned it. The watchdog asks this each round.
+    pub async fn answers_within(&self, deadline: Duration) -> bool {
+        let give_up = tokio::time::Instant::now() + deadline;
+        loop {
+            match self.inner.state.try_lock() {
+                Ok(_) => return true,
+                Err(TryLockError::Poisoned(_)) => return false,
+                Err(TryLockError::WouldBlock) => {}
+            }
+            if tokio::time::Instant::now() >= give_up {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Whether the spool can still make jobs durable (its sync thread
+    /// runs); the watchdog asks this each round.
+    pub fn spool_can_commit(&self) -> bool {
+        self.inner.spool.can_commit()
+    }
+
     pub(super) fn spawn_worker(&self, printer: &str) {
         let spooler = self.clone();
         let name = printer.to_string();

@@ -349,6 +349,12 @@ impl Spool {
         &self.shared.layout.root
     }
 
+    /// Whether the group-commit thread runs (see commit.rs): the spool can
+    /// make jobs durable only while it does.
+    pub fn can_commit(&self) -> bool {
+        self.shared.group.is_running()
+    }
+
     /// Whether queue `name` was paused (and not resumed) by an
     /// administrator, before this start or since.
     pub fn is_printer_paused(&self, name: &str) -> bool {

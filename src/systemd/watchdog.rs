@@ -66,6 +66,8 @@ pub type Verdict = Result<(), Unhealthy>;
 pub enum Unhealthy {
     #[error("the job core's state could not be taken within {0:?} (a deadlock or a stuck section)")]
     CoreStuck(Duration),
+    #[error("the spool's sync thread has stopped: no job can be made durable")]
+    SpoolStopped,
     #[error("{0} (hung)")]
     TasksStuck(#[from] NotAnswering),
 }
@@ -75,7 +77,8 @@ pub enum Unhealthy {
 /// healthy one. Both have to be alive for a ping: the main loop (signals,
 /// status) and this task. A round asks, each within `every / 2`:
 ///
-/// - the job core: its state lock can be taken ([`Spooler::answers_within`]);
+/// - the job core: its state lock can be taken ([`Spooler::answers_within`]),
+///   and the spool's sync thread runs ([`Spooler::spool_can_commit`]);
 /// - every essential task (each print worker, the drop-directory scanner,
 ///   the USB tracker, the D-Bus forwarder, this task) is polled
 ///   ([`Supervisor::probe`](crate::supervisor::Supervisor::probe)).
@@ -106,6 +109,9 @@ pub async fn health_round(spooler: &Spooler, deadline: Duration) -> Verdict {
     );
     if !core {
         return Err(Unhealthy::CoreStuck(deadline));
+    }
+    if !spooler.spool_can_commit() {
+        return Err(Unhealthy::SpoolStopped);
     }
     tasks.map_err(Unhealthy::from)
 }
