@@ -32,7 +32,7 @@ use crate::sources::dbus::{self, Bus, DbusSource};
 use crate::sources::dropdir::{self, DropDir};
 use crate::sources::listeners::{self, Bound};
 use crate::sources::usb::{self, UsbSource};
-use crate::systemd::{Notifier, take_listen_fds};
+use crate::systemd::{Notifier, take_listen_fds, watchdog};
 use crate::{identity, sysv};
 
 /// How long in-flight requests get to finish on SIGTERM.
@@ -70,6 +70,9 @@ impl DaemonError {
     pub fn exit(&self) -> Exit {
         match self {
             DaemonError::Config(_) => Exit::NotConfigured,
+            // A spool directory others could tamper with is a setup
+            // mistake, like a bad configuration file.
+            DaemonError::Core(CoreError::Spool(e)) if e.is_unsafe_dir() => Exit::NotConfigured,
             DaemonError::Core(CoreError::Spool(e)) if e.is_permission_denied() => Exit::Privilege,
             DaemonError::Listen(e) if e.is_permission_denied() => Exit::Privilege,
             DaemonError::Dbus(e) if e.is_permission_denied() => Exit::Privilege,
@@ -267,6 +270,8 @@ fn run(cli: &Cli) -> Exit {
     };
     let notifier = Notifier::from_env();
     logging::init(Style::detect(), cli.verbose);
+    // A panic's message reaches the journal at error priority.
+    crate::supervisor::install_panic_hook();
 
     let settings = match Settings::resolve(cli) {
         Ok(settings) => settings,
@@ -582,8 +587,9 @@ const STATUS_COALESCE: Duration = Duration::from_millis(250);
 /// with nothing to do should not wake at all.
 const IDLE_CHECK: Duration = Duration::from_millis(250);
 
-/// Waits for signals, keeps `STATUS=` current, pings the watchdog and
-/// watches for idleness.
+/// Waits for signals, keeps `STATUS=` current, pings the watchdog after
+/// each healthy round, exits when an essential task panicked, and watches
+/// for idleness.
 async fn main_loop(
     settings: &Settings,
     spooler: &Spooler,
@@ -605,10 +611,17 @@ async fn main_loop(
     };
     let mut events = spooler.subscribe();
     let mut events_open = true;
-    let watchdog_every = notifier
-        .watchdog_interval()
-        .unwrap_or(Duration::from_secs(3600));
-    let mut watchdog = tokio::time::interval(watchdog_every);
+    let supervisor = spooler.supervisor().clone();
+    // daemon(7) new-style recommendation 9 (sd_notify(3), here WATCHDOG=1):
+    // a ping only for a round that found every essential task alive.
+    let (verdict_sender, mut verdicts) = tokio::sync::mpsc::channel(1);
+    if let Some(every) = notifier.watchdog_interval() {
+        supervisor.spawn(
+            "watchdog health rounds",
+            watchdog::health_rounds(spooler.clone(), every, verdict_sender),
+        );
+    }
+    let mut unhealthy_since: Option<Instant> = None;
     let mut idle_check = tokio::time::interval(IDLE_CHECK);
     let mut reconcile = tokio::time::interval(HISTORY_RECONCILE);
     let mut idle_since: Option<Instant> = None;
@@ -627,7 +640,22 @@ async fn main_loop(
                 last_status = status_line(spooler, reload_error.as_deref());
                 notifier.ready_with_status(&last_status);
             }
-            _ = watchdog.tick(), if notifier.watchdog_interval().is_some() => notifier.watchdog(),
+            Some(verdict) = verdicts.recv() => match verdict {
+                Ok(()) => {
+                    if let Some(since) = unhealthy_since.take() {
+                        tracing::warn!("healthy again after {:.1}s; watchdog pings resume", since.elapsed().as_secs_f64());
+                    }
+                    notifier.watchdog();
+                }
+                Err(why) => {
+                    let since = unhealthy_since.get_or_insert_with(Instant::now);
+                    tracing::error!(
+                        "not sending WATCHDOG=1: {why}; unhealthy for {:.1}s, the service manager restarts printspoold once WatchdogSec= passes without a ping",
+                        since.elapsed().as_secs_f64()
+                    );
+                }
+            },
+            failure = supervisor.failure() => exit_after_task_failure(notifier, &failure),
             event = events.recv(), if events_open => {
                 // Lagged still means "something changed"; Closed means the
                 // core is gone, and only a signal can end the loop now.
@@ -658,6 +686,22 @@ async fn main_loop(
             }
         }
     }
+}
+
+/// An essential task panicked (debug builds; release builds abort at the
+/// panic itself): nothing vouches for the daemon any more. Exit at once with
+/// a failure status (daemon(7) new-style recommendation 3), without the
+/// orderly shutdown (which would wait for the dead task): the spool is
+/// crash-safe, so every acknowledged job is still there. Restarting is the
+/// service manager's job (recommendation 6: `Restart=on-failure`), not a
+/// loop of our own.
+fn exit_after_task_failure(notifier: &Notifier, failure: &str) -> ! {
+    tracing::error!(
+        "{failure}; exiting with status {} so that the service manager restarts printspoold",
+        Exit::Failure.code()
+    );
+    notifier.status(&format!("failed: {failure}"));
+    std::process::exit(i32::from(Exit::Failure.code()))
 }
 
 /// Sends `STATUS=` when the summary changed.

@@ -18,7 +18,8 @@ pub enum Exit {
     Privilege = 4,
     /// 5: program is not installed (a needed file or program is missing).
     NotInstalled = 5,
-    /// 6: program is not configured (the configuration is invalid).
+    /// 6: program is not configured (the configuration is invalid, or the
+    /// spool directory is not private to the daemon).
     NotConfigured = 6,
     /// 7: program is not running.
     NotRunning = 7,
@@ -34,7 +35,7 @@ EXIT STATUS (LSB):
   3  unimplemented feature
   4  insufficient privilege
   5  not installed (a needed file is missing)
-  6  not configured (invalid configuration)
+  6  not configured (invalid configuration, unsafe spool directory)
   7  not running";
 
     pub fn code(self) -> u8 {

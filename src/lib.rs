@@ -24,6 +24,7 @@ pub mod ipp;
 pub mod logging;
 pub mod sources;
 pub mod spool;
+pub mod supervisor;
 pub mod systemd;
 pub mod sysv;
 #[cfg(test)]

@@ -33,6 +33,8 @@ pub(super) struct Queue {
     device_id: Option<String>,
     /// Hot-plugged (not from the configuration file): a reload keeps it.
     pub(super) hotplugged: bool,
+    /// The name derived from the device ID, for a hot-plugged queue.
+    device_name: Option<String>,
 }
 
 impl Queue {
@@ -51,15 +53,41 @@ impl Queue {
             up_since: now_secs(),
             device_id: None,
             hotplugged: false,
+            device_name: None,
         }
     }
 
-    /// A queue for a hot-plugged device.
-    pub(super) fn hotplugged(config: &PrinterConfig, device_id: Option<String>) -> Queue {
+    /// A queue as the spool remembers it: paused if an administrator
+    /// paused it before the restart (see `spool/paused.rs`).
+    pub(super) fn restored(config: &PrinterConfig, paused: bool) -> Queue {
+        let mut queue = Queue::new(config);
+        queue.paused = paused;
+        if paused {
+            tracing::info!(printer = %config.name, "printer paused (since before the restart)");
+        }
+        queue
+    }
+
+    /// A queue for a hot-plugged device; `base` is the name its device ID
+    /// gave (see [`Queue::plugged_as`]).
+    pub(super) fn hotplugged(
+        config: &PrinterConfig,
+        device_id: Option<String>,
+        base: &str,
+    ) -> Queue {
         let mut queue = Queue::new(config);
         queue.device_id = device_id;
         queue.hotplugged = true;
+        queue.device_name = Some(base.to_string());
         queue
+    }
+
+    /// For a hot-plugged queue, the name its device ID gave: the queue is
+    /// the one for a device giving that name again (the same model and
+    /// serial number), even when a collision made its own name differ.
+    /// `None` for a configured queue, which no device may take over.
+    pub(super) fn plugged_as(&self) -> Option<&str> {
+        self.device_name.as_deref()
     }
 
     pub(super) fn set_device_id(&mut self, device_id: Option<String>) {
@@ -76,6 +104,16 @@ impl Queue {
 
     pub(super) fn backend(&self) -> Arc<dyn Backend> {
         Arc::clone(&self.backend)
+    }
+
+    /// The configuration names this hot-plugged queue: from now on it is a
+    /// configured queue, and the device gets another name when it comes
+    /// back (a device never takes over a configured queue).
+    pub(super) fn adopt_configuration(&mut self, config: &PrinterConfig) {
+        self.hotplugged = false;
+        self.device_name = None;
+        self.device_id = None;
+        self.reconfigure(config);
     }
 
     /// Applies a changed configuration (reload) without touching jobs.

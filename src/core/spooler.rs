@@ -27,6 +27,7 @@ use super::*;
 use crate::config::{HistoryConfig, JobPrivateValues, PrinterConfig};
 use crate::docformat;
 use crate::spool::{Spool, StagedDocument, Staging};
+use crate::supervisor::{self, Supervisor};
 
 /// What the core needs to start.
 #[derive(Debug, Clone)]
@@ -64,6 +65,8 @@ pub(super) struct Inner {
     pub(super) trimmer: Trimmer,
     /// The caps on active jobs and listings (see `limits.rs`).
     pub(super) admission: Admission,
+    /// The print workers run under it, so the watchdog can vouch for them.
+    pub(super) supervisor: Supervisor,
 }
 
 pub(super) struct State {
@@ -151,7 +154,11 @@ impl Spooler {
             spool.release(id);
         }
         let (events, _) = broadcast::channel(1024);
-        let queues = options.printers.iter().map(Queue::new).collect();
+        let queues = options
+            .printers
+            .iter()
+            .map(|config| Queue::restored(config, spool.is_printer_paused(&config.name)))
+            .collect();
         let inner = Arc::new(Inner {
             state: Mutex::new(State {
                 jobs,
@@ -167,6 +174,7 @@ impl Spooler {
             changed: Notify::new(),
             trimmer: Trimmer::default(),
             admission: Admission::default(),
+            supervisor: Supervisor::new(),
         });
         let spooler = Spooler { inner };
         for printer in &options.printers {
@@ -176,12 +184,12 @@ impl Spooler {
     }
 
     pub(super) fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock is a bug; the state it guards is
-        // still consistent enough to keep serving and persist, so recover.
-        self.inner
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        // A panic while holding the lock may have left the state half
+        // changed; persisting that could lose a job. Never recover it.
+        match self.inner.state.lock() {
+            Ok(state) => state,
+            Err(_) => supervisor::abort_on_poisoned_lock("the job core"),
+        }
     }
 
     pub(super) fn emit(&self, event: Event) {
@@ -540,17 +548,19 @@ impl Spooler {
                 "resume a printer"
             }));
         }
-        let info = {
+        if self.lock().queue(printer).is_none() {
+            return Err(CoreError::UnknownPrinter(printer.to_string()));
+        }
+        // On disk first: an acknowledged pause must hold after a restart.
+        let mut info = None;
+        self.inner.spool.set_printer_paused(printer, paused, || {
             let mut state = self.lock();
-            let queue = state
-                .queue_mut(printer)
-                .ok_or_else(|| CoreError::UnknownPrinter(printer.to_string()))?;
-            queue.set_paused(paused);
-            let queue = state
-                .queue(printer)
-                .ok_or_else(|| CoreError::UnknownPrinter(printer.to_string()))?;
-            state.info(queue)
-        };
+            if let Some(queue) = state.queue_mut(printer) {
+                queue.set_paused(paused);
+            }
+            info = state.queue(printer).map(|queue| state.info(queue));
+        })?;
+        let info = info.ok_or_else(|| CoreError::UnknownPrinter(printer.to_string()))?;
         self.emit_printer(&info);
         if !paused {
             self.wake(printer);
@@ -640,7 +650,11 @@ impl Spooler {
         };
         let all = async {
             for worker in workers {
-                let _ = worker.await;
+                // A panic already ended the process through the
+                // supervisor; only a worker aborted by the runtime is left.
+                if let Err(e) = worker.await {
+                    tracing::warn!("a print worker ended abnormally: {e}");
+                }
             }
         };
         if tokio::time::timeout(grace, all).await.is_err() {

@@ -19,13 +19,14 @@
 //!   error line in the log; the record stays as history, and the owner can
 //!   submit the document again.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, TryLockError};
 use std::time::Duration;
 
 use super::spooler::{finish, now_secs};
 use super::{CoreError, Job, JobState, Spooler};
 use crate::backend::{Backend, BackendError};
+use crate::supervisor::Supervisor;
 
 /// How often an offline printer is tried again when nothing else (a device
 /// event, a resume) wakes the worker first.
@@ -42,6 +43,36 @@ struct Claimed {
 }
 
 impl Spooler {
+    /// The essential tasks of the core (the print workers); the daemon
+    /// supervises its sources under it too.
+    pub fn supervisor(&self) -> &Supervisor {
+        &self.inner.supervisor
+    }
+
+    /// Whether the core's state can be taken within `deadline`: false when
+    /// something holds its lock for that long (a deadlock, a stuck
+    /// section) or a panic poisoned it. The watchdog asks this each round.
+    pub async fn answers_within(&self, deadline: Duration) -> bool {
+        let give_up = tokio::time::Instant::now() + deadline;
+        loop {
+            match self.inner.state.try_lock() {
+                Ok(_) => return true,
+                Err(TryLockError::Poisoned(_)) => return false,
+                Err(TryLockError::WouldBlock) => {}
+            }
+            if tokio::time::Instant::now() >= give_up {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Whether the spool can still make jobs durable (its sync thread
+    /// runs); the watchdog asks this each round.
+    pub fn spool_can_commit(&self) -> bool {
+        self.inner.spool.can_commit()
+    }
+
     pub(super) fn spawn_worker(&self, printer: &str) {
         let spooler = self.clone();
         let name = printer.to_string();
@@ -51,7 +82,13 @@ impl Spooler {
         };
         let wake = Arc::clone(&queue.wake);
         let stop = Arc::clone(&queue.stop);
-        let handle = tokio::spawn(async move { spooler.work(name, wake, stop).await });
+        // Supervised: the watchdog vouches for this worker only while it
+        // answers, and a panic in it ends the process (supervisor.rs).
+        let task = format!("print worker {name:?}");
+        let handle = self
+            .inner
+            .supervisor
+            .spawn(task, async move { spooler.work(name, wake, stop).await });
         queue.set_worker(handle);
     }
 
@@ -84,6 +121,8 @@ impl Spooler {
                 continue;
             }
             self.set_spool_trouble(&printer, None);
+            #[cfg(feature = "fault-injection")]
+            fault::before_print(self.inner.spool.dir(), &printer);
             let result = self.print(claimed).await;
             if stop.load(Ordering::SeqCst) && matches!(result, Err(BackendError::Canceled)) {
                 // Shutdown interrupted the job: it stays `processing` on disk
@@ -152,7 +191,11 @@ impl Spooler {
         };
         match tokio::task::spawn_blocking(print).await {
             Ok(result) => result,
-            Err(e) => Err(BackendError::Failed(format!("backend crashed: {e}"))),
+            // A panicking backend is a bug like any other panic: it ends
+            // the process (through this worker's supervisor), and the job,
+            // still `processing` on disk, prints again after the restart.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(BackendError::Failed(format!("backend did not finish: {e}"))),
         }
     }
 
@@ -323,5 +366,79 @@ impl Spooler {
         if let Some(info) = info {
             self.emit_printer(&info);
         }
+    }
+}
+
+/// Faults for the watchdog tests (`tests/nspawn/cases/11-watchdog-faults.sh`):
+/// only in builds with the `fault-injection` feature, which the shipped
+/// package never has, and only when `PRINTSPOOLD_FAULT` asks.
+///
+/// - `worker-hang`: the worker blocks its thread for good, as a blocking
+///   call in async code would; the rest of the daemon keeps answering.
+/// - `worker-panic`: the worker panics.
+///
+/// Each fires once per spool: the first time creates `fault-fired` in the
+/// spool directory, so the restarted daemon prints the backlog.
+#[cfg(feature = "fault-injection")]
+mod fault {
+    use std::path::Path;
+
+    pub(super) fn before_print(spool: &Path, printer: &str) {
+        let Some(fault) = std::env::var_os("PRINTSPOOLD_FAULT") else {
+            return;
+        };
+        let first_time = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(spool.join("fault-fired"))
+            .is_ok();
+        if !first_time {
+            return;
+        }
+        match fault.to_str() {
+            Some("worker-hang") => {
+                tracing::warn!(printer, "fault injection: the print worker hangs");
+                loop {
+                    std::thread::park();
+                }
+            }
+            Some("worker-panic") => {
+                panic!("fault injection: the print worker for {printer} panics")
+            }
+            _ => tracing::warn!("fault injection: unknown PRINTSPOOLD_FAULT={fault:?}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::config::PrinterConfig;
+    use crate::core::{CoreOptions, Spooler};
+    use crate::test_support::TempDir;
+
+    // Two worker threads: the print worker may wait for the lock held
+    // here without stalling the test.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    // Holding the lock across the check is what the test is about.
+    #[allow(clippy::await_holding_lock)]
+    async fn a_held_core_lock_fails_the_health_check() {
+        let dir = TempDir::new("core-stuck");
+        let spool = dir.path().join("spool");
+        let (spooler, _) = Spooler::start(CoreOptions {
+            spool_dir: spool.clone(),
+            printers: vec![PrinterConfig::builtin_default(&spool)],
+            default_printer: "default".to_string(),
+            max_document_bytes: 1 << 20,
+        })
+        .unwrap();
+        let verdict =
+            crate::systemd::watchdog::health_round(&spooler, Duration::from_secs(5)).await;
+        assert_eq!(verdict, Ok(()));
+        let held = spooler.lock();
+        assert!(!spooler.answers_within(Duration::from_millis(100)).await);
+        drop(held);
+        assert!(spooler.answers_within(Duration::from_secs(5)).await);
     }
 }

@@ -143,6 +143,7 @@ impl DropDir {
         let dirs = Dirs::open(&layout)?;
         let wake = Arc::new(Notify::new());
         let watcher = watch(&layout.incoming, Arc::clone(&wake))?;
+        let supervisor = spooler.supervisor().clone();
         let mut intake = Intake {
             layout: layout.clone(),
             spooler,
@@ -151,7 +152,7 @@ impl DropDir {
         };
         intake.finish_claims().await;
         intake.scan().await;
-        let task = tokio::spawn(intake.run(wake));
+        let task = supervisor.spawn("drop-directory scanner", intake.run(wake));
         Ok(DropDir {
             layout,
             _watcher: watcher,

@@ -108,6 +108,14 @@ impl GroupSync {
         }
     }
 
+    /// Whether the sync thread still runs: without it nothing can be made
+    /// durable, so the watchdog asks (a panic there ends it).
+    pub fn is_running(&self) -> bool {
+        self.thread
+            .as_ref()
+            .is_some_and(|thread| !thread.is_finished())
+    }
+
     /// Directory fsyncs done so far (to show that jobs share them).
     pub fn directory_syncs(&self) -> u64 {
         self.shared.syncs.load(Ordering::Relaxed)

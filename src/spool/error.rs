@@ -31,6 +31,10 @@ pub enum SpoolError {
     IdInUse { id: u32 },
     #[error("job {id} already has a document")]
     DocumentExists { id: u32 },
+    /// The spool directory is not private to the daemon (checked at start,
+    /// see dircheck.rs).
+    #[error("unsafe spool directory {}: it {problem}", path.display())]
+    UnsafeDir { path: PathBuf, problem: String },
     /// The group-commit thread is gone (it only stops when the spool is
     /// dropped, or if it panicked); nothing can be made durable any more.
     #[error("the spool's sync thread has stopped")]
@@ -56,6 +60,12 @@ impl SpoolError {
             ),
             _ => false,
         }
+    }
+
+    /// True when the spool directory failed the start-up check: a
+    /// configuration mistake (LSB exit 6).
+    pub fn is_unsafe_dir(&self) -> bool {
+        matches!(self, SpoolError::UnsafeDir { .. })
     }
 
     /// True when the spool directory cannot be used for lack of privilege

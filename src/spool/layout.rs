@@ -59,6 +59,11 @@ impl Layout {
         self.root.join("next-id")
     }
 
+    /// The queues an administrator paused (see paused.rs).
+    pub fn paused_file(&self) -> PathBuf {
+        self.root.join("paused-printers")
+    }
+
     pub fn record(&self, id: u32) -> PathBuf {
         self.jobs.join(format!("{id}{RECORD_SUFFIX}"))
     }

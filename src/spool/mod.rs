@@ -17,9 +17,13 @@
 //! dir/jobs/<id>.doc   the document, byte for byte as received
 //! dir/tmp/            files being written; emptied at every start
 //! dir/corrupt/        records recovery could not trust, kept for a human
+//! dir/paused-printers queues an administrator paused (paused.rs)
 //! ```
 //!
-//! Directories are created mode 0700: documents are private data.
+//! Directories are created mode 0700: documents are private data. At
+//! start the spool directory must be a real directory owned by the
+//! daemon's user and not writable by group or others (dircheck.rs), or
+//! the daemon refuses to start.
 //!
 //! # Why the order of writes is crash safe
 //!
@@ -89,11 +93,13 @@
 //! only the newest documents can have been caught by a crash.
 
 mod commit;
+mod dircheck;
 mod error;
 mod health;
 mod history;
 mod layout;
 mod lock;
+mod paused;
 mod recover;
 mod staging;
 #[cfg(test)]
@@ -105,7 +111,7 @@ use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use error::SpoolError;
 pub use history::{History, HistoryRecord, STRAY_AFTER};
@@ -116,6 +122,7 @@ use error::IoContext;
 use health::Health;
 use layout::{JobFile, Layout, decode_record, encode_record};
 use lock::SpoolLock;
+use paused::PausedPrinters;
 use staging::{TempFile, write_new_file_synced};
 
 /// Ids count up to the largest IPP `integer` and then wrap to 1.
@@ -172,6 +179,7 @@ struct Shared {
     /// Logs when writes start failing for lack of space or permission, and
     /// when they work again (see health.rs).
     health: Arc<Health>,
+    paused: PausedPrinters,
     /// Declared last so it is released last, after the sync thread ends.
     _lock: SpoolLock,
 }
@@ -271,7 +279,14 @@ impl Spool {
     /// called once at start-up.
     pub fn open(dir: &Path, max_document_bytes: u64) -> Result<(Spool, Recovery), SpoolError> {
         let layout = Layout::new(dir);
-        let created_root = create_private_dir(&layout.root)?;
+        // Whatever is at the path is checked as it is, a symbolic link
+        // included (a dangling one must not make us create its target).
+        let created_root = match std::fs::symlink_metadata(&layout.root) {
+            Ok(_) => false,
+            Err(_) => create_private_dir(&layout.root)?,
+        };
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        dircheck::check_private_root(&layout.root, unsafe { libc::geteuid() })?;
         let lock = SpoolLock::acquire(&layout.lock_file())?;
         let mut created = created_root;
         for sub in [&layout.jobs, &layout.tmp, &layout.corrupt] {
@@ -308,6 +323,7 @@ impl Spool {
             jobs.push(survivor.job);
         }
 
+        let paused = PausedPrinters::load(&layout.paused_file())?;
         let group = GroupSync::start(&layout.jobs)?;
         let health = Arc::new(Health::new(layout.root.clone()));
         let spool = Spool {
@@ -320,6 +336,7 @@ impl Spool {
                 index: Mutex::new(index),
                 group,
                 health,
+                paused,
                 _lock: lock,
             }),
         };
@@ -333,6 +350,34 @@ impl Spool {
 
     pub fn dir(&self) -> &Path {
         &self.shared.layout.root
+    }
+
+    /// Whether the group-commit thread runs (see commit.rs): the spool can
+    /// make jobs durable only while it does.
+    pub fn can_commit(&self) -> bool {
+        self.shared.group.is_running()
+    }
+
+    /// Whether queue `name` was paused (and not resumed) by an
+    /// administrator, before this start or since.
+    pub fn is_printer_paused(&self, name: &str) -> bool {
+        self.shared.paused.contains(name)
+    }
+
+    /// Records durably that queue `name` is paused or not, then runs
+    /// `apply` (the caller's in-memory change) before any other such
+    /// change. A small blocking write with two syncs: Pause-Printer is a
+    /// rare administrator's request, answered only once it is on disk.
+    pub fn set_printer_paused(
+        &self,
+        name: &str,
+        paused: bool,
+        apply: impl FnOnce(),
+    ) -> Result<(), SpoolError> {
+        let temp = self.shared.temp_path("paused");
+        let result = self.shared.paused.set(name, paused, temp, apply);
+        self.shared.health.observe(&result);
+        result
     }
 
     /// A new temp file for a document being received.
@@ -505,9 +550,13 @@ impl Spool {
 
 impl Shared {
     fn index(&self) -> MutexGuard<'_, Index> {
-        // Never held across an await or a panic-prone call; if a panic did
-        // poison it, the map itself is still consistent.
-        self.index.lock().unwrap_or_else(PoisonError::into_inner)
+        // Never held across an await or a panic-prone call; a poisoned one
+        // means a bug left it half changed, and usage figures built on
+        // it would be wrong: never recovered.
+        match self.index.lock() {
+            Ok(index) => index,
+            Err(_) => crate::supervisor::abort_on_poisoned_lock("the spool index"),
+        }
     }
 
     fn temp_path(&self, kind: &str) -> PathBuf {
@@ -797,7 +846,10 @@ impl Shared {
 }
 
 fn lock(installed: &Mutex<u64>) -> MutexGuard<'_, u64> {
-    installed.lock().unwrap_or_else(PoisonError::into_inner)
+    match installed.lock() {
+        Ok(guard) => guard,
+        Err(_) => crate::supervisor::abort_on_poisoned_lock("a spool record"),
+    }
 }
 
 fn remove_if_present(path: &Path) -> Result<(), SpoolError> {
@@ -848,7 +900,7 @@ fn parent_dir(dir: &Path) -> &Path {
     }
 }
 
-fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
     std::fs::File::open(dir)
         .and_then(|handle| handle.sync_all())
         .context("fsync directory", dir)

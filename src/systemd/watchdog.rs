@@ -5,10 +5,18 @@
 //! systemd announces the timeout in `WATCHDOG_USEC` and, optionally, the
 //! process it is meant for in `WATCHDOG_PID`. sd_watchdog_enabled(3) advises
 //! pinging at half the timeout, so one late tick never trips it.
+//!
+//! A ping is a promise that the daemon works, not merely that its main
+//! loop turns: it is sent only after a health round ([`health_rounds`])
+//! found the job core answering and every essential task alive. A task
+//! that panicked ends the process at once (see [`crate::supervisor`]).
 
 use std::time::Duration;
 
-use super::Notifier;
+use tokio::sync::mpsc;
+
+use crate::core::Spooler;
+use crate::supervisor::NotAnswering;
 
 /// Why the watchdog variables were ignored.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -50,24 +58,62 @@ pub fn parse_watchdog_env(
     Ok(Some(timeout / 2))
 }
 
-/// Sends `WATCHDOG=1` every [`Notifier::watchdog_interval`] until the task
-/// is dropped; returns at once when systemd asked for no watchdog.
+/// What one health round found: `Ok` means "send `WATCHDOG=1`".
+pub type Verdict = Result<(), Unhealthy>;
+
+/// Why a health round withheld the ping.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unhealthy {
+    #[error("the job core's state could not be taken within {0:?} (a deadlock or a stuck section)")]
+    CoreStuck(Duration),
+    #[error("the spool's sync thread has stopped: no job can be made durable")]
+    SpoolStopped,
+    #[error("{0} (hung)")]
+    TasksStuck(#[from] NotAnswering),
+}
+
+/// Every `every`, checks that the daemon can still do its work and sends
+/// the verdict to the main loop, which sends `WATCHDOG=1` only for a
+/// healthy one. Both have to be alive for a ping: the main loop (signals,
+/// status) and this task. A round asks, each within `every / 2`:
 ///
-/// Spawn it on the runtime that serves requests: a ping from a runtime task
-/// shows that the event loop still turns, and a wedged runtime stops the
-/// pings so systemd can restart us. It says nothing about the print
-/// workers, which have their own timeouts.
-pub async fn keep_alive(notifier: Notifier) {
-    let Some(interval) = notifier.watchdog_interval() else {
-        return;
-    };
-    let mut ticks = tokio::time::interval(interval);
-    // After a stall, one ping is enough: do not send a burst to catch up.
+/// - the job core: its state lock can be taken ([`Spooler::answers_within`]),
+///   and the spool's sync thread runs ([`Spooler::spool_can_commit`]);
+/// - every essential task (each print worker, the drop-directory scanner,
+///   the USB tracker, the D-Bus forwarder, this task) is polled
+///   ([`Supervisor::probe`](crate::supervisor::Supervisor::probe)).
+///
+/// `every` is half of `WatchdogSec=` (sd_watchdog_enabled(3)), so a round
+/// that fails withholds one ping, and systemd acts only when nothing was
+/// healthy for the whole `WatchdogSec=`: a moment of heavy load does not
+/// restart the daemon, a hang does, within `WatchdogSec=` of the last
+/// healthy round. The task ends when the main loop is gone.
+pub async fn health_rounds(spooler: Spooler, every: Duration, verdicts: mpsc::Sender<Verdict>) {
+    let mut ticks = tokio::time::interval(every);
+    // After a stall, one round is enough: do not run a burst to catch up.
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        notifier.watchdog();
+        let verdict = health_round(&spooler, every / 2).await;
+        if verdicts.send(verdict).await.is_err() {
+            return;
+        }
     }
+}
+
+/// One round: the core and the tasks, checked at the same time.
+pub async fn health_round(spooler: &Spooler, deadline: Duration) -> Verdict {
+    let (core, tasks) = tokio::join!(
+        spooler.answers_within(deadline),
+        spooler.supervisor().probe(deadline)
+    );
+    if !core {
+        return Err(Unhealthy::CoreStuck(deadline));
+    }
+    if !spooler.spool_can_commit() {
+        return Err(Unhealthy::SpoolStopped);
+    }
+    tasks.map_err(Unhealthy::from)
 }
 
 #[cfg(test)]
@@ -109,35 +155,37 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn keep_alive_pings_at_the_interval() {
-        use crate::test_support::TempDir;
-        let dir = TempDir::new("watchdog");
-        let path = dir.path().join("notify.sock");
-        let receiver = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
-        receiver.set_nonblocking(true).unwrap();
-        let notifier = Notifier::for_socket(&path)
-            .unwrap()
-            .with_watchdog_interval(Duration::from_millis(100));
-
-        let task = tokio::spawn(keep_alive(notifier));
-        // The first tick is immediate, then one per interval: 0, 100, 200,
-        // 300 ms. The bounds leave room for a loaded machine.
-        tokio::time::sleep(Duration::from_millis(350)).await;
-        task.abort();
-
-        let mut buffer = [0u8; 64];
-        let mut pings = 0;
-        while let Ok(len) = receiver.recv(&mut buffer) {
-            assert_eq!(&buffer[..len], b"WATCHDOG=1");
-            pings += 1;
-        }
-        assert!((3..=5).contains(&pings), "{pings} pings");
+    fn spooler(dir: &std::path::Path) -> Spooler {
+        let spool = dir.join("spool");
+        let (spooler, _) = Spooler::start(crate::core::CoreOptions {
+            spool_dir: spool.clone(),
+            printers: vec![crate::config::PrinterConfig::builtin_default(&spool)],
+            default_printer: "default".to_string(),
+            max_document_bytes: 1 << 20,
+        })
+        .unwrap();
+        spooler
     }
 
     #[tokio::test]
-    async fn keep_alive_returns_without_a_watchdog() {
-        // Would hang the test if it looped.
-        keep_alive(Notifier::disabled()).await;
+    async fn rounds_of_a_healthy_core_are_healthy_and_stop_with_the_loop() {
+        let dir = crate::test_support::TempDir::new("watchdog-rounds");
+        let spooler = spooler(dir.path());
+        assert_eq!(spooler.supervisor().tasks(), ["print worker \"default\""]);
+        let (sender, mut verdicts) = mpsc::channel(1);
+        let rounds = tokio::spawn(health_rounds(
+            spooler.clone(),
+            Duration::from_millis(50),
+            sender,
+        ));
+        for _ in 0..3 {
+            assert_eq!(verdicts.recv().await, Some(Ok(())));
+        }
+        // The main loop gone, the rounds end.
+        drop(verdicts);
+        tokio::time::timeout(Duration::from_secs(5), rounds)
+            .await
+            .unwrap()
+            .unwrap();
     }
 }

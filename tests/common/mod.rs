@@ -149,6 +149,17 @@ pub fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
+/// Creates `spool` (and missing parents) at most 0755 whatever the umask:
+/// the daemon refuses a spool writable by group or others (exit 6).
+fn create_spool_dir(spool: &Path) {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(spool)
+        .unwrap();
+}
+
 /// One running `printspoold`. Killed (SIGKILL) on drop if still running.
 pub struct Daemon {
     child: Child,
@@ -195,7 +206,7 @@ impl Daemon {
         extra_args: &[&str],
         ready_timeout: Duration,
     ) -> Result<Daemon, String> {
-        fs::create_dir_all(spool).unwrap();
+        create_spool_dir(spool);
         let config = spool.with_extension("empty.toml");
         if !config.exists() {
             fs::write(&config, "").unwrap();
@@ -230,7 +241,7 @@ impl Daemon {
     /// Starts the daemon on a fresh free port with the configuration file
     /// `config` (TOML text, written beside the spool).
     pub fn start_with_config(spool: &Path, log: &Path, config: &str) -> Daemon {
-        fs::create_dir_all(spool).unwrap();
+        create_spool_dir(spool);
         let path = spool.with_extension("toml");
         fs::write(&path, config).unwrap();
         let mut last_error = String::new();

@@ -174,6 +174,7 @@ impl DbusSource {
         // Subscribe before exporting, so no change after export is missed.
         let events = spooler.subscribe();
         let calls = CallCounter::default();
+        let supervisor = spooler.supervisor().clone();
         let object = Spooler1::new(spooler, Authority::new(bus_proxy, admin_gid), calls.clone());
         let server = connection.object_server();
         server.at(OBJECT_PATH, object).await.map_err(export_error)?;
@@ -181,7 +182,7 @@ impl DbusSource {
             .interface::<_, Spooler1>(OBJECT_PATH)
             .await
             .map_err(export_error)?;
-        let forwarder = signals::spawn_forwarder(iface, events);
+        let forwarder = signals::spawn_forwarder(&supervisor, iface, events);
         tracing::debug!(
             unique_name = ?connection.unique_name().map(|n| n.as_str()),
             "D-Bus object {OBJECT_PATH} exported"

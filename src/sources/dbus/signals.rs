@@ -8,14 +8,16 @@ use zbus::object_server::InterfaceRef;
 
 use super::interface::Spooler1;
 use crate::core::Event;
+use crate::supervisor::Supervisor;
 
 /// Starts forwarding `events` through `iface` until the core closes the
 /// channel or the task is aborted.
 pub fn spawn_forwarder(
+    supervisor: &Supervisor,
     iface: InterfaceRef<Spooler1>,
     events: broadcast::Receiver<Event>,
 ) -> JoinHandle<()> {
-    tokio::spawn(forward(iface, events))
+    supervisor.spawn("D-Bus signal forwarder", forward(iface, events))
 }
 
 async fn forward(iface: InterfaceRef<Spooler1>, mut events: broadcast::Receiver<Event>) {

@@ -84,8 +84,9 @@ impl UsbSource {
         let present = monitor::present_printers().map_err(UsbError::Enumerate)?;
         tracker.reconcile(present).await;
         tracing::debug!(printers = tracker.plugged.len(), "USB printers present");
+        let supervisor = tracker.spooler.supervisor().clone();
         Ok(UsbSource {
-            task: socket.map(|socket| tokio::spawn(tracker.follow(socket))),
+            task: socket.map(|socket| supervisor.spawn("USB tracker", tracker.follow(socket))),
         })
     }
 
@@ -193,21 +194,22 @@ impl Tracker {
         );
         let config = printer_config(&id, &node.devnode);
         tracing::info!(
-            printer = %config.name,
+            printer = ?config.name,
             device = %node.devnode.display(),
-            device_id = %id.raw,
+            device_id = ?id.raw,
             "USB printer present"
         );
-        if let Some(old) = self.plugged.get(&node.syspath)
-            && old != &config.name
+        let device_id = (!id.raw.is_empty()).then_some(id.raw);
+        // The core picks the queue: the device's own, or a fresh name when
+        // the one its ID gives belongs to a configured queue.
+        let name = self.spooler.add_device_printer(config, device_id);
+        if let Some(old) = self.plugged.insert(node.syspath.clone(), name.clone())
+            && old != name
         {
             // Same node, another printer: the old one left unnoticed.
-            self.spooler.device_gone(old, "replaced by another printer");
+            self.spooler
+                .device_gone(&old, "replaced by another printer");
         }
-        self.plugged
-            .insert(node.syspath.clone(), config.name.clone());
-        let device_id = (!id.raw.is_empty()).then_some(id.raw);
-        self.spooler.add_device_printer(config, device_id);
     }
 
     fn unplug(&mut self, syspath: &Path) {
@@ -223,14 +225,30 @@ impl Tracker {
     }
 }
 
+/// Whether `name` is a queue name a device may have: 1 to 127 letters,
+/// digits, `-` and `_` (stricter than the configuration's rule: no `.`, so
+/// never `..`; no `/`; no control characters).
+pub fn is_device_queue_name(name: &str) -> bool {
+    (1..=device_id::MAX_QUEUE_NAME).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+}
+
 /// The queue for a printer that identified itself as `id`, printing to the
 /// character device `devnode`.
 pub fn printer_config(id: &DeviceId, devnode: &Path) -> PrinterConfig {
     let make_and_model = id
         .make_and_model()
         .unwrap_or_else(|| "Unknown USB printer".to_string());
+    let mut name = queue_name(id);
+    if !is_device_queue_name(&name) {
+        // queue_name never gives one; a device's bytes must still never
+        // reach a URI or a file name unchecked.
+        name = "usb-printer".to_string();
+    }
     PrinterConfig {
-        name: queue_name(id),
+        name,
         device_uri: DeviceUri::Device(devnode.to_path_buf()),
         info: Some(make_and_model.clone()),
         location: None,
@@ -310,6 +328,17 @@ mod tests {
             usb_manufacturer: Some("Test".to_string()),
             usb_product: Some("Virtual Printer".to_string()),
             usb_serial: Some("SN1".to_string()),
+        }
+    }
+
+    /// A node whose USB descriptors say nothing: the device ID alone
+    /// names the printer.
+    fn bare_node(dir: &Path, lp: &str, device_id: &[u8]) -> PrinterNode {
+        PrinterNode {
+            usb_manufacturer: None,
+            usb_product: None,
+            usb_serial: None,
+            ..node(dir, lp, device_id)
         }
     }
 
@@ -393,6 +422,123 @@ mod tests {
         tracker.plug(node).await;
         assert!(spooler.printer("Test_Virtual_Printer_SN1").is_none());
         assert!(tracker.plugged.is_empty());
+    }
+
+    /// A spooler with the configured queue `office`, printing to files.
+    fn spooler_with_office(dir: &Path) -> Spooler {
+        let spool = dir.join("spool");
+        let office = PrinterConfig {
+            name: "office".to_string(),
+            device_uri: DeviceUri::File(dir.join("office-out")),
+            info: None,
+            location: None,
+            make_and_model: None,
+            formats: None,
+        };
+        let (spooler, _) = Spooler::start(crate::core::CoreOptions {
+            spool_dir: spool.clone(),
+            printers: vec![PrinterConfig::builtin_default(&spool), office],
+            default_printer: "default".to_string(),
+            max_document_bytes: 1 << 20,
+        })
+        .unwrap();
+        spooler
+    }
+
+    #[test]
+    fn device_derived_names_are_always_valid_queue_names() {
+        for raw in [
+            &b"MDL:office;"[..],
+            b"MDL:../../office;",
+            b"MFG:..;MDL:/;SN:\n\x1b[1m;",
+            b"MDL:\x00\x01\x02;",
+            b"MDL:.hidden;",
+            b"MDL:a/b/../c;SN:..;",
+        ] {
+            let config = printer_config(&parse_device_id(raw), Path::new("/dev/usb/lp0"));
+            assert!(
+                is_device_queue_name(&config.name),
+                "{raw:?} gave {:?}",
+                config.name
+            );
+            // And the configuration's own rule accepts it.
+            let table = format!("name = \"{}\"\ndevice_uri = \"file:///tmp\"\n", config.name);
+            assert!(toml::from_str::<PrinterConfig>(&table).is_ok(), "{table}");
+        }
+        let office = printer_config(
+            &parse_device_id(b"MDL:../../office;"),
+            Path::new("/dev/usb/lp0"),
+        );
+        assert_eq!(office.name, "office");
+    }
+
+    #[tokio::test]
+    async fn a_device_naming_a_configured_queue_gets_its_own_queue() {
+        let dir = TempDir::new("takeover");
+        let spooler = spooler_with_office(dir.path());
+        let office_backend = spooler.printer("office").unwrap().device_uri;
+        let mut tracker = Tracker {
+            spooler: spooler.clone(),
+            plugged: HashMap::new(),
+            ready_timeout: std::time::Duration::ZERO,
+        };
+        let first = bare_node(dir.path(), "lp0", b"MDL:office;");
+        let second = bare_node(dir.path(), "lp1", b"MDL:../../office;");
+
+        tracker.plug(first.clone()).await;
+        let office = spooler.printer("office").unwrap();
+        assert_eq!(
+            office.device_uri, office_backend,
+            "configured queue taken over"
+        );
+        assert_eq!(office.device_id, None);
+        let usb = spooler
+            .printer("office-usb")
+            .expect("the device's own queue");
+        assert_eq!(usb.device_uri, "device:///dev/usb/lp0");
+        assert_eq!(tracker.plugged[&first.syspath], "office-usb");
+
+        // Unplugged and back: its own queue again, not `office`.
+        tracker.unplug(&first.syspath);
+        assert_eq!(
+            spooler.printer("office").unwrap().state,
+            crate::core::PrinterState::Idle,
+            "unplugging the device stopped the configured queue"
+        );
+        tracker
+            .plug(bare_node(dir.path(), "lp2", b"MDL:office;"))
+            .await;
+        assert_eq!(
+            spooler.printer("office-usb").unwrap().device_uri,
+            "device:///dev/usb/lp2"
+        );
+        assert!(spooler.printer("office-usb-2").is_none());
+
+        // `../../office` gives the same wish: the same device model.
+        tracker.plug(second).await;
+        assert_eq!(
+            spooler.printer("office-usb").unwrap().device_uri,
+            "device:///dev/usb/lp1"
+        );
+        assert_eq!(
+            spooler.printer("office").unwrap().device_uri,
+            office_backend
+        );
+        assert_eq!(spooler.printers().len(), 3);
+
+        // A different device that wants `office-usb` itself gets a free
+        // name rather than the first device's queue.
+        tracker
+            .plug(bare_node(dir.path(), "lp3", b"MDL:office-usb;"))
+            .await;
+        assert_eq!(
+            spooler.printer("office-usb-usb").unwrap().device_uri,
+            "device:///dev/usb/lp3"
+        );
+        assert_eq!(
+            spooler.printer("office-usb").unwrap().device_uri,
+            "device:///dev/usb/lp1"
+        );
     }
 
     /// Here (a container, a build machine) udev is usually absent: start

@@ -1,0 +1,309 @@
+//! State that must survive a restart, and the spool directory's start-up
+//! check (issue 12, item 7), against the real daemon binary:
+//!
+//! - Pause-Printer, then a restart: still paused, the queued job waits;
+//!   Resume-Printer, then a restart: not paused, the job prints.
+//! - A spool directory owned by another user, writable by others, or a
+//!   symbolic link: the daemon refuses to start with LSB exit code 6 and a
+//!   message naming the problem.
+//! - The developer's default (no root, no `--spool-dir`: the spool under
+//!   `~/.local/state/printspoold`) passes the check.
+
+mod common;
+
+use std::fs;
+use std::io::{BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const PAUSE_PRINTER: u16 = 0x0010;
+const RESUME_PRINTER: u16 = 0x0011;
+/// `printer-state` values (RFC 8011 5.4.11).
+const PRINTER_IDLE: i32 = 3;
+const PRINTER_STOPPED: i32 = 5;
+/// uid and gid of `nobody` / `nogroup`.
+const NOBODY: u32 = 65534;
+
+/// The daemon with a TCP listener and a Unix socket (where root is an
+/// administrator: Pause-Printer is refused over TCP).
+struct Running {
+    daemon: Daemon,
+    socket: PathBuf,
+}
+
+impl Running {
+    fn start(dir: &Path) -> Running {
+        let spool = dir.join("spool");
+        let socket = dir.join("ipp.sock");
+        let log = dir.join("daemon.log");
+        let socket_arg = socket.to_str().unwrap().to_string();
+        let mut last_error = String::new();
+        for _ in 0..3 {
+            match Daemon::start_on(&spool, &log, free_port(), &["--listen", &socket_arg]) {
+                Ok(daemon) => return Running { daemon, socket },
+                Err(e) => last_error = e,
+            }
+        }
+        panic!("printspoold did not start: {last_error}");
+    }
+
+    /// SIGTERM, and the clean exit that must follow.
+    fn stop(mut self) {
+        let status = self
+            .daemon
+            .signal_and_wait(libc::SIGTERM, Duration::from_secs(15))
+            .expect("the daemon did not stop on SIGTERM");
+        assert!(status.success(), "{status}\n{}", self.daemon.log_text());
+    }
+
+    /// An IPP request to the default queue over the Unix socket.
+    fn admin(&self, operation: u16) -> IppResponse {
+        let uri = "ipp://localhost/printers/default";
+        let body = operation_as(operation, 7, uri, "root").finish(&[]);
+        let mut stream = UnixStream::connect(&self.socket).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut request = format!(
+            "POST /printers/default HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/ipp\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(&body);
+        stream.write_all(&request).unwrap();
+        read_response(&mut BufReader::new(stream)).unwrap().ipp()
+    }
+
+    fn printer_state(&self) -> (i32, Vec<String>) {
+        let uri = self.daemon.default_queue_uri();
+        let reply = ipp_call(
+            self.daemon.addr,
+            "/printers/default",
+            &get_printer_attributes(&uri),
+        );
+        (
+            reply.integer("printer-state").unwrap(),
+            reply.strings("printer-state-reasons"),
+        )
+    }
+
+    fn job_state(&self, id: i32) -> i32 {
+        let uri = self.daemon.default_queue_uri();
+        ipp_call(
+            self.daemon.addr,
+            "/printers/default",
+            &get_job_attributes(&uri, id),
+        )
+        .integer("job-state")
+        .unwrap()
+    }
+
+    fn print(&self, document: &[u8]) -> i32 {
+        let uri = self.daemon.default_queue_uri();
+        let reply = ipp_call(
+            self.daemon.addr,
+            "/printers/default",
+            &print_job(&uri, "state", "text/plain", document, false),
+        );
+        assert_eq!(reply.status, status::OK);
+        reply.integer("job-id").unwrap()
+    }
+}
+
+fn printed_contains(spool: &Path, document: &[u8]) -> bool {
+    files_in(&spool.join("printed"))
+        .iter()
+        .any(|file| fs::read(file).is_ok_and(|bytes| bytes == document))
+}
+
+#[test]
+fn a_paused_queue_is_still_paused_after_a_restart_and_a_resume_is_too() {
+    let dir = TempDir::new("state-pause");
+    let spool = dir.path().join("spool");
+    let document = b"held back by a pause across restarts\n";
+
+    let running = Running::start(dir.path());
+    assert_eq!(running.admin(PAUSE_PRINTER).status, status::OK);
+    let id = running.print(document);
+    assert_eq!(running.job_state(id), job_state::PENDING);
+    running.stop();
+
+    let running = Running::start(dir.path());
+    let (state, reasons) = running.printer_state();
+    assert_eq!(state, PRINTER_STOPPED, "the pause was forgotten");
+    assert!(reasons.contains(&"paused".to_string()), "{reasons:?}");
+    assert_eq!(running.job_state(id), job_state::PENDING);
+    assert!(!printed_contains(&spool, document), "printed while paused");
+    assert!(
+        fs::read_to_string(spool.join("paused-printers"))
+            .unwrap()
+            .lines()
+            .any(|line| line == "default")
+    );
+
+    assert_eq!(running.admin(RESUME_PRINTER).status, status::OK);
+    running.stop();
+    let running = Running::start(dir.path());
+    assert!(
+        wait_until(Duration::from_secs(10), || printed_contains(
+            &spool, document
+        )),
+        "the job did not print after Resume-Printer and a restart"
+    );
+    assert!(wait_until(Duration::from_secs(10), || running
+        .job_state(id)
+        == job_state::COMPLETED));
+    let (state, reasons) = running.printer_state();
+    assert_eq!(state, PRINTER_IDLE, "the resume was forgotten: {reasons:?}");
+    running.stop();
+}
+
+/// Runs the daemon on `spool` as it is; returns its exit status and
+/// output. The daemon must exit by itself within 10 s (a refusal), or the
+/// test fails.
+fn start_expecting_exit(spool: &Path, log: &Path) -> (ExitStatus, String) {
+    let config = log.with_extension("toml");
+    fs::write(&config, "").unwrap();
+    let output = fs::File::create(log).unwrap();
+    let mut child = Command::new(DAEMON)
+        .arg("--config")
+        .arg(&config)
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{}", free_port()))
+        .arg("--spool-dir")
+        .arg(spool)
+        .arg("--no-dbus")
+        .stdin(Stdio::null())
+        .stdout(output.try_clone().unwrap())
+        .stderr(output)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status, fs::read_to_string(log).unwrap_or_default());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!(
+        "the daemon started on an unsafe spool {}:\n{}",
+        spool.display(),
+        fs::read_to_string(log).unwrap_or_default()
+    );
+}
+
+fn assert_refused(spool: &Path, log: &Path, problem: &str) {
+    let (status, output) = start_expecting_exit(spool, log);
+    assert_eq!(status.code(), Some(6), "{status}\n{output}");
+    assert!(
+        output.contains("unsafe spool directory") && output.contains(problem),
+        "no clear message naming {problem:?}:\n{output}"
+    );
+    assert!(
+        !spool.join("jobs").exists(),
+        "the daemon used the spool before refusing"
+    );
+}
+
+#[test]
+fn a_spool_owned_by_another_user_is_refused_with_exit_6() {
+    if !require_root("a_spool_owned_by_another_user_is_refused_with_exit_6") {
+        return;
+    }
+    let dir = TempDir::new("state-owner");
+    let spool = dir.path().join("spool");
+    fs::create_dir(&spool).unwrap();
+    fs::set_permissions(&spool, fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::chown(&spool, Some(NOBODY), Some(NOBODY)).unwrap();
+    assert_refused(&spool, &dir.path().join("log"), "is owned by uid 65534");
+}
+
+#[test]
+fn a_spool_writable_by_others_is_refused_with_exit_6() {
+    let dir = TempDir::new("state-writable");
+    let spool = dir.path().join("spool");
+    fs::create_dir(&spool).unwrap();
+    fs::set_permissions(&spool, fs::Permissions::from_mode(0o777)).unwrap();
+    assert_refused(
+        &spool,
+        &dir.path().join("log"),
+        "writable by group and others",
+    );
+    fs::set_permissions(&spool, fs::Permissions::from_mode(0o1733)).unwrap();
+    assert_refused(&spool, &dir.path().join("log"), "(mode 1733)");
+}
+
+#[test]
+fn a_symlinked_spool_is_refused_with_exit_6() {
+    let dir = TempDir::new("state-symlink");
+    let real = dir.path().join("real");
+    fs::create_dir(&real).unwrap();
+    fs::set_permissions(&real, fs::Permissions::from_mode(0o700)).unwrap();
+    let link = dir.path().join("spool");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    assert_refused(&link, &dir.path().join("log"), "is a symbolic link");
+    assert!(!real.join("jobs").exists(), "the daemon followed the link");
+
+    // A dangling link: refused the same way, its target not created.
+    let dangling = dir.path().join("dangling");
+    let target = dir.path().join("nowhere");
+    std::os::unix::fs::symlink(&target, &dangling).unwrap();
+    assert_refused(&dangling, &dir.path().join("log"), "is a symbolic link");
+    assert!(!target.exists(), "the daemon created the link's target");
+}
+
+/// `printspoold` run by a normal user with no options (as after `cargo
+/// run`): its spool under `~/.local/state/printspoold` passes the check.
+#[test]
+fn the_developer_default_spool_passes_the_check() {
+    if !require_root("the_developer_default_spool_passes_the_check") {
+        return;
+    }
+    let dir = TempDir::new("state-home");
+    let home = dir.path().join("home");
+    fs::create_dir(&home).unwrap();
+    std::os::unix::fs::chown(&home, Some(NOBODY), Some(NOBODY)).unwrap();
+    let log = dir.path().join("log");
+    let config = dir.path().join("empty.toml");
+    fs::write(&config, "").unwrap();
+    let output = fs::File::create(&log).unwrap();
+    let port = free_port();
+    let mut child = Command::new(DAEMON)
+        .arg("--config")
+        .arg(&config)
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--no-dbus")
+        .env_clear()
+        .env("HOME", &home)
+        .env("PATH", "/usr/bin:/bin")
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .stdin(Stdio::null())
+        .stdout(output.try_clone().unwrap())
+        .stderr(output)
+        .spawn()
+        .unwrap();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let serving = wait_until(READY_TIMEOUT, || {
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+            || child.try_wait().unwrap().is_some()
+    });
+    let exited = child.try_wait().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = fs::read_to_string(&log).unwrap_or_default();
+    assert!(serving && exited.is_none(), "{exited:?}\n{text}");
+    let spool = home.join(".local/state/printspoold");
+    let mode = fs::metadata(&spool).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "{}", spool.display());
+}
