@@ -1050,6 +1050,9 @@ fn a_read_only_spool_refuses_jobs_and_keeps_queued_ones_waiting_with_a_reason() 
     // Writable again: the waiting job prints, the held one can be canceled.
     drop(read_only);
     wait_for_state(&daemon, second, job_state::COMPLETED);
+    // The reader thread records a document once it has read to the end,
+    // which may be just after the job completed.
+    wait_until(SETTLE_TIMEOUT, || printer.received().len() >= 2);
     assert_eq!(
         printer.received(),
         vec![b"first document\n".to_vec(), b"second document\n".to_vec()]
