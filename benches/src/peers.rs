@@ -172,12 +172,18 @@ fn launch_printspoold(binary: &Path, dir: &Path, addr: SocketAddr) -> Result<Pro
     Proc::spawn("printspoold", command, &dir.join("printspoold.log"))
 }
 
-/// The printspoold configuration: one queue printing to /dev/null.
+/// The printspoold configuration: one queue printing to /dev/null, with
+/// the job caps lifted as cupsd's are (`MaxJobs 0`), so that a burst's
+/// backlog is accepted by both rather than refused by one.
 pub fn write_printspoold_config(dir: &Path) -> Result<PathBuf, BenchError> {
     fs::create_dir_all(dir).context(|| format!("creating {}", dir.display()))?;
     let config = dir.join("printspoold.toml");
     let text = format!(
         "# Written by printspool-bench.\n\
+         [server.limits]\n\
+         max_active_jobs = 1000000\n\
+         max_active_jobs_per_user = 1000000\n\
+         max_active_jobs_per_address = 1000000\n\
          [[printer]]\n\
          name = \"{QUEUE}\"\n\
          device_uri = \"device:///dev/null\"\n\
