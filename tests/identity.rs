@@ -11,21 +11,19 @@ mod common;
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use printspoold::sources::dbus::{BUS_NAME, INTERFACE, OBJECT_PATH};
-use zbus::fdo::DBusProxy;
-use zbus::names::BusName;
+use printspoold::sources::dbus::BUS_NAME;
+use zbus::Proxy;
 use zbus::zvariant::{Fd, OwnedValue, Value};
-use zbus::{Connection, Proxy};
 
+use common::bus::*;
 use common::*;
 
 /// Longest wait for anything here (a start, a job, a child).
@@ -37,69 +35,6 @@ const NOT_AUTHORIZED: u16 = 0x0403;
 const PAUSE_PRINTER: u16 = 0x0010;
 
 const QUEUE_PATH: &str = "/printers/default";
-
-// ---------------------------------------------------------------------------
-// A private bus where everyone may talk to everyone: only the daemon's own
-// checks apply.
-
-struct PrivateBus {
-    child: Child,
-    _stdout: BufReader<ChildStdout>,
-    address: String,
-}
-
-impl PrivateBus {
-    fn start(dir: &Path) -> PrivateBus {
-        let config = dir.join("bus.conf");
-        let socket = dir.join("bus.socket");
-        fs::write(
-            &config,
-            format!(
-                "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n \
-                 \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n\
-                 <busconfig>\n  <type>session</type>\n  <listen>unix:path={}</listen>\n  \
-                 <auth>EXTERNAL</auth>\n  <policy context=\"default\">\n    <allow user=\"*\"/>\n    \
-                 <allow send_destination=\"*\" eavesdrop=\"true\"/>\n    <allow eavesdrop=\"true\"/>\n    \
-                 <allow own=\"*\"/>\n  </policy>\n</busconfig>\n",
-                socket.display()
-            ),
-        )
-        .unwrap();
-        let mut command = Command::new("dbus-daemon");
-        command
-            .arg(format!("--config-file={}", config.display()))
-            .args(["--nofork", "--nopidfile", "--print-address"])
-            .stdout(Stdio::piped());
-        die_with_parent(&mut command);
-        let mut child = command.spawn().expect("dbus-daemon (apt-get install dbus)");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        assert!(line.starts_with("unix:"), "dbus-daemon printed {line:?}");
-        PrivateBus {
-            child,
-            _stdout: stdout,
-            address: format!("unix:path={}", socket.display()),
-        }
-    }
-}
-
-impl Drop for PrivateBus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn die_with_parent(command: &mut Command) {
-    // SAFETY: prctl is async-signal-safe; nothing else runs in the child.
-    unsafe {
-        command.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-}
 
 // ---------------------------------------------------------------------------
 // The daemon on every entry path, logging in the journal style.
@@ -180,47 +115,12 @@ impl Spooler {
     }
 
     async fn wait_for_name(&mut self) -> bool {
-        let client = self.connect().await;
-        let dbus = DBusProxy::new(&client).await.unwrap();
-        let name = BusName::try_from(BUS_NAME).unwrap();
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            if self.child.try_wait().unwrap().is_some() {
-                return false;
-            }
-            // Ours, not a killed predecessor's the bus has not yet dropped.
-            if let Ok(pid) = dbus.get_connection_unix_process_id(name.clone()).await
-                && pid == self.child.id()
-            {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        false
-    }
-
-    async fn connect(&self) -> Connection {
-        zbus::connection::Builder::address(self.bus.as_str())
-            .unwrap()
-            .build()
-            .await
-            .unwrap()
+        wait_for_name(&self.bus, &mut self.child, WAIT).await
     }
 
     /// The service object, called as root.
     async fn proxy(&self) -> Proxy<'static> {
-        let client = self.connect().await;
-        zbus::proxy::Builder::new(&client)
-            .destination(BUS_NAME)
-            .unwrap()
-            .path(OBJECT_PATH)
-            .unwrap()
-            .interface(INTERFACE)
-            .unwrap()
-            .cache_properties(zbus::proxy::CacheProperties::No)
-            .build()
-            .await
-            .unwrap()
+        service_proxy(&connect_to(&self.bus).await).await
     }
 
     fn log_text(&self) -> String {
@@ -324,53 +224,15 @@ fn from_hex(text: &str) -> Vec<u8> {
 /// stdin; returns what follows `RESULT ` in its output (the harness may
 /// print before it on the same line).
 fn run_as_nobody(action: &str, env: &HashMap<&str, String>, input: &[u8]) -> String {
-    let mut command = Command::new("setpriv");
-    command
-        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "nobody_client",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("PRINTSPOOLD_TEST_ACTION", action)
-        .envs(env)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    die_with_parent(&mut command);
-    let mut child = command.spawn().unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(input).unwrap();
-    drop(stdin);
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text);
-        text
-    });
-    let err = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let finished = wait_until(WAIT, || child.try_wait().unwrap().is_some());
-    if !finished {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let (stdout, stderr) = (out.join().unwrap(), err.join().unwrap());
-    assert!(finished, "nobody's {action} hung; stderr:\n{stderr}");
-    stdout
-        .lines()
-        .find_map(|l| {
-            l.split_once("RESULT ")
-                .map(|(_, result)| result.to_string())
-        })
-        .unwrap_or_else(|| panic!("no RESULT from nobody's {action}:\n{stdout}\n{stderr}"))
+    let (stdin, mut feed) = std::io::pipe().unwrap();
+    let input = input.to_vec();
+    // A thread, so an input larger than the pipe cannot block the test.
+    let feeder = std::thread::spawn(move || feed.write_all(&input));
+    let mut command = nobody_client_command(action);
+    command.envs(env).stdin(stdin);
+    let output = output_within(command, WAIT);
+    feeder.join().unwrap().unwrap();
+    nobody_result(&output)
 }
 
 /// The client half of the tests above, run as nobody by `run_as_nobody`.
@@ -395,22 +257,7 @@ async fn nobody_client() {
         }
         "list-jobs" => {
             let address = std::env::var("PRINTSPOOLD_TEST_BUS").unwrap();
-            let client = zbus::connection::Builder::address(address.as_str())
-                .unwrap()
-                .build()
-                .await
-                .unwrap();
-            let proxy: Proxy<'_> = zbus::proxy::Builder::new(&client)
-                .destination(BUS_NAME)
-                .unwrap()
-                .path(OBJECT_PATH)
-                .unwrap()
-                .interface(INTERFACE)
-                .unwrap()
-                .cache_properties(zbus::proxy::CacheProperties::No)
-                .build()
-                .await
-                .unwrap();
+            let proxy = service_proxy(&connect_to(&address).await).await;
             let jobs: Vec<Dict> = proxy.call("ListJobs", &("all",)).await.unwrap();
             jobs.iter()
                 .map(|job| {
@@ -549,7 +396,7 @@ async fn a_claimed_root_cannot_touch_verified_jobs_but_owners_and_admins_can() {
         return;
     }
     let dir = scratch("identity-acts");
-    let bus = PrivateBus::start(dir.path());
+    let bus = PrivateBus::open(dir.path());
     let spooler = Spooler::start(dir.path(), &bus, &[]).await;
     let proxy = spooler.proxy().await;
     let uri = spooler.queue_uri();
@@ -625,7 +472,7 @@ async fn others_see_jobs_without_names_or_owners() {
         return;
     }
     let dir = scratch("identity-private");
-    let bus = PrivateBus::start(dir.path());
+    let bus = PrivateBus::open(dir.path());
     let spooler = Spooler::start(dir.path(), &bus, &[]).await;
     let proxy = spooler.proxy().await;
     let uri = spooler.queue_uri();
@@ -717,7 +564,7 @@ async fn job_private_values_none_shows_every_name() {
         return;
     }
     let dir = scratch("identity-public");
-    let bus = PrivateBus::start(dir.path());
+    let bus = PrivateBus::open(dir.path());
     let config = "[server]\njob_private_values = [\"none\"]\n";
     let spooler = Spooler::start_with_config(dir.path(), &bus, &[], config).await;
     let uri = spooler.queue_uri();
@@ -744,7 +591,7 @@ async fn hostile_names_never_forge_a_journal_line() {
         return;
     }
     let dir = scratch("identity-logs");
-    let bus = PrivateBus::start(dir.path());
+    let bus = PrivateBus::open(dir.path());
     let spooler = Spooler::start(dir.path(), &bus, &["--verbose"]).await;
     let proxy = spooler.proxy().await;
     let uri = spooler.queue_uri();
@@ -791,7 +638,7 @@ async fn records_from_before_identities_load_and_count_as_verified() {
         return;
     }
     let dir = scratch("identity-legacy");
-    let bus = PrivateBus::start(dir.path());
+    let bus = PrivateBus::open(dir.path());
     let spooler = Spooler::start(dir.path(), &bus, &[]).await;
     let uri = spooler.queue_uri();
     let held =

@@ -481,7 +481,7 @@ impl Drop for Daemon {
 
 /// Keeps variables a service manager may have set for the test runner from
 /// changing how the daemon under test starts and logs.
-fn scrub_service_manager_env(command: &mut Command) {
+pub fn scrub_service_manager_env(command: &mut Command) {
     for var in [
         "LISTEN_FDS",
         "LISTEN_PID",
@@ -499,7 +499,7 @@ fn scrub_service_manager_env(command: &mut Command) {
 
 /// Kills the child if the spawning test thread dies without dropping it
 /// (the harness was killed), so no daemon outlives the test run.
-fn die_with_parent(command: &mut Command) {
+pub fn die_with_parent(command: &mut Command) {
     // SAFETY: prctl is async-signal-safe; the closure touches nothing else.
     unsafe {
         command.pre_exec(|| {
@@ -1253,4 +1253,86 @@ pub fn require_program(program: &str, package: &str) {
         "`{program}` not found on PATH: install Debian package {package} \
          (tests/run does this when run as root)"
     );
+}
+
+// ---------------------------------------------------------------------------
+// A private D-Bus; runs bounded in time; the test binary re-run as nobody.
+
+pub mod bus;
+
+/// Runs `command` to completion like `Command::output`, but kills it and
+/// fails the test if it takes longer than `limit`: a test never hangs.
+/// Its stdin is whatever the caller set (inherited by default).
+pub fn output_within(mut command: Command, limit: Duration) -> std::process::Output {
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    die_with_parent(&mut command);
+    let mut child = command.spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stdout.read_to_end(&mut bytes);
+        bytes
+    });
+    let err = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stderr.read_to_end(&mut bytes);
+        bytes
+    });
+    let mut status = None;
+    let finished = wait_until(limit, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    if !finished {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let (stdout, stderr) = (out.join().unwrap(), err.join().unwrap());
+    assert!(
+        finished,
+        "{command:?} still running after {limit:?}; killed. stderr:\n{}",
+        String::from_utf8_lossy(&stderr)
+    );
+    std::process::Output {
+        status: status.unwrap(),
+        stdout,
+        stderr,
+    }
+}
+
+/// This test binary again, as nobody:nogroup through `setpriv`, running
+/// only its ignored `nobody_client` test with `PRINTSPOOLD_TEST_ACTION`
+/// set to `action`: the unprivileged side of a test.
+pub fn nobody_client_command(action: &str) -> Command {
+    let mut command = Command::new("setpriv");
+    command
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "nobody_client",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("PRINTSPOOLD_TEST_ACTION", action);
+    command
+}
+
+/// What follows `RESULT ` in a `nobody_client`'s output (the harness may
+/// print before it on the same line); panics, showing both streams, when
+/// there is none.
+pub fn nobody_result(output: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .find_map(|l| l.split_once("RESULT ").map(|(_, result)| result))
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            panic!(
+                "no RESULT from nobody:\n{stdout}\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
 }
