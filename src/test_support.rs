@@ -49,3 +49,29 @@ pub fn wait_until(seconds: u64, mut condition: impl FnMut() -> bool) -> bool {
     }
     condition()
 }
+
+/// A pending job with a document, owned by a verified `u`: unit tests
+/// override the fields they are about with `Job { .., ..job() }`.
+pub fn job() -> crate::core::Job {
+    use crate::core::{Assurance, Job, JobState, JobTicket, Origin};
+    Job {
+        id: 1,
+        printer: "p".into(),
+        owner: "u".into(),
+        name: "n".into(),
+        origin: Origin::Ipp,
+        identity: Assurance::Verified,
+        state: JobState::Pending,
+        reasons: vec!["none".into()],
+        message: String::new(),
+        ticket: JobTicket::default(),
+        format: None,
+        document_bytes: None,
+        has_document: true,
+        created_at: 0,
+        processing_at: None,
+        completed_at: None,
+        claim: None,
+        tcp_peer: None,
+    }
+}
