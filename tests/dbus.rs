@@ -93,11 +93,9 @@ impl BusDaemon {
                 .arg(dir.join("spool"))
                 .arg("--session-bus")
                 .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
-                .env("NO_COLOR", "1")
-                .env_remove("NOTIFY_SOCKET")
-                .env_remove("LISTEN_FDS")
                 .stdin(Stdio::null())
                 .stderr(File::create(&log).unwrap());
+            scrub_service_manager_env(&mut command);
             die_with_parent(&mut command);
             let mut daemon = BusDaemon {
                 child: command.spawn().unwrap(),

@@ -85,15 +85,12 @@ impl Spooler {
                 .arg("--session-bus")
                 .args(extra_args)
                 .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
-                // stderr is "the journal": the daemon picks the `<N>` style.
-                .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
-                .env("NO_COLOR", "1")
-                .env_remove("NOTIFY_SOCKET")
-                .env_remove("LISTEN_FDS")
-                .env_remove("LISTEN_PID")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(stderr);
+            scrub_service_manager_env(&mut command);
+            // stderr is "the journal": the daemon picks the `<N>` style.
+            command.env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()));
             die_with_parent(&mut command);
             let mut spooler = Spooler {
                 child: command.spawn().unwrap(),
@@ -138,10 +135,7 @@ impl Spooler {
 
     /// IPP over the Unix socket as root (this process).
     fn unix_as_root(&self, ipp: &[u8]) -> IppResponse {
-        let mut stream = UnixStream::connect(&self.socket).unwrap();
-        stream.set_read_timeout(Some(WAIT)).unwrap();
-        stream.write_all(&http_request(ipp)).unwrap();
-        let response = read_response(&mut BufReader::new(stream)).unwrap();
+        let response = post_unix(&self.socket, QUEUE_PATH, ipp, WAIT).unwrap();
         assert_eq!(response.status, 200);
         response.ipp()
     }
@@ -150,7 +144,7 @@ impl Spooler {
     fn unix_as_nobody(&self, ipp: &[u8]) -> IppResponse {
         let mut env = HashMap::new();
         env.insert("PRINTSPOOLD_TEST_SOCKET", self.socket.display().to_string());
-        let hex = run_as_nobody("relay", &env, &http_request(ipp));
+        let hex = run_as_nobody("relay", &env, &post_request("localhost", QUEUE_PATH, ipp));
         let bytes = from_hex(&hex);
         let response = read_response(&mut &bytes[..]).unwrap();
         assert_eq!(response.status, 200);
@@ -193,17 +187,6 @@ impl Drop for Spooler {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn http_request(ipp: &[u8]) -> Vec<u8> {
-    let mut bytes = format!(
-        "POST {QUEUE_PATH} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/ipp\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        ipp.len()
-    )
-    .into_bytes();
-    bytes.extend_from_slice(ipp);
-    bytes
 }
 
 fn to_hex(bytes: &[u8]) -> String {
@@ -368,20 +351,19 @@ async fn submit_by_drop(spooler: &Spooler, proxy: &Proxy<'_>) -> u32 {
     }
 }
 
-/// A scratch directory nobody can reach into (for the Unix socket).
-fn scratch(label: &str) -> TempDir {
-    let dir = TempDir::new(label);
-    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    dir
-}
-
-fn require_tools(test: &str) -> bool {
+/// What every test here starts from: when it can run here (root, the
+/// tools installed), a scratch directory nobody can reach into (for the
+/// Unix socket) and an open private bus in it.
+fn bus_in_scratch(test: &str, label: &str) -> Option<(TempDir, PrivateBus)> {
     if !require_root(test) {
-        return false;
+        return None;
     }
     require_program("setpriv", "util-linux");
     require_program("dbus-daemon", "dbus");
-    true
+    let dir = TempDir::new(label);
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let bus = PrivateBus::open(dir.path());
+    Some((dir, bus))
 }
 
 // ---------------------------------------------------------------------------
@@ -392,11 +374,12 @@ fn require_tools(test: &str) -> bool {
 /// job; a verified administrator may act on anyone's job and pause.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claimed_root_cannot_touch_verified_jobs_but_owners_and_admins_can() {
-    if !require_tools("a_claimed_root_cannot_touch_verified_jobs_but_owners_and_admins_can") {
+    let Some((dir, bus)) = bus_in_scratch(
+        "a_claimed_root_cannot_touch_verified_jobs_but_owners_and_admins_can",
+        "identity-acts",
+    ) else {
         return;
-    }
-    let dir = scratch("identity-acts");
-    let bus = PrivateBus::open(dir.path());
+    };
     let spooler = Spooler::start(dir.path(), &bus, &[]).await;
     let proxy = spooler.proxy().await;
     let uri = spooler.queue_uri();
@@ -468,11 +451,12 @@ async fn a_claimed_root_cannot_touch_verified_jobs_but_owners_and_admins_can() {
 /// others only to the owner and to administrators.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn others_see_jobs_without_names_or_owners() {
-    if !require_tools("others_see_jobs_without_names_or_owners") {
+    let Some((dir, bus)) = bus_in_scratch(
+        "others_see_jobs_without_names_or_owners",
+        "identity-private",
+    ) else {
         return;
-    }
-    let dir = scratch("identity-private");
-    let bus = PrivateBus::open(dir.path());
+    };
     let spooler = Spooler::start(dir.path(), &bus, &[]).await;
     let proxy = spooler.proxy().await;
     let uri = spooler.queue_uri();
@@ -560,11 +544,12 @@ async fn others_see_jobs_without_names_or_owners() {
 /// `JobPrivateValues none`: the key reaches the running daemon.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn job_private_values_none_shows_every_name() {
-    if !require_tools("job_private_values_none_shows_every_name") {
+    let Some((dir, bus)) = bus_in_scratch(
+        "job_private_values_none_shows_every_name",
+        "identity-public",
+    ) else {
         return;
-    }
-    let dir = scratch("identity-public");
-    let bus = PrivateBus::open(dir.path());
+    };
     let config = "[server]\njob_private_values = [\"none\"]\n";
     let spooler = Spooler::start_with_config(dir.path(), &bus, &[], config).await;
     let uri = spooler.queue_uri();
@@ -587,11 +572,11 @@ async fn job_private_values_none_shows_every_name() {
 /// file names meet it in the drop-directory tests.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_names_never_forge_a_journal_line() {
-    if !require_tools("hostile_names_never_forge_a_journal_line") {
+    let Some((dir, bus)) =
+        bus_in_scratch("hostile_names_never_forge_a_journal_line", "identity-logs")
+    else {
         return;
-    }
-    let dir = scratch("identity-logs");
-    let bus = PrivateBus::open(dir.path());
+    };
     let spooler = Spooler::start(dir.path(), &bus, &["--verbose"]).await;
     let proxy = spooler.proxy().await;
     let uri = spooler.queue_uri();
@@ -634,11 +619,12 @@ async fn hostile_names_never_forge_a_journal_line() {
 /// over it (not even over a job that was in fact submitted over TCP).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_from_before_identities_load_and_count_as_verified() {
-    if !require_tools("records_from_before_identities_load_and_count_as_verified") {
+    let Some((dir, bus)) = bus_in_scratch(
+        "records_from_before_identities_load_and_count_as_verified",
+        "identity-legacy",
+    ) else {
         return;
-    }
-    let dir = scratch("identity-legacy");
-    let bus = PrivateBus::open(dir.path());
+    };
     let spooler = Spooler::start(dir.path(), &bus, &[]).await;
     let uri = spooler.queue_uri();
     let held =

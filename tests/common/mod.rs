@@ -174,15 +174,7 @@ impl Daemon {
     /// queue `default` printing into `<spool>/printed/`). Its stderr is
     /// appended to `log`. Panics, showing the log, if it never serves.
     pub fn start(spool: &Path, log: &Path) -> Daemon {
-        let mut last_error = String::new();
-        for _ in 0..3 {
-            match Daemon::start_on(spool, log, free_port(), &[]) {
-                Ok(daemon) => return daemon,
-                // Most likely the port was taken between probe and bind.
-                Err(e) => last_error = e,
-            }
-        }
-        panic!("printspoold did not start: {last_error}");
+        start_retrying(|| Daemon::start_on(spool, log, free_port(), &[]))
     }
 
     /// Starts the daemon listening on `port`, with `extra_args` appended.
@@ -244,14 +236,7 @@ impl Daemon {
         create_spool_dir(spool);
         let path = spool.with_extension("toml");
         fs::write(&path, config).unwrap();
-        let mut last_error = String::new();
-        for _ in 0..3 {
-            match Daemon::launch(spool, log, free_port(), &path, &[], READY_TIMEOUT) {
-                Ok(daemon) => return daemon,
-                Err(e) => last_error = e,
-            }
-        }
-        panic!("printspoold did not start: {last_error}");
+        start_retrying(|| Daemon::launch(spool, log, free_port(), &path, &[], READY_TIMEOUT))
     }
 
     fn launch(
@@ -290,25 +275,9 @@ impl Daemon {
     }
 
     fn wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Err(format!(
-                    "exited with {status} before serving {}; log:\n{}",
-                    self.addr,
-                    self.log_text()
-                ));
-            }
-            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Err(format!(
-            "not accepting on {} after {timeout:?}; log:\n{}",
-            self.addr,
-            self.log_text()
-        ))
+        let addr = self.addr;
+        wait_serving(&mut self.child, timeout, || accepts(addr))
+            .map_err(|e| format!("{e} on {addr}; log:\n{}", self.log_text()))
     }
 
     pub fn pid(&self) -> i32 {
@@ -934,10 +903,11 @@ impl HttpResponse {
     }
 }
 
-/// The head of a POST of `body_len` bytes of `application/ipp`.
-pub fn post_head(addr: SocketAddr, path: &str, body_len: u64) -> Vec<u8> {
+/// The head of a POST of `body_len` bytes of `application/ipp` (`host`:
+/// the Host header's value, e.g. the daemon's address).
+pub fn post_head(host: impl std::fmt::Display, path: &str, body_len: u64) -> Vec<u8> {
     format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/ipp\r\n\
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/ipp\r\n\
          Content-Length: {body_len}\r\nConnection: close\r\n\r\n"
     )
     .into_bytes()
@@ -956,9 +926,7 @@ pub fn post_with_timeout(
     timeout: Duration,
 ) -> io::Result<HttpResponse> {
     let mut stream = connect(addr, timeout)?;
-    let mut request = post_head(addr, path, ipp.len() as u64);
-    request.extend_from_slice(ipp);
-    stream.write_all(&request)?;
+    stream.write_all(&post_request(addr, path, ipp))?;
     read_response(&mut BufReader::new(stream))
 }
 
@@ -1335,4 +1303,67 @@ pub fn nobody_result(output: &std::process::Output) -> String {
                 String::from_utf8_lossy(&output.stderr)
             )
         })
+}
+
+/// A whole POST of `ipp` to `path`, head ([`post_head`]) and body.
+pub fn post_request(host: impl std::fmt::Display, path: &str, ipp: &[u8]) -> Vec<u8> {
+    let mut request = post_head(host, path, ipp.len() as u64);
+    request.extend_from_slice(ipp);
+    request
+}
+
+/// [`post`] over the Unix socket at `socket`, as this process.
+pub fn post_unix(
+    socket: &Path,
+    path: &str,
+    ipp: &[u8],
+    timeout: Duration,
+) -> io::Result<HttpResponse> {
+    let mut stream = std::os::unix::net::UnixStream::connect(socket)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    stream.write_all(&post_request("localhost", path, ipp))?;
+    read_response(&mut BufReader::new(stream))
+}
+
+// ---------------------------------------------------------------------------
+// Starting a daemon: retries, readiness.
+
+/// Runs `launch` up to three times and returns the first daemon that
+/// serves: a port probed free may be taken before the daemon binds it.
+/// Panics with the last error after the third failure.
+pub fn start_retrying<T>(mut launch: impl FnMut() -> Result<T, String>) -> T {
+    let mut last_error = String::new();
+    for _ in 0..3 {
+        match launch() {
+            Ok(daemon) => return daemon,
+            Err(e) => last_error = e,
+        }
+    }
+    panic!("printspoold did not start: {last_error}");
+}
+
+/// Polls until `serving()` holds (Ok), `child` exits or `timeout` passes
+/// (Err saying which; the caller adds the log).
+pub fn wait_serving(
+    child: &mut Child,
+    timeout: Duration,
+    mut serving: impl FnMut() -> bool,
+) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Err(format!("exited with {status}"));
+        }
+        if serving() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(format!("not serving after {timeout:?}"))
+}
+
+/// Whether a TCP connection to `addr` succeeds within 200 ms.
+pub fn accepts(addr: SocketAddr) -> bool {
+    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
 }
