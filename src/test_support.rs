@@ -75,3 +75,10 @@ pub fn job() -> crate::core::Job {
         tcp_peer: None,
     }
 }
+
+/// Makes a FIFO (mode 0600) at `path`: a file that blocks whoever opens it
+/// for reading without a writer, the trap the code under test must avoid.
+pub fn mkfifo(path: &Path) {
+    use rustix::fs::{CWD, FileType, Mode, mknodat};
+    mknodat(CWD, path, FileType::Fifo, Mode::from_raw_mode(0o600), 0).unwrap();
+}

@@ -903,9 +903,7 @@ fn recovery_quarantines_a_fifo_a_symlink_and_a_record_without_document() {
     let jobs = daemon.spool.join("jobs");
     fs::remove_file(jobs.join(format!("{orphan_id}.doc"))).unwrap();
     let orphan_record = fs::read(jobs.join(format!("{orphan_id}.job"))).unwrap();
-    let fifo = c_path(&jobs.join("500.job"));
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    mkfifo(&jobs.join("500.job"), 0o600);
     std::os::unix::fs::symlink(&secret, jobs.join("501.job")).unwrap();
     let secret_before = snapshot(dir.path()).remove("secret.txt").unwrap();
 

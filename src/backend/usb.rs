@@ -210,9 +210,7 @@ mod tests {
     /// full, poll(2), and a reader that can stop reading like a printer.
     fn fifo(dir: &Path) -> PathBuf {
         let path = dir.join("lp0");
-        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
-        // SAFETY: valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        crate::test_support::mkfifo(&path);
         path
     }
 

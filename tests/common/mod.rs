@@ -1367,3 +1367,10 @@ pub fn wait_serving(
 pub fn accepts(addr: SocketAddr) -> bool {
     TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
 }
+
+/// Makes a FIFO with permissions `mode` at `path`.
+pub fn mkfifo(path: &Path, mode: u32) {
+    use rustix::fs::{CWD, FileType, Mode, mknodat};
+    mknodat(CWD, path, FileType::Fifo, Mode::from_raw_mode(mode), 0)
+        .unwrap_or_else(|e| panic!("mkfifo {}: {e}", path.display()));
+}
