@@ -1224,7 +1224,9 @@ pub fn require_program(program: &str, package: &str) {
 }
 
 // ---------------------------------------------------------------------------
-// A private D-Bus; runs bounded in time; the test binary re-run as nobody.
+// Helpers several test files had each written: a private D-Bus (module
+// `bus`), runs bounded in time, the test binary re-run as nobody, POSTs
+// over a Unix socket, start retries and readiness, FIFOs.
 
 pub mod bus;
 
@@ -1325,9 +1327,6 @@ pub fn post_unix(
     stream.write_all(&post_request("localhost", path, ipp))?;
     read_response(&mut BufReader::new(stream))
 }
-
-// ---------------------------------------------------------------------------
-// Starting a daemon: retries, readiness.
 
 /// Runs `launch` up to three times and returns the first daemon that
 /// serves: a port probed free may be taken before the daemon binds it.
