@@ -227,9 +227,7 @@ mod tests {
         let jobs = spool.join("jobs");
         std::fs::create_dir(jobs.join("6.doc")).unwrap();
         // A FIFO where a record should be, and a symlink to a file outside.
-        let fifo = std::ffi::CString::new(jobs.join("3.job").to_str().unwrap()).unwrap();
-        // SAFETY: a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        crate::test_support::mkfifo(&jobs.join("3.job"));
         let outside = dir.path().join("outside");
         std::fs::write(&outside, b"not a record").unwrap();
         std::os::unix::fs::symlink(&outside, jobs.join("4.job")).unwrap();

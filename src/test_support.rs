@@ -49,3 +49,36 @@ pub fn wait_until(seconds: u64, mut condition: impl FnMut() -> bool) -> bool {
     }
     condition()
 }
+
+/// A pending job with a document, owned by a verified `u`: unit tests
+/// override the fields they are about with `Job { .., ..job() }`.
+pub fn job() -> crate::core::Job {
+    use crate::core::{Assurance, Job, JobState, JobTicket, Origin};
+    Job {
+        id: 1,
+        printer: "p".into(),
+        owner: "u".into(),
+        name: "n".into(),
+        origin: Origin::Ipp,
+        identity: Assurance::Verified,
+        state: JobState::Pending,
+        reasons: vec!["none".into()],
+        message: String::new(),
+        ticket: JobTicket::default(),
+        format: None,
+        document_bytes: None,
+        has_document: true,
+        created_at: 0,
+        processing_at: None,
+        completed_at: None,
+        claim: None,
+        tcp_peer: None,
+    }
+}
+
+/// Makes a FIFO (mode 0600) at `path`: a file that blocks whoever opens it
+/// for reading without a writer, the trap the code under test must avoid.
+pub fn mkfifo(path: &Path) {
+    use rustix::fs::{CWD, FileType, Mode, mknodat};
+    mknodat(CWD, path, FileType::Fifo, Mode::from_raw_mode(0o600), 0).unwrap();
+}

@@ -10,23 +10,22 @@ mod common;
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use printspoold::sources::dbus::{BUS_NAME, INTERFACE, OBJECT_PATH};
 use zbus::export::futures_core::Stream;
 use zbus::fdo::DBusProxy;
-use zbus::names::BusName;
 use zbus::zvariant::{Fd, OwnedValue, Value};
 use zbus::{Connection, MatchRule, MessageStream, Proxy};
 
+use common::bus::*;
 use common::*;
 
 /// Longest wait for anything in these tests (a start, a job, a signal).
@@ -41,7 +40,7 @@ fn repo_file(relative: &str) -> PathBuf {
 }
 
 // ---------------------------------------------------------------------------
-// A private bus.
+// Bus policies (the private bus itself is `common::bus`).
 
 /// Debian's system bus policy (system.conf): deny by default, holes
 /// punched by each service's file. Used to test the shipped policy.
@@ -62,126 +61,6 @@ const SYSTEM_LIKE_POLICY: &str = r#"
     <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
   </policy>
 "#;
-
-/// Everyone may connect, own and send: only the daemon's checks apply.
-const OPEN_POLICY: &str = r#"
-  <policy context="default">
-    <allow user="*"/>
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-"#;
-
-/// A `dbus-daemon` listening on a socket in a scratch directory.
-struct PrivateBus {
-    child: Child,
-    /// Kept open: the daemon (and what it activates) may write to stdout.
-    _stdout: BufReader<ChildStdout>,
-    address: String,
-}
-
-impl PrivateBus {
-    /// `extra` goes inside `<busconfig>` (policies, includes, servicedirs).
-    fn start(dir: &Path, extra: &str) -> PrivateBus {
-        // nobody must reach the socket.
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
-        let config = dir.join("bus.conf");
-        let socket = dir.join("bus.socket");
-        fs::write(
-            &config,
-            format!(
-                "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n \
-                 \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n\
-                 <busconfig>\n  <type>session</type>\n  <listen>unix:path={}</listen>\n  \
-                 <auth>EXTERNAL</auth>\n{extra}</busconfig>\n",
-                socket.display()
-            ),
-        )
-        .unwrap();
-        let mut command = Command::new("dbus-daemon");
-        command
-            .arg(format!("--config-file={}", config.display()))
-            .args(["--nofork", "--nopidfile", "--print-address"])
-            .stdout(Stdio::piped());
-        die_with_parent(&mut command);
-        let mut child = command.spawn().expect("dbus-daemon (apt-get install dbus)");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        assert!(line.starts_with("unix:"), "dbus-daemon printed {line:?}");
-        PrivateBus {
-            child,
-            _stdout: stdout,
-            address: format!("unix:path={}", socket.display()),
-        }
-    }
-
-    async fn connect(&self) -> Connection {
-        zbus::connection::Builder::address(self.address.as_str())
-            .unwrap()
-            .build()
-            .await
-            .unwrap()
-    }
-}
-
-impl Drop for PrivateBus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs `command` to completion like `Command::output`, but kills it and
-/// fails the test if it takes longer than `limit`: a test never hangs.
-fn output_within(mut command: Command, limit: Duration) -> std::process::Output {
-    command.stdout(Stdio::piped()).stderr(Stdio::piped());
-    die_with_parent(&mut command);
-    let mut child = command.spawn().unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut stdout, &mut bytes);
-        bytes
-    });
-    let err = std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut stderr, &mut bytes);
-        bytes
-    });
-    let mut status = None;
-    let finished = wait_until(limit, || {
-        status = child.try_wait().unwrap();
-        status.is_some()
-    });
-    if !finished {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let (stdout, stderr) = (out.join().unwrap(), err.join().unwrap());
-    assert!(
-        finished,
-        "{command:?} still running after {limit:?}; killed. stderr:\n{}",
-        String::from_utf8_lossy(&stderr)
-    );
-    std::process::Output {
-        status: status.unwrap(),
-        stdout,
-        stderr,
-    }
-}
-
-fn die_with_parent(command: &mut Command) {
-    // SAFETY: prctl is async-signal-safe; nothing else runs in the child.
-    unsafe {
-        command.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-}
 
 // ---------------------------------------------------------------------------
 // The daemon on that bus.
@@ -214,11 +93,9 @@ impl BusDaemon {
                 .arg(dir.join("spool"))
                 .arg("--session-bus")
                 .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
-                .env("NO_COLOR", "1")
-                .env_remove("NOTIFY_SOCKET")
-                .env_remove("LISTEN_FDS")
                 .stdin(Stdio::null())
                 .stderr(File::create(&log).unwrap());
+            scrub_service_manager_env(&mut command);
             die_with_parent(&mut command);
             let mut daemon = BusDaemon {
                 child: command.spawn().unwrap(),
@@ -236,24 +113,15 @@ impl BusDaemon {
     }
 
     async fn wait_for_name(&mut self, bus: &PrivateBus) -> bool {
-        let client = bus.connect().await;
-        let dbus = DBusProxy::new(&client).await.unwrap();
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            if self.child.try_wait().unwrap().is_some() {
-                return false;
-            }
-            if dbus.name_has_owner(bus_name()).await.unwrap() {
-                // The name comes last: IPP must already answer.
-                assert!(
-                    TcpStream::connect(self.addr).is_ok(),
-                    "D-Bus name before IPP listener"
-                );
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        if !wait_for_name(&bus.address, &mut self.child, WAIT).await {
+            return false;
         }
-        false
+        // The name comes last: IPP must already answer.
+        assert!(
+            TcpStream::connect(self.addr).is_ok(),
+            "D-Bus name before IPP listener"
+        );
+        true
     }
 
     fn log_text(&self) -> String {
@@ -287,10 +155,6 @@ impl Drop for BusDaemon {
     }
 }
 
-fn bus_name() -> BusName<'static> {
-    BusName::try_from(BUS_NAME).unwrap()
-}
-
 /// A running daemon on an open bus, and a root client.
 struct Fixture {
     client: Connection,
@@ -302,7 +166,7 @@ struct Fixture {
 impl Fixture {
     async fn start(label: &str, config: &str) -> Fixture {
         let dir = TempDir::new(label);
-        let bus = PrivateBus::start(dir.path(), OPEN_POLICY);
+        let bus = PrivateBus::open(dir.path());
         let daemon = BusDaemon::start(dir.path(), &bus, config).await;
         let client = bus.connect().await;
         Fixture {
@@ -322,20 +186,6 @@ impl Fixture {
         fs::write(&path, bytes).unwrap();
         File::open(path).unwrap()
     }
-}
-
-async fn service_proxy(client: &Connection) -> Proxy<'static> {
-    zbus::proxy::Builder::new(client)
-        .destination(BUS_NAME)
-        .unwrap()
-        .path(OBJECT_PATH)
-        .unwrap()
-        .interface(INTERFACE)
-        .unwrap()
-        .cache_properties(zbus::proxy::CacheProperties::No)
-        .build()
-        .await
-        .unwrap()
 }
 
 type Dict = HashMap<String, OwnedValue>;
@@ -598,11 +448,7 @@ async fn nobody_client() {
     ) else {
         return;
     };
-    let client = zbus::connection::Builder::address(address.as_str())
-        .unwrap()
-        .build()
-        .await
-        .unwrap();
+    let client = connect_to(&address).await;
     let proxy = service_proxy(&client).await;
     let outcome = match action.split_once(' ') {
         // The document is our stdin, opened by the parent: nobody could
@@ -633,32 +479,11 @@ async fn nobody_client() {
 
 /// Runs `nobody_client` as nobody:nogroup; returns its RESULT line.
 fn as_nobody(bus: &PrivateBus, action: &str, stdin: Option<File>) -> String {
-    let mut command = Command::new("setpriv");
+    let mut command = nobody_client_command(action);
     command
-        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "nobody_client",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
         .env("PRINTSPOOLD_TEST_BUS", &bus.address)
-        .env("PRINTSPOOLD_TEST_ACTION", action)
         .stdin(stdin.map(Stdio::from).unwrap_or_else(Stdio::null));
-    let output = output_within(command, WAIT);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    stdout
-        .lines()
-        .find_map(|l| l.split_once("RESULT ").map(|(_, result)| result))
-        .map(str::to_string)
-        .unwrap_or_else(|| {
-            panic!(
-                "no RESULT from nobody:\n{stdout}\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            )
-        })
+    nobody_result(&output_within(command, WAIT))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -147,9 +147,7 @@ fn every_bad_kind_of_entry_lands_in_rejected_with_a_reason() {
     fs::write(&outside, "not yours\n").unwrap();
 
     std::os::unix::fs::symlink(&outside, incoming.join("a-symlink")).unwrap();
-    let fifo = std::ffi::CString::new(incoming.join("a-fifo").to_str().unwrap()).unwrap();
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    mkfifo(&incoming.join("a-fifo"), 0o644);
     let hard = dir.path().join("linked.txt");
     fs::write(&hard, "two names\n").unwrap();
     fs::hard_link(&hard, incoming.join("a-hard-link")).unwrap();

@@ -927,9 +927,7 @@ struct FifoPrinter {
 
 impl FifoPrinter {
     fn new(path: &Path) -> FifoPrinter {
-        let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
-        // SAFETY: a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo");
+        mkfifo(path, 0o600);
         FifoPrinter {
             path: path.to_path_buf(),
             stop: Arc::new(AtomicBool::new(false)),

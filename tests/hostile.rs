@@ -23,7 +23,6 @@ use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -61,14 +60,7 @@ impl JournalDaemon {
         fs::create_dir_all(&spool).unwrap();
         fs::set_permissions(&spool, fs::Permissions::from_mode(0o711)).unwrap();
         fs::write(dir.join("config.toml"), config).unwrap();
-        let mut last = String::new();
-        for _ in 0..3 {
-            match Self::launch(dir, Duration::from_secs(10)) {
-                Ok(daemon) => return daemon,
-                Err(e) => last = e,
-            }
-        }
-        panic!("printspoold did not start: {last}");
+        start_retrying(|| Self::launch(dir, Duration::from_secs(10)))
     }
 
     fn launch(dir: &Path, ready_within: Duration) -> Result<JournalDaemon, String> {
@@ -93,27 +85,9 @@ impl JournalDaemon {
             .stdin(Stdio::null())
             .stdout(stderr.try_clone().unwrap())
             .stderr(stderr);
-        for var in [
-            "LISTEN_FDS",
-            "LISTEN_PID",
-            "LISTEN_FDNAMES",
-            "NOTIFY_SOCKET",
-            "WATCHDOG_USEC",
-            "WATCHDOG_PID",
-            "INVOCATION_ID",
-        ] {
-            command.env_remove(var);
-        }
-        command
-            .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
-            .env("NO_COLOR", "1");
-        // SAFETY: prctl is async-signal-safe; the closure touches nothing else.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        scrub_service_manager_env(&mut command);
+        command.env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()));
+        die_with_parent(&mut command);
         let child = command.spawn().unwrap();
         let mut daemon = JournalDaemon {
             child,
@@ -121,21 +95,13 @@ impl JournalDaemon {
             spool,
             log,
         };
-        let deadline = Instant::now() + ready_within;
-        while Instant::now() < deadline {
-            if let Some(status) = daemon.child.try_wait().unwrap() {
-                return Err(format!("exited with {status}; log:\n{}", daemon.log_text()));
+        match wait_serving(&mut daemon.child, ready_within, || accepts(addr)) {
+            Ok(()) => Ok(daemon),
+            Err(e) => {
+                daemon.kill();
+                Err(format!("{e}; log:\n{}", daemon.log_text()))
             }
-            if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return Ok(daemon);
-            }
-            std::thread::sleep(Duration::from_millis(20));
         }
-        daemon.kill();
-        Err(format!(
-            "not serving after {ready_within:?} (hung?); log:\n{}",
-            daemon.log_text()
-        ))
     }
 
     /// SIGKILL and a start on the same spool; panics (with the log) if the
@@ -937,9 +903,7 @@ fn recovery_quarantines_a_fifo_a_symlink_and_a_record_without_document() {
     let jobs = daemon.spool.join("jobs");
     fs::remove_file(jobs.join(format!("{orphan_id}.doc"))).unwrap();
     let orphan_record = fs::read(jobs.join(format!("{orphan_id}.job"))).unwrap();
-    let fifo = c_path(&jobs.join("500.job"));
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    mkfifo(&jobs.join("500.job"), 0o600);
     std::os::unix::fs::symlink(&secret, jobs.join("501.job")).unwrap();
     let secret_before = snapshot(dir.path()).remove("secret.txt").unwrap();
 

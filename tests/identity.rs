@@ -11,21 +11,19 @@ mod common;
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use printspoold::sources::dbus::{BUS_NAME, INTERFACE, OBJECT_PATH};
-use zbus::fdo::DBusProxy;
-use zbus::names::BusName;
+use printspoold::sources::dbus::BUS_NAME;
+use zbus::Proxy;
 use zbus::zvariant::{Fd, OwnedValue, Value};
-use zbus::{Connection, Proxy};
 
+use common::bus::*;
 use common::*;
 
 /// Longest wait for anything here (a start, a job, a child).
@@ -37,69 +35,6 @@ const NOT_AUTHORIZED: u16 = 0x0403;
 const PAUSE_PRINTER: u16 = 0x0010;
 
 const QUEUE_PATH: &str = "/printers/default";
-
-// ---------------------------------------------------------------------------
-// A private bus where everyone may talk to everyone: only the daemon's own
-// checks apply.
-
-struct PrivateBus {
-    child: Child,
-    _stdout: BufReader<ChildStdout>,
-    address: String,
-}
-
-impl PrivateBus {
-    fn start(dir: &Path) -> PrivateBus {
-        let config = dir.join("bus.conf");
-        let socket = dir.join("bus.socket");
-        fs::write(
-            &config,
-            format!(
-                "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n \
-                 \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n\
-                 <busconfig>\n  <type>session</type>\n  <listen>unix:path={}</listen>\n  \
-                 <auth>EXTERNAL</auth>\n  <policy context=\"default\">\n    <allow user=\"*\"/>\n    \
-                 <allow send_destination=\"*\" eavesdrop=\"true\"/>\n    <allow eavesdrop=\"true\"/>\n    \
-                 <allow own=\"*\"/>\n  </policy>\n</busconfig>\n",
-                socket.display()
-            ),
-        )
-        .unwrap();
-        let mut command = Command::new("dbus-daemon");
-        command
-            .arg(format!("--config-file={}", config.display()))
-            .args(["--nofork", "--nopidfile", "--print-address"])
-            .stdout(Stdio::piped());
-        die_with_parent(&mut command);
-        let mut child = command.spawn().expect("dbus-daemon (apt-get install dbus)");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        assert!(line.starts_with("unix:"), "dbus-daemon printed {line:?}");
-        PrivateBus {
-            child,
-            _stdout: stdout,
-            address: format!("unix:path={}", socket.display()),
-        }
-    }
-}
-
-impl Drop for PrivateBus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn die_with_parent(command: &mut Command) {
-    // SAFETY: prctl is async-signal-safe; nothing else runs in the child.
-    unsafe {
-        command.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-}
 
 // ---------------------------------------------------------------------------
 // The daemon on every entry path, logging in the journal style.
@@ -150,15 +85,12 @@ impl Spooler {
                 .arg("--session-bus")
                 .args(extra_args)
                 .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
-                // stderr is "the journal": the daemon picks the `<N>` style.
-                .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
-                .env("NO_COLOR", "1")
-                .env_remove("NOTIFY_SOCKET")
-                .env_remove("LISTEN_FDS")
-                .env_remove("LISTEN_PID")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(stderr);
+            scrub_service_manager_env(&mut command);
+            // stderr is "the journal": the daemon picks the `<N>` style.
+            command.env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()));
             die_with_parent(&mut command);
             let mut spooler = Spooler {
                 child: command.spawn().unwrap(),
@@ -180,47 +112,12 @@ impl Spooler {
     }
 
     async fn wait_for_name(&mut self) -> bool {
-        let client = self.connect().await;
-        let dbus = DBusProxy::new(&client).await.unwrap();
-        let name = BusName::try_from(BUS_NAME).unwrap();
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            if self.child.try_wait().unwrap().is_some() {
-                return false;
-            }
-            // Ours, not a killed predecessor's the bus has not yet dropped.
-            if let Ok(pid) = dbus.get_connection_unix_process_id(name.clone()).await
-                && pid == self.child.id()
-            {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        false
-    }
-
-    async fn connect(&self) -> Connection {
-        zbus::connection::Builder::address(self.bus.as_str())
-            .unwrap()
-            .build()
-            .await
-            .unwrap()
+        wait_for_name(&self.bus, &mut self.child, WAIT).await
     }
 
     /// The service object, called as root.
     async fn proxy(&self) -> Proxy<'static> {
-        let client = self.connect().await;
-        zbus::proxy::Builder::new(&client)
-            .destination(BUS_NAME)
-            .unwrap()
-            .path(OBJECT_PATH)
-            .unwrap()
-            .interface(INTERFACE)
-            .unwrap()
-            .cache_properties(zbus::proxy::CacheProperties::No)
-            .build()
-            .await
-            .unwrap()
+        service_proxy(&connect_to(&self.bus).await).await
     }
 
     fn log_text(&self) -> String {
@@ -238,10 +135,7 @@ impl Spooler {
 
     /// IPP over the Unix socket as root (this process).
     fn unix_as_root(&self, ipp: &[u8]) -> IppResponse {
-        let mut stream = UnixStream::connect(&self.socket).unwrap();
-        stream.set_read_timeout(Some(WAIT)).unwrap();
-        stream.write_all(&http_request(ipp)).unwrap();
-        let response = read_response(&mut BufReader::new(stream)).unwrap();
+        let response = post_unix(&self.socket, QUEUE_PATH, ipp, WAIT).unwrap();
         assert_eq!(response.status, 200);
         response.ipp()
     }
@@ -250,7 +144,7 @@ impl Spooler {
     fn unix_as_nobody(&self, ipp: &[u8]) -> IppResponse {
         let mut env = HashMap::new();
         env.insert("PRINTSPOOLD_TEST_SOCKET", self.socket.display().to_string());
-        let hex = run_as_nobody("relay", &env, &http_request(ipp));
+        let hex = run_as_nobody("relay", &env, &post_request("localhost", QUEUE_PATH, ipp));
         let bytes = from_hex(&hex);
         let response = read_response(&mut &bytes[..]).unwrap();
         assert_eq!(response.status, 200);
@@ -295,17 +189,6 @@ impl Drop for Spooler {
     }
 }
 
-fn http_request(ipp: &[u8]) -> Vec<u8> {
-    let mut bytes = format!(
-        "POST {QUEUE_PATH} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/ipp\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        ipp.len()
-    )
-    .into_bytes();
-    bytes.extend_from_slice(ipp);
-    bytes
-}
-
 fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -324,53 +207,15 @@ fn from_hex(text: &str) -> Vec<u8> {
 /// stdin; returns what follows `RESULT ` in its output (the harness may
 /// print before it on the same line).
 fn run_as_nobody(action: &str, env: &HashMap<&str, String>, input: &[u8]) -> String {
-    let mut command = Command::new("setpriv");
-    command
-        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "nobody_client",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("PRINTSPOOLD_TEST_ACTION", action)
-        .envs(env)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    die_with_parent(&mut command);
-    let mut child = command.spawn().unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(input).unwrap();
-    drop(stdin);
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text);
-        text
-    });
-    let err = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let finished = wait_until(WAIT, || child.try_wait().unwrap().is_some());
-    if !finished {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let (stdout, stderr) = (out.join().unwrap(), err.join().unwrap());
-    assert!(finished, "nobody's {action} hung; stderr:\n{stderr}");
-    stdout
-        .lines()
-        .find_map(|l| {
-            l.split_once("RESULT ")
-                .map(|(_, result)| result.to_string())
-        })
-        .unwrap_or_else(|| panic!("no RESULT from nobody's {action}:\n{stdout}\n{stderr}"))
+    let (stdin, mut feed) = std::io::pipe().unwrap();
+    let input = input.to_vec();
+    // A thread, so an input larger than the pipe cannot block the test.
+    let feeder = std::thread::spawn(move || feed.write_all(&input));
+    let mut command = nobody_client_command(action);
+    command.envs(env).stdin(stdin);
+    let output = output_within(command, WAIT);
+    feeder.join().unwrap().unwrap();
+    nobody_result(&output)
 }
 
 /// The client half of the tests above, run as nobody by `run_as_nobody`.
@@ -395,22 +240,7 @@ async fn nobody_client() {
         }
         "list-jobs" => {
             let address = std::env::var("PRINTSPOOLD_TEST_BUS").unwrap();
-            let client = zbus::connection::Builder::address(address.as_str())
-                .unwrap()
-                .build()
-                .await
-                .unwrap();
-            let proxy: Proxy<'_> = zbus::proxy::Builder::new(&client)
-                .destination(BUS_NAME)
-                .unwrap()
-                .path(OBJECT_PATH)
-                .unwrap()
-                .interface(INTERFACE)
-                .unwrap()
-                .cache_properties(zbus::proxy::CacheProperties::No)
-                .build()
-                .await
-                .unwrap();
+            let proxy = service_proxy(&connect_to(&address).await).await;
             let jobs: Vec<Dict> = proxy.call("ListJobs", &("all",)).await.unwrap();
             jobs.iter()
                 .map(|job| {
@@ -521,20 +351,19 @@ async fn submit_by_drop(spooler: &Spooler, proxy: &Proxy<'_>) -> u32 {
     }
 }
 
-/// A scratch directory nobody can reach into (for the Unix socket).
-fn scratch(label: &str) -> TempDir {
-    let dir = TempDir::new(label);
-    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    dir
-}
-
-fn require_tools(test: &str) -> bool {
+/// What every test here starts from: when it can run here (root, the
+/// tools installed), a scratch directory nobody can reach into (for the
+/// Unix socket) and an open private bus in it.
+fn bus_in_scratch(test: &str, label: &str) -> Option<(TempDir, PrivateBus)> {
     if !require_root(test) {
-        return false;
+        return None;
     }
     require_program("setpriv", "util-linux");
     require_program("dbus-daemon", "dbus");
-    true
+    let dir = TempDir::new(label);
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let bus = PrivateBus::open(dir.path());
+    Some((dir, bus))
 }
 
 // ---------------------------------------------------------------------------
@@ -545,11 +374,12 @@ fn require_tools(test: &str) -> bool {
 /// job; a verified administrator may act on anyone's job and pause.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claimed_root_cannot_touch_verified_jobs_but_owners_and_admins_can() {
-    if !require_tools("a_claimed_root_cannot_touch_verified_jobs_but_owners_and_admins_can") {
+    let Some((dir, bus)) = bus_in_scratch(
+        "a_claimed_root_cannot_touch_verified_jobs_but_owners_and_admins_can",
+        "identity-acts",
+    ) else {
         return;
-    }
-    let dir = scratch("identity-acts");
-    let bus = PrivateBus::start(dir.path());
+    };
     let spooler = Spooler::start(dir.path(), &bus, &[]).await;
     let proxy = spooler.proxy().await;
     let uri = spooler.queue_uri();
@@ -621,11 +451,12 @@ async fn a_claimed_root_cannot_touch_verified_jobs_but_owners_and_admins_can() {
 /// others only to the owner and to administrators.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn others_see_jobs_without_names_or_owners() {
-    if !require_tools("others_see_jobs_without_names_or_owners") {
+    let Some((dir, bus)) = bus_in_scratch(
+        "others_see_jobs_without_names_or_owners",
+        "identity-private",
+    ) else {
         return;
-    }
-    let dir = scratch("identity-private");
-    let bus = PrivateBus::start(dir.path());
+    };
     let spooler = Spooler::start(dir.path(), &bus, &[]).await;
     let proxy = spooler.proxy().await;
     let uri = spooler.queue_uri();
@@ -713,11 +544,12 @@ async fn others_see_jobs_without_names_or_owners() {
 /// `JobPrivateValues none`: the key reaches the running daemon.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn job_private_values_none_shows_every_name() {
-    if !require_tools("job_private_values_none_shows_every_name") {
+    let Some((dir, bus)) = bus_in_scratch(
+        "job_private_values_none_shows_every_name",
+        "identity-public",
+    ) else {
         return;
-    }
-    let dir = scratch("identity-public");
-    let bus = PrivateBus::start(dir.path());
+    };
     let config = "[server]\njob_private_values = [\"none\"]\n";
     let spooler = Spooler::start_with_config(dir.path(), &bus, &[], config).await;
     let uri = spooler.queue_uri();
@@ -740,11 +572,11 @@ async fn job_private_values_none_shows_every_name() {
 /// file names meet it in the drop-directory tests.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_names_never_forge_a_journal_line() {
-    if !require_tools("hostile_names_never_forge_a_journal_line") {
+    let Some((dir, bus)) =
+        bus_in_scratch("hostile_names_never_forge_a_journal_line", "identity-logs")
+    else {
         return;
-    }
-    let dir = scratch("identity-logs");
-    let bus = PrivateBus::start(dir.path());
+    };
     let spooler = Spooler::start(dir.path(), &bus, &["--verbose"]).await;
     let proxy = spooler.proxy().await;
     let uri = spooler.queue_uri();
@@ -787,11 +619,12 @@ async fn hostile_names_never_forge_a_journal_line() {
 /// over it (not even over a job that was in fact submitted over TCP).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_from_before_identities_load_and_count_as_verified() {
-    if !require_tools("records_from_before_identities_load_and_count_as_verified") {
+    let Some((dir, bus)) = bus_in_scratch(
+        "records_from_before_identities_load_and_count_as_verified",
+        "identity-legacy",
+    ) else {
         return;
-    }
-    let dir = scratch("identity-legacy");
-    let bus = PrivateBus::start(dir.path());
+    };
     let spooler = Spooler::start(dir.path(), &bus, &[]).await;
     let uri = spooler.queue_uri();
     let held =

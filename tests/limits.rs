@@ -67,14 +67,7 @@ impl Limited {
     fn start(dir: &Path, limits: &str) -> Limited {
         let config = dir.join("printspoold.toml");
         fs::write(&config, format!("[server.limits]\n{limits}\n")).unwrap();
-        let mut last = String::new();
-        for _ in 0..3 {
-            match Limited::launch(dir, free_port()) {
-                Ok(daemon) => return daemon,
-                Err(e) => last = e,
-            }
-        }
-        panic!("printspoold did not start: {last}");
+        start_retrying(|| Limited::launch(dir, free_port()))
     }
 
     /// Starts again on the same spool and port (or a fresh port).
@@ -113,14 +106,10 @@ impl Limited {
             .arg(&unix)
             .arg("--spool-dir")
             .arg(dir.join("spool"))
-            .env("NO_COLOR", "1")
-            .env_remove("LISTEN_FDS")
-            .env_remove("LISTEN_PID")
-            .env_remove("NOTIFY_SOCKET")
-            .env_remove("WATCHDOG_USEC")
             .stdin(Stdio::null())
             .stdout(stderr.try_clone().unwrap())
             .stderr(stderr);
+        scrub_service_manager_env(&mut command);
         let mut daemon = Limited {
             child: command.spawn().unwrap(),
             tcp,
@@ -128,19 +117,12 @@ impl Limited {
             dir: dir.to_path_buf(),
             log,
         };
-        let deadline = Instant::now() + READY_TIMEOUT;
-        while Instant::now() < deadline {
-            if let Some(status) = daemon.child.try_wait().unwrap() {
-                return Err(format!("exited with {status}:\n{}", daemon.log_text()));
-            }
-            if TcpStream::connect_timeout(&tcp, Duration::from_millis(200)).is_ok()
-                && UnixStream::connect(&daemon.unix).is_ok()
-            {
-                return Ok(daemon);
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        let unix = daemon.unix.clone();
+        let serving = || accepts(tcp) && UnixStream::connect(&unix).is_ok();
+        match wait_serving(&mut daemon.child, READY_TIMEOUT, serving) {
+            Ok(()) => Ok(daemon),
+            Err(e) => Err(format!("{e}:\n{}", daemon.log_text())),
         }
-        Err(format!("not ready:\n{}", daemon.log_text()))
     }
 
     fn queue_uri(&self) -> String {
@@ -173,9 +155,8 @@ impl Limited {
 
     /// One IPP request over the Unix socket, as this process (root).
     fn ipp_unix(&self, request: &[u8]) -> IppResponse {
-        let mut stream = UnixStream::connect(&self.unix).unwrap();
-        stream.set_read_timeout(Some(REQUEST_TIMEOUT)).unwrap();
-        let response = exchange(&mut stream, "/printers/default", request, true).unwrap();
+        let response =
+            post_unix(&self.unix, "/printers/default", request, REQUEST_TIMEOUT).unwrap();
         assert_eq!(response.status, 200);
         response.ipp()
     }
@@ -756,13 +737,7 @@ fn a_slow_loris_is_cut_off_by_the_whole_head_and_body_deadlines() {
         false,
     );
     let mut stream = connect(daemon.tcp, Duration::from_secs(30)).unwrap();
-    let mut wire = format!(
-        "POST /printers/default HTTP/1.1\r\nHost: h\r\nContent-Type: application/ipp\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        request.len()
-    )
-    .into_bytes();
-    wire.extend_from_slice(&request);
+    let wire = post_request("h", "/printers/default", &request);
     let started = Instant::now();
     for piece in wire.chunks(256 * 1024) {
         stream.write_all(piece).unwrap();

@@ -12,9 +12,7 @@
 mod common;
 
 use std::fs;
-use std::io::{BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -66,19 +64,14 @@ impl Running {
     fn admin(&self, operation: u16) -> IppResponse {
         let uri = "ipp://localhost/printers/default";
         let body = operation_as(operation, 7, uri, "root").finish(&[]);
-        let mut stream = UnixStream::connect(&self.socket).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let mut request = format!(
-            "POST /printers/default HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/ipp\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
+        post_unix(
+            &self.socket,
+            "/printers/default",
+            &body,
+            Duration::from_secs(10),
         )
-        .into_bytes();
-        request.extend_from_slice(&body);
-        stream.write_all(&request).unwrap();
-        read_response(&mut BufReader::new(stream)).unwrap().ipp()
+        .unwrap()
+        .ipp()
     }
 
     fn printer_state(&self) -> (i32, Vec<String>) {

@@ -188,7 +188,7 @@ mod tests {
 
     use super::*;
     use crate::backend::CHUNK;
-    use crate::core::{JobState, JobTicket, Origin};
+    use crate::core::JobState;
     use std::sync::Arc;
     use std::sync::mpsc;
 
@@ -200,20 +200,9 @@ mod tests {
             printer: "usb".to_string(),
             owner: "root".to_string(),
             name: "test".to_string(),
-            origin: Origin::Ipp,
-            identity: crate::core::Assurance::Verified,
             state: JobState::Processing,
             reasons: vec!["job-printing".to_string()],
-            message: String::new(),
-            ticket: JobTicket::default(),
-            format: None,
-            document_bytes: None,
-            has_document: true,
-            created_at: 0,
-            processing_at: None,
-            completed_at: None,
-            claim: None,
-            tcp_peer: None,
+            ..crate::test_support::job()
         }
     }
 
@@ -221,9 +210,7 @@ mod tests {
     /// full, poll(2), and a reader that can stop reading like a printer.
     fn fifo(dir: &Path) -> PathBuf {
         let path = dir.join("lp0");
-        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
-        // SAFETY: valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        crate::test_support::mkfifo(&path);
         path
     }
 

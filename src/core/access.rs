@@ -124,28 +124,13 @@ impl Disclosure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::{JobState, JobTicket, Origin};
 
     fn job(owner: &str, identity: Assurance) -> Job {
         Job {
-            id: 1,
-            printer: "p".into(),
             owner: owner.into(),
             name: "secret.pdf".into(),
-            origin: Origin::Ipp,
             identity,
-            state: JobState::Pending,
-            reasons: vec!["none".into()],
-            message: String::new(),
-            ticket: JobTicket::default(),
-            format: None,
-            document_bytes: None,
-            has_document: true,
-            created_at: 0,
-            processing_at: None,
-            completed_at: None,
-            claim: None,
-            tcp_peer: None,
+            ..crate::test_support::job()
         }
     }
 

@@ -159,9 +159,7 @@ mod tests {
     fn a_fifo_is_refused_without_blocking() {
         let dir = TempDir::new("paused-fifo");
         let path = dir.path().join("paused-printers");
-        let c_path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
-        // SAFETY: a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        crate::test_support::mkfifo(&path);
         let error = PausedPrinters::load(&path).unwrap_err();
         assert!(error.to_string().contains("not a regular file"), "{error}");
     }

@@ -266,9 +266,7 @@ fn a_fifo_or_symlink_where_a_record_should_be_is_quarantined_never_opened() {
     let spool_dir = dir.path().join("spool");
     drop(reopen(&spool_dir));
     let jobs = spool_dir.join("jobs");
-    let fifo = std::ffi::CString::new(jobs.join("7.job").to_str().unwrap()).unwrap();
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    crate::test_support::mkfifo(&jobs.join("7.job"));
     let outside = dir.path().join("outside.txt");
     std::fs::write(&outside, b"not a record").unwrap();
     std::os::unix::fs::symlink(&outside, jobs.join("8.job")).unwrap();

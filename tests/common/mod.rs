@@ -174,15 +174,7 @@ impl Daemon {
     /// queue `default` printing into `<spool>/printed/`). Its stderr is
     /// appended to `log`. Panics, showing the log, if it never serves.
     pub fn start(spool: &Path, log: &Path) -> Daemon {
-        let mut last_error = String::new();
-        for _ in 0..3 {
-            match Daemon::start_on(spool, log, free_port(), &[]) {
-                Ok(daemon) => return daemon,
-                // Most likely the port was taken between probe and bind.
-                Err(e) => last_error = e,
-            }
-        }
-        panic!("printspoold did not start: {last_error}");
+        start_retrying(|| Daemon::start_on(spool, log, free_port(), &[]))
     }
 
     /// Starts the daemon listening on `port`, with `extra_args` appended.
@@ -244,14 +236,7 @@ impl Daemon {
         create_spool_dir(spool);
         let path = spool.with_extension("toml");
         fs::write(&path, config).unwrap();
-        let mut last_error = String::new();
-        for _ in 0..3 {
-            match Daemon::launch(spool, log, free_port(), &path, &[], READY_TIMEOUT) {
-                Ok(daemon) => return daemon,
-                Err(e) => last_error = e,
-            }
-        }
-        panic!("printspoold did not start: {last_error}");
+        start_retrying(|| Daemon::launch(spool, log, free_port(), &path, &[], READY_TIMEOUT))
     }
 
     fn launch(
@@ -290,25 +275,9 @@ impl Daemon {
     }
 
     fn wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Err(format!(
-                    "exited with {status} before serving {}; log:\n{}",
-                    self.addr,
-                    self.log_text()
-                ));
-            }
-            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Err(format!(
-            "not accepting on {} after {timeout:?}; log:\n{}",
-            self.addr,
-            self.log_text()
-        ))
+        let addr = self.addr;
+        wait_serving(&mut self.child, timeout, || accepts(addr))
+            .map_err(|e| format!("{e} on {addr}; log:\n{}", self.log_text()))
     }
 
     pub fn pid(&self) -> i32 {
@@ -481,7 +450,7 @@ impl Drop for Daemon {
 
 /// Keeps variables a service manager may have set for the test runner from
 /// changing how the daemon under test starts and logs.
-fn scrub_service_manager_env(command: &mut Command) {
+pub fn scrub_service_manager_env(command: &mut Command) {
     for var in [
         "LISTEN_FDS",
         "LISTEN_PID",
@@ -499,7 +468,7 @@ fn scrub_service_manager_env(command: &mut Command) {
 
 /// Kills the child if the spawning test thread dies without dropping it
 /// (the harness was killed), so no daemon outlives the test run.
-fn die_with_parent(command: &mut Command) {
+pub fn die_with_parent(command: &mut Command) {
     // SAFETY: prctl is async-signal-safe; the closure touches nothing else.
     unsafe {
         command.pre_exec(|| {
@@ -934,10 +903,11 @@ impl HttpResponse {
     }
 }
 
-/// The head of a POST of `body_len` bytes of `application/ipp`.
-pub fn post_head(addr: SocketAddr, path: &str, body_len: u64) -> Vec<u8> {
+/// The head of a POST of `body_len` bytes of `application/ipp` (`host`:
+/// the Host header's value, e.g. the daemon's address).
+pub fn post_head(host: impl std::fmt::Display, path: &str, body_len: u64) -> Vec<u8> {
     format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/ipp\r\n\
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/ipp\r\n\
          Content-Length: {body_len}\r\nConnection: close\r\n\r\n"
     )
     .into_bytes()
@@ -956,9 +926,7 @@ pub fn post_with_timeout(
     timeout: Duration,
 ) -> io::Result<HttpResponse> {
     let mut stream = connect(addr, timeout)?;
-    let mut request = post_head(addr, path, ipp.len() as u64);
-    request.extend_from_slice(ipp);
-    stream.write_all(&request)?;
+    stream.write_all(&post_request(addr, path, ipp))?;
     read_response(&mut BufReader::new(stream))
 }
 
@@ -1253,4 +1221,155 @@ pub fn require_program(program: &str, package: &str) {
         "`{program}` not found on PATH: install Debian package {package} \
          (tests/run does this when run as root)"
     );
+}
+
+// ---------------------------------------------------------------------------
+// Helpers several test files had each written: a private D-Bus (module
+// `bus`), runs bounded in time, the test binary re-run as nobody, POSTs
+// over a Unix socket, start retries and readiness, FIFOs.
+
+pub mod bus;
+
+/// Runs `command` to completion like `Command::output`, but kills it and
+/// fails the test if it takes longer than `limit`: a test never hangs.
+/// Its stdin is whatever the caller set (inherited by default).
+pub fn output_within(mut command: Command, limit: Duration) -> std::process::Output {
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    die_with_parent(&mut command);
+    let mut child = command.spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stdout.read_to_end(&mut bytes);
+        bytes
+    });
+    let err = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stderr.read_to_end(&mut bytes);
+        bytes
+    });
+    let mut status = None;
+    let finished = wait_until(limit, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    if !finished {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let (stdout, stderr) = (out.join().unwrap(), err.join().unwrap());
+    assert!(
+        finished,
+        "{command:?} still running after {limit:?}; killed. stderr:\n{}",
+        String::from_utf8_lossy(&stderr)
+    );
+    std::process::Output {
+        status: status.unwrap(),
+        stdout,
+        stderr,
+    }
+}
+
+/// This test binary again, as nobody:nogroup through `setpriv`, running
+/// only its ignored `nobody_client` test with `PRINTSPOOLD_TEST_ACTION`
+/// set to `action`: the unprivileged side of a test.
+pub fn nobody_client_command(action: &str) -> Command {
+    let mut command = Command::new("setpriv");
+    command
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "nobody_client",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("PRINTSPOOLD_TEST_ACTION", action);
+    command
+}
+
+/// What follows `RESULT ` in a `nobody_client`'s output (the harness may
+/// print before it on the same line); panics, showing both streams, when
+/// there is none.
+pub fn nobody_result(output: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .find_map(|l| l.split_once("RESULT ").map(|(_, result)| result))
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            panic!(
+                "no RESULT from nobody:\n{stdout}\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
+}
+
+/// A whole POST of `ipp` to `path`, head ([`post_head`]) and body.
+pub fn post_request(host: impl std::fmt::Display, path: &str, ipp: &[u8]) -> Vec<u8> {
+    let mut request = post_head(host, path, ipp.len() as u64);
+    request.extend_from_slice(ipp);
+    request
+}
+
+/// [`post`] over the Unix socket at `socket`, as this process.
+pub fn post_unix(
+    socket: &Path,
+    path: &str,
+    ipp: &[u8],
+    timeout: Duration,
+) -> io::Result<HttpResponse> {
+    let mut stream = std::os::unix::net::UnixStream::connect(socket)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    stream.write_all(&post_request("localhost", path, ipp))?;
+    read_response(&mut BufReader::new(stream))
+}
+
+/// Runs `launch` up to three times and returns the first daemon that
+/// serves: a port probed free may be taken before the daemon binds it.
+/// Panics with the last error after the third failure.
+pub fn start_retrying<T>(mut launch: impl FnMut() -> Result<T, String>) -> T {
+    let mut last_error = String::new();
+    for _ in 0..3 {
+        match launch() {
+            Ok(daemon) => return daemon,
+            Err(e) => last_error = e,
+        }
+    }
+    panic!("printspoold did not start: {last_error}");
+}
+
+/// Polls until `serving()` holds (Ok), `child` exits or `timeout` passes
+/// (Err saying which; the caller adds the log).
+pub fn wait_serving(
+    child: &mut Child,
+    timeout: Duration,
+    mut serving: impl FnMut() -> bool,
+) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Err(format!("exited with {status}"));
+        }
+        if serving() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(format!("not serving after {timeout:?}"))
+}
+
+/// Whether a TCP connection to `addr` succeeds within 200 ms.
+pub fn accepts(addr: SocketAddr) -> bool {
+    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+}
+
+/// Makes a FIFO with permissions `mode` at `path`.
+pub fn mkfifo(path: &Path, mode: u32) {
+    use rustix::fs::{CWD, FileType, Mode, mknodat};
+    mknodat(CWD, path, FileType::Fifo, Mode::from_raw_mode(mode), 0)
+        .unwrap_or_else(|e| panic!("mkfifo {}: {e}", path.display()));
 }

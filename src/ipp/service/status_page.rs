@@ -215,26 +215,13 @@ mod tests {
 
     #[test]
     fn others_see_private_values_withheld() {
-        use crate::core::{Assurance, JobState, JobTicket, Origin};
         let job = Job {
             id: 3,
             printer: "lab".into(),
             owner: "alice".into(),
             name: "salaries.pdf".into(),
-            origin: Origin::Ipp,
-            identity: Assurance::Verified,
-            state: JobState::Pending,
-            reasons: vec!["none".into()],
-            message: String::new(),
-            ticket: JobTicket::default(),
-            format: None,
             document_bytes: Some(10),
-            has_document: true,
-            created_at: 0,
-            processing_at: None,
-            completed_at: None,
-            claim: None,
-            tcp_peer: None,
+            ..crate::test_support::job()
         };
         let table = |requester: &Requester| {
             jobs_table(
