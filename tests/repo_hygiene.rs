@@ -330,3 +330,58 @@ fn the_shell_reader_follows_a_site_mirror() {
     );
     fs::remove_dir_all(&etc).unwrap();
 }
+
+fn repo_file(path: &str) -> String {
+    fs::read_to_string(Path::new(REPO).join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// One licence, `MIT OR Apache-2.0`, said the same way by every file that
+/// states it, with both texts in the tree.
+#[test]
+fn the_licence_is_mit_or_apache_2_everywhere() {
+    for manifest in ["Cargo.toml", "benches/Cargo.toml", "fuzz/Cargo.toml"] {
+        assert!(
+            repo_file(manifest)
+                .lines()
+                .any(|l| l == r#"license = "MIT OR Apache-2.0""#),
+            "{manifest} lacks license = \"MIT OR Apache-2.0\""
+        );
+    }
+    let spec = repo_file("packaging/printspoold.spec");
+    assert!(spec.lines().any(|l| l == "License:        MIT OR Apache-2.0"));
+    assert!(spec.contains("%license LICENSE-MIT LICENSE-APACHE"));
+
+    // DEP-5: the Files: * paragraph names both, and each has a stand-alone
+    // License: paragraph.
+    let copyright = repo_file("packaging/debian/copyright");
+    let paragraphs: Vec<&str> = copyright.split("\n\n").collect();
+    let files_all = paragraphs
+        .iter()
+        .find(|p| p.starts_with("Files: *\n"))
+        .expect("no Files: * paragraph");
+    assert!(files_all.contains("\nLicense: MIT or Apache-2.0"));
+    for name in ["MIT", "Apache-2.0"] {
+        assert!(
+            paragraphs
+                .iter()
+                .any(|p| p.starts_with(&format!("License: {name}\n"))),
+            "debian/copyright has no stand-alone License: {name} paragraph"
+        );
+    }
+    assert!(!copyright.contains("LicenseRef"));
+
+    let mit = repo_file("LICENSE-MIT");
+    assert!(mit.starts_with("MIT License\n\nCopyright (c) "));
+    assert!(mit.contains("Permission is hereby granted, free of charge"));
+    let apache = repo_file("LICENSE-APACHE");
+    assert!(apache.contains("Apache License\n                           Version 2.0, January 2004"));
+    assert!(apache.contains("END OF TERMS AND CONDITIONS"));
+    // Debian's copy is the standard text; ours must be the same words.
+    if let Ok(debian) = fs::read_to_string("/usr/share/common-licenses/Apache-2.0") {
+        assert_eq!(squeeze(&apache), squeeze(&debian));
+    }
+}
+
+fn squeeze(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
