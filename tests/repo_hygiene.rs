@@ -385,3 +385,27 @@ fn the_licence_is_mit_or_apache_2_everywhere() {
 fn squeeze(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
+
+/// A lintian override is allowed only with its reason: a comment directly
+/// above it (tests/nspawn/run's lintian check fails on any warning left).
+#[test]
+fn every_lintian_override_says_why() {
+    let text = repo_file("packaging/debian/printspoold.lintian-overrides");
+    let lines: Vec<&str> = text.lines().collect();
+    let mut overrides = 0;
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        overrides += 1;
+        assert!(
+            line.starts_with("printspoold: "),
+            "not an override of the package: {line}"
+        );
+        assert!(
+            i > 0 && lines[i - 1].starts_with("# "),
+            "override without a reason on the line above: {line}"
+        );
+    }
+    assert!(overrides > 0, "an empty overrides file: delete it instead");
+}
