@@ -45,6 +45,9 @@ endif
 ifeq ($(origin tmpfilesdir),undefined)
 tmpfilesdir := $(or $(call pkgvar,systemd,tmpfilesdir),$(PREFIX)/lib/tmpfiles.d)
 endif
+ifeq ($(origin systemdsystemgeneratordir),undefined)
+systemdsystemgeneratordir := $(or $(call pkgvar,systemd,systemdsystemgeneratordir),$(PREFIX)/lib/systemd/system-generators)
+endif
 
 UNITS := $(wildcard systemd/*.service systemd/*.socket systemd/*.path systemd/*.timer)
 UDEV_RULES := $(wildcard udev/*.rules)
@@ -76,6 +79,7 @@ endif
 # and list-install all read it, so they cannot disagree.
 FILES := 0755:$(BINARY):$(BINDIR)/printspoold:copy
 FILES += $(foreach f,$(UNITS),0644:$(f):$(systemdsystemunitdir)/$(notdir $(f)):subst)
+FILES += 0755:systemd/printspoold-generator:$(systemdsystemgeneratordir)/printspoold-generator:copy
 FILES += 0644:packaging/printspoold.sysusers.conf:$(sysusersdir)/printspoold.conf:copy
 FILES += 0644:packaging/printspoold.tmpfiles.conf:$(tmpfilesdir)/printspoold.conf:copy
 FILES += $(foreach f,$(UDEV_RULES),0644:$(f):$(udevrulesdir)/$(notdir $(f)):subst)

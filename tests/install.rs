@@ -75,6 +75,14 @@ fn resolve_variables(prefix: &str, overrides: &[(&str, &str)]) -> Vec<(String, S
             ),
         ),
         (
+            "systemdsystemgeneratordir".to_string(),
+            from_pkg(
+                "systemd",
+                "systemdsystemgeneratordir",
+                format!("{prefix}/lib/systemd/system-generators"),
+            ),
+        ),
+        (
             "sysusersdir".to_string(),
             from_pkg("systemd", "sysusersdir", format!("{prefix}/lib/sysusers.d")),
         ),
