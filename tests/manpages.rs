@@ -181,7 +181,11 @@ fn keys_of(debug: &str, top: &str) -> Vec<(String, String, String)> {
                 .filter(|p| !p.is_empty())
                 .collect::<Vec<_>>()
                 .join(".");
-            out.push((table, name.to_string(), value.trim_end_matches(',').to_string()));
+            out.push((
+                table,
+                name.to_string(),
+                value.trim_end_matches(',').to_string(),
+            ));
         }
     }
     out
@@ -195,10 +199,7 @@ fn configuration_keys() -> Vec<(String, String, String)> {
         .filter(|(table, key, _)| !(table.is_empty() && key == "printers"))
         .map(|(table, key, value)| (format!("\"[{table}]\""), key, value))
         .collect();
-    let printer = format!(
-        "{:#?}",
-        PrinterConfig::builtin_default(Path::new("/spool"))
-    );
+    let printer = format!("{:#?}", PrinterConfig::builtin_default(Path::new("/spool")));
     for (_, key, value) in keys_of(&printer, "") {
         // Not an Option: the key is required.
         let default = if value.starts_with("Some(") || value == "None" {
@@ -243,7 +244,13 @@ fn every_configuration_key_is_in_printspoold_toml_5_with_its_default() {
         }
     }
     // And nothing documented that the daemon does not have.
-    for title in ["\"[server]\"", "\"[server.limits]\"", "\"[intake]\"", "\"[history]\"", "\"[[printer]]\""] {
+    for title in [
+        "\"[server]\"",
+        "\"[server.limits]\"",
+        "\"[intake]\"",
+        "\"[history]\"",
+        "\"[[printer]]\"",
+    ] {
         for (tag, _) in entries(section(&roff, title)) {
             let key = tag.trim_start_matches(".B ");
             if !keys.iter().any(|(t, k, _)| t == title && k == key) {
@@ -251,7 +258,11 @@ fn every_configuration_key_is_in_printspoold_toml_5_with_its_default() {
             }
         }
     }
-    assert!(problems.is_empty(), "man/printspoold.man:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "man/printspoold.man:\n{}",
+        problems.join("\n")
+    );
 }
 
 fn squeeze(text: &str) -> String {
@@ -282,7 +293,10 @@ fn both_pages_render_without_warnings_and_carry_the_version() {
             "{name}: man --warnings said:\n{warnings}"
         );
         let rendered = plain(&String::from_utf8_lossy(&out.stdout));
-        assert!(rendered.lines().count() > 40, "{name} rendered to almost nothing");
+        assert!(
+            rendered.lines().count() > 40,
+            "{name} rendered to almost nothing"
+        );
         assert!(
             rendered.lines().all(|l| l.chars().count() <= 80),
             "{name}: a line wider than MANWIDTH=80"

@@ -198,7 +198,11 @@ fn no_tracked_file_names_an_archive_host_of_this_machine() {
         let bytes = fs::read(file).unwrap();
         for host in &hosts {
             if contains_ignore_case(&bytes, host) {
-                let name = file.strip_prefix(REPO).unwrap_or(file).display().to_string();
+                let name = file
+                    .strip_prefix(REPO)
+                    .unwrap_or(file)
+                    .display()
+                    .to_string();
                 // Say which of the host's archives, not its name: this
                 // message must not put the name into a log or a note.
                 let which = hosts.iter().position(|h| h == host).unwrap_or(0);
@@ -224,8 +228,8 @@ fn no_tracked_file_names_an_archive_host_of_this_machine() {
 /// Debian archive (the first `deb` source of a release suite).
 #[test]
 fn the_harness_reads_the_same_archive_as_this_test() {
-    let is_debian = fs::read_to_string("/etc/os-release")
-        .is_ok_and(|t| t.lines().any(|l| l == "ID=debian"));
+    let is_debian =
+        fs::read_to_string("/etc/os-release").is_ok_and(|t| t.lines().any(|l| l == "ID=debian"));
     if !is_debian {
         eprintln!("not a Debian host: the harness needs PRINTSPOOLD_TEST_MIRROR here");
         return;
@@ -233,7 +237,9 @@ fn the_harness_reads_the_same_archive_as_this_test() {
     let ours = apt_sources(Path::new("/etc/apt"))
         .into_iter()
         .find(|s| {
-            s.kind == "deb" && !s.suite.is_empty() && s.suite.bytes().all(|b| b.is_ascii_lowercase())
+            s.kind == "deb"
+                && !s.suite.is_empty()
+                && s.suite.bytes().all(|b| b.is_ascii_lowercase())
         })
         .map(|s| s.uri)
         .expect("a Debian host with no deb source of a release suite");
@@ -282,9 +288,17 @@ fn both_source_formats_are_read() {
             ("deb", "http://a.example/debian", "trixie"),
             ("deb", "http://a.example/debian", "trixie-updates"),
             ("deb", "http://b.example/debian", "trixie-security"),
-            ("deb", "http://user@c.example:3142/debian", "trixie-security"),
+            (
+                "deb",
+                "http://user@c.example:3142/debian",
+                "trixie-security"
+            ),
             ("deb-src", "http://b.example/debian", "trixie-security"),
-            ("deb-src", "http://user@c.example:3142/debian", "trixie-security"),
+            (
+                "deb-src",
+                "http://user@c.example:3142/debian",
+                "trixie-security"
+            ),
         ]
     );
     assert_eq!(
@@ -320,7 +334,11 @@ fn the_shell_reader_follows_a_site_mirror() {
             .env("PRINTSPOOLD_APT_ETC", &etc)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
     assert_eq!(run(&[]), "http://mirror.site.example/debian");
@@ -348,7 +366,10 @@ fn the_licence_is_mit_or_apache_2_everywhere() {
         );
     }
     let spec = repo_file("packaging/printspoold.spec");
-    assert!(spec.lines().any(|l| l == "License:        MIT OR Apache-2.0"));
+    assert!(
+        spec.lines()
+            .any(|l| l == "License:        MIT OR Apache-2.0")
+    );
     assert!(spec.contains("%license LICENSE-MIT LICENSE-APACHE"));
 
     // DEP-5: the Files: * paragraph names both, and each has a stand-alone
@@ -374,7 +395,9 @@ fn the_licence_is_mit_or_apache_2_everywhere() {
     assert!(mit.starts_with("MIT License\n\nCopyright (c) "));
     assert!(mit.contains("Permission is hereby granted, free of charge"));
     let apache = repo_file("LICENSE-APACHE");
-    assert!(apache.contains("Apache License\n                           Version 2.0, January 2004"));
+    assert!(
+        apache.contains("Apache License\n                           Version 2.0, January 2004")
+    );
     assert!(apache.contains("END OF TERMS AND CONDITIONS"));
     // Debian's copy is the standard text; ours must be the same words.
     if let Ok(debian) = fs::read_to_string("/usr/share/common-licenses/Apache-2.0") {
