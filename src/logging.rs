@@ -56,6 +56,10 @@ fn stderr_matches(journal_stream: &str) -> bool {
 
 /// Installs the global subscriber. `verbose` adds debug lines.
 pub fn init(style: Style, verbose: bool) {
+    // Under the journal, structured fields through its socket (JOB_ID=...).
+    if style == Style::Journal && crate::journal::try_init(verbose) {
+        return;
+    }
     let max = if verbose { Level::DEBUG } else { Level::INFO };
     let result = tracing_subscriber::fmt()
         .with_max_level(max)
