@@ -4,6 +4,7 @@
 #   make install DESTDIR= PREFIX=/usr [BINARY=path] [INSTALL_SYSV=1]
 #   make uninstall               removes exactly what install installs
 #   make -s list-install         prints the installed paths, one a line
+#   make man                     the manual pages, into $(CARGO_TARGET_DIR)/man
 #   make check                   tests/run
 #   make check-nspawn            tests/nspawn/run (root; boots systemd)
 #
@@ -18,6 +19,7 @@ PREFIX ?= /usr
 BINDIR ?= $(PREFIX)/bin
 DATADIR ?= $(PREFIX)/share
 DOCDIR ?= $(DATADIR)/doc/printspoold
+MANDIR ?= $(DATADIR)/man
 SYSCONFDIR ?= /etc
 INITDDIR ?= $(SYSCONFDIR)/init.d
 DESTDIR ?=
@@ -42,6 +44,9 @@ sysusersdir := $(or $(call pkgvar,systemd,sysusersdir),$(PREFIX)/lib/sysusers.d)
 endif
 ifeq ($(origin tmpfilesdir),undefined)
 tmpfilesdir := $(or $(call pkgvar,systemd,tmpfilesdir),$(PREFIX)/lib/tmpfiles.d)
+endif
+ifeq ($(origin systemdsystemgeneratordir),undefined)
+systemdsystemgeneratordir := $(or $(call pkgvar,systemd,systemdsystemgeneratordir),$(PREFIX)/lib/systemd/system-generators)
 endif
 
 UNITS := $(wildcard systemd/*.service systemd/*.socket systemd/*.path systemd/*.timer)
@@ -69,10 +74,12 @@ endif
 endif
 
 # The single list of installed files: MODE:SOURCE:DESTINATION:HOW, where HOW
-# is "copy" or "subst" (rewrite the paths named above). install, uninstall
+# is "copy", "subst" (rewrite the paths named above) or "page" (a manual
+# page cut out of man/printspoold.man by man/generate, then "subst"). install, uninstall
 # and list-install all read it, so they cannot disagree.
 FILES := 0755:$(BINARY):$(BINDIR)/printspoold:copy
 FILES += $(foreach f,$(UNITS),0644:$(f):$(systemdsystemunitdir)/$(notdir $(f)):subst)
+FILES += 0755:systemd/printspoold-generator:$(systemdsystemgeneratordir)/printspoold-generator:copy
 FILES += 0644:packaging/printspoold.sysusers.conf:$(sysusersdir)/printspoold.conf:copy
 FILES += 0644:packaging/printspoold.tmpfiles.conf:$(tmpfilesdir)/printspoold.conf:copy
 FILES += $(foreach f,$(UDEV_RULES),0644:$(f):$(udevrulesdir)/$(notdir $(f)):subst)
@@ -82,6 +89,8 @@ FILES += $(foreach f,$(DBUS_INTERFACES),0644:$(f):$(dbusinterfacesdir)/$(notdir 
 FILES += $(foreach f,$(README),0644:$(f):$(DOCDIR)/README.md:copy)
 FILES += 0644:systemd/README.md:$(DOCDIR)/README.systemd.md:copy
 FILES += 0644:packaging/README.md:$(DOCDIR)/README.packaging.md:copy
+FILES += 0644:man/printspoold.man:$(MANDIR)/man8/printspoold.8:page
+FILES += 0644:man/printspoold.man:$(MANDIR)/man5/printspoold.toml.5:page
 ifneq ($(INSTALL_SYSV),)
 FILES += 0755:packaging/printspoold.init:$(INITDDIR)/printspoold:subst
 endif
@@ -89,7 +98,7 @@ endif
 SUBST := sed -e 's|/usr/bin/printspoold|$(BINDIR)/printspoold|g' \
              -e 's|/usr/share/doc/printspoold|$(DOCDIR)|g'
 
-.PHONY: all build install uninstall list-install check check-nspawn clean
+.PHONY: all build install uninstall list-install man check check-nspawn clean
 
 all: build
 
@@ -106,7 +115,11 @@ install:
 	    dest='$(DESTDIR)'$${rest%%:*}; how=$${rest#*:}; \
 	    echo "  INSTALL $$dest"; \
 	    $(INSTALL) -d -m 0755 "$$(dirname "$$dest")"; \
-	    if [ "$$how" = subst ]; then \
+	    if [ "$$how" = page ]; then \
+	        man/generate "$$src" "$$(basename "$$dest")" | $(SUBST) >"$$dest.tmp"; \
+	        chmod "$$mode" "$$dest.tmp"; \
+	        mv -f "$$dest.tmp" "$$dest"; \
+	    elif [ "$$how" = subst ]; then \
 	        $(SUBST) "$$src" >"$$dest.tmp"; \
 	        chmod "$$mode" "$$dest.tmp"; \
 	        mv -f "$$dest.tmp" "$$dest"; \
@@ -129,6 +142,12 @@ list-install:
 	    rest=$${entry#*:}; rest=$${rest#*:}; \
 	    echo '$(DESTDIR)'$${rest%%:*}; \
 	done
+
+# To read them before installing: man -l target/man/printspoold.8
+man:
+	@mkdir -p '$(CARGO_TARGET_DIR)/man'
+	man/generate man/printspoold.man printspoold.8 >'$(CARGO_TARGET_DIR)/man/printspoold.8'
+	man/generate man/printspoold.man printspoold.toml.5 >'$(CARGO_TARGET_DIR)/man/printspoold.toml.5'
 
 check:
 	tests/run

@@ -21,6 +21,7 @@ pub mod exit;
 pub mod http;
 pub mod identity;
 pub mod ipp;
+pub mod journal;
 pub mod logging;
 pub mod sources;
 pub mod spool;

@@ -67,6 +67,10 @@ fn stderr_matches(journal_stream: &str) -> bool {
 
 /// Installs the global subscriber. `verbose` adds debug lines.
 pub fn init(style: Style, verbose: bool) {
+    // Under the journal, structured fields through its socket (JOB_ID=...).
+    if style == Style::Journal && crate::journal::try_init(verbose) {
+        return;
+    }
     let result =
         tracing::subscriber::set_global_default(subscriber(style, verbose, std::io::stderr));
     if result.is_err() {

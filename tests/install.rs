@@ -64,6 +64,7 @@ fn resolve_variables(prefix: &str, overrides: &[(&str, &str)]) -> Vec<(String, S
     let mut vars = vec![
         ("BINDIR".to_string(), format!("{prefix}/bin")),
         ("DOCDIR".to_string(), format!("{data}/doc/printspoold")),
+        ("MANDIR".to_string(), format!("{data}/man")),
         ("INITDDIR".to_string(), "/etc/init.d".to_string()),
         (
             "systemdsystemunitdir".to_string(),
@@ -71,6 +72,14 @@ fn resolve_variables(prefix: &str, overrides: &[(&str, &str)]) -> Vec<(String, S
                 "systemd",
                 "systemdsystemunitdir",
                 format!("{prefix}/lib/systemd/system"),
+            ),
+        ),
+        (
+            "systemdsystemgeneratordir".to_string(),
+            from_pkg(
+                "systemd",
+                "systemdsystemgeneratordir",
+                format!("{prefix}/lib/systemd/system-generators"),
             ),
         ),
         (

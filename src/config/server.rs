@@ -49,7 +49,7 @@ impl Default for ServerConfig {
 /// for CUPS compatibility though printspoold never records them,
 /// `job-originating-host-name` and `phone`; or `default` (CUPS's default,
 /// all four) or `none` (nothing private, the behaviour before this key).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct JobPrivateValues {
     /// `job-name` (D-Bus `name`).
     pub job_name: bool,
@@ -93,6 +93,23 @@ impl JobPrivateValues {
             }
         }
         Ok(values)
+    }
+}
+
+/// Shown as the configuration file spells it, one line even in `{:#?}`
+/// (so the default reads the same in logs and in printspoold.toml(5)).
+impl std::fmt::Debug for JobPrivateValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = [
+            (self.job_name, "job-name"),
+            (self.user_name, "job-originating-user-name"),
+        ];
+        let shown: Vec<String> = names
+            .iter()
+            .filter(|(private, _)| *private)
+            .map(|(_, name)| format!("{name:?}"))
+            .collect();
+        write!(f, "[{}]", shown.join(", "))
     }
 }
 

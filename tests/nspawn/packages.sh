@@ -3,7 +3,7 @@
 # from packaging/debian/ and the .rpm from packaging/printspoold.spec, each
 # in a temporary copy of the tree (a debian/ directory never appears at the
 # top of the repository). Sourced by tests/nspawn/run, which defines REPO,
-# CACHE, MIRROR, log and now.
+# CACHE, MIRROR, log and now, and sources tests/apt-sources.sh.
 
 # copy_tree DEST: the repository's files as git sees them (tracked, and new
 # files not ignored), so no target/ directory and no .git; a plain copy
@@ -106,6 +106,16 @@ render_systemd_macros() {
     mv "$out.tmp" "$out"
 }
 
+# security_archive: the host's security archive (its apt sources), or the
+# archive's sibling "debian-security" when PRINTSPOOLD_TEST_MIRROR is set or
+# the host has none.
+security_archive() {
+    if [[ -z ${PRINTSPOOLD_TEST_MIRROR:-} ]] && debian_archive --security 2>/dev/null; then
+        return
+    fi
+    echo "${MIRROR%/debian}/debian-security"
+}
+
 # rpm_systemd_macros: prints the macros.systemd file to load into rpmbuild,
 # or nothing when rpm already has the macros (an RPM distribution's
 # systemd-rpm-macros). Debian's rpm has none and no Debian binary package
@@ -126,7 +136,7 @@ rpm_systemd_macros() {
         apt=$(mktemp -d "$CACHE/apt.XXXXXX")
         mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$apt/src"
         printf 'deb-src %s %s %s-updates main\ndeb-src %s %s-security main\n' \
-            "$MIRROR" "$codename" "$codename" "${MIRROR%/debian}/debian-security" "$codename" \
+            "$MIRROR" "$codename" "$codename" "$(security_archive)" "$codename" \
             >"$apt/sources.list"
         local opts=(-o Dir::Etc::sourcelist="$apt/sources.list" -o Dir::Etc::sourceparts=-
             -o Dir::State::lists="$apt/lists" -o Dir::Cache="$apt/cache"
