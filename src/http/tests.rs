@@ -592,3 +592,63 @@ async fn a_peer_over_its_connection_cap_gets_503_and_others_are_served() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Polls until `server` counts `n` connections.
+async fn wait_for_connections(server: &Server, n: usize) {
+    let mut count = server.connections_watch();
+    tokio::time::timeout(WAIT, count.wait_for(|open| *open == n))
+        .await
+        .expect("connection count never reached")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn hand_off_keeps_idle_connections_for_the_next_server() {
+    let (old, port) = start(limits());
+    let mut idle = connect(port).await;
+    send(&mut idle, "GET /1 HTTP/1.1\r\nHost: h\r\n\r\n").await;
+    assert_eq!(read_reply(&mut idle).await.body, "GET /1 0");
+    let mut busy = connect(port).await;
+    send(&mut busy, "GET /slow HTTP/1.1\r\nHost: h\r\n\r\n").await;
+    wait_for_connections(&old, 2).await;
+
+    old.hand_off_idle_connections();
+    let stopping = {
+        let old = old.clone();
+        tokio::spawn(async move { old.shutdown(WAIT).await })
+    };
+    // The request in flight is answered, without closing its connection:
+    // by the old server when it had started on it, else by the new one.
+    let busy_reply = tokio::spawn(async move {
+        let reply = read_reply(&mut busy).await;
+        (busy, reply)
+    });
+    tokio::time::timeout(WAIT, stopping).await.unwrap().unwrap();
+    let kept = old.take_handed_off();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+
+    // A request sent meanwhile waits in the socket for the next server.
+    send(&mut idle, "GET /2 HTTP/1.1\r\nHost: h\r\n\r\n").await;
+    let (new, _) = start(limits());
+    for connection in kept {
+        new.adopt_connection(connection).unwrap();
+    }
+    assert_eq!(read_reply(&mut idle).await.body, "GET /2 0");
+    let (mut busy, reply) = busy_reply.await.unwrap();
+    assert_eq!(reply.body, "GET /slow 0");
+    assert!(!reply.closes(), "{}", reply.head);
+    send(&mut busy, "GET /3 HTTP/1.1\r\nHost: h\r\n\r\n").await;
+    assert_eq!(read_reply(&mut busy).await.body, "GET /3 0");
+    wait_for_connections(&new, 2).await;
+}
+
+#[tokio::test]
+async fn without_hand_off_nothing_is_kept() {
+    let (server, port) = start(limits());
+    let mut idle = connect(port).await;
+    send(&mut idle, "GET /1 HTTP/1.1\r\nHost: h\r\n\r\n").await;
+    read_reply(&mut idle).await;
+    server.shutdown(WAIT).await;
+    assert!(server.take_handed_off().is_empty());
+    assert!(closed_silently(&mut idle).await);
+}
