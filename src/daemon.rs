@@ -136,7 +136,19 @@ fn cleanup(cli: &Cli) -> Exit {
         }
     };
     let now = crate::core::now_secs();
-    match crate::cleanup::run(&settings.spool_dir, &settings.config.history, now) {
+    // Under systemd this is printspoold-cleanup.service, which only its
+    // timer starts (an administrator's `systemctl start` aside).
+    let activation = if std::env::var_os("INVOCATION_ID").is_some() {
+        "timer"
+    } else {
+        "command"
+    };
+    match crate::cleanup::run(
+        &settings.spool_dir,
+        &settings.config.history,
+        now,
+        activation,
+    ) {
         Ok(summary) => {
             println!("{summary}");
             Exit::Success
