@@ -130,9 +130,13 @@ where
     /// it waiting for a request, nothing of one read, and the hand-off on:
     /// a request in progress is finished first, then the idle connection
     /// goes to the next instance instead of being closed.
-    pub(crate) async fn run(mut self) -> Option<S> {
-        debug!(peer = %self.peer, "connection opened");
-        let mut first = true;
+    ///
+    /// `resumed`: a connection taken over from a previous instance, idle
+    /// between requests, so its wait is the keep-alive one, not a new
+    /// connection's first-request wait.
+    pub(crate) async fn run(mut self, resumed: bool) -> Option<S> {
+        debug!(peer = %self.peer, resumed, "connection opened");
+        let mut first = !resumed;
         while let Some(head) = self.next_head(first).await {
             first = false;
             if let Next::Close = self.exchange(head).await {

@@ -173,7 +173,7 @@ impl Server {
                 (Stream::Unix(stream), peer)
             }
         };
-        admit(&self.shared, stream, peer);
+        admit(&self.shared, stream, peer, true);
         Ok(())
     }
 
@@ -223,7 +223,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: Listener) {
             accepted = accept(&listener) => accepted,
         };
         match accepted {
-            Ok(Some((stream, peer))) => admit(&shared, stream, peer),
+            Ok(Some((stream, peer))) => admit(&shared, stream, peer, false),
             Ok(None) => {}
             Err(error) if is_per_connection_error(&error) => {
                 debug!(listener = %name, %error, "accept failed for one connection");
@@ -277,7 +277,9 @@ async fn accept(listener: &Listener) -> io::Result<Option<(Stream, Peer)>> {
 }
 
 /// Gives an accepted connection its slots, or refuses it with 503.
-fn admit(shared: &Arc<Shared>, stream: Stream, peer: Peer) {
+/// `resumed`: taken over from a previous instance (see
+/// [`Server::adopt_connection`]).
+fn admit(shared: &Arc<Shared>, stream: Stream, peer: Peer, resumed: bool) {
     let is_root = matches!(peer, Peer::Unix { uid: 0, .. });
     let permit = Arc::clone(&shared.permits)
         .try_acquire_owned()
@@ -303,7 +305,7 @@ fn admit(shared: &Arc<Shared>, stream: Stream, peer: Peer) {
             "too many connections from your address or user",
         );
     };
-    spawn_connection(shared, stream, peer, permit, peer_slot);
+    spawn_connection(shared, stream, peer, permit, peer_slot, resumed);
 }
 
 /// Answers 503 and closes, in a task of its own with a short deadline; or,
@@ -405,6 +407,7 @@ fn spawn_connection(
     peer: Peer,
     permit: OwnedSemaphorePermit,
     peer_slot: PeerSlot,
+    resumed: bool,
 ) {
     let counted = Counted::new(Arc::clone(shared));
     tokio::spawn(async move {
@@ -413,13 +416,13 @@ fn spawn_connection(
         let counted = counted;
         let shared = &counted.shared;
         match stream {
-            Stream::Tcp(stream) => serve(shared, stream, peer).await,
-            Stream::Unix(stream) => serve(shared, stream, peer).await,
+            Stream::Tcp(stream) => serve(shared, stream, peer, resumed).await,
+            Stream::Unix(stream) => serve(shared, stream, peer, resumed).await,
         }
     });
 }
 
-async fn serve<S>(shared: &Shared, stream: S, peer: Peer)
+async fn serve<S>(shared: &Shared, stream: S, peer: Peer, resumed: bool)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + IntoHandedOff,
 {
@@ -433,7 +436,7 @@ where
         Arc::clone(&shared.hand_off),
     );
     let kept = tokio::select! {
-        kept = connection.run() => kept,
+        kept = connection.run(resumed) => kept,
         _ = aborting.wait_for(|abort| *abort) => {
             debug!("connection dropped at the end of the shutdown grace");
             None

@@ -652,3 +652,27 @@ async fn without_hand_off_nothing_is_kept() {
     assert!(server.take_handed_off().is_empty());
     assert!(closed_silently(&mut idle).await);
 }
+
+#[tokio::test]
+async fn a_resumed_connection_waits_as_a_keep_alive_one() {
+    // read_timeout 1 s (a new connection's first request), keep-alive 30 s.
+    let limits = Limits {
+        keepalive_timeout: 30,
+        ..limits()
+    };
+    let (old, port) = start(limits.clone());
+    let mut client = connect(port).await;
+    send(&mut client, "GET /1 HTTP/1.1\r\nHost: h\r\n\r\n").await;
+    read_reply(&mut client).await;
+    old.hand_off_idle_connections();
+    old.shutdown(WAIT).await;
+    let (new, _) = start(limits);
+    for connection in old.take_handed_off() {
+        new.adopt_connection(connection).unwrap();
+    }
+    // Past the first-request timeout: a new connection would get 408 now.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    send(&mut client, "GET /2 HTTP/1.1\r\nHost: h\r\n\r\n").await;
+    let reply = read_reply(&mut client).await;
+    assert_eq!((reply.status, reply.body.as_str()), (200, "GET /2 0"));
+}
