@@ -676,3 +676,38 @@ async fn a_resumed_connection_waits_as_a_keep_alive_one() {
     let reply = read_reply(&mut client).await;
     assert_eq!((reply.status, reply.body.as_str()), (200, "GET /2 0"));
 }
+
+#[tokio::test]
+async fn a_handed_off_unix_connection_keeps_its_peer_credentials() {
+    let dir = crate::test_support::TempDir::new("http-hand-off-unix");
+    let path = dir.path().join("ipp.sock");
+    let old = Server::new(limits(), 1024, Arc::new(Echo));
+    let mut bound = listeners::bind_all(&[path.display().to_string()]).unwrap();
+    old.spawn_listener(bound.remove(0).listener);
+    let mut client = UnixStream::connect(&path).await.unwrap();
+    send(&mut client, "GET /1 HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+    read_reply(&mut client).await;
+    old.hand_off_idle_connections();
+    old.shutdown(WAIT).await;
+    let kept = old.take_handed_off();
+    assert!(
+        matches!(kept.as_slice(), [super::HandedOff::Unix(_)]),
+        "{kept:?}"
+    );
+
+    let new = Server::new(limits(), 1024, Arc::new(Echo));
+    for connection in kept {
+        new.adopt_connection(connection).unwrap();
+    }
+    send(&mut client, "GET /peer HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+    let reply = read_reply(&mut client).await;
+    // SAFETY: getuid, getgid and getpid cannot fail.
+    let expected = unsafe {
+        Peer::Unix {
+            uid: libc::getuid(),
+            gid: libc::getgid(),
+            pid: Some(libc::getpid()),
+        }
+    };
+    assert_eq!(reply.body, format!("{expected:?}"));
+}
