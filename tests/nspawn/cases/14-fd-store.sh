@@ -129,6 +129,22 @@ if ((version >= 254)); then
     check_eq "no connection dropped" 0 "$dropped"
     check "idle connections went through the store" test "$handed" -gt 0
     check_eq "every one handed over was resumed" "$handed" "$resumed"
+
+    # Listeners the daemon bound itself (a unit without sockets): stored at
+    # start under the socket units' names, taken over by the restart.
+    SELF=printspoold-selfbound
+    : >"$WORK/empty.toml"
+    systemd-run --quiet --unit="$SELF" -p Type=notify -p FileDescriptorStoreMax=8 \
+        /usr/bin/printspoold --no-dbus --config "$WORK/empty.toml" \
+        --listen 127.0.0.1:8631 --spool-dir "$WORK/spool"
+    self_lines() { journalctl -q --no-pager -o cat -u "$SELF.service"; }
+    check "self-bound: it serves on 127.0.0.1:8631" ipp_ok ipp://127.0.0.1:8631/ipp/print
+    check_eq "self-bound: its listener is in the store" 1 "$(prop "$SELF.service" NFileDescriptorStore)"
+    systemctl restart "$SELF.service"
+    check "self-bound: the restarted daemon took the listener over" \
+        grep -q 'listening on 127.0.0.1:8631 (passed by systemd)' <<<"$(self_lines)"
+    check "self-bound: and serves" ipp_ok ipp://127.0.0.1:8631/ipp/print
+    systemctl stop "$SELF.service"
 else
     # systemd 252: no $FDSTORE, so socket activation alone.
     check_eq "systemd $version: nothing handed to the store" 0 "$handed"
