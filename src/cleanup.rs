@@ -55,7 +55,15 @@ fn plural(n: usize) -> &'static str {
 }
 
 /// Runs one cleanup of the spool at `dir`, as of `now` (Unix seconds).
-pub fn run(dir: &Path, history: &HistoryConfig, now: u64) -> Result<Summary, SpoolError> {
+/// `activation` names how the cleanup was started (`timer` under
+/// `printspoold-cleanup.service`), for the journal's `ACTIVATION=` field
+/// of each purged job's line.
+pub fn run(
+    dir: &Path,
+    history: &HistoryConfig,
+    now: u64,
+    activation: &str,
+) -> Result<Summary, SpoolError> {
     let spool = History::open(dir)?;
     let mut summary = Summary {
         daemon_running: spool.daemon_running(),
@@ -64,6 +72,7 @@ pub fn run(dir: &Path, history: &HistoryConfig, now: u64) -> Result<Summary, Spo
     let records = spool.records()?;
     let plan = plan(&records, history, now);
     spool.purge(&plan.purge)?;
+    log_purged(&records, &plan.purge, activation);
     summary.purged_jobs = plan.purge.len();
     summary.purged_bytes = plan.purged_bytes;
     summary.kept_jobs = records.len() - plan.purge.len();
@@ -72,6 +81,24 @@ pub fn run(dir: &Path, history: &HistoryConfig, now: u64) -> Result<Summary, Spo
     summary.stray_files = files;
     summary.stray_bytes = bytes;
     Ok(summary)
+}
+
+/// One line per purged job, with the job's fields, so that
+/// `journalctl JOB_ID=N` shows the end of its life too.
+fn log_purged(records: &[HistoryRecord], purged: &[u32], activation: &str) {
+    for record in records.iter().filter(|r| purged.contains(&r.id)) {
+        // Only terminal jobs are purged, and those were parsed by `plan`.
+        let Ok(job) = serde_json::from_slice::<Job>(&record.meta) else {
+            continue;
+        };
+        tracing::info!(
+            job = record.id,
+            printer = %job.printer,
+            owner = %job.owner,
+            origin = %activation,
+            "finished job purged from the spool"
+        );
+    }
 }
 
 /// What to purge, decided from the records alone (pure, so it is tested
@@ -202,7 +229,7 @@ mod tests {
         let (send, receive) = std::sync::mpsc::channel();
         let dir = dir.to_path_buf();
         std::thread::spawn(move || {
-            let _ = send.send(run(&dir, &history, 1_000_000));
+            let _ = send.send(run(&dir, &history, 1_000_000, "command"));
         });
         receive
             .recv_timeout(std::time::Duration::from_secs(10))

@@ -13,6 +13,7 @@
 //! 7. tell systemd `READY=1` (or the SysV parent, step 14), then accept:
 //!    an answered client can count on the service being "active".
 
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -25,7 +26,7 @@ use crate::cli::{Cli, Command, USAGE};
 use crate::config::{Config, ConfigError};
 use crate::core::{CoreError, CoreOptions, Spooler};
 use crate::exit::Exit;
-use crate::http::Server;
+use crate::http::{HandedOff, Server};
 use crate::ipp::service::{IppService, ServiceSettings};
 use crate::logging::{self, Style};
 use crate::sources::dbus::{self, Bus, DbusSource};
@@ -135,7 +136,19 @@ fn cleanup(cli: &Cli) -> Exit {
         }
     };
     let now = crate::core::now_secs();
-    match crate::cleanup::run(&settings.spool_dir, &settings.config.history, now) {
+    // Under systemd this is printspoold-cleanup.service, which only its
+    // timer starts (an administrator's `systemctl start` aside).
+    let activation = if std::env::var_os("INVOCATION_ID").is_some() {
+        "timer"
+    } else {
+        "command"
+    };
+    match crate::cleanup::run(
+        &settings.spool_dir,
+        &settings.config.history,
+        now,
+        activation,
+    ) {
         Ok(summary) => {
             println!("{summary}");
             Exit::Success
@@ -395,7 +408,9 @@ async fn serve(
         "spool recovered"
     );
 
+    let (early, stored_connections) = split_stored_connections(early);
     let (bound, socket_activated) = take_listeners(early, &settings.listen)?;
+    let stored_listeners = store_own_listeners(&bound, &notifier);
     let server = ipp_server(&spooler, &settings);
     // The path source: drains what arrived while we were down, then watches.
     let drop_dir = match settings.drop_dir() {
@@ -428,6 +443,7 @@ async fn serve(
     for b in &bound {
         server.spawn_listener(b.listener.clone_for_serving());
     }
+    resume_stored_connections(&server, stored_connections, &notifier);
     // SysV step 14; the PID file guard lives until we exit.
     let _pid_file = ready_pipe
         .take()
@@ -448,14 +464,24 @@ async fn serve(
         bus.release().await;
     }
     usb.stop();
+    let store_room = notifier
+        .fd_store_capacity()
+        .saturating_sub(stored_listeners);
+    if store_room > 0 {
+        server.hand_off_idle_connections();
+    }
     server.shutdown(REQUEST_GRACE).await;
+    store_idle_connections(server.take_handed_off(), store_room, &notifier);
     if let Some(drop_dir) = drop_dir {
         drop_dir.stop();
     }
     spooler.shutdown(PRINT_GRACE).await;
     // Passed sockets belong to systemd: only our own socket files go
-    // (daemon(7) porting step 2).
-    listeners::remove_own_socket_files(&bound);
+    // (daemon(7) porting step 2), unless the store keeps them for the next
+    // instance.
+    if stored_listeners == 0 {
+        listeners::remove_own_socket_files(&bound);
+    }
     tracing::info!("stopped ({outcome})");
     Ok(())
 }
@@ -497,6 +523,99 @@ fn take_listeners(
         EarlyListeners::Passed(_) => Ok((listeners::bind_all(listen)?, false)),
         EarlyListeners::Bound(bound) => Ok((listeners::adopt_std(bound)?, false)),
     }
+}
+
+/// Separates the idle client connections a previous instance left in the
+/// file descriptor store from the listening sockets.
+fn split_stored_connections(early: EarlyListeners) -> (EarlyListeners, Vec<HandedOff>) {
+    let EarlyListeners::Passed(fds) = early else {
+        return (early, Vec::new());
+    };
+    let (connections, listening): (Vec<_>, Vec<_>) = fds
+        .into_iter()
+        .partition(|(_, name)| listeners::is_stored_connection(name));
+    let connections = connections
+        .into_iter()
+        .map(|(fd, name)| match name.as_str() {
+            listeners::STORED_TCP_CONNECTION => HandedOff::Tcp(fd),
+            _ => HandedOff::Unix(fd),
+        })
+        .collect();
+    (EarlyListeners::Passed(listening), connections)
+}
+
+/// Puts the sockets this process bound itself into the file descriptor
+/// store (systemd 254+ announces it in `$FDSTORE`), under the names a socket
+/// unit would give them, so a restart takes them over instead of binding
+/// anew and the backlog survives. Returns how many were stored.
+fn store_own_listeners(bound: &[Bound], notifier: &Notifier) -> usize {
+    if notifier.fd_store_capacity() < bound.len() {
+        return 0;
+    }
+    let mut stored = 0;
+    for b in bound.iter().filter(|b| !b.passed) {
+        stored += match &b.listener {
+            listeners::Listener::Tcp(l) => {
+                notifier.store_fds(listeners::PASSED_TCP_NAME, &[l.as_fd()])
+            }
+            listeners::Listener::Unix(l) => {
+                notifier.store_fds(listeners::PASSED_UNIX_NAME, &[l.as_fd()])
+            }
+        };
+    }
+    if stored > 0 {
+        tracing::info!(
+            "{stored} listening socket(s) kept in the service manager's file descriptor store"
+        );
+    }
+    stored
+}
+
+/// Serves the idle connections a previous instance handed to the store, as
+/// if just accepted, and has systemd drop its copies: otherwise closing
+/// ours would not close the connection.
+fn resume_stored_connections(server: &Server, connections: Vec<HandedOff>, notifier: &Notifier) {
+    if connections.is_empty() {
+        return;
+    }
+    let count = connections.len();
+    let mut resumed = 0;
+    for connection in connections {
+        match server.adopt_connection(connection) {
+            Ok(()) => resumed += 1,
+            Err(error) => tracing::warn!("a stored client connection is unusable: {error}; closed"),
+        }
+    }
+    notifier.remove_stored(listeners::STORED_TCP_CONNECTION);
+    notifier.remove_stored(listeners::STORED_UNIX_CONNECTION);
+    tracing::info!(
+        "resumed {resumed} of {count} idle client connection(s) from the file descriptor store"
+    );
+}
+
+/// Hands the idle connections kept at shutdown to systemd (`FDSTORE=1`),
+/// at most `room` of them; the others close as without a store.
+fn store_idle_connections(kept: Vec<HandedOff>, room: usize, notifier: &Notifier) {
+    if kept.is_empty() {
+        return;
+    }
+    let total = kept.len();
+    let (mut tcp, mut unix) = (Vec::new(), Vec::new());
+    for connection in kept.into_iter().take(room) {
+        match connection {
+            HandedOff::Tcp(fd) => tcp.push(fd),
+            HandedOff::Unix(fd) => unix.push(fd),
+        }
+    }
+    let stored = notifier.store_fds(listeners::STORED_TCP_CONNECTION, &borrowed(&tcp))
+        + notifier.store_fds(listeners::STORED_UNIX_CONNECTION, &borrowed(&unix));
+    tracing::info!(
+        "handed {stored} of {total} idle client connection(s) to the service manager's file descriptor store"
+    );
+}
+
+fn borrowed(fds: &[OwnedFd]) -> Vec<std::os::fd::BorrowedFd<'_>> {
+    fds.iter().map(AsFd::as_fd).collect()
 }
 
 /// The IPP source: one HTTP server for every listener, not yet accepting.

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::systemd::credentials::read_credential;
+
 /// The queue that exists when no printer is configured.
 pub const DEFAULT_QUEUE: &str = "default";
 
@@ -15,7 +17,8 @@ pub struct PrinterConfig {
     #[serde(deserialize_with = "queue_name")]
     pub name: String,
     /// Where jobs go: `file:///DIR` writes each document into DIR;
-    /// `device:///dev/usb/lp0` writes to a character device.
+    /// `device:///dev/usb/lp0` writes to a character device;
+    /// `credential:NAME` takes the URI from systemd credential NAME.
     pub device_uri: DeviceUri,
     #[serde(default)]
     pub info: Option<String>,
@@ -101,15 +104,46 @@ impl std::str::FromStr for DeviceUri {
             Ok(DeviceUri::Device(absolute(rest)?))
         } else {
             Err(format!(
-                "device_uri \"{uri}\" has an unknown scheme: use file:///DIR or device:///dev/..."
+                "device_uri \"{uri}\" has an unknown scheme: use file:///DIR, device:///dev/... or credential:NAME"
             ))
         }
+    }
+}
+
+/// The `device_uri` prefix that names a credential holding the real URI.
+pub const CREDENTIAL_PREFIX: &str = "credential:";
+
+impl DeviceUri {
+    /// The URI held by systemd credential `name` (see
+    /// [`crate::systemd::credentials`]): for a device whose URI carries a
+    /// secret (a network printer's password, in CUPS's practice), kept out
+    /// of the configuration file and the unit. Errors never quote the
+    /// content.
+    fn from_credential(name: &str) -> Result<DeviceUri, String> {
+        let secret = read_credential(name).map_err(|e| e.to_string())?;
+        let text = std::str::from_utf8(secret.expose())
+            .map_err(|_| format!("credential \"{name}\" is not UTF-8"))?;
+        let uri = text.trim_end_matches(['\n', '\r']);
+        if uri.starts_with(CREDENTIAL_PREFIX) {
+            return Err(format!(
+                "credential \"{name}\" names another credential; it must hold the URI itself"
+            ));
+        }
+        uri.parse().map_err(|_| {
+            format!(
+                "credential \"{name}\" does not hold a usable device URI (file:///DIR or device:///dev/...)"
+            )
+        })
     }
 }
 
 impl<'de> Deserialize<'de> for DeviceUri {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
+        match text.strip_prefix(CREDENTIAL_PREFIX) {
+            Some(name) => DeviceUri::from_credential(name),
+            None => text.parse(),
+        }
+        .map_err(serde::de::Error::custom)
     }
 }

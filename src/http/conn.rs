@@ -4,6 +4,8 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -56,6 +58,9 @@ enum Wait {
     TimedOut,
     Closed,
     ShuttingDown,
+    /// Shutdown with the hand-off on: the connection goes to the next
+    /// instance (the file descriptor store) instead of being closed.
+    HandOff,
 }
 
 enum Next {
@@ -69,6 +74,11 @@ pub(crate) struct Connection<'h, S> {
     settings: &'h Settings,
     handler: &'h dyn Handler,
     shutdown: watch::Receiver<bool>,
+    /// Whether an idle connection is handed off at shutdown (see
+    /// [`Connection::run`]); read when shutdown begins.
+    hand_off: Arc<AtomicBool>,
+    /// Set when the connection ended idle for the hand-off.
+    handed_off: bool,
     /// Resolves once shutdown begins. Made once per connection so waiting
     /// between requests does not register a new waiter each time.
     stopping: Pin<Box<dyn Future<Output = ()> + Send>>,
@@ -92,6 +102,7 @@ where
         settings: &'h Settings,
         handler: &'h dyn Handler,
         shutdown: watch::Receiver<bool>,
+        hand_off: Arc<AtomicBool>,
     ) -> Self {
         let mut stop = shutdown.clone();
         let stopping = Box::pin(async move {
@@ -109,21 +120,35 @@ where
             settings,
             handler,
             shutdown,
+            hand_off,
+            handed_off: false,
         }
     }
 
     /// Serves requests until the client leaves, a limit is hit, keep-alive
-    /// ends or the server shuts down.
-    pub(crate) async fn run(mut self) {
-        debug!(peer = %self.peer, "connection opened");
-        let mut first = true;
+    /// ends or the server shuts down. Returns the stream when shutdown found
+    /// it waiting for a request, nothing of one read, and the hand-off on:
+    /// a request in progress is finished first, then the idle connection
+    /// goes to the next instance instead of being closed.
+    ///
+    /// `resumed`: a connection taken over from a previous instance, idle
+    /// between requests, so its wait is the keep-alive one, not a new
+    /// connection's first-request wait.
+    pub(crate) async fn run(mut self, resumed: bool) -> Option<S> {
+        debug!(peer = %self.peer, resumed, "connection opened");
+        let mut first = !resumed;
         while let Some(head) = self.next_head(first).await {
             first = false;
             if let Next::Close = self.exchange(head).await {
                 break;
             }
         }
+        if self.handed_off && self.input.is_empty() {
+            debug!(peer = %self.peer, "idle connection kept for the next instance");
+            return Some(self.stream);
+        }
         debug!(peer = %self.peer, "connection closed");
+        None
     }
 
     /// Reads the next request head. Refusals (408, 400, 431) are answered
@@ -140,6 +165,10 @@ where
                 Wait::TimedOut if first => {
                     self.refuse(408, "no request within the read timeout", "")
                         .await;
+                    return None;
+                }
+                Wait::HandOff => {
+                    self.handed_off = true;
                     return None;
                 }
                 Wait::TimedOut | Wait::Closed | Wait::ShuttingDown => return None,
@@ -205,6 +234,9 @@ where
         // Also keeps `stopping` from being polled after it has completed.
         let mut stopping_seen = *self.shutdown.borrow();
         if stopping_seen {
+            if self.hand_off.load(Ordering::Acquire) {
+                return Wait::HandOff;
+            }
             if !first {
                 return Wait::ShuttingDown;
             }
@@ -227,6 +259,9 @@ where
                     }
                 },
                 () = &mut self.stopping, if !stopping_seen => {
+                    if self.hand_off.load(Ordering::Acquire) {
+                        return Wait::HandOff;
+                    }
                     if !first {
                         return Wait::ShuttingDown;
                     }
@@ -359,7 +394,7 @@ where
             || !shape.keep_alive
             || matches!(body_state, BodyState::LeftUnread)
             || self.settings.keepalive_timeout.is_zero()
-            || *self.shutdown.borrow();
+            || (*self.shutdown.borrow() && !self.hand_off.load(Ordering::Acquire));
         let is_options = request.method == "OPTIONS";
         let framing = response::Framing {
             close,

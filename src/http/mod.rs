@@ -26,7 +26,7 @@ use std::pin::Pin;
 
 pub use body::{Body, BodyError};
 pub use head::{HeadError, RequestHead, parse_head};
-pub use server::Server;
+pub use server::{HandedOff, Server};
 
 /// A request as the handler sees it. The body is passed separately, as a
 /// [`Body`] that streams from the socket.

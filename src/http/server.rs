@@ -17,6 +17,8 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::IpAddr;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -60,6 +62,19 @@ struct Shared {
     stopping: watch::Sender<bool>,
     /// The grace period is over: drop every connection.
     aborting: watch::Sender<bool>,
+    /// At shutdown, idle connections are kept for the next instance
+    /// instead of closed ([`Server::hand_off_idle_connections`]).
+    hand_off: Arc<AtomicBool>,
+    /// The connections kept so, collected as their tasks end.
+    handed_off: Mutex<Vec<HandedOff>>,
+}
+
+/// An idle client connection taken out of the server at shutdown, for the
+/// file descriptor store.
+#[derive(Debug)]
+pub enum HandedOff {
+    Tcp(OwnedFd),
+    Unix(OwnedFd),
 }
 
 /// Serves connections from listeners with one handler. Cheap to clone.
@@ -97,6 +112,8 @@ impl Server {
                 connections: watch::Sender::new(0),
                 stopping: watch::Sender::new(false),
                 aborting: watch::Sender::new(false),
+                hand_off: Arc::new(AtomicBool::new(false)),
+                handed_off: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -114,6 +131,50 @@ impl Server {
     /// A watch that changes whenever [`Server::active_connections`] changes.
     pub fn connections_watch(&self) -> watch::Receiver<usize> {
         self.shared.connections.subscribe()
+    }
+
+    /// From now on, [`Server::shutdown`] keeps idle connections (waiting
+    /// for a request, nothing of one read) instead of closing them, and
+    /// requests in flight finish and then are kept too; collect them with
+    /// [`Server::take_handed_off`] (daemon(7)'s file descriptor store).
+    pub fn hand_off_idle_connections(&self) {
+        self.shared.hand_off.store(true, Ordering::Release);
+    }
+
+    /// The connections kept by a shutdown with the hand-off on.
+    pub fn take_handed_off(&self) -> Vec<HandedOff> {
+        std::mem::take(&mut *lock(&self.shared.handed_off))
+    }
+
+    /// Serves a connection accepted by a previous instance (passed back by
+    /// systemd's file descriptor store) as if just accepted here: it takes
+    /// its slots like any other, and is refused with 503 when there are
+    /// none. Call inside the runtime.
+    pub fn adopt_connection(&self, connection: HandedOff) -> io::Result<()> {
+        let (stream, peer) = match connection {
+            HandedOff::Tcp(fd) => {
+                let std_stream = std::net::TcpStream::from(fd);
+                std_stream.set_nonblocking(true)?;
+                let addr = std_stream.peer_addr()?;
+                let stream = TcpStream::from_std(std_stream)?;
+                let _ = stream.set_nodelay(true);
+                (Stream::Tcp(stream), Peer::Tcp(addr))
+            }
+            HandedOff::Unix(fd) => {
+                let std_stream = std::os::unix::net::UnixStream::from(fd);
+                std_stream.set_nonblocking(true)?;
+                let stream = UnixStream::from_std(std_stream)?;
+                let cred = stream.peer_cred()?;
+                let peer = Peer::Unix {
+                    uid: cred.uid(),
+                    gid: cred.gid(),
+                    pid: cred.pid(),
+                };
+                (Stream::Unix(stream), peer)
+            }
+        };
+        admit(&self.shared, stream, peer, true);
+        Ok(())
     }
 
     /// Stops accepting; lets requests in flight finish (their responses are
@@ -162,7 +223,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: Listener) {
             accepted = accept(&listener) => accepted,
         };
         match accepted {
-            Ok(Some((stream, peer))) => admit(&shared, stream, peer),
+            Ok(Some((stream, peer))) => admit(&shared, stream, peer, false),
             Ok(None) => {}
             Err(error) if is_per_connection_error(&error) => {
                 debug!(listener = %name, %error, "accept failed for one connection");
@@ -216,7 +277,9 @@ async fn accept(listener: &Listener) -> io::Result<Option<(Stream, Peer)>> {
 }
 
 /// Gives an accepted connection its slots, or refuses it with 503.
-fn admit(shared: &Arc<Shared>, stream: Stream, peer: Peer) {
+/// `resumed`: taken over from a previous instance (see
+/// [`Server::adopt_connection`]).
+fn admit(shared: &Arc<Shared>, stream: Stream, peer: Peer, resumed: bool) {
     let is_root = matches!(peer, Peer::Unix { uid: 0, .. });
     let permit = Arc::clone(&shared.permits)
         .try_acquire_owned()
@@ -242,7 +305,7 @@ fn admit(shared: &Arc<Shared>, stream: Stream, peer: Peer) {
             "too many connections from your address or user",
         );
     };
-    spawn_connection(shared, stream, peer, permit, peer_slot);
+    spawn_connection(shared, stream, peer, permit, peer_slot, resumed);
 }
 
 /// Answers 503 and closes, in a task of its own with a short deadline; or,
@@ -344,6 +407,7 @@ fn spawn_connection(
     peer: Peer,
     permit: OwnedSemaphorePermit,
     peer_slot: PeerSlot,
+    resumed: bool,
 ) {
     let counted = Counted::new(Arc::clone(shared));
     tokio::spawn(async move {
@@ -352,15 +416,15 @@ fn spawn_connection(
         let counted = counted;
         let shared = &counted.shared;
         match stream {
-            Stream::Tcp(stream) => serve(shared, stream, peer).await,
-            Stream::Unix(stream) => serve(shared, stream, peer).await,
+            Stream::Tcp(stream) => serve(shared, stream, peer, resumed).await,
+            Stream::Unix(stream) => serve(shared, stream, peer, resumed).await,
         }
     });
 }
 
-async fn serve<S>(shared: &Shared, stream: S, peer: Peer)
+async fn serve<S>(shared: &Shared, stream: S, peer: Peer, resumed: bool)
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
+    S: AsyncRead + AsyncWrite + Unpin + Send + IntoHandedOff,
 {
     let mut aborting = shared.aborting.subscribe();
     let connection = Connection::new(
@@ -369,11 +433,45 @@ where
         &shared.settings,
         shared.handler.as_ref(),
         shared.stopping.subscribe(),
+        Arc::clone(&shared.hand_off),
     );
-    tokio::select! {
-        () = connection.run() => {}
-        _ = aborting.wait_for(|abort| *abort) => debug!("connection dropped at the end of the shutdown grace"),
+    let kept = tokio::select! {
+        kept = connection.run(resumed) => kept,
+        _ = aborting.wait_for(|abort| *abort) => {
+            debug!("connection dropped at the end of the shutdown grace");
+            None
+        }
+    };
+    if let Some(stream) = kept {
+        match stream.into_handed_off() {
+            Ok(kept) => lock(&shared.handed_off).push(kept),
+            Err(error) => debug!(%error, "an idle connection could not be kept; closed"),
+        }
     }
+}
+
+/// A stream that can leave the runtime as a plain descriptor.
+trait IntoHandedOff {
+    fn into_handed_off(self) -> io::Result<HandedOff>;
+}
+
+impl IntoHandedOff for TcpStream {
+    fn into_handed_off(self) -> io::Result<HandedOff> {
+        Ok(HandedOff::Tcp(self.into_std()?.into()))
+    }
+}
+
+impl IntoHandedOff for UnixStream {
+    fn into_handed_off(self) -> io::Result<HandedOff> {
+        Ok(HandedOff::Unix(self.into_std()?.into()))
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A list only pushed to and taken whole: still right after a panic.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Counts a connection from accept until its task ends (also by panic or

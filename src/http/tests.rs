@@ -592,3 +592,122 @@ async fn a_peer_over_its_connection_cap_gets_503_and_others_are_served() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Polls until `server` counts `n` connections.
+async fn wait_for_connections(server: &Server, n: usize) {
+    let mut count = server.connections_watch();
+    tokio::time::timeout(WAIT, count.wait_for(|open| *open == n))
+        .await
+        .expect("connection count never reached")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn hand_off_keeps_idle_connections_for_the_next_server() {
+    let (old, port) = start(limits());
+    let mut idle = connect(port).await;
+    send(&mut idle, "GET /1 HTTP/1.1\r\nHost: h\r\n\r\n").await;
+    assert_eq!(read_reply(&mut idle).await.body, "GET /1 0");
+    let mut busy = connect(port).await;
+    send(&mut busy, "GET /slow HTTP/1.1\r\nHost: h\r\n\r\n").await;
+    wait_for_connections(&old, 2).await;
+
+    old.hand_off_idle_connections();
+    let stopping = {
+        let old = old.clone();
+        tokio::spawn(async move { old.shutdown(WAIT).await })
+    };
+    // The request in flight is answered, without closing its connection:
+    // by the old server when it had started on it, else by the new one.
+    let busy_reply = tokio::spawn(async move {
+        let reply = read_reply(&mut busy).await;
+        (busy, reply)
+    });
+    tokio::time::timeout(WAIT, stopping).await.unwrap().unwrap();
+    let kept = old.take_handed_off();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+
+    // A request sent meanwhile waits in the socket for the next server.
+    send(&mut idle, "GET /2 HTTP/1.1\r\nHost: h\r\n\r\n").await;
+    let (new, _) = start(limits());
+    for connection in kept {
+        new.adopt_connection(connection).unwrap();
+    }
+    assert_eq!(read_reply(&mut idle).await.body, "GET /2 0");
+    let (mut busy, reply) = busy_reply.await.unwrap();
+    assert_eq!(reply.body, "GET /slow 0");
+    assert!(!reply.closes(), "{}", reply.head);
+    send(&mut busy, "GET /3 HTTP/1.1\r\nHost: h\r\n\r\n").await;
+    assert_eq!(read_reply(&mut busy).await.body, "GET /3 0");
+    wait_for_connections(&new, 2).await;
+}
+
+#[tokio::test]
+async fn without_hand_off_nothing_is_kept() {
+    let (server, port) = start(limits());
+    let mut idle = connect(port).await;
+    send(&mut idle, "GET /1 HTTP/1.1\r\nHost: h\r\n\r\n").await;
+    read_reply(&mut idle).await;
+    server.shutdown(WAIT).await;
+    assert!(server.take_handed_off().is_empty());
+    assert!(closed_silently(&mut idle).await);
+}
+
+#[tokio::test]
+async fn a_resumed_connection_waits_as_a_keep_alive_one() {
+    // read_timeout 1 s (a new connection's first request), keep-alive 30 s.
+    let limits = Limits {
+        keepalive_timeout: 30,
+        ..limits()
+    };
+    let (old, port) = start(limits.clone());
+    let mut client = connect(port).await;
+    send(&mut client, "GET /1 HTTP/1.1\r\nHost: h\r\n\r\n").await;
+    read_reply(&mut client).await;
+    old.hand_off_idle_connections();
+    old.shutdown(WAIT).await;
+    let (new, _) = start(limits);
+    for connection in old.take_handed_off() {
+        new.adopt_connection(connection).unwrap();
+    }
+    // Past the first-request timeout: a new connection would get 408 now.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    send(&mut client, "GET /2 HTTP/1.1\r\nHost: h\r\n\r\n").await;
+    let reply = read_reply(&mut client).await;
+    assert_eq!((reply.status, reply.body.as_str()), (200, "GET /2 0"));
+}
+
+#[tokio::test]
+async fn a_handed_off_unix_connection_keeps_its_peer_credentials() {
+    let dir = crate::test_support::TempDir::new("http-hand-off-unix");
+    let path = dir.path().join("ipp.sock");
+    let old = Server::new(limits(), 1024, Arc::new(Echo));
+    let mut bound = listeners::bind_all(&[path.display().to_string()]).unwrap();
+    old.spawn_listener(bound.remove(0).listener);
+    let mut client = UnixStream::connect(&path).await.unwrap();
+    send(&mut client, "GET /1 HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+    read_reply(&mut client).await;
+    old.hand_off_idle_connections();
+    old.shutdown(WAIT).await;
+    let kept = old.take_handed_off();
+    assert!(
+        matches!(kept.as_slice(), [super::HandedOff::Unix(_)]),
+        "{kept:?}"
+    );
+
+    let new = Server::new(limits(), 1024, Arc::new(Echo));
+    for connection in kept {
+        new.adopt_connection(connection).unwrap();
+    }
+    send(&mut client, "GET /peer HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+    let reply = read_reply(&mut client).await;
+    // SAFETY: getuid, getgid and getpid cannot fail.
+    let expected = unsafe {
+        Peer::Unix {
+            uid: libc::getuid(),
+            gid: libc::getgid(),
+            pid: Some(libc::getpid()),
+        }
+    };
+    assert_eq!(reply.body, format!("{expected:?}"));
+}

@@ -21,6 +21,16 @@ const BACKLOG: libc::c_int = 1024;
 pub const PASSED_TCP_NAME: &str = "ipp";
 /// `FileDescriptorName=` of the Unix socket in the socket unit.
 pub const PASSED_UNIX_NAME: &str = "ipp-unix";
+/// `FDNAME=` of an idle TCP client connection in the file descriptor store.
+pub const STORED_TCP_CONNECTION: &str = "ipp-connection";
+/// `FDNAME=` of an idle Unix client connection in the file descriptor store.
+pub const STORED_UNIX_CONNECTION: &str = "ipp-unix-connection";
+
+/// Whether a passed descriptor's name is a stored client connection rather
+/// than a listening socket.
+pub fn is_stored_connection(name: &str) -> bool {
+    name == STORED_TCP_CONNECTION || name == STORED_UNIX_CONNECTION
+}
 
 /// A listening socket, ready for [`crate::http::Server::spawn_listener`].
 /// Shared, so the daemon can keep its [`Bound`] (name, socket file) while

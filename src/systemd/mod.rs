@@ -10,6 +10,9 @@
 //!   sd_listen_fds(3));
 //! - [`notify`]: the channel back to systemd (`NOTIFY_SOCKET`; new-style
 //!   recommendation 9, sd_notify(3));
+//! - [`credentials`]: secrets passed as files (`CREDENTIALS_DIRECTORY`,
+//!   systemd.exec(5) "Credentials"); read on demand, left in the
+//!   environment (the directory stays valid for the service's life);
 //! - [`watchdog`]: the keep-alive systemd expects when `WatchdogSec=` is set
 //!   (`WATCHDOG_USEC`, `WATCHDOG_PID`; sd_watchdog_enabled(3)).
 //!
@@ -17,6 +20,7 @@
 //! has a single thread: call them at the top of `main`, before the tokio
 //! runtime starts.
 
+pub mod credentials;
 pub mod listen_fds;
 pub mod notify;
 #[cfg(test)]

@@ -14,7 +14,7 @@
 
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
@@ -30,7 +30,10 @@ use super::{env_value, unset_env};
 const SEND_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The variables this module consumes; removed so children never see them.
-const NOTIFY_VARIABLES: [&str; 3] = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
+const NOTIFY_VARIABLES: [&str; 4] = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "FDSTORE"];
+
+/// The most descriptors one `SCM_RIGHTS` message may carry (`SCM_MAX_FD`).
+const MAX_FDS_PER_MESSAGE: usize = 253;
 
 /// The channel to systemd. Cheap to clone; every method is a no-op when
 /// `NOTIFY_SOCKET` was unset (run by hand, or by an init without the
@@ -40,6 +43,9 @@ const NOTIFY_VARIABLES: [&str; 3] = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG
 pub struct Notifier {
     channel: Option<Arc<Channel>>,
     watchdog_interval: Option<Duration>,
+    /// `$FDSTORE` (systemd 254+): how many descriptors the service's file
+    /// descriptor store takes; 0 when unset.
+    fd_store_max: usize,
 }
 
 #[derive(Debug)]
@@ -101,6 +107,7 @@ impl Notifier {
             env_value("WATCHDOG_PID").as_deref(),
             std::process::id(),
         );
+        let fd_store_max = parse_fd_store(env_value("FDSTORE").as_deref());
         unset_env(&NOTIFY_VARIABLES);
 
         let Some(socket) = socket else {
@@ -120,6 +127,7 @@ impl Notifier {
         Notifier {
             channel: Some(Arc::new(channel)),
             watchdog_interval,
+            fd_store_max,
         }
     }
 
@@ -133,6 +141,7 @@ impl Notifier {
         Ok(Notifier {
             channel: Some(Arc::new(channel)),
             watchdog_interval: None,
+            fd_store_max: 0,
         })
     }
 
@@ -207,6 +216,57 @@ impl Notifier {
         self.watchdog_interval.filter(|_| self.is_active())
     }
 
+    /// The same notifier with a file descriptor store of `max` entries, for
+    /// tests (systemd says so in `$FDSTORE`).
+    pub fn with_fd_store(self, max: usize) -> Notifier {
+        Notifier {
+            fd_store_max: max,
+            ..self
+        }
+    }
+
+    /// How many descriptors systemd keeps for us across a restart
+    /// (`FileDescriptorStoreMax=`, announced in `$FDSTORE` since systemd
+    /// 254); 0 when there is no store or it was not announced (systemd 252
+    /// has the store but does not say so, and an unannounced store is not
+    /// relied on).
+    pub fn fd_store_capacity(&self) -> usize {
+        if self.is_active() {
+            self.fd_store_max
+        } else {
+            0
+        }
+    }
+
+    /// `FDSTORE=1` with `FDNAME=name`: systemd keeps a duplicate of each
+    /// descriptor and passes it back, named, in `LISTEN_FDS` at the next
+    /// start (sd_pid_notify_with_fds(3)). Returns how many were sent.
+    pub fn store_fds(&self, name: &str, fds: &[BorrowedFd<'_>]) -> usize {
+        let Some(channel) = &self.channel else {
+            return 0;
+        };
+        let message = format!("FDSTORE=1\nFDNAME={name}");
+        let mut sent = 0;
+        for chunk in fds.chunks(MAX_FDS_PER_MESSAGE) {
+            match send_with_fds(&channel.socket, message.as_bytes(), chunk) {
+                Ok(()) => sent += chunk.len(),
+                Err(error) => tracing::warn!(
+                    "{} descriptor(s) named {name} not stored in {}: {error}",
+                    chunk.len(),
+                    channel.address
+                ),
+            }
+        }
+        sent
+    }
+
+    /// `FDSTOREREMOVE=1` with `FDNAME=name`: systemd closes its copies of
+    /// every stored descriptor of that name. Sent once the descriptors were
+    /// taken back, so that closing ours really closes the connection.
+    pub fn remove_stored(&self, name: &str) {
+        self.send(&format!("FDSTOREREMOVE=1\nFDNAME={name}"));
+    }
+
     fn send(&self, message: &str) {
         let Some(channel) = &self.channel else {
             return;
@@ -244,6 +304,51 @@ fn connect_datagram(target: &NotifyAddress) -> io::Result<UnixDatagram> {
     socket.set_write_timeout(Some(SEND_TIMEOUT))?;
     socket.connect_addr(&address)?;
     Ok(socket)
+}
+
+/// `$FDSTORE`: a count, or 0 when unset or not a number.
+fn parse_fd_store(value: Option<&str>) -> usize {
+    value.and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// One datagram carrying `fds` as `SCM_RIGHTS`.
+fn send_with_fds(socket: &UnixDatagram, message: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<()> {
+    let raw: Vec<RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
+    let fd_bytes = std::mem::size_of_val(raw.as_slice());
+    let fd_bytes_u32 = u32::try_from(fd_bytes).map_err(|_| io::ErrorKind::InvalidInput)?;
+    // SAFETY: CMSG_SPACE only computes a size.
+    let space = unsafe { libc::CMSG_SPACE(fd_bytes_u32) } as usize;
+    // u64 elements keep the buffer aligned for cmsghdr.
+    let mut control = vec![0u64; space.div_ceil(8)];
+    let mut iov = libc::iovec {
+        iov_base: message.as_ptr() as *mut libc::c_void,
+        iov_len: message.len(),
+    };
+    // SAFETY: msghdr is plain data; zeroed is a valid empty header.
+    let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
+    header.msg_iov = &mut iov;
+    header.msg_iovlen = 1;
+    header.msg_control = control.as_mut_ptr().cast();
+    header.msg_controllen = space;
+    // SAFETY: the control buffer is `space` bytes, room for one header with
+    // `fd_bytes` of data (CMSG_SPACE), so CMSG_FIRSTHDR is non-null and
+    // CMSG_DATA points inside it; the descriptors are borrowed, so open.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&header);
+        if cmsg.is_null() {
+            return Err(io::ErrorKind::InvalidInput.into());
+        }
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(fd_bytes_u32) as usize;
+        std::ptr::copy_nonoverlapping(raw.as_ptr().cast::<u8>(), libc::CMSG_DATA(cmsg), fd_bytes);
+    }
+    // SAFETY: every pointer in `header` is valid for the call's duration.
+    let sent = unsafe { libc::sendmsg(socket.as_raw_fd(), &header, libc::MSG_NOSIGNAL) };
+    if sent < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// `text` with control characters (line breaks included) made spaces.
@@ -410,5 +515,87 @@ mod tests {
         drop(notifier);
         clone.watchdog();
         assert_eq!(receive(&receiver), "WATCHDOG=1");
+    }
+
+    /// Receives one datagram and the descriptors it carries, as systemd
+    /// does for `FDSTORE=1`.
+    fn receive_with_fds(receiver: &UnixDatagram) -> (String, Vec<std::os::fd::OwnedFd>) {
+        use std::os::fd::FromRawFd;
+        let mut data = [0u8; 4096];
+        let mut control = vec![0u64; 256];
+        let mut iov = libc::iovec {
+            iov_base: data.as_mut_ptr().cast(),
+            iov_len: data.len(),
+        };
+        let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
+        header.msg_iov = &mut iov;
+        header.msg_iovlen = 1;
+        header.msg_control = control.as_mut_ptr().cast();
+        header.msg_controllen = control.len() * 8;
+        let len =
+            unsafe { libc::recvmsg(receiver.as_raw_fd(), &mut header, libc::MSG_CMSG_CLOEXEC) };
+        assert!(len >= 0, "{}", io::Error::last_os_error());
+        let mut fds = Vec::new();
+        unsafe {
+            let mut cmsg = libc::CMSG_FIRSTHDR(&header);
+            while !cmsg.is_null() {
+                if (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                    let bytes = (*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
+                    let data = libc::CMSG_DATA(cmsg).cast::<RawFd>();
+                    for i in 0..bytes / std::mem::size_of::<RawFd>() {
+                        fds.push(std::os::fd::OwnedFd::from_raw_fd(
+                            data.add(i).read_unaligned(),
+                        ));
+                    }
+                }
+                cmsg = libc::CMSG_NXTHDR(&header, cmsg);
+            }
+        }
+        (
+            String::from_utf8(data[..len as usize].to_vec()).unwrap(),
+            fds,
+        )
+    }
+
+    #[test]
+    fn stored_descriptors_arrive_with_their_name() {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::MetadataExt;
+        let dir = TempDir::new("notify");
+        let (receiver, notifier) = path_pair(&dir);
+        let notifier = notifier.with_fd_store(16);
+        assert_eq!(notifier.fd_store_capacity(), 16);
+        let files: Vec<std::fs::File> = (0..3)
+            .map(|i| {
+                let path = dir.path().join(format!("f{i}"));
+                std::fs::write(&path, b"x").unwrap();
+                std::fs::File::open(path).unwrap()
+            })
+            .collect();
+        let borrowed: Vec<_> = files.iter().map(|f| f.as_fd()).collect();
+        assert_eq!(notifier.store_fds("ipp-connection", &borrowed), 3);
+        let (message, fds) = receive_with_fds(&receiver);
+        assert_eq!(message, "FDSTORE=1\nFDNAME=ipp-connection");
+        assert_eq!(fds.len(), 3);
+        for (sent, got) in files.iter().zip(fds) {
+            let got = std::fs::File::from(got);
+            assert_eq!(
+                sent.metadata().unwrap().ino(),
+                got.metadata().unwrap().ino()
+            );
+        }
+        notifier.remove_stored("ipp-connection");
+        assert_eq!(receive(&receiver), "FDSTOREREMOVE=1\nFDNAME=ipp-connection");
+    }
+
+    #[test]
+    fn the_store_is_used_only_when_announced() {
+        assert_eq!(parse_fd_store(None), 0);
+        assert_eq!(parse_fd_store(Some("x")), 0);
+        assert_eq!(parse_fd_store(Some("1040")), 1040);
+        let dir = TempDir::new("notify");
+        let (_receiver, notifier) = path_pair(&dir);
+        assert_eq!(notifier.fd_store_capacity(), 0);
+        assert_eq!(Notifier::disabled().with_fd_store(8).fd_store_capacity(), 0);
     }
 }

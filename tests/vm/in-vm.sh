@@ -232,6 +232,25 @@ check_byte_exact() {
     else
         result FAIL c-byte-exact "job $job: sent $(size_of "$doc") bytes, the printer got $(size_of "$out"), sha256 differs"
     fi
+    check_job_journal "$job"
+}
+
+# check_job_journal JOB: the job on the printer that device activation
+# brought in has its whole life in the VM's journal by JOB_ID= (src/journal.rs;
+# SYSLOG_IDENTIFIER= because systemd's own lines carry JOB_ID= too).
+check_job_journal() {
+    local job=$1 lines
+    lines=$(journalctl -b -q --no-pager -o cat SYSLOG_IDENTIFIER=printspoold JOB_ID="$job")
+    if ! grep -q '^job accepted' <<<"$lines"; then
+        result FAIL h-journal-job "journalctl JOB_ID=$job has no acceptance line"
+    elif ! grep -q 'job completed' <<<"$lines"; then
+        result FAIL h-journal-job "journalctl JOB_ID=$job has no completion line"
+    elif ! journalctl -b -q --no-pager -o cat SYSLOG_IDENTIFIER=printspoold JOB_ID="$job" PRINTER="$NAME" |
+        grep -q '^printing'; then
+        result FAIL h-journal-job "journalctl JOB_ID=$job PRINTER=$NAME has no printing line"
+    else
+        result PASS h-journal-job "journalctl JOB_ID=$job: $(wc -l <<<"$lines") lines from acceptance to completion on $NAME"
+    fi
 }
 
 check_unplug_replug() {

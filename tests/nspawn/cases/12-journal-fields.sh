@@ -3,7 +3,9 @@
 # goes to journald through its native protocol with the line's fields, so
 # `journalctl SYSLOG_IDENTIFIER=printspoold JOB_ID=N` finds a job's lines,
 # from its acceptance to its completion, for a job over IPP (socket
-# activation) and one through the drop directory (path activation); the
+# activation), one through the drop directory (path activation), one over
+# D-Bus (bus activation, where busctl can pass the document), and the
+# cleanup timer's purge of the IPP job (ACTIVATION=timer); the
 # priority, printer, owner and activation path are fields too, and the lines
 # still belong to printspoold.service. (SYSLOG_IDENTIFIER=: systemd's own
 # messages carry JOB_ID= for its unit jobs.)
@@ -46,4 +48,36 @@ check "and the drop-directory line is among its lines" \
     grep -q 'dropped file taken as a job' <<<"$(lines JOB_ID="$drop_id")"
 check "its acceptance carries ACTIVATION=path" \
     grep -q '^job accepted' <<<"$(lines JOB_ID="$drop_id" ACTIVATION=path)"
+
+# A job over D-Bus (bus activation path): SubmitJob takes the document as a
+# file descriptor, which busctl passes only from systemd 254 or so on (it
+# names an fd busctl inherited); older busctl cannot, and tests/dbus.rs
+# submits over the bus on the host instead.
+if grep -q 'among passed file descriptors' "$(command -v busctl)"; then
+    reply=$(busctl --timeout=30 call org.printspoold.Spooler1 /org/printspoold/Spooler1 \
+        org.printspoold.Spooler1 SubmitJob ssha{sv} "" journal-bus 3 0 3<"$DATA/hello.txt")
+    bus_id=$(sed -n 's/^u \([0-9]*\)$/\1/p' <<<"$reply")
+    check "SubmitJob over D-Bus answered with a job id ($reply)" test -n "$bus_id"
+    check "journalctl JOB_ID=$bus_id: the job completed" wait_until 30 completed "$bus_id"
+    check "its acceptance carries ACTIVATION=bus" \
+        grep -q '^job accepted' <<<"$(lines JOB_ID="$bus_id" ACTIVATION=bus)"
+    check "and its printing line is there" grep -q '^printing' <<<"$(lines JOB_ID="$bus_id")"
+else
+    echo "# this busctl cannot pass a file descriptor: the bus job is tested on the host (tests/dbus.rs)"
+fi
+
+# The timer path: printspoold-cleanup.service purges the finished IPP job;
+# its line joins the job's others, with ACTIVATION=timer.
+write_config '[server]
+idle_exit_after = 0
+[history]
+retention = 0'
+purged() { lines JOB_ID="$id" ACTIVATION=timer | grep -q 'purged'; }
+# The job finished at least a second ago for a retention of 0.
+past_retention() { [[ $(date +%s) -gt $(stat -c %Y "/var/spool/printspoold/jobs/$id.job") ]]; }
+check "the IPP job's record is past the retention" wait_until 5 past_retention
+systemctl start printspoold-cleanup.service
+check "journalctl JOB_ID=$id ACTIVATION=timer: the cleanup purged it" purged
+echo "# journalctl JOB_ID=$id, now:"
+lines JOB_ID="$id" | sed 's/^/#   /'
 finish
