@@ -868,7 +868,10 @@ fn reload(settings: &mut Settings, spooler: &Spooler) -> Result<(), ConfigError>
     spooler.set_job_private_values(config.server.job_private_values);
     spooler.set_job_limits((&config.server.limits).into());
     if config.server.listen != settings.config.server.listen
-        || config.server.limits != settings.config.server.limits
+        || config
+            .server
+            .limits
+            .differs_until_restart(&settings.config.server.limits)
     {
         tracing::warn!("listen addresses and connection limits apply at the next start");
     }

@@ -243,15 +243,24 @@ fn the_harness_reads_the_same_archive_as_this_test() {
         })
         .map(|s| s.uri)
         .expect("a Debian host with no deb source of a release suite");
-    let out = Command::new(Path::new(REPO).join("tests/apt-sources.sh"))
-        .output()
-        .unwrap();
+    assert_eq!(harness_archive(&[], None), ours);
+}
+
+/// What `tests/apt-sources.sh ARGS` prints, reading apt's configuration
+/// from `etc` (`PRINTSPOOLD_APT_ETC`) or from the host's.
+fn harness_archive(args: &[&str], etc: Option<&Path>) -> String {
+    let mut command = Command::new(Path::new(REPO).join("tests/apt-sources.sh"));
+    command.args(args);
+    if let Some(etc) = etc {
+        command.env("PRINTSPOOLD_APT_ETC", etc);
+    }
+    let out = command.output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), ours);
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// Both formats, with what apt ignores: comments, options, disabled
@@ -328,19 +337,7 @@ fn the_shell_reader_follows_a_site_mirror() {
          Types: deb\nURIs: http://mirror.site.example/debian-security\nSuites: bookworm-security\n",
     )
     .unwrap();
-    let run = |args: &[&str]| {
-        let out = Command::new(Path::new(REPO).join("tests/apt-sources.sh"))
-            .args(args)
-            .env("PRINTSPOOLD_APT_ETC", &etc)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
+    let run = |args: &[&str]| harness_archive(args, Some(&etc));
     assert_eq!(run(&[]), "http://mirror.site.example/debian");
     assert_eq!(
         run(&["--security"]),

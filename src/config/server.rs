@@ -227,6 +227,22 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// Whether `other` differs from `self` in a limit that applies only at
+    /// the next start (the transport's): the job caps, listing limits and
+    /// `multiple_operation_timeout` apply at a reload.
+    pub fn differs_until_restart(&self, other: &Limits) -> bool {
+        let reloadable = Limits {
+            max_active_jobs: self.max_active_jobs,
+            max_active_jobs_per_user: self.max_active_jobs_per_user,
+            max_active_jobs_per_address: self.max_active_jobs_per_address,
+            list_jobs_default_limit: self.list_jobs_default_limit,
+            list_jobs_max_limit: self.list_jobs_max_limit,
+            multiple_operation_timeout: self.multiple_operation_timeout,
+            ..other.clone()
+        };
+        reloadable != *self
+    }
+
     /// Checks that hold between keys; returns the keys involved (the
     /// error names the line of the first one the file sets) and why.
     pub(super) fn check(&self) -> Result<(), (&'static [&'static str], String)> {

@@ -156,3 +156,18 @@ fn limits_that_contradict_each_other_name_the_line() {
     let err = parse("[server.limits]\n\nlist_jobs_max_limit = 5\n").unwrap_err();
     assert!(err.to_string().starts_with("test.toml:3: "), "{err}");
 }
+
+#[test]
+fn only_transport_limits_wait_for_a_restart() {
+    let old = parse("").unwrap().server.limits;
+    let jobs = parse("[server.limits]\nmax_active_jobs = 7\nlist_jobs_max_limit = 600\n")
+        .unwrap()
+        .server
+        .limits;
+    assert!(!jobs.differs_until_restart(&old));
+    let transport = parse("[server.limits]\nhead_timeout = 5\n")
+        .unwrap()
+        .server
+        .limits;
+    assert!(transport.differs_until_restart(&old));
+}
