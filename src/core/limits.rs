@@ -146,10 +146,12 @@ struct AdmissionState {
 
 impl Admission {
     fn lock(&self) -> MutexGuard<'_, AdmissionState> {
-        // Only counters: still right after a panic elsewhere.
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        // The reservations are core state: as for the job table, a
+        // half-changed one is never recovered.
+        match self.inner.lock() {
+            Ok(admission) => admission,
+            Err(_) => crate::supervisor::abort_on_poisoned_lock("the job caps"),
+        }
     }
 
     pub(super) fn limits(&self) -> JobLimits {
