@@ -26,12 +26,12 @@ use crate::cli::{Cli, Command, USAGE};
 use crate::config::{Config, ConfigError};
 use crate::core::{CoreError, CoreOptions, Spooler};
 use crate::exit::Exit;
-use crate::http::{HandedOff, Server};
-use crate::ipp::service::{IppService, ServiceSettings};
 use crate::logging::{self, Style};
 use crate::sources::dbus::{self, Bus, DbusSource};
 use crate::sources::dropdir::{self, DropDir};
-use crate::sources::listeners::{self, Bound};
+use crate::sources::ipp::http::{HandedOff, Server};
+use crate::sources::ipp::listeners::{self, Bound};
+use crate::sources::ipp::service::{IppService, ServiceSettings};
 use crate::sources::usb::{self, UsbSource};
 use crate::systemd::{Notifier, take_listen_fds, watchdog};
 use crate::{identity, sysv};
@@ -624,11 +624,11 @@ fn ipp_server(spooler: &Spooler, settings: &Settings) -> Server {
     let service = IppService::new(
         spooler.clone(),
         ServiceSettings {
-            decode_limits: crate::ipp::decode::Limits {
+            decode_limits: ipp_proto::decode::Limits {
                 max_attributes: limits.max_attributes,
                 max_value_bytes: limits.max_value_bytes,
                 max_total_bytes: limits.max_ipp_attribute_bytes,
-                ..crate::ipp::decode::Limits::default()
+                ..ipp_proto::decode::Limits::default()
             },
             admin_group_gid: identity::group_id(&settings.config.server.admin_group),
         },

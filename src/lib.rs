@@ -7,7 +7,7 @@
 //!   directory, USB hot-plug), each feeding the one job core;
 //! - `core/`: the job core (queues, jobs, print workers);
 //! - `spool/`: the durable on-disk spool; `backend/`: where jobs print;
-//! - `ipp/` and `http/`: the protocol; `systemd/` and `sysv.rs`: the two
+//! - `crates/ipp-proto`: the protocol, without I/O; `systemd/` and `sysv.rs`: the two
 //!   ways of being a daemon; `daemon.rs`: start-up order, signals, exit.
 
 pub mod backend;
@@ -18,9 +18,7 @@ pub mod core;
 pub mod daemon;
 pub mod docformat;
 pub mod exit;
-pub mod http;
 pub mod identity;
-pub mod ipp;
 pub mod journal;
 pub mod logging;
 pub mod sources;

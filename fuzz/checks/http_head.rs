@@ -5,7 +5,7 @@
 //! `parse_head` then `interpret` must never panic, and what they accept must
 //! respect the limits they were given.
 
-use printspoold::http::head::{
+use printspoold::sources::ipp::http::head::{
     Framing, HeadError, MAX_HEADERS, RequestHead, Shape, interpret, parse_head,
 };
 

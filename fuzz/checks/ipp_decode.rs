@@ -5,7 +5,7 @@
 //! and whatever it accepts must encode and decode back to the same message,
 //! under the default limits and under tight ones that the input often hits.
 
-use printspoold::ipp::{Limits, decode_request, encode_message};
+use ipp_proto::{Limits, decode_request, encode_message};
 
 pub fn check(data: &[u8]) {
     let tight = Limits {

@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 use super::spooler::{Inner, State, encode, finish, now_secs};
 use super::{Assurance, CoreError, Job, JobId, JobState, NewJob, Spooler};
 use crate::config::Limits;
-use crate::http::address_group;
+use crate::sources::ipp::http::address_group;
 
 /// The job caps, resolved from [`Limits`].
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -27,7 +27,7 @@ pub const KNOWN_OPTIONS: [&str; 8] = [
 
 // One table of accepted values for both entry paths, so IPP and D-Bus
 // take the same tickets.
-use crate::ipp::service::capabilities::{
+use crate::sources::ipp::service::capabilities::{
     COLOR_MODES, COPIES_MAX, HOLD_UNTIL, ORIENTATIONS, QUALITIES, SIDES, media_names,
 };
 

@@ -5,7 +5,7 @@
 //! The decoder already refused what breaks RFC 8010 (lengths, tags, UTF-8,
 //! limits); these are the protocol rules on top.
 
-use crate::ipp::value::{Attribute, DelimiterTag, Message, Operation, StatusCode, ValueTag};
+use ipp_proto::value::{Attribute, DelimiterTag, Message, Operation, StatusCode, ValueTag};
 
 use super::attr;
 

@@ -41,13 +41,13 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::core::{CoreError, Job, JobCap, PrinterInfo, Requester, Spooler};
-use crate::http::{Body, BodyError, Handler, Peer, Request, Response};
-use crate::ipp::decode::{DecodeError, Limits, decode_request};
-use crate::ipp::encode_message;
-use crate::ipp::value::{
+use crate::sources::ipp::http::{Body, BodyError, Handler, Peer, Request, Response};
+use crate::spool::{SpoolError, StagedDocument};
+use ipp_proto::decode::{DecodeError, Limits, decode_request};
+use ipp_proto::encode_message;
+use ipp_proto::value::{
     Attribute, DelimiterTag, END_OF_ATTRIBUTES, Group, Message, Operation, StatusCode, Value,
 };
-use crate::spool::{SpoolError, StagedDocument};
 
 use self::uri::Target;
 use self::validate::Refusal;

@@ -2,7 +2,7 @@
 //! the group names `all`, `job-template`, `job-description` and
 //! `printer-description`.
 
-use crate::ipp::value::Message;
+use ipp_proto::value::Message;
 
 /// Which of RFC 8011's attribute groups an attribute belongs to, for the
 /// group names a client may request.
@@ -85,7 +85,7 @@ impl<'m> Requested<'m> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ipp::value::{Attribute, DelimiterTag, Group, Value};
+    use ipp_proto::value::{Attribute, DelimiterTag, Group, Value};
 
     fn request_with(values: &[&str]) -> Message {
         let mut group = Group::new(DelimiterTag::Operation);

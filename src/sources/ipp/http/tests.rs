@@ -11,7 +11,7 @@ use tokio::net::{TcpStream, UnixStream};
 
 use super::{Body, Handler, Peer, Request, Response, Server};
 use crate::config::Limits;
-use crate::sources::listeners;
+use crate::sources::ipp::listeners;
 
 const WAIT: Duration = Duration::from_secs(5);
 

@@ -4,7 +4,7 @@
 
 use crate::config::JobPrivateValues;
 use crate::core::{Disclosure, Job, Requester};
-use crate::ipp::value::{Attribute, DelimiterTag, Group, Value, ValueTag};
+use ipp_proto::value::{Attribute, DelimiterTag, Group, Value, ValueTag};
 
 use super::attr;
 use super::capabilities as caps;

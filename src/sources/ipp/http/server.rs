@@ -31,7 +31,7 @@ use tracing::{debug, info, warn};
 use super::conn::{Connection, Settings};
 use super::{Handler, Peer, address_group};
 use crate::config::Limits;
-use crate::sources::listeners::Listener;
+use crate::sources::ipp::listeners::Listener;
 
 /// Pause after an accept error that is about resources (out of file
 /// descriptors, memory), so the loop does not spin while they are short.

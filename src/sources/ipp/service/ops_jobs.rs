@@ -4,7 +4,7 @@
 
 use crate::core::{CoreError, Job, JobFilter, NewJob, Origin, PrinterInfo, WhichJobs};
 use crate::docformat;
-use crate::ipp::value::{Attribute, DelimiterTag, StatusCode, Value};
+use ipp_proto::value::{Attribute, DelimiterTag, StatusCode, Value};
 
 use super::job_attrs::{self, JobView};
 use super::requested::Requested;

@@ -9,7 +9,7 @@ use std::fmt::Write;
 
 use crate::config::JobPrivateValues;
 use crate::core::{Job, JobFilter, PrinterInfo, Requester, Spooler, WhichJobs};
-use crate::http::{Request, Response};
+use crate::sources::ipp::http::{Request, Response};
 
 use super::uri::{self, Target};
 

@@ -5,7 +5,7 @@
 //! 8011 4.1.7 and 4.2.1.2 say.
 
 use crate::core::JobTicket;
-use crate::ipp::value::{Attribute, Value};
+use ipp_proto::value::{Attribute, Value};
 
 use super::attr;
 use super::capabilities as caps;
@@ -169,7 +169,7 @@ fn is_known(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ipp::value::ValueTag;
+    use ipp_proto::value::ValueTag;
 
     fn job_group(attributes: Vec<Attribute>) -> Vec<Attribute> {
         attributes

@@ -1,7 +1,7 @@
 //! Small constructors for response attributes and the one text rule every
 //! client-supplied string obeys before it is stored or logged.
 
-use crate::ipp::value::{Attribute, Value, ValueTag};
+use ipp_proto::value::{Attribute, Value, ValueTag};
 
 pub(super) fn keyword(name: &str, value: &str) -> Attribute {
     Attribute::new(name, Value::Keyword(value.to_string()))

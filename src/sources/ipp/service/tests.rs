@@ -9,9 +9,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use super::*;
 use crate::config::{DeviceUri, PrinterConfig};
 use crate::core::{Assurance, CoreOptions, JobState};
-use crate::ipp::decode::decode_response;
-use crate::ipp::value::ValueTag;
 use crate::test_support::TempDir;
+use ipp_proto::decode::decode_response;
+use ipp_proto::value::ValueTag;
 
 const MAX_DOCUMENT: u64 = 1 << 20;
 const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n";
@@ -934,14 +934,15 @@ struct Served {
     h: Harness,
     addr: std::net::SocketAddr,
     socket: PathBuf,
-    _server: crate::http::Server,
+    _server: crate::sources::ipp::http::Server,
 }
 
 async fn served() -> Served {
-    use crate::sources::listeners::Listener;
+    use crate::sources::ipp::listeners::Listener;
     let h = harness().await;
     let limits = crate::config::Limits::default();
-    let server = crate::http::Server::new(limits, MAX_DOCUMENT * 4, h.service.clone());
+    let server =
+        crate::sources::ipp::http::Server::new(limits, MAX_DOCUMENT * 4, h.service.clone());
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = tcp.local_addr().unwrap();
     server.spawn_listener(Listener::Tcp(Arc::new(tcp)));

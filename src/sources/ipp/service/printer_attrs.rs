@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use sha2::{Digest, Sha256};
 
 use crate::core::{JobLimits, PrinterInfo};
-use crate::ipp::encode_message;
-use crate::ipp::value::{Attribute, DelimiterTag, Group, Message, Operation, Value};
+use ipp_proto::encode_message;
+use ipp_proto::value::{Attribute, DelimiterTag, Group, Message, Operation, Value};
 
 use super::attr;
 use super::capabilities as caps;
@@ -556,7 +556,7 @@ pub(super) fn dynamic_attributes(
 mod tests {
     use super::*;
     use crate::core::PrinterState;
-    use crate::ipp::decode::{Limits, decode_response};
+    use ipp_proto::decode::{Limits, decode_response};
 
     pub(crate) fn sample_printer() -> PrinterInfo {
         PrinterInfo {
@@ -585,7 +585,7 @@ mod tests {
     fn decode_group(bytes: &[u8]) -> Group {
         let mut msg = vec![2, 0, 0, 0, 0, 0, 0, 1, DelimiterTag::Printer as u8];
         msg.extend_from_slice(bytes);
-        msg.push(crate::ipp::value::END_OF_ATTRIBUTES);
+        msg.push(ipp_proto::value::END_OF_ATTRIBUTES);
         let (decoded, _) = decode_response(&msg, &Limits::default()).unwrap();
         decoded.groups.into_iter().next().unwrap()
     }

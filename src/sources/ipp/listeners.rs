@@ -32,7 +32,7 @@ pub fn is_stored_connection(name: &str) -> bool {
     name == STORED_TCP_CONNECTION || name == STORED_UNIX_CONNECTION
 }
 
-/// A listening socket, ready for [`crate::http::Server::spawn_listener`].
+/// A listening socket, ready for [`crate::sources::ipp::http::Server::spawn_listener`].
 /// Shared, so the daemon can keep its [`Bound`] (name, socket file) while
 /// the server accepts on the same socket.
 #[derive(Debug, Clone)]

@@ -2,8 +2,8 @@
 //! decoder must refuse cleanly (LESSONS-FROM-PEERS.md, "IPP").
 
 use super::*;
-use crate::ipp::encode::encode_message;
-use crate::ipp::value::{Attribute, DelimiterTag, Group, Message, StatusCode, Value, ValueTag};
+use crate::encode::encode_message;
+use crate::value::{Attribute, DelimiterTag, Group, Message, StatusCode, Value, ValueTag};
 use std::time::{Duration, Instant};
 
 /// Hand-written wire bytes, built independently of the encoder.
