@@ -5,10 +5,17 @@
 //!   in it (whitespace runs compared as one space);
 //! - every shell block of the activation tour is marked `<!-- tour: nspawn -->`
 //!   or `<!-- tour: vm -->`, so tests/nspawn/cases/10-readme-tour.sh or the
-//!   VM test runs it: no "try it" command can escape being run.
+//!   VM test runs it: no "try it" command can escape being run;
+//! - every daemon(7) item cited by number ("New-style 9", "SysV step 12",
+//!   "recommendation 6", "porting advice 2", "Unit files 3") in the READMEs
+//!   and in the code's comments is the item the text around it speaks of,
+//!   read from `../shared/reference/daemon.7.txt`;
+//! - every repository path in backticks in README.md's daemon(7) section and
+//!   in the READMEs next to the installed files exists, and every function
+//!   (`name`, `Type::method`) named next to one is defined in it.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -122,4 +129,385 @@ fn every_try_it_block_is_run_by_a_test() {
             "{case} does not run the README's tour blocks"
         );
     }
+}
+
+// ---------------------------------------------------------------------------
+// daemon(7) citations
+
+/// The READMEs that explain the installed files and the system tests.
+const GUIDES: &[&str] = &[
+    "systemd/README.md",
+    "dbus/README.md",
+    "udev/README.md",
+    "packaging/README.md",
+    "tests/nspawn/README.md",
+    "tests/vm/README.md",
+];
+
+/// daemon(7) as the project cites it (systemd 239's text), kept next to the
+/// repository rather than in it.
+const DAEMON7: &str = "../shared/reference/daemon.7.txt";
+
+/// The numbered lists of daemon(7) a citation can point into.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Daemon7List {
+    SysV,
+    NewStyle,
+    UnitFiles,
+    Porting,
+}
+
+impl Daemon7List {
+    /// The heading in daemon(7) that the list follows.
+    fn heading(self) -> &'static str {
+        match self {
+            Daemon7List::SysV => "SysV Daemons",
+            Daemon7List::NewStyle => "New-Style Daemons",
+            Daemon7List::UnitFiles => "Writing systemd Unit Files",
+            Daemon7List::Porting => "PORTING EXISTING DAEMONS",
+        }
+    }
+}
+
+/// How a citation starts, lower-cased, and the list it points into. Longer
+/// forms first; a bare "recommendation N" is a new-style one (the SysV
+/// ones are steps).
+const CITATION_FORMS: &[(&str, Daemon7List)] = &[
+    ("new-style recommendation ", Daemon7List::NewStyle),
+    ("new-style ", Daemon7List::NewStyle),
+    ("recommendation ", Daemon7List::NewStyle),
+    ("sysv steps ", Daemon7List::SysV),
+    ("sysv step ", Daemon7List::SysV),
+    ("sysv ", Daemon7List::SysV),
+    ("porting advice ", Daemon7List::Porting),
+    ("porting steps ", Daemon7List::Porting),
+    ("porting step ", Daemon7List::Porting),
+    ("porting ", Daemon7List::Porting),
+    ("unit files ", Daemon7List::UnitFiles),
+];
+
+/// One item of a daemon(7) list: words its text contains (checked against
+/// the man page), and words of which a citation of it must use at least
+/// one nearby (the man page's own words or ours for the same thing).
+struct Item {
+    list: Daemon7List,
+    number: usize,
+    man_says: &'static str,
+    we_say: &'static [&'static str],
+}
+
+const fn item(
+    list: Daemon7List,
+    number: usize,
+    man_says: &'static str,
+    we_say: &'static [&'static str],
+) -> Item {
+    Item {
+        list,
+        number,
+        man_says,
+        we_say,
+    }
+}
+
+use Daemon7List::{NewStyle, Porting, SysV, UnitFiles};
+
+const ITEMS: &[Item] = &[
+    item(SysV, 1, "close all open file descriptors", &["fd", "descriptor"]),
+    item(SysV, 2, "signal handlers", &["signal handler"]),
+    item(SysV, 3, "signal mask", &["signal mask", "sigprocmask"]),
+    item(SysV, 4, "environment", &["environment"]),
+    item(SysV, 5, "fork()", &["fork"]),
+    item(SysV, 6, "setsid()", &["setsid", "session", "terminal"]),
+    item(SysV, 7, "fork() again", &["fork"]),
+    item(SysV, 8, "exit() in the first child", &["exit", "child"]),
+    item(SysV, 9, "/dev/null", &["/dev/null"]),
+    item(SysV, 10, "umask", &["umask"]),
+    item(SysV, 11, "root directory", &["chdir", "root directory"]),
+    item(SysV, 12, "pid file", &["pid file"]),
+    item(SysV, 13, "drop privileges", &["privilege"]),
+    item(SysV, 14, "notify the original process", &["pipe", "original process", "report"]),
+    item(SysV, 15, "exit() in the original process", &["exit", "original process"]),
+    item(NewStyle, 1, "sigterm", &["sigterm"]),
+    item(NewStyle, 2, "sighup", &["sighup", "reload"]),
+    item(NewStyle, 3, "exit code", &["exit"]),
+    item(NewStyle, 4, "bus name", &["d-bus", "dbus", "bus name", "the name", "well-known name"]),
+    item(NewStyle, 5, ".service unit file", &[".service", "unit"]),
+    item(NewStyle, 6, "privilege dropping", &["privilege", "limit", "service manager"]),
+    item(NewStyle, 7, "bus-activatable", &["bus activation", "bus-activat"]),
+    item(NewStyle, 8, "socket-activatable", &["socket"]),
+    item(NewStyle, 9, "sd_notify", &["sd_notify", "ready=1", "watchdog=1", "status="]),
+    item(NewStyle, 10, "standard error", &["stderr", "standard error", "syslog"]),
+    item(UnitFiles, 1, "type=forking", &["type=forking"]),
+    item(UnitFiles, 2, "type=dbus", &["type=dbus"]),
+    item(UnitFiles, 3, "description=", &["description="]),
+    item(UnitFiles, 4, "defaultdependencies=", &["defaultdependencies="]),
+    item(UnitFiles, 5, "dependencies", &["dependencies"]),
+    item(UnitFiles, 6, "[install]", &["[install]"]),
+    item(Porting, 1, "command line switch", &["switch", "--daemon"]),
+    item(Porting, 2, "passed sockets", &["passed", "listen_fds"]),
+    item(Porting, 3, "unit file", &["unit"]),
+    item(Porting, 4, "d-bus activation file", &["d-bus"]),
+];
+
+/// A range wider than this cites the list as a whole ("steps 1-15"), not
+/// its items one by one.
+const WIDEST_ITEM_BY_ITEM_RANGE: usize = 4;
+
+fn daemon7() -> String {
+    let path = Path::new(REPO).join(DAEMON7);
+    fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}. The daemon(7) text the READMEs cite is read from {DAEMON7}, \
+             next to the repository (CI has it); it is not copied into the repository",
+            path.display()
+        )
+    })
+}
+
+/// "12. In the daemon process, ...": the number and the text.
+fn list_item_start(line: &str) -> Option<(usize, &str)> {
+    let (number, text) = line.trim_start().split_once(". ")?;
+    Some((number.parse().ok()?, text))
+}
+
+/// The numbered list that follows `list`'s heading, each item's lines
+/// joined and lower-cased: item N is at index N - 1.
+fn numbered_list(man: &str, list: Daemon7List) -> Vec<String> {
+    let mut items: Vec<String> = Vec::new();
+    let after_heading = man
+        .lines()
+        .skip_while(|line| line.trim() != list.heading())
+        .skip(1);
+    for line in after_heading {
+        let indent = line.len() - line.trim_start().len();
+        match list_item_start(line) {
+            Some((number, text)) if number == items.len() + 1 => {
+                items.push(text.to_lowercase());
+            }
+            // Item text goes on at a deeper indent than the list's numbers.
+            _ if !items.is_empty() && indent >= 10 => {
+                let last = items.last_mut().unwrap();
+                last.push(' ');
+                last.push_str(&line.trim().to_lowercase());
+            }
+            _ if !items.is_empty() => break,
+            _ => {}
+        }
+    }
+    items
+}
+
+/// "9", "5-8", "14 and 15" at the start of `text`: the items cited. Not
+/// a count ("the SysV 15 steps").
+fn cited_numbers(text: &str) -> Option<Vec<usize>> {
+    let digits = |s: &str| s.chars().take_while(char::is_ascii_digit).collect::<String>();
+    let first = digits(text);
+    let from: usize = first.parse().ok()?;
+    let rest = &text[first.len()..];
+    let to = ["-", "–", " and "]
+        .iter()
+        .find_map(|joint| rest.strip_prefix(joint))
+        .and_then(|after| digits(after).parse::<usize>().ok())
+        .unwrap_or(from);
+    if rest.starts_with(" step") {
+        return None;
+    }
+    Some((from..=to.max(from)).collect())
+}
+
+/// Every daemon(7) citation in `line`: the list and the items cited.
+fn citations(line: &str) -> Vec<(Daemon7List, Vec<usize>)> {
+    let lower = line.to_lowercase();
+    let mut found = Vec::new();
+    let mut at = 0;
+    while at < lower.len() {
+        let starts_word = lower[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_alphanumeric() && c != '-');
+        let cited = CITATION_FORMS.iter().find_map(|(form, list)| {
+            let rest = lower[at..].strip_prefix(form)?;
+            Some((*list, cited_numbers(rest)?, form.len()))
+        });
+        match cited {
+            Some((list, numbers, skip)) if starts_word => {
+                found.push((list, numbers));
+                at += skip;
+            }
+            _ => at += lower[at..].chars().next().map_or(1, char::len_utf8),
+        }
+    }
+    found
+}
+
+/// Splits a table row into its cells, minding `|` inside code spans.
+fn table_cells(line: &str) -> Vec<&str> {
+    let mut cells = Vec::new();
+    let mut in_code = false;
+    let mut start = 0;
+    for (i, c) in line.char_indices() {
+        match c {
+            '`' => in_code = !in_code,
+            '|' if !in_code => {
+                cells.push(&line[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    cells.push(&line[start..]);
+    cells
+}
+
+/// The pieces of `lines[i]` a reference is read in, each with the text
+/// around it: a table row's cells one by one, each on its own; a line of
+/// prose with the lines before and after it, since prose wraps.
+fn segments(lines: &[&str], i: usize) -> Vec<(String, String)> {
+    let line = lines[i];
+    if line.trim_start().starts_with('|') {
+        return table_cells(line)
+            .into_iter()
+            .map(|cell| (cell.to_string(), cell.to_string()))
+            .collect();
+    }
+    let around = lines[i.saturating_sub(1)..(i + 2).min(lines.len())].join(" ");
+    vec![(line.to_string(), around)]
+}
+
+/// Text files whose daemon(7) citations are checked: README.md, the
+/// guides, the manual page and every Rust source.
+fn citing_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = ["README.md", "man/printspoold.man"]
+        .iter()
+        .chain(GUIDES)
+        .map(|f| Path::new(REPO).join(f))
+        .collect();
+    for dir in ["src", "crates", "tests"] {
+        rust_files(&Path::new(REPO).join(dir), &mut files);
+    }
+    files
+}
+
+fn rust_files(dir: &Path, files: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for path in entries.flatten().map(|e| e.path()) {
+        if path.is_dir() {
+            rust_files(&path, files);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+}
+
+fn relative(path: &Path) -> String {
+    path.strip_prefix(REPO)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn every_daemon7_item_is_described_as_the_man_page_says() {
+    let man = daemon7();
+    for list in [SysV, NewStyle, UnitFiles, Porting] {
+        let items = numbered_list(&man, list);
+        let ours: Vec<&Item> = ITEMS.iter().filter(|i| i.list == list).collect();
+        assert_eq!(
+            ours.len(),
+            items.len(),
+            "daemon(7) \"{}\" has {} items; this test describes {}",
+            list.heading(),
+            items.len(),
+            ours.len()
+        );
+        for (index, item) in ours.iter().enumerate() {
+            assert_eq!(item.number, index + 1, "{list:?} items out of order");
+            assert!(
+                items[index].contains(item.man_says),
+                "daemon(7) \"{}\" item {} does not say \"{}\": {}",
+                list.heading(),
+                item.number,
+                item.man_says,
+                items[index]
+            );
+        }
+    }
+}
+
+/// What is wrong with citing `numbers` of `list` in the passage `around`,
+/// if anything. A range is one thing ("steps 5-8: fork, setsid, fork
+/// again, exit"): the passage must speak of at least one of its items.
+fn citation_error(
+    lists: &[(Daemon7List, Vec<String>)],
+    list: Daemon7List,
+    numbers: &[usize],
+    around: &str,
+) -> Option<String> {
+    let items = &lists.iter().find(|(l, _)| *l == list)?.1;
+    let heading = list.heading();
+    if let Some(n) = numbers.iter().find(|n| **n == 0 || **n > items.len()) {
+        return Some(format!("daemon(7) \"{heading}\" has no item {n}"));
+    }
+    if numbers.len() > WIDEST_ITEM_BY_ITEM_RANGE {
+        return None;
+    }
+    let around = around.to_lowercase();
+    let described = ITEMS
+        .iter()
+        .filter(|i| i.list == list && numbers.contains(&i.number))
+        .any(|i| i.we_say.iter().any(|word| around.contains(word)));
+    if described {
+        return None;
+    }
+    let what: Vec<String> = numbers
+        .iter()
+        .map(|n| format!("item {n}: \"{}...\"", prefix(&items[n - 1], 90)))
+        .collect();
+    Some(format!(
+        "cites daemon(7) \"{heading}\" {numbers:?}, but the text around it speaks of \
+         something else; {}",
+        what.join("; ")
+    ))
+}
+
+fn prefix(text: &str, chars: usize) -> String {
+    text.chars().take(chars).collect()
+}
+
+#[test]
+fn every_daemon7_citation_names_the_item_it_describes() {
+    let man = daemon7();
+    let lists: Vec<(Daemon7List, Vec<String>)> = [SysV, NewStyle, UnitFiles, Porting]
+        .into_iter()
+        .map(|list| (list, numbered_list(&man, list)))
+        .collect();
+    let mut wrong = Vec::new();
+    let mut checked = 0;
+    for file in citing_files() {
+        // This file's own docs show the forms, not citations.
+        if file.ends_with("tests/readme.rs") {
+            continue;
+        }
+        let text = fs::read_to_string(&file).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for i in 0..lines.len() {
+            for (segment, around) in segments(&lines, i) {
+                for (list, numbers) in citations(&segment) {
+                    checked += 1;
+                    if let Some(error) = citation_error(&lists, list, &numbers, &around) {
+                        wrong.push(format!("{}:{}: {error}", relative(&file), i + 1));
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked >= 40, "only {checked} daemon(7) citations found");
+    assert!(
+        wrong.is_empty(),
+        "daemon(7) citations that do not match daemon(7) ({DAEMON7}):\n{}",
+        wrong.join("\n")
+    );
 }
