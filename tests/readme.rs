@@ -161,35 +161,38 @@ impl Daemon7List {
     /// The heading in daemon(7) that the list follows.
     fn heading(self) -> &'static str {
         match self {
-            Daemon7List::SysV => "SysV Daemons",
-            Daemon7List::NewStyle => "New-Style Daemons",
-            Daemon7List::UnitFiles => "Writing systemd Unit Files",
-            Daemon7List::Porting => "PORTING EXISTING DAEMONS",
+            SysV => "SysV Daemons",
+            NewStyle => "New-Style Daemons",
+            UnitFiles => "Writing systemd Unit Files",
+            Porting => "PORTING EXISTING DAEMONS",
         }
     }
 }
+
+use Daemon7List::{NewStyle, Porting, SysV, UnitFiles};
 
 /// How a citation starts, lower-cased, and the list it points into. Longer
 /// forms first; a bare "recommendation N" is a new-style one (the SysV
 /// ones are steps).
 const CITATION_FORMS: &[(&str, Daemon7List)] = &[
-    ("new-style recommendation ", Daemon7List::NewStyle),
-    ("new-style ", Daemon7List::NewStyle),
-    ("recommendation ", Daemon7List::NewStyle),
-    ("sysv steps ", Daemon7List::SysV),
-    ("sysv step ", Daemon7List::SysV),
-    ("sysv ", Daemon7List::SysV),
-    ("porting advice ", Daemon7List::Porting),
-    ("porting steps ", Daemon7List::Porting),
-    ("porting step ", Daemon7List::Porting),
-    ("porting ", Daemon7List::Porting),
-    ("unit files ", Daemon7List::UnitFiles),
+    ("new-style recommendation ", NewStyle),
+    ("new-style ", NewStyle),
+    ("recommendation ", NewStyle),
+    ("sysv steps ", SysV),
+    ("sysv step ", SysV),
+    ("sysv ", SysV),
+    ("porting advice ", Porting),
+    ("porting steps ", Porting),
+    ("porting step ", Porting),
+    ("porting ", Porting),
+    ("unit files ", UnitFiles),
 ];
 
-/// One item of a daemon(7) list: words its text contains (checked against
-/// the man page), and words of which a citation of it must use at least
-/// one nearby (the man page's own words or ours for the same thing).
-struct Item {
+/// One item of a daemon(7) list: words its text contains (lower-case,
+/// checked against the man page), and words of which a citation of it must
+/// use at least one nearby (the man page's own words or ours for the same
+/// thing).
+struct Daemon7Item {
     list: Daemon7List,
     number: usize,
     man_says: &'static str,
@@ -201,8 +204,8 @@ const fn item(
     number: usize,
     man_says: &'static str,
     we_say: &'static [&'static str],
-) -> Item {
-    Item {
+) -> Daemon7Item {
+    Daemon7Item {
         list,
         number,
         man_says,
@@ -210,9 +213,8 @@ const fn item(
     }
 }
 
-use Daemon7List::{NewStyle, Porting, SysV, UnitFiles};
-
-const ITEMS: &[Item] = &[
+#[rustfmt::skip]
+const ITEMS: &[Daemon7Item] = &[
     item(SysV, 1, "close all open file descriptors", &["fd", "descriptor"]),
     item(SysV, 2, "signal handlers", &["signal handler"]),
     item(SysV, 3, "signal mask", &["signal mask", "sigprocmask"]),
@@ -285,7 +287,7 @@ fn numbered_list(man: &str, list: Daemon7List) -> Vec<String> {
             Some((number, text)) if number == items.len() + 1 => {
                 items.push(text.to_lowercase());
             }
-            // Item text goes on at a deeper indent than the list's numbers.
+            // Daemon7Item text goes on at a deeper indent than the list's numbers.
             _ if !items.is_empty() && indent >= 10 => {
                 let last = items.last_mut().unwrap();
                 last.push(' ');
@@ -301,7 +303,11 @@ fn numbered_list(man: &str, list: Daemon7List) -> Vec<String> {
 /// "9", "5-8", "14 and 15" at the start of `text`: the items cited. Not
 /// a count ("the SysV 15 steps").
 fn cited_numbers(text: &str) -> Option<Vec<usize>> {
-    let digits = |s: &str| s.chars().take_while(char::is_ascii_digit).collect::<String>();
+    let digits = |s: &str| {
+        s.chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+    };
     let first = digits(text);
     let from: usize = first.parse().ok()?;
     let rest = &text[first.len()..];
@@ -414,7 +420,7 @@ fn every_daemon7_item_is_described_as_the_man_page_says() {
     let man = daemon7();
     for list in [SysV, NewStyle, UnitFiles, Porting] {
         let items = numbered_list(&man, list);
-        let ours: Vec<&Item> = ITEMS.iter().filter(|i| i.list == list).collect();
+        let ours: Vec<&Daemon7Item> = ITEMS.iter().filter(|i| i.list == list).collect();
         assert_eq!(
             ours.len(),
             items.len(),
@@ -508,6 +514,271 @@ fn every_daemon7_citation_names_the_item_it_describes() {
     assert!(
         wrong.is_empty(),
         "daemon(7) citations that do not match daemon(7) ({DAEMON7}):\n{}",
+        wrong.join("\n")
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Files and functions named in the daemon(7) section and the guides
+
+/// Paths the guides name that are not files of this repository: one in
+/// systemd's source tree, one the Debian package does without, one the
+/// pattern of a new nspawn case.
+const NOT_OURS: &[&str] = &[
+    "src/rpm/macros.systemd.in",
+    "debian/compat",
+    "cases/NN-name.sh",
+];
+
+/// A text whose code references are checked: its file, the number of its
+/// first line in that file, and its lines.
+struct Passage {
+    file: String,
+    first_line: usize,
+    text: String,
+}
+
+/// README.md's "daemon(7), recommendation by recommendation" section, and
+/// each guide whole.
+fn passages() -> Vec<Passage> {
+    let readme = readme();
+    let start = readme
+        .find("\n## daemon(7), recommendation by recommendation")
+        .expect("README.md has no '## daemon(7), recommendation by recommendation' section")
+        + 1;
+    let rest = &readme[start..];
+    let end = rest[3..].find("\n## ").map_or(rest.len(), |i| i + 3);
+    let mut passages = vec![Passage {
+        file: "README.md".to_string(),
+        first_line: readme[..start].lines().count() + 1,
+        text: rest[..end].to_string(),
+    }];
+    for guide in GUIDES {
+        passages.push(Passage {
+            file: guide.to_string(),
+            first_line: 1,
+            text: fs::read_to_string(Path::new(REPO).join(guide)).unwrap(),
+        });
+    }
+    passages
+}
+
+/// A code span as a reference: a path in the repository, or a function.
+#[derive(Debug)]
+enum CodeRef {
+    /// As written, and where it points.
+    Path(String, PathBuf),
+    /// `name`, or `Type::name` with the type.
+    Function(Option<String>, String),
+}
+
+/// `span` as a path of this repository: it has a `/`, no spaces, and its
+/// first component exists at the top of the repository or, for a guide's
+/// own files (`debian/rules`), next to the guide.
+fn as_repo_path(span: &str, guide_dir: &Path) -> Option<PathBuf> {
+    let looks_like_path = span.contains('/')
+        && !span.contains(char::is_whitespace)
+        && !span.contains(['=', '{', '$', '%', '<', ':'])
+        && !span.starts_with(['/', '.', '~']);
+    if !looks_like_path || NOT_OURS.contains(&span) {
+        return None;
+    }
+    let first = span.split('/').next()?;
+    [
+        Path::new(REPO).to_path_buf(),
+        Path::new(REPO).join(guide_dir),
+    ]
+    .into_iter()
+    .find(|base| base.join(first).exists())
+    .map(|base| base.join(span))
+}
+
+/// `span` as a function: `snake_case`, `Type::snake_case`, either with `()`.
+fn as_function(span: &str) -> Option<CodeRef> {
+    let span = span.strip_suffix("()").unwrap_or(span);
+    let is_snake = |s: &str| {
+        s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    };
+    let is_type = |s: &str| {
+        s.starts_with(|c: char| c.is_ascii_uppercase())
+            && s.chars().all(|c| c.is_ascii_alphanumeric())
+    };
+    match span.split_once("::") {
+        Some((ty, name)) if is_type(ty) && is_snake(name) => {
+            Some(CodeRef::Function(Some(ty.to_string()), name.to_string()))
+        }
+        None if is_snake(span) => Some(CodeRef::Function(None, span.to_string())),
+        _ => None,
+    }
+}
+
+fn as_code_ref(span: &str, guide_dir: &Path) -> Option<CodeRef> {
+    match as_repo_path(span, guide_dir) {
+        Some(path) => Some(CodeRef::Path(span.to_string(), path)),
+        None => as_function(span),
+    }
+}
+
+/// The references of `segment` in runs of code spans that follow each
+/// other with at most a comma, colon, bracket or "and" between them
+/// (`src/daemon.rs` `main_loop` and `serve`): a function is named next to a
+/// file only within such a run.
+fn reference_runs(segment: &str, guide_dir: &Path) -> Vec<Vec<CodeRef>> {
+    let mut runs = vec![Vec::new()];
+    // Split on backticks: code spans at the odd places, the text between
+    // them at the even ones.
+    for (k, piece) in segment.split('`').enumerate() {
+        let joins = matches!(
+            piece.trim(),
+            "" | "," | ":" | ";" | "(" | ")," | "and" | ", and"
+        );
+        let current = runs.last_mut().unwrap();
+        if k % 2 == 0 {
+            if !joins && !current.is_empty() {
+                runs.push(Vec::new());
+            }
+        } else {
+            match as_code_ref(piece, guide_dir) {
+                Some(code_ref) => current.push(code_ref),
+                None if !current.is_empty() => runs.push(Vec::new()),
+                None => {}
+            }
+        }
+    }
+    runs
+}
+
+/// Whether `path` exists; a `*` in its last component matches any run of
+/// characters (`systemd/printspoold*.socket`).
+fn path_exists(path: &Path) -> bool {
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string());
+    let (Some(name), Some(dir)) = (name, path.parent()) else {
+        return path.exists();
+    };
+    let Some((head, tail)) = name.split_once('*') else {
+        return path.exists();
+    };
+    fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            let entry = e.file_name().to_string_lossy().to_string();
+            entry.len() >= head.len() + tail.len()
+                && entry.starts_with(head)
+                && entry.ends_with(tail)
+        })
+    })
+}
+
+/// The Rust files a function named next to `path` may be defined in: the
+/// file, or every one under the directory. Functions named next to other
+/// files (a tool next to `debian/control`) are not checked.
+fn rust_files_at(path: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    if path.is_dir() {
+        rust_files(path, &mut files);
+    } else if path.is_file() && path.extension().is_some_and(|e| e == "rs") {
+        files.push(path.to_path_buf());
+    }
+    files
+}
+
+/// Whether `text` defines `name`: a `fn`, a field or a constant. With a
+/// type, the `fn` must sit in a file with an `impl` of that type.
+fn defines(text: &str, ty: Option<&str>, name: &str) -> bool {
+    let defines_name = text.lines().map(str::trim_start).any(|line| {
+        let line = line
+            .trim_start_matches("pub(crate) ")
+            .trim_start_matches("pub(super) ")
+            .trim_start_matches("pub ");
+        line.contains(&format!("fn {name}("))
+            || line.contains(&format!("fn {name}<"))
+            || line.starts_with(&format!("{name}:"))
+            || line.starts_with(&format!("const {name}:"))
+            || line.starts_with(&format!("static {name}:"))
+    });
+    let has_impl = |ty: &str| {
+        text.lines().map(str::trim_start).any(|l| {
+            l.starts_with("impl") && l.split(|c: char| !c.is_alphanumeric()).any(|w| w == ty)
+        })
+    };
+    defines_name && ty.is_none_or(has_impl)
+}
+
+/// What is wrong with one run of references: each function is looked up
+/// in the nearest path before it in the run (`src/daemon.rs` `serve`),
+/// else the first one after it (`health_rounds` (`src/systemd/watchdog.rs`));
+/// a function with no path beside it is not checked.
+fn reference_errors(refs: &[CodeRef]) -> Vec<String> {
+    let mut errors = Vec::new();
+    for (i, code_ref) in refs.iter().enumerate() {
+        match code_ref {
+            CodeRef::Path(written, path) => {
+                if !path_exists(path) {
+                    errors.push(format!("`{written}`: no such file or directory"));
+                }
+            }
+            CodeRef::Function(ty, name) => {
+                let is_path = |r: &&CodeRef| matches!(r, CodeRef::Path(..));
+                let beside = refs[..i]
+                    .iter()
+                    .rev()
+                    .find(is_path)
+                    .or_else(|| refs[i..].iter().find(is_path));
+                let Some(CodeRef::Path(written, path)) = beside else {
+                    continue;
+                };
+                let files = rust_files_at(path);
+                if files.is_empty() {
+                    continue;
+                }
+                let defined = files.iter().any(|file| {
+                    fs::read_to_string(file).is_ok_and(|text| defines(&text, ty.as_deref(), name))
+                });
+                if !defined {
+                    let shown = ty
+                        .as_ref()
+                        .map_or(name.clone(), |ty| format!("{ty}::{name}"));
+                    errors.push(format!("`{shown}` is not defined in `{written}`"));
+                }
+            }
+        }
+    }
+    errors
+}
+
+#[test]
+fn every_file_and_function_named_in_the_daemon7_section_and_the_guides_exists() {
+    let mut wrong = Vec::new();
+    let (mut paths, mut functions) = (0, 0);
+    for passage in passages() {
+        let guide_dir = Path::new(&passage.file).parent().unwrap_or(Path::new(""));
+        let lines: Vec<&str> = passage.text.lines().collect();
+        for i in 0..lines.len() {
+            for (segment, _) in segments(&lines, i) {
+                for refs in reference_runs(&segment, guide_dir) {
+                    let is_path = |r: &&CodeRef| matches!(r, CodeRef::Path(..));
+                    let run_paths = refs.iter().filter(is_path).count();
+                    paths += run_paths;
+                    if run_paths > 0 {
+                        functions += refs.len() - run_paths;
+                    }
+                    for error in reference_errors(&refs) {
+                        let line = passage.first_line + i;
+                        wrong.push(format!("{}:{line}: {error}", passage.file));
+                    }
+                }
+            }
+        }
+    }
+    assert!(paths >= 50, "only {paths} repository paths found");
+    assert!(
+        functions >= 20,
+        "only {functions} functions named next to a file"
+    );
+    assert!(
+        wrong.is_empty(),
+        "references to code that is not there:\n{}",
         wrong.join("\n")
     );
 }
