@@ -287,7 +287,7 @@ fn numbered_list(man: &str, list: Daemon7List) -> Vec<String> {
             Some((number, text)) if number == items.len() + 1 => {
                 items.push(text.to_lowercase());
             }
-            // Daemon7Item text goes on at a deeper indent than the list's numbers.
+            // Item text goes on at a deeper indent than the list's numbers.
             _ if !items.is_empty() && indent >= 10 => {
                 let last = items.last_mut().unwrap();
                 last.push(' ');
@@ -311,14 +311,14 @@ fn cited_numbers(text: &str) -> Option<Vec<usize>> {
     let first = digits(text);
     let from: usize = first.parse().ok()?;
     let rest = &text[first.len()..];
+    if rest.starts_with(" step") {
+        return None;
+    }
     let to = ["-", "–", " and "]
         .iter()
         .find_map(|joint| rest.strip_prefix(joint))
         .and_then(|after| digits(after).parse::<usize>().ok())
         .unwrap_or(from);
-    if rest.starts_with(" step") {
-        return None;
-    }
     Some((from..=to.max(from)).collect())
 }
 
