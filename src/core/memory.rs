@@ -24,7 +24,7 @@ use std::time::Duration;
 const TRIM_DELAY: Duration = Duration::from_secs(12);
 
 #[derive(Debug, Default)]
-pub(super) struct Trimmer {
+pub struct Trimmer {
     /// A trim is scheduled and has not run yet.
     scheduled: Arc<AtomicBool>,
 }
@@ -32,7 +32,7 @@ pub(super) struct Trimmer {
 impl Trimmer {
     /// A queue ran dry after printing: trims after [`TRIM_DELAY`] unless a
     /// trim is already on its way. Must be called inside the tokio runtime.
-    pub(super) fn after_burst(&self) {
+    pub fn after_burst(&self) {
         if self.scheduled.swap(true, Ordering::SeqCst) {
             return;
         }
