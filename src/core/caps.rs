@@ -11,7 +11,7 @@
 //! [`JobCaps`] owns its counters behind its own lock; the job core asks it
 //! under the state lock (lock order: the state first, then the caps), so
 //! concurrent submissions cannot slip past a cap together. The operations
-//! on the core are in `limits.rs` ([`Spooler::set_job_limits`]).
+//! on the core are in [`limits`](super::limits) ([`Spooler::set_job_limits`]).
 //!
 //! [`Spooler::set_job_limits`]: super::Spooler::set_job_limits
 

@@ -5,8 +5,10 @@
 //! printed, until `printspoold cleanup` purges records from disk (days
 //! later, by default). Like CUPS's `MaxJobs`, the core keeps every job that
 //! is not finished plus the newest finished ones (by id). The operations
-//! and why letting a job go loses nothing are in `history.rs`
+//! and why letting a job go loses nothing are in [`history`]
 //! ([`Spooler::set_history_limit`]).
+//!
+//! [`history`]: super::history
 //!
 //! [`Spooler::set_history_limit`]: super::Spooler::set_history_limit
 

@@ -1,6 +1,6 @@
 //! Giving memory back to the kernel after a burst of jobs.
 //!
-//! Every job waiting to print is in memory (`history.rs` bounds only the
+//! Every job waiting to print is in memory ([`history`](super::history) bounds only the
 //! finished ones), so a burst of submissions grows the heap to the size of
 //! the backlog. Once the backlog has printed, that memory is free inside
 //! the process, but glibc returns to the kernel only what lies at the top

@@ -3,11 +3,18 @@
 //!
 //! The state lock is a `std::sync::Mutex`, held only for short, non-async
 //! sections. Durability goes through the spool, outside the lock. The
-//! operations themselves live with their role: jobs in `jobs.rs`, queues
-//! and printers in `queues.rs`, finished jobs in `history.rs`, hot-plug in
-//! `hotplug.rs`, print workers in `worker.rs`, caps in `limits.rs`, start
-//! and stop in `lifecycle.rs` (see the module documentation of
-//! [`crate::core`]).
+//! operations themselves live with their role: jobs in [`jobs`], queues
+//! and printers in [`queues`], finished jobs in [`history`], hot-plug in
+//! [`hotplug`], print workers in [`worker`], caps in [`limits`], start and
+//! stop in [`lifecycle`] (see the module documentation of [`crate::core`]).
+//!
+//! [`jobs`]: super::jobs
+//! [`queues`]: super::queues
+//! [`history`]: super::history
+//! [`hotplug`]: super::hotplug
+//! [`worker`]: super::worker
+//! [`limits`]: super::limits
+//! [`lifecycle`]: super::lifecycle
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError, Weak};
@@ -40,11 +47,11 @@ pub struct CoreShared {
     shutting_down: AtomicBool,
     /// Wakes [`Spooler::changed`] watchers on any change.
     changed: Notify,
-    /// Gives memory back after a burst (see `memory.rs`).
+    /// Gives memory back after a burst (see [`super::memory`]).
     trimmer: Trimmer,
-    /// The caps on active jobs and listings (see `caps.rs`).
+    /// The caps on active jobs and listings (see [`super::caps`]).
     caps: Arc<JobCaps>,
-    /// Aborts Create-Jobs whose document is late (see `limits.rs`).
+    /// Aborts Create-Jobs whose document is late (see [`super::limits`]).
     reaper: ReaperTask,
     /// The print workers run under it, so the watchdog can vouch for them.
     supervisor: Supervisor,

@@ -12,9 +12,11 @@
 //!   it; queues keep configuration order, and a device never takes over a
 //!   configured queue's name.
 //!
-//! Nothing here waits: the operations (`jobs.rs`, `queues.rs`, `history.rs`,
-//! `hotplug.rs`, `worker.rs`, `limits.rs`) take the lock, call one of these
-//! methods, release the lock, then write to the spool and publish events.
+//! Nothing here waits: the operations ([`jobs`](super::jobs),
+//! [`queues`](super::queues), [`history`](super::history),
+//! [`hotplug`](super::hotplug), [`worker`](super::worker),
+//! [`limits`](super::limits)) take the lock, call one of these methods,
+//! release the lock, then write to the spool and publish events.
 //!
 //! [`Spooler`]: super::Spooler
 
@@ -52,7 +54,8 @@ pub struct CoreState {
 /// What a client's change to a job (cancel, hold, release) did in memory.
 #[derive(Debug)]
 pub enum JobChange {
-    /// No such job in memory: it may have finished and left (`history.rs`).
+    /// No such job in memory: it may have finished and left
+    /// ([`super::history`]).
     NotInMemory,
     /// Nothing to write; the answer is this job.
     Unchanged(Job),
