@@ -90,6 +90,55 @@ fn pub_super_items_do_not_grow() {
     );
 }
 
+#[test]
+fn no_core_struct_opens_a_field_to_its_siblings() {
+    let mut open = Vec::new();
+    for (name, source) in core_files() {
+        let code = strip(&source);
+        for line in code.lines() {
+            let line = line.trim();
+            // A field: `pub(super) name: Type,` / `pub(crate) name: Type,`.
+            let restricted = line.starts_with("pub(super) ") || line.starts_with("pub(crate) ");
+            let is_field = line.ends_with(',')
+                && line.split_once(' ').is_some_and(|(_, rest)| {
+                    rest.split_once(':').is_some_and(|(n, _)| is_field_name(n))
+                });
+            if restricted && is_field {
+                open.push(format!("{name}.rs: {line}"));
+            }
+        }
+    }
+    assert!(open.is_empty(), "fields open to sibling files: {open:#?}");
+}
+
+#[test]
+fn the_core_state_has_private_fields_only() {
+    let source =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/core/state.rs"))
+            .unwrap();
+    let code = strip(&source);
+    let start = code
+        .find("pub struct CoreState {")
+        .expect("state.rs defines CoreState");
+    let body = &code[start..];
+    let body = &body[..body.find('}').unwrap()];
+    let public: Vec<&str> = body
+        .lines()
+        .skip(1)
+        .map(str::trim)
+        .filter(|l| l.starts_with("pub"))
+        .collect();
+    assert!(body.lines().count() > 3, "{body}");
+    assert!(
+        public.is_empty(),
+        "CoreState fields visible outside state.rs: {public:?}"
+    );
+}
+
+fn is_field_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(is_ident)
+}
+
 /// Every `src/core/*.rs`, by module name (`mod` for `mod.rs`).
 fn core_files() -> Vec<(String, String)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/core");
