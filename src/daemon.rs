@@ -135,7 +135,7 @@ fn cleanup(cli: &Cli) -> Exit {
             return e.exit();
         }
     };
-    let now = crate::core::now_secs();
+    let now = crate::clock::unix_now();
     // Under systemd this is printspoold-cleanup.service, which only its
     // timer starts (an administrator's `systemctl start` aside).
     let activation = if std::env::var_os("INVOCATION_ID").is_some() {

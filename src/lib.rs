@@ -13,6 +13,7 @@
 pub mod backend;
 pub mod cleanup;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod core;
 pub mod daemon;

@@ -1,7 +1,8 @@
 //! Errors the core returns to entry paths; each maps to one IPP status and
 //! one D-Bus error name.
 
-use super::JobId;
+use super::caps::{CapReached, JobCap};
+use super::job::JobId;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
@@ -36,9 +37,15 @@ pub enum CoreError {
     #[error("spool: {0}")]
     Spool(#[from] crate::spool::SpoolError),
     #[error("too many active jobs for {cap} (limit {limit}); try again once some have printed")]
-    TooManyJobs { cap: super::JobCap, limit: usize },
+    TooManyJobs { cap: JobCap, limit: usize },
     #[error("job {0} already has its document: one document per job")]
     OneDocumentPerJob(JobId),
     #[error("the spooler is shutting down")]
     ShuttingDown,
+}
+
+impl From<CapReached> for CoreError {
+    fn from(CapReached { cap, limit }: CapReached) -> Self {
+        CoreError::TooManyJobs { cap, limit }
+    }
 }

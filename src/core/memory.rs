@@ -1,6 +1,6 @@
 //! Giving memory back to the kernel after a burst of jobs.
 //!
-//! Every job waiting to print is in memory (`history.rs` bounds only the
+//! Every job waiting to print is in memory ([`history`](super::history) bounds only the
 //! finished ones), so a burst of submissions grows the heap to the size of
 //! the backlog. Once the backlog has printed, that memory is free inside
 //! the process, but glibc returns to the kernel only what lies at the top
@@ -24,7 +24,7 @@ use std::time::Duration;
 const TRIM_DELAY: Duration = Duration::from_secs(12);
 
 #[derive(Debug, Default)]
-pub(super) struct Trimmer {
+pub struct Trimmer {
     /// A trim is scheduled and has not run yet.
     scheduled: Arc<AtomicBool>,
 }
@@ -32,7 +32,7 @@ pub(super) struct Trimmer {
 impl Trimmer {
     /// A queue ran dry after printing: trims after [`TRIM_DELAY`] unless a
     /// trim is already on its way. Must be called inside the tokio runtime.
-    pub(super) fn after_burst(&self) {
+    pub fn after_burst(&self) {
         if self.scheduled.swap(true, Ordering::SeqCst) {
             return;
         }

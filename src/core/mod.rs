@@ -5,27 +5,77 @@
 //! Entry paths hold a cloned [`Spooler`] and call its methods; they never
 //! touch the spool or the backends themselves. State changes are published
 //! on a broadcast channel ([`Event`]) for D-Bus signals and `STATUS=`.
+//!
+//! # One owner
+//!
+//! The job table and the queues are one `CoreState` behind one mutex; its
+//! fields are private to `state.rs`, and its methods keep the invariants.
+//! Each operation below takes the lock, calls one of those methods,
+//! releases the lock, then writes to the spool and publishes events. The
+//! types below it own their own state too (`FinishedJobs`, `PrinterQueue`,
+//! `JobCaps`). No file here imports another in a circle
+//! (`tests/architecture.rs` checks it).
+//!
+//! # Where each operation lives
+//!
+//! - jobs (`jobs.rs`): [`Spooler::submit`], [`Spooler::submit_claimed`],
+//!   [`Spooler::create_job`], [`Spooler::add_document`],
+//!   [`Spooler::validate`], [`Spooler::cancel`], [`Spooler::hold`],
+//!   [`Spooler::release`], [`Spooler::job`], [`Spooler::jobs`], and the
+//!   drop directory's claims, [`Spooler::has_claim`];
+//! - queues and printers (`queues.rs`): [`Spooler::printers`],
+//!   [`Spooler::pause`], [`Spooler::resume`], [`Spooler::default_printer`],
+//!   [`Spooler::identify`], and the reload of the printer list,
+//!   [`Spooler::reconfigure`];
+//! - finished jobs (`history.rs`): [`Spooler::set_history_limit`],
+//!   [`Spooler::finished_jobs_in_memory`], [`Spooler::forget_purged`];
+//! - hot-plug (`hotplug.rs`): [`Spooler::add_device_printer`],
+//!   [`Spooler::device_gone`];
+//! - print workers (`worker.rs`): one per queue, started by
+//!   [`Spooler::start`], [`Spooler::reconfigure`] and
+//!   [`Spooler::add_device_printer`];
+//! - caps (`limits.rs`): [`Spooler::set_job_limits`],
+//!   [`Spooler::job_limits`], and the reaper of late documents;
+//! - start and stop (`lifecycle.rs`): [`Spooler::start`] (recovery),
+//!   [`Spooler::shutdown`], [`Spooler::is_idle`], [`Spooler::summary`];
+//! - the handle itself (`spooler.rs`): the lock, events
+//!   ([`Spooler::subscribe`], [`Spooler::changed`]), persistence, and the
+//!   watchdog's questions ([`Spooler::answers_within`],
+//!   [`Spooler::spool_can_commit`]).
+//!
+//! Below them: `state.rs` (the one state), `queue.rs`, `finished.rs`,
+//! `caps.rs`, `record.rs`, `memory.rs`, and the model every entry path
+//! shares: [`job`], [`printer`], `access.rs` ([`Requester`]), `error.rs`
+//! ([`CoreError`]).
 
 mod access;
+mod caps;
 mod error;
+mod finished;
 mod history;
+mod hotplug;
 pub mod job;
+mod jobs;
+mod lifecycle;
 mod limits;
 mod memory;
 pub mod printer;
 mod queue;
-mod reload;
+mod queues;
+mod record;
 mod spooler;
+mod state;
 #[cfg(test)]
 mod tests;
 mod worker;
 
 pub use access::{Disclosure, Requester};
+pub use caps::{JobCap, JobLimits, address_group};
 pub use error::CoreError;
 pub use job::{Assurance, Job, JobId, JobState, JobTicket, NewJob, Origin};
-pub use limits::{JobCap, JobLimits};
+pub use lifecycle::{CoreOptions, RecoveryReport};
 pub use printer::{PrinterInfo, PrinterState};
-pub use spooler::{CoreOptions, RecoveryReport, Spooler, now_secs};
+pub use spooler::Spooler;
 
 /// `which-jobs` of Get-Jobs and `ListJobs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,4 +114,24 @@ pub enum Event {
         state: PrinterState,
         reasons: Vec<String>,
     },
+}
+
+impl From<&Job> for Event {
+    fn from(job: &Job) -> Self {
+        Event::JobStateChanged {
+            id: job.id,
+            state: job.state,
+            reasons: job.reasons.clone(),
+        }
+    }
+}
+
+impl From<&PrinterInfo> for Event {
+    fn from(info: &PrinterInfo) -> Self {
+        Event::PrinterStateChanged {
+            name: info.name.clone(),
+            state: info.state,
+            reasons: info.reasons.clone(),
+        }
+    }
 }

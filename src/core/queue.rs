@@ -1,4 +1,5 @@
-//! One print queue: its configuration, backend, state and worker handle.
+//! [`PrinterQueue`]: one print queue's configuration, backend, state and
+//! worker handle, with the rules that keep them consistent.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -6,13 +7,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use super::spooler::now_secs;
-use super::{JobId, PrinterInfo, PrinterState};
+use super::job::JobId;
+use super::printer::{PrinterInfo, PrinterState};
 use crate::backend::{self, Backend};
+use crate::clock::unix_now;
 use crate::config::PrinterConfig;
 use crate::docformat;
 
-pub(super) struct Queue {
+pub struct PrinterQueue {
     config: PrinterConfig,
     backend: Arc<dyn Backend>,
     /// Pause-Printer: jobs are accepted but none starts printing.
@@ -24,22 +26,22 @@ pub(super) struct Queue {
     spool_trouble: Option<(&'static str, String)>,
     /// The job printing now and its cancel flag.
     current: Option<(JobId, Arc<AtomicBool>)>,
-    pub(super) wake: Arc<Notify>,
-    pub(super) stop: Arc<AtomicBool>,
+    wake: Arc<Notify>,
+    stop: Arc<AtomicBool>,
     worker: Option<JoinHandle<()>>,
     state_changed_at: u64,
     up_since: u64,
     /// IEEE 1284 device ID, for hot-plugged USB printers.
     device_id: Option<String>,
     /// Hot-plugged (not from the configuration file): a reload keeps it.
-    pub(super) hotplugged: bool,
+    hotplugged: bool,
     /// The name derived from the device ID, for a hot-plugged queue.
     device_name: Option<String>,
 }
 
-impl Queue {
-    pub(super) fn new(config: &PrinterConfig) -> Queue {
-        Queue {
+impl PrinterQueue {
+    pub fn new(config: &PrinterConfig) -> PrinterQueue {
+        PrinterQueue {
             backend: backend::for_uri(&config.device_uri),
             config: config.clone(),
             paused: false,
@@ -49,8 +51,8 @@ impl Queue {
             wake: Arc::new(Notify::new()),
             stop: Arc::new(AtomicBool::new(false)),
             worker: None,
-            state_changed_at: now_secs(),
-            up_since: now_secs(),
+            state_changed_at: unix_now(),
+            up_since: unix_now(),
             device_id: None,
             hotplugged: false,
             device_name: None,
@@ -58,9 +60,9 @@ impl Queue {
     }
 
     /// A queue as the spool remembers it: paused if an administrator
-    /// paused it before the restart (see `spool/paused.rs`).
-    pub(super) fn restored(config: &PrinterConfig, paused: bool) -> Queue {
-        let mut queue = Queue::new(config);
+    /// paused it before the restart (see [`crate::spool::Spool::is_printer_paused`]).
+    pub fn restored(config: &PrinterConfig, paused: bool) -> PrinterQueue {
+        let mut queue = PrinterQueue::new(config);
         queue.paused = paused;
         if paused {
             tracing::info!(printer = %config.name, "printer paused (since before the restart)");
@@ -69,13 +71,13 @@ impl Queue {
     }
 
     /// A queue for a hot-plugged device; `base` is the name its device ID
-    /// gave (see [`Queue::plugged_as`]).
-    pub(super) fn hotplugged(
+    /// gave (see [`PrinterQueue::plugged_as`]).
+    pub fn hotplugged(
         config: &PrinterConfig,
         device_id: Option<String>,
         base: &str,
-    ) -> Queue {
-        let mut queue = Queue::new(config);
+    ) -> PrinterQueue {
+        let mut queue = PrinterQueue::new(config);
         queue.device_id = device_id;
         queue.hotplugged = true;
         queue.device_name = Some(base.to_string());
@@ -86,30 +88,30 @@ impl Queue {
     /// the one for a device giving that name again (the same model and
     /// serial number), even when a collision made its own name differ.
     /// `None` for a configured queue, which no device may take over.
-    pub(super) fn plugged_as(&self) -> Option<&str> {
+    pub fn plugged_as(&self) -> Option<&str> {
         self.device_name.as_deref()
     }
 
-    pub(super) fn set_device_id(&mut self, device_id: Option<String>) {
+    pub fn set_device_id(&mut self, device_id: Option<String>) {
         self.device_id = device_id;
     }
 
-    pub(super) fn name(&self) -> &str {
+    pub fn name(&self) -> &str {
         &self.config.name
     }
 
-    pub(super) fn config(&self) -> &PrinterConfig {
+    pub fn config(&self) -> &PrinterConfig {
         &self.config
     }
 
-    pub(super) fn backend(&self) -> Arc<dyn Backend> {
+    pub fn backend(&self) -> Arc<dyn Backend> {
         Arc::clone(&self.backend)
     }
 
     /// The configuration names this hot-plugged queue: from now on it is a
     /// configured queue, and the device gets another name when it comes
     /// back (a device never takes over a configured queue).
-    pub(super) fn adopt_configuration(&mut self, config: &PrinterConfig) {
+    pub fn adopt_configuration(&mut self, config: &PrinterConfig) {
         self.hotplugged = false;
         self.device_name = None;
         self.device_id = None;
@@ -117,7 +119,7 @@ impl Queue {
     }
 
     /// Applies a changed configuration (reload) without touching jobs.
-    pub(super) fn reconfigure(&mut self, config: &PrinterConfig) {
+    pub fn reconfigure(&mut self, config: &PrinterConfig) {
         if config.device_uri != self.config.device_uri {
             self.backend = backend::for_uri(&config.device_uri);
             self.offline = None;
@@ -126,30 +128,30 @@ impl Queue {
         self.touch();
     }
 
-    pub(super) fn accepting_jobs(&self) -> bool {
+    pub fn accepting_jobs(&self) -> bool {
         !self.stop.load(Ordering::Relaxed)
     }
 
-    pub(super) fn can_print(&self) -> bool {
+    pub fn can_print(&self) -> bool {
         !self.paused && self.offline.is_none() && !self.stop.load(Ordering::Relaxed)
     }
 
-    pub(super) fn is_stopped(&self) -> bool {
+    pub fn is_stopped(&self) -> bool {
         self.paused || self.offline.is_some() || self.spool_trouble.is_some()
     }
 
-    pub(super) fn is_offline(&self) -> bool {
+    pub fn is_offline(&self) -> bool {
         self.offline.is_some()
     }
 
-    pub(super) fn set_paused(&mut self, paused: bool) {
+    pub fn set_paused(&mut self, paused: bool) {
         if self.paused != paused {
             self.paused = paused;
             self.touch();
         }
     }
 
-    pub(super) fn set_offline(&mut self, reason: Option<String>) {
+    pub fn set_offline(&mut self, reason: Option<String>) {
         if self.offline != reason {
             self.offline = reason;
             self.touch();
@@ -157,7 +159,7 @@ impl Queue {
     }
 
     /// Sets or clears the spool trouble; returns whether that changed.
-    pub(super) fn set_spool_trouble(&mut self, trouble: Option<(&'static str, String)>) -> bool {
+    pub fn set_spool_trouble(&mut self, trouble: Option<(&'static str, String)>) -> bool {
         if self.spool_trouble == trouble {
             return false;
         }
@@ -166,13 +168,13 @@ impl Queue {
         true
     }
 
-    pub(super) fn set_current(&mut self, current: Option<(JobId, Arc<AtomicBool>)>) {
+    pub fn set_current(&mut self, current: Option<(JobId, Arc<AtomicBool>)>) {
         self.current = current;
         self.touch();
     }
 
     /// Raises the cancel flag of job `id` if it is the one printing.
-    pub(super) fn cancel_current(&self, id: JobId) {
+    pub fn cancel_current(&self, id: JobId) {
         if let Some((current, flag)) = &self.current
             && *current == id
         {
@@ -180,19 +182,29 @@ impl Queue {
         }
     }
 
-    pub(super) fn wake(&self) {
+    pub fn wake(&self) {
         // notify_one stores a permit, so a wake before the worker waits is
         // not lost.
         self.wake.notify_one();
     }
 
-    pub(super) fn set_worker(&mut self, worker: JoinHandle<()>) {
+    /// Hot-plugged (not from the configuration file).
+    pub fn is_hotplugged(&self) -> bool {
+        self.hotplugged
+    }
+
+    /// What the worker waits on: its wake-up and its stop flag.
+    pub fn worker_signals(&self) -> (Arc<Notify>, Arc<AtomicBool>) {
+        (Arc::clone(&self.wake), Arc::clone(&self.stop))
+    }
+
+    pub fn set_worker(&mut self, worker: JoinHandle<()>) {
         self.worker = Some(worker);
     }
 
     /// Tells the worker to stop after (interrupting) its current job and
     /// hands back its handle to await.
-    pub(super) fn stop_worker(&mut self) -> Option<JoinHandle<()>> {
+    pub fn stop_worker(&mut self) -> Option<JoinHandle<()>> {
         self.stop.store(true, Ordering::SeqCst);
         if let Some((_, flag)) = &self.current {
             flag.store(true, Ordering::SeqCst);
@@ -202,10 +214,10 @@ impl Queue {
     }
 
     fn touch(&mut self) {
-        self.state_changed_at = now_secs();
+        self.state_changed_at = unix_now();
     }
 
-    pub(super) fn info(&self, is_default: bool, queued_jobs: usize) -> PrinterInfo {
+    pub fn info(&self, is_default: bool, queued_jobs: usize) -> PrinterInfo {
         let (state, reason) = if self.paused {
             (PrinterState::Stopped, "paused")
         } else if self.offline.is_some() {

@@ -19,14 +19,15 @@
 //!   error line in the log; the record stays as history, and the owner can
 //!   submit the document again.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, TryLockError};
 use std::time::Duration;
 
-use super::spooler::{finish, now_secs};
-use super::{CoreError, Job, JobState, Spooler};
-use crate::backend::{Backend, BackendError};
-use crate::supervisor::Supervisor;
+use super::error::CoreError;
+use super::job::{JobId, JobState};
+use super::spooler::Spooler;
+use super::state::TakenJob;
+use crate::backend::BackendError;
 
 /// How often an offline printer is tried again when nothing else (a device
 /// event, a resume) wakes the worker first.
@@ -35,61 +36,23 @@ const OFFLINE_RETRY: Duration = Duration::from_secs(30);
 /// when no new job wakes the worker first.
 const SPOOL_RETRY: Duration = Duration::from_secs(5);
 
-/// A job taken for printing.
-struct Claimed {
-    job: Job,
-    backend: Arc<dyn Backend>,
-    cancel: Arc<AtomicBool>,
-}
-
 impl Spooler {
-    /// The essential tasks of the core (the print workers); the daemon
-    /// supervises its sources under it too.
-    pub fn supervisor(&self) -> &Supervisor {
-        &self.inner.supervisor
-    }
-
-    /// Whether the core's state can be taken within `deadline`: false when
-    /// something holds its lock for that long (a deadlock, a stuck
-    /// section) or a panic poisoned it. The watchdog asks this each round.
-    pub async fn answers_within(&self, deadline: Duration) -> bool {
-        let give_up = tokio::time::Instant::now() + deadline;
-        loop {
-            match self.inner.state.try_lock() {
-                Ok(_) => return true,
-                Err(TryLockError::Poisoned(_)) => return false,
-                Err(TryLockError::WouldBlock) => {}
-            }
-            if tokio::time::Instant::now() >= give_up {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    /// Whether the spool can still make jobs durable (its sync thread
-    /// runs); the watchdog asks this each round.
-    pub fn spool_can_commit(&self) -> bool {
-        self.inner.spool.can_commit()
-    }
-
+    /// Starts `printer`'s worker (at start, and for a queue added by a
+    /// reload or a plugged-in device).
     pub(super) fn spawn_worker(&self, printer: &str) {
         let spooler = self.clone();
         let name = printer.to_string();
         let mut state = self.lock();
-        let Some(queue) = state.queue_mut(printer) else {
+        let Some((wake, stop)) = state.worker_signals(printer) else {
             return;
         };
-        let wake = Arc::clone(&queue.wake);
-        let stop = Arc::clone(&queue.stop);
         // Supervised: the watchdog vouches for this worker only while it
         // answers, and a panic in it ends the process (supervisor.rs).
         let task = format!("print worker {name:?}");
         let handle = self
-            .inner
-            .supervisor
+            .supervisor()
             .spawn(task, async move { spooler.work(name, wake, stop).await });
-        queue.set_worker(handle);
+        state.set_worker(printer, handle);
     }
 
     async fn work(self, printer: String, wake: Arc<tokio::sync::Notify>, stop: Arc<AtomicBool>) {
@@ -98,14 +61,14 @@ impl Spooler {
             if stop.load(Ordering::SeqCst) {
                 return;
             }
-            let Some(claimed) = self.claim_next(&printer) else {
+            let Some(taken) = self.take_next(&printer) else {
                 // Nothing waits to print, so nothing waits for the spool,
                 // and the memory the backlog took is free (memory.rs).
                 self.set_spool_trouble(&printer, None);
                 if std::mem::take(&mut printed_since_idle) {
-                    self.inner.trimmer.after_burst();
+                    self.trimmer().after_burst();
                 }
-                let offline = self.lock().queue(&printer).is_some_and(|q| q.is_offline());
+                let offline = self.lock().is_offline(&printer);
                 if offline {
                     let _ = tokio::time::timeout(OFFLINE_RETRY, wake.notified()).await;
                     self.retry_offline(&printer);
@@ -114,7 +77,7 @@ impl Spooler {
                 }
                 continue;
             };
-            let id = claimed.job.id;
+            let id = taken.job.id;
             if let Err(e) = self.persist(id, false).await {
                 self.defer(&printer, id, &e);
                 let _ = tokio::time::timeout(SPOOL_RETRY, wake.notified()).await;
@@ -122,8 +85,8 @@ impl Spooler {
             }
             self.set_spool_trouble(&printer, None);
             #[cfg(feature = "fault-injection")]
-            fault::before_print(self.inner.spool.dir(), &printer);
-            let result = self.print(claimed).await;
+            fault::before_print(self.spool().dir(), &printer);
+            let result = self.print(taken).await;
             if stop.load(Ordering::SeqCst) && matches!(result, Err(BackendError::Canceled)) {
                 // Shutdown interrupted the job: it stays `processing` on disk
                 // and prints again after the next start.
@@ -136,49 +99,24 @@ impl Spooler {
     }
 
     /// Takes the oldest printable job of `printer` and marks it processing.
-    fn claim_next(&self, printer: &str) -> Option<Claimed> {
-        let mut state = self.lock();
-        let queue = state.queue(printer)?;
-        if !queue.can_print() {
-            return None;
+    fn take_next(&self, printer: &str) -> Option<TakenJob> {
+        let taken = self.lock().take_next(printer)?;
+        self.emit(&taken.job);
+        if let Some(info) = &taken.queue {
+            self.emit(info);
         }
-        let backend = queue.backend();
-        let job = state
-            .jobs
-            .values_mut()
-            .find(|j| j.printer == printer && j.state == JobState::Pending && j.has_document)?;
-        job.state = JobState::Processing;
-        job.reasons = vec!["job-printing".to_string()];
-        job.message = String::new();
-        job.processing_at = Some(now_secs());
-        let job = job.clone();
-        let cancel = Arc::new(AtomicBool::new(false));
-        if let Some(queue) = state.queue_mut(printer) {
-            queue.set_current(Some((job.id, Arc::clone(&cancel))));
-        }
-        let info = state
-            .queue(printer)
-            .map(|q| q.info(q.name() == state.default_printer, 0));
-        drop(state);
-        self.emit_job(&job);
-        if let Some(info) = info {
-            self.emit_printer(&info);
-        }
-        tracing::info!(id = job.id, printer = %printer, "printing");
-        Some(Claimed {
-            job,
-            backend,
-            cancel,
-        })
+        tracing::info!(id = taken.job.id, printer = %printer, "printing");
+        Some(taken)
     }
 
-    async fn print(&self, claimed: Claimed) -> Result<(), BackendError> {
-        let path = self.document_path(claimed.job.id);
-        let Claimed {
+    async fn print(&self, taken: TakenJob) -> Result<(), BackendError> {
+        let path = self.spool().document_path(taken.job.id);
+        let TakenJob {
             job,
             backend,
             cancel,
-        } = claimed;
+            ..
+        } = taken;
         let print = move || {
             // Checked here too, not only by the backend, so a missing
             // document is told apart before any device is opened.
@@ -200,64 +138,9 @@ impl Spooler {
     }
 
     /// Records how the attempt ended.
-    async fn settle(&self, printer: &str, id: u32, result: Result<(), BackendError>) {
-        let (job, info) = {
-            let mut state = self.lock();
-            let offline = match &result {
-                Err(BackendError::Offline(why)) => Some(why.clone()),
-                _ => None,
-            };
-            if let Some(queue) = state.queue_mut(printer) {
-                queue.set_current(None);
-                if offline.is_some() {
-                    queue.set_offline(offline.clone());
-                }
-            }
-            let Some(job) = state.jobs.get_mut(&id) else {
-                return;
-            };
-            match &result {
-                Ok(()) => finish(
-                    job,
-                    JobState::Completed,
-                    "job-completed-successfully",
-                    "printed",
-                ),
-                Err(BackendError::Canceled) => finish(
-                    job,
-                    JobState::Canceled,
-                    "job-canceled-by-user",
-                    "canceled while printing",
-                ),
-                Err(BackendError::Offline(why)) => {
-                    // Not aborted, not lost: back in line for when the
-                    // printer returns.
-                    job.state = JobState::Pending;
-                    job.reasons = vec!["printer-stopped".to_string()];
-                    job.message = format!("printer offline: {why}");
-                }
-                Err(BackendError::DocumentMissing(path)) => {
-                    finish(
-                        job,
-                        JobState::Aborted,
-                        "aborted-by-system",
-                        &format!(
-                            "document {} is missing from the spool (removed outside \
-                             printspoold); submit the job again",
-                            path.display()
-                        ),
-                    );
-                    job.reasons.push("document-access-error".to_string());
-                }
-                Err(BackendError::Failed(why)) => {
-                    finish(job, JobState::Aborted, "aborted-by-system", why)
-                }
-            }
-            let job = job.clone();
-            let info = state
-                .queue(printer)
-                .map(|q| q.info(q.name() == state.default_printer, 0));
-            (job, info)
+    async fn settle(&self, printer: &str, id: JobId, result: Result<(), BackendError>) {
+        let Some((job, info)) = self.lock().settle(printer, id, &result) else {
+            return;
         };
         match &result {
             Ok(()) => tracing::info!(id, printer = %printer, "job completed"),
@@ -283,34 +166,23 @@ impl Spooler {
                 job.state.keyword()
             ),
         }
-        self.emit_job(&job);
+        self.emit(&job);
         if let Some(info) = info {
-            self.emit_printer(&info);
+            self.emit(&info);
         }
     }
 
     /// The spool could not record that job `id` starts printing: put it
     /// back in line with the reason, and show the printer as stopped.
-    fn defer(&self, printer: &str, id: u32, error: &CoreError) {
+    fn defer(&self, printer: &str, id: JobId, error: &CoreError) {
         let message = format!(
             "the spool cannot record this job's state ({error}); it prints once the spool is \
              writable"
         );
-        let job = {
-            let mut state = self.lock();
-            if let Some(queue) = state.queue_mut(printer) {
-                queue.set_current(None);
-            }
-            let Some(job) = state.jobs.get_mut(&id) else {
-                return;
-            };
-            job.state = JobState::Pending;
-            job.reasons = vec!["resources-are-not-ready".to_string()];
-            job.message = message;
-            job.processing_at = None;
-            job.clone()
+        let Some(job) = self.lock().defer(printer, id, message) else {
+            return;
         };
-        self.emit_job(&job);
+        self.emit(&job);
         let reason = match error {
             CoreError::Spool(e) if e.is_no_space() => "spool-area-full",
             _ => "other",
@@ -332,39 +204,16 @@ impl Spooler {
     /// Sets or clears why the spool keeps `printer` from printing, and
     /// tells listeners when that changed. Returns whether it did.
     fn set_spool_trouble(&self, printer: &str, trouble: Option<(&'static str, String)>) -> bool {
-        let info = {
-            let mut state = self.lock();
-            let Some(queue) = state.queue_mut(printer) else {
-                return false;
-            };
-            if !queue.set_spool_trouble(trouble) {
-                return false;
-            }
-            let default = state.default_printer.clone();
-            state.queue(printer).map(|q| q.info(q.name() == default, 0))
+        let Some(info) = self.lock().set_spool_trouble(printer, trouble) else {
+            return false;
         };
-        if let Some(info) = info {
-            self.emit_printer(&info);
-        }
+        self.emit(&info);
         true
     }
 
     fn retry_offline(&self, printer: &str) {
-        let info = {
-            let mut state = self.lock();
-            let Some(queue) = state.queue_mut(printer) else {
-                return;
-            };
-            if queue.hotplugged {
-                // A hot-plugged device comes back with a udev event.
-                return;
-            }
-            queue.set_offline(None);
-            let default = state.default_printer.clone();
-            state.queue(printer).map(|q| q.info(q.name() == default, 0))
-        };
-        if let Some(info) = info {
-            self.emit_printer(&info);
+        if let Some(info) = self.lock().retry_offline(printer) {
+            self.emit(&info);
         }
     }
 }

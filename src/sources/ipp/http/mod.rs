@@ -140,23 +140,5 @@ pub trait Handler: Send + Sync + 'static {
     ) -> Pin<Box<dyn Future<Output = Response> + Send + 'a>>;
 }
 
-/// The address a client is counted by for per-peer caps (connections, and
-/// jobs over TCP): an IPv4 address, but all of `127.0.0.0/8` as one (any
-/// local user can bind any of those, so counting them apart would let one
-/// user take every slot); an IPv6 address by its /64, the block one host
-/// usually gets; an IPv4-mapped IPv6 address as the IPv4 one.
-pub fn address_group(ip: std::net::IpAddr) -> std::net::IpAddr {
-    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-    match ip {
-        IpAddr::V4(v4) if v4.is_loopback() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V4(v4) => IpAddr::V4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => address_group(IpAddr::V4(v4)),
-            None if v6.is_loopback() => IpAddr::V6(v6),
-            None => {
-                let bits = u128::from(v6) & !((1u128 << 64) - 1);
-                IpAddr::V6(Ipv6Addr::from(bits))
-            }
-        },
-    }
-}
+/// Per-peer caps count clients the way the job core does.
+pub use crate::core::address_group;

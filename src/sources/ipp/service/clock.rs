@@ -1,16 +1,6 @@
 //! Time as IPP says it: `printer-up-time` / `time-at-*` integers and RFC
 //! 2579 `dateTime`.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-/// Seconds since the Unix epoch; 0 if the clock is before 1970.
-pub(super) fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// An instant as `printer-up-time` and `time-at-*` carry it: Unix seconds,
 /// as cupsd does. RFC 8011 5.4.29 counts up-time from the printer's start,
 /// but CUPS clients (`lpstat -o`, print dialogs) read `time-at-creation`

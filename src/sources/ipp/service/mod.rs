@@ -141,7 +141,7 @@ impl IppService {
                         Peer::Tcp(addr) => Some(addr.ip()),
                         Peer::Unix { .. } => None,
                     },
-                    now: clock::now_unix(),
+                    now: crate::clock::unix_now(),
                 };
                 self.dispatch(checked.op, &ctx, document)
                     .await
