@@ -26,10 +26,10 @@ use tokio::task::JoinHandle;
 
 use super::spooler::{Inner, State, encode, finish, now_secs};
 use super::{Assurance, CoreError, Job, JobId, JobState, NewJob, Spooler};
-use crate::config::Limits;
+use crate::config::ServerLimits;
 use crate::sources::ipp::http::address_group;
 
-/// The job caps, resolved from [`Limits`].
+/// The job caps, resolved from [`ServerLimits`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobLimits {
     pub max_active_jobs: usize,
@@ -41,8 +41,8 @@ pub struct JobLimits {
     pub multiple_operation_timeout: u64,
 }
 
-impl From<&Limits> for JobLimits {
-    fn from(limits: &Limits) -> Self {
+impl From<&ServerLimits> for JobLimits {
+    fn from(limits: &ServerLimits) -> Self {
         JobLimits {
             max_active_jobs: limits.max_active_jobs,
             max_active_jobs_per_user: limits.max_active_jobs_per_user,
@@ -58,7 +58,7 @@ impl From<&Limits> for JobLimits {
 
 impl Default for JobLimits {
     fn default() -> Self {
-        JobLimits::from(&Limits::default())
+        JobLimits::from(&ServerLimits::default())
     }
 }
 
