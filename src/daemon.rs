@@ -213,7 +213,7 @@ impl Settings {
     }
 
     /// The drop directory, unless turned off.
-    fn drop_dir(&self) -> Option<dropdir::Layout> {
+    fn drop_dir(&self) -> Option<dropdir::DropDirLayout> {
         if self.config.dropdir.disabled {
             return None;
         }
@@ -223,7 +223,7 @@ impl Settings {
             .dir
             .clone()
             .unwrap_or_else(|| self.spool_dir.join("incoming"));
-        Some(dropdir::Layout::beside(&incoming))
+        Some(dropdir::DropDirLayout::beside(&incoming))
     }
 
     fn core_options(&self) -> CoreOptions {
