@@ -78,7 +78,7 @@ pub fn init(style: Style, verbose: bool) {
     }
 }
 
-/// The subscriber `init` installs, writing to `writer`.
+/// The subscriber [`init`] installs, writing to `writer`.
 fn subscriber<W>(style: Style, verbose: bool, writer: W) -> impl Subscriber + Send + Sync
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,

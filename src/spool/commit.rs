@@ -26,7 +26,7 @@ use super::SpoolError;
 use super::error::IoContext;
 
 /// What the sync thread reports; `io::Error` is not `Clone`, so the batch
-/// gets the parts needed to rebuild it (the errno for `is_no_space`).
+/// gets the parts needed to rebuild it (the errno for [`SpoolError::is_no_space`]).
 #[derive(Debug, Clone, Copy)]
 struct SyncFailure {
     errno: Option<i32>,

@@ -59,7 +59,7 @@ impl SpoolLayout {
         self.root.join("next-id")
     }
 
-    /// The queues an administrator paused (see paused.rs).
+    /// The queues an administrator paused (see [`super::paused`]).
     pub fn paused_file(&self) -> PathBuf {
         self.root.join("paused-printers")
     }

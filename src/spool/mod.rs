@@ -8,21 +8,21 @@
 //! acknowledged job and never shows a half-written one after restart. Only
 //! one daemon uses a spool at a time.
 //!
-//! # SpoolLayout
+//! # Layout
 //!
 //! ```text
-//! dir/lock            flock(2)ed by the running daemon (see lock.rs)
+//! dir/lock            flock(2)ed by the running daemon ([`lock`])
 //! dir/next-id         lowest id never handed out, once purges made it matter
-//! dir/jobs/<id>.job   record: envelope header line + the core's meta (layout.rs)
+//! dir/jobs/<id>.job   record: envelope header line + the core's meta ([`layout`])
 //! dir/jobs/<id>.doc   the document, byte for byte as received
 //! dir/tmp/            files being written; emptied at every start
 //! dir/corrupt/        records recovery could not trust, kept for a human
-//! dir/paused-printers queues an administrator paused (paused.rs)
+//! dir/paused-printers queues an administrator paused ([`paused`])
 //! ```
 //!
 //! Directories are created mode 0700: documents are private data. At
 //! start the spool directory must be a real directory owned by the
-//! daemon's user and not writable by group or others (dircheck.rs), or
+//! daemon's user and not writable by group or others ([`dircheck`]), or
 //! the daemon refuses to start.
 //!
 //! # Why the order of writes is crash safe
@@ -52,7 +52,7 @@
 //! 3. Rename the document to `jobs/<id>.doc`, then the record to
 //!    `jobs/<id>.job`. The record names the document's length and SHA-256.
 //! 4. `fsync(jobs/)`, shared with every other job that reached step 3 (see
-//!    commit.rs: group commit). Only now does `commit` return, and only then
+//!    [`commit`]: group commit). Only now does [`Spool::commit`] return, and only then
 //!    does the core acknowledge the job.
 //!
 //! A crash before step 4 completes may leave any subset of the two renames
@@ -86,7 +86,7 @@
 //!
 //! # Recovery
 //!
-//! See recover.rs: temp files and documents without a record are removed;
+//! See [`recover`]: temp files and documents without a record are removed;
 //! records it cannot trust (unreadable, document missing or damaged, not a
 //! regular file) are moved to `corrupt/` with a reason file. Every document's length is
 //! checked at start; hashes are checked newest first within a budget, since
@@ -140,7 +140,8 @@ pub struct DocumentInfo {
 #[derive(Debug, Clone)]
 pub struct RecoveredJob {
     pub id: u32,
-    /// Exactly the bytes last given to `commit`/`update`/`attach`.
+    /// Exactly the bytes last given to [`Spool::commit`], [`Spool::update`]
+    /// or [`Spool::attach`].
     pub meta: Vec<u8>,
     /// `None` for a job created without a document (Create-Job).
     pub document: Option<DocumentInfo>,
@@ -168,7 +169,7 @@ pub struct Spool {
 struct SpoolShared {
     layout: SpoolLayout,
     max_document_bytes: u64,
-    /// The next id `reserve_id` hands out.
+    /// The next id [`Spool::reserve_id`] hands out.
     next_id: AtomicU32,
     /// The value last made durable in `next-id` (0: none).
     persisted_next_id: tokio::sync::Mutex<u32>,
@@ -177,7 +178,7 @@ struct SpoolShared {
     index: Mutex<Index>,
     group: GroupSync,
     /// Logs when writes start failing for lack of space or permission, and
-    /// when they work again (see health.rs).
+    /// when they work again (see [`health`]).
     health: Arc<Health>,
     paused: PausedPrinters,
     /// Declared last so it is released last, after the sync thread ends.
@@ -352,7 +353,7 @@ impl Spool {
         &self.shared.layout.root
     }
 
-    /// Whether the group-commit thread runs (see commit.rs): the spool can
+    /// Whether the group-commit thread runs (see [`commit`]): the spool can
     /// make jobs durable only while it does.
     pub fn can_commit(&self) -> bool {
         self.shared.group.is_running()

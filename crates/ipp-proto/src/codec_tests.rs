@@ -88,7 +88,7 @@ fn get_printer_attributes_wire() -> Vec<u8> {
         .0
 }
 
-/// A message holding every `Value` variant, collections nested three deep.
+/// A message holding every [`Value`] variant, collections nested three deep.
 fn every_variant_message() -> Message {
     let innermost = Value::Collection(vec![
         Attribute::new("x-dimension", Value::Integer(21000)),

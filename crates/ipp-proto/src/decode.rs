@@ -20,7 +20,7 @@ pub const MAX_WIRE_LENGTH: usize = 32767;
 pub struct DecodeLimits {
     /// Attributes in all groups, collection members included.
     pub max_attributes: usize,
-    /// Bytes in one name or value (never more than `MAX_WIRE_LENGTH`).
+    /// Bytes in one name or value (never more than [`MAX_WIRE_LENGTH`]).
     pub max_value_bytes: usize,
     /// Collections inside collections; a top-level collection is depth 1.
     pub max_collection_depth: usize,
