@@ -772,12 +772,18 @@ fn encoder_cuts_overlong_strings_at_a_char_boundary() {
     assert_eq!(attrs[3].values, vec![Value::OutOfBand(ValueTag::NO_VALUE)]);
 }
 
+/// The `ipp_decode` fuzz corpus, in the repository's `fuzz/` (this crate
+/// is `crates/ipp-proto`).
+fn fuzz_corpus() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/ipp_decode")
+}
+
 /// Replays the committed fuzz seeds (crash reproducers live in
 /// `fuzz/regressions/`, replayed by `tests/fuzz_regressions.rs`): each must
 /// decode or fail without panicking, and round-trip when it decodes.
 #[test]
 fn fuzz_seeds_replay_cleanly() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/ipp_decode");
+    let dir = fuzz_corpus();
     let mut decoded = 0;
     let mut refused = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
@@ -802,7 +808,7 @@ fn fuzz_seeds_replay_cleanly() {
 #[test]
 #[ignore = "writes files into fuzz/corpus; run on purpose"]
 fn write_fuzz_seeds() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/ipp_decode");
+    let dir = fuzz_corpus();
     std::fs::create_dir_all(&dir).unwrap();
     let mut print_job = Wire::header((2, 0), 0x0002, 3)
         .operation_group()
