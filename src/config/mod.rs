@@ -89,28 +89,7 @@ impl Config {
         let file: ConfigFile =
             toml::from_str(text).map_err(|e| ConfigError::syntax(path, text, &e))?;
         let mut deprecated = Vec::new();
-        let dropdir = match (file.dropdir, file.intake) {
-            (Some(_), Some(old)) => {
-                return Err(ConfigError::Syntax {
-                    path: path.to_path_buf(),
-                    line: error::line_of(text, old.span().start),
-                    message: "[intake] is the old name of [dropdir] and the file sets both: \
-                              move its keys into [dropdir]"
-                        .to_string(),
-                });
-            }
-            (Some(section), None) => section.into_inner(),
-            (None, Some(old)) => {
-                deprecated.push(DeprecatedSection {
-                    path: path.to_path_buf(),
-                    line: error::line_of(text, old.span().start),
-                    old: "intake",
-                    new: "dropdir",
-                });
-                old.into_inner()
-            }
-            (None, None) => DropDirConfig::default(),
-        };
+        let dropdir = dropdir_section(file.dropdir, file.intake, path, text, &mut deprecated)?;
         let config = Config {
             server: file.server,
             dropdir,
@@ -195,6 +174,38 @@ impl Config {
             (None, Some(first)) => first.name.clone(),
             (None, None) => printers::DEFAULT_QUEUE.to_string(),
         }
+    }
+}
+
+/// `[dropdir]`, or the same section under its old name `[intake]` (then
+/// noted in `deprecated`). Both at once is an error naming the old one's
+/// line: which should win is not ours to guess.
+fn dropdir_section(
+    dropdir: Option<Spanned<DropDirConfig>>,
+    intake: Option<Spanned<DropDirConfig>>,
+    path: &Path,
+    text: &str,
+    deprecated: &mut Vec<DeprecatedSection>,
+) -> Result<DropDirConfig, ConfigError> {
+    match (dropdir, intake) {
+        (Some(_), Some(old)) => Err(ConfigError::Syntax {
+            path: path.to_path_buf(),
+            line: error::line_of(text, old.span().start),
+            message: "[intake] is the old name of [dropdir] and the file sets both: \
+                      move its keys into [dropdir]"
+                .to_string(),
+        }),
+        (Some(section), None) => Ok(section.into_inner()),
+        (None, Some(old)) => {
+            deprecated.push(DeprecatedSection {
+                path: path.to_path_buf(),
+                line: error::line_of(text, old.span().start),
+                old: "intake",
+                new: "dropdir",
+            });
+            Ok(old.into_inner())
+        }
+        (None, None) => Ok(DropDirConfig::default()),
     }
 }
 
