@@ -6,13 +6,13 @@
 //! documents) older than `[history] retention`, removes stray files, and
 //! enforces `[history] max_spool_bytes` oldest first. It never touches a
 //! queued or printing job, and is safe while the daemon runs: see
-//! `spool::History` for why.
+//! [`DiskHistory`] for why.
 
 use std::path::Path;
 
 use crate::config::HistoryConfig;
 use crate::core::Job;
-use crate::spool::{History, HistoryRecord, STRAY_AFTER, SpoolError};
+use crate::spool::{DiskHistory, HistoryRecord, STRAY_AFTER, SpoolError};
 
 /// What one run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -64,7 +64,7 @@ pub fn run(
     now: u64,
     activation: &str,
 ) -> Result<Summary, SpoolError> {
-    let spool = History::open(dir)?;
+    let spool = DiskHistory::open(dir)?;
     let mut summary = Summary {
         daemon_running: spool.daemon_running(),
         ..Summary::default()
@@ -104,13 +104,13 @@ fn log_purged(records: &[HistoryRecord], purged: &[u32], activation: &str) {
 /// What to purge, decided from the records alone (pure, so it is tested
 /// without a clock).
 #[derive(Debug, Default, PartialEq, Eq)]
-struct Plan {
+struct PurgePlan {
     purge: Vec<u32>,
     purged_bytes: u64,
     kept_bytes: u64,
 }
 
-fn plan(records: &[HistoryRecord], history: &HistoryConfig, now: u64) -> Plan {
+fn plan(records: &[HistoryRecord], history: &HistoryConfig, now: u64) -> PurgePlan {
     // (finished at, id, bytes) of every finished job; others are untouchable.
     let mut finished: Vec<(u64, u32, u64)> = Vec::new();
     let mut total: u64 = 0;
@@ -125,7 +125,7 @@ fn plan(records: &[HistoryRecord], history: &HistoryConfig, now: u64) -> Plan {
         }
     }
     finished.sort_unstable();
-    let mut plan = Plan::default();
+    let mut plan = PurgePlan::default();
     let mut kept = total;
     for (at, id, bytes) in finished {
         let expired = now.saturating_sub(at) > history.retention;

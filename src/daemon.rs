@@ -213,17 +213,17 @@ impl Settings {
     }
 
     /// The drop directory, unless turned off.
-    fn drop_dir(&self) -> Option<dropdir::Layout> {
-        if self.config.intake.disabled {
+    fn drop_dir(&self) -> Option<dropdir::DropDirLayout> {
+        if self.config.dropdir.disabled {
             return None;
         }
         let incoming = self
             .config
-            .intake
+            .dropdir
             .dir
             .clone()
             .unwrap_or_else(|| self.spool_dir.join("incoming"));
-        Some(dropdir::Layout::beside(&incoming))
+        Some(dropdir::DropDirLayout::beside(&incoming))
     }
 
     fn core_options(&self) -> CoreOptions {
@@ -624,11 +624,11 @@ fn ipp_server(spooler: &Spooler, settings: &Settings) -> Server {
     let service = IppService::new(
         spooler.clone(),
         ServiceSettings {
-            decode_limits: ipp_proto::decode::Limits {
+            decode_limits: ipp_proto::decode::DecodeLimits {
                 max_attributes: limits.max_attributes,
                 max_value_bytes: limits.max_value_bytes,
                 max_total_bytes: limits.max_ipp_attribute_bytes,
-                ..ipp_proto::decode::Limits::default()
+                ..ipp_proto::decode::DecodeLimits::default()
             },
             admin_group_gid: identity::group_id(&settings.config.server.admin_group),
         },

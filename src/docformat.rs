@@ -12,7 +12,7 @@ pub const OCTET_STREAM: &str = "application/octet-stream";
 /// Every `document-format-supported` value, in the order advertised.
 pub const SUPPORTED: [&str; 6] = [PDF, POSTSCRIPT, TEXT, JPEG, PWG_RASTER, OCTET_STREAM];
 
-/// Bytes of a document's head that `sense` looks at.
+/// Bytes of a document's head that [`sense`] looks at.
 pub const SENSE_BYTES: usize = 512;
 
 /// Whether `mime` is a format this server accepts. Parameters such as
@@ -27,8 +27,8 @@ pub fn base_type(mime: &str) -> &str {
     mime.split(';').next().unwrap_or("").trim()
 }
 
-/// The format the content of `head` (the first `SENSE_BYTES` or fewer)
-/// shows, or `OCTET_STREAM` when nothing matches.
+/// The format the content of `head` (the first [`SENSE_BYTES`] or fewer)
+/// shows, or [`OCTET_STREAM`] when nothing matches.
 pub fn sense(head: &[u8]) -> &'static str {
     if head.starts_with(b"%PDF-") {
         PDF

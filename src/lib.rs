@@ -1,14 +1,23 @@
 //! printspoold: a print spool server and a reference implementation of
-//! daemon(7). The binary is a thin `main.rs`; everything lives here so the
-//! fuzz targets, benchmarks and integration tests can reach it.
+//! daemon(7). The binary is a thin `src/main.rs`; everything lives here so
+//! the fuzz targets, benchmarks and integration tests can reach it.
 //!
 //! Where things are:
-//! - `sources/`: the activation sources (IPP sockets, D-Bus, the drop
-//!   directory, USB hot-plug), each feeding the one job core;
-//! - `core/`: the job core (queues, jobs, print workers);
-//! - `spool/`: the durable on-disk spool; `backend/`: where jobs print;
-//! - `crates/ipp-proto`: the protocol, without I/O; `systemd/` and `sysv.rs`: the two
-//!   ways of being a daemon; `daemon.rs`: start-up order, signals, exit.
+//! - [`sources`]: every entry path, each feeding the one job core:
+//!   [`sources::ipp`] (the IPP listeners, the HTTP transport and the IPP
+//!   service), [`sources::dbus`], [`sources::dropdir`] (the drop directory)
+//!   and [`sources::usb`] (hot-plug);
+//! - [`core`]: the job core (queues, jobs, print workers);
+//! - [`spool`]: the durable on-disk spool; [`backend`]: where jobs print;
+//! - the workspace crate `crates/ipp-proto` ([`ipp_proto`]): the IPP codec
+//!   and model, without I/O;
+//! - [`config`]: the configuration file; [`cleanup`]: `printspoold cleanup`;
+//! - [`systemd`] and [`sysv`]: the two ways of being a daemon;
+//!   [`daemon`]: start-up order, signals, exit.
+
+// The documentation is built with `--document-private-items`: a module's
+// text links the private items it explains.
+#![allow(rustdoc::private_intra_doc_links)]
 
 pub mod backend;
 pub mod cleanup;

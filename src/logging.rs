@@ -78,7 +78,7 @@ pub fn init(style: Style, verbose: bool) {
     }
 }
 
-/// The subscriber `init` installs, writing to `writer`.
+/// The subscriber [`init`] installs, writing to `writer`.
 fn subscriber<W>(style: Style, verbose: bool, writer: W) -> impl Subscriber + Send + Sync
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
@@ -284,13 +284,29 @@ pub fn early_error(message: &str) {
     let _ = writeln!(
         std::io::stderr(),
         "{}",
-        early_line(Style::detect(), message)
+        early_line(Style::detect(), 3, message)
     );
 }
 
-fn early_line(style: Style, message: &str) -> String {
+/// Logs a warning whether or not logging is set up yet: through the
+/// installed subscriber after [`init`], else straight to stderr like
+/// [`early_error`] (`--check-config` installs no subscriber).
+pub fn warning(message: &str) {
+    if tracing::dispatcher::has_been_set() {
+        tracing::warn!("{message}");
+    } else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "{}",
+            early_line(Style::detect(), 4, message)
+        );
+    }
+}
+
+/// One line with the syslog `priority` prefix when stderr is the journal.
+fn early_line(style: Style, priority: u8, message: &str) -> String {
     match style {
-        Style::Journal => format!("<3>printspoold: {}", escape(message)),
+        Style::Journal => format!("<{priority}>printspoold: {}", escape(message)),
         Style::Plain => format!("printspoold: {}", escape(message)),
     }
 }
@@ -404,10 +420,10 @@ mod tests {
     #[test]
     fn early_errors_are_one_line_with_their_priority() {
         assert_eq!(
-            early_line(Style::Journal, "bad --listen x\n<0>y"),
+            early_line(Style::Journal, 3, "bad --listen x\n<0>y"),
             "<3>printspoold: bad --listen x\\n<0>y"
         );
-        assert_eq!(early_line(Style::Plain, "a\nb"), "printspoold: a\\nb");
+        assert_eq!(early_line(Style::Plain, 3, "a\nb"), "printspoold: a\\nb");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! `printspoold cleanup` on a real spool (`src/cleanup.rs`,
-//! `src/spool/history.rs`): finished jobs past the retention go, recent
+//! `src/spool/disk_history.rs`): finished jobs past the retention go, recent
 //! and queued ones stay, stray files go, the size cap holds, and it all
 //! works beside a running daemon, which then forgets the purged jobs.
 

@@ -97,6 +97,30 @@ fn check_config_refuses_a_bad_value_and_a_missing_file() {
 }
 
 #[test]
+fn check_config_accepts_the_old_intake_section_with_a_warning_and_refuses_both() {
+    let dir = TempDir::new("cli-intake");
+    let config = write_config(&dir, "old.toml", "[intake]\ndisabled = true\n");
+    let output = daemon(&["--check-config", "--config", &config]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "stderr:\n{stderr}");
+    assert!(
+        stderr.contains(&format!("{config}:1: [intake] is deprecated")),
+        "no warning naming {config}:1:\n{stderr}"
+    );
+    assert!(stderr.contains("use [dropdir]"), "{stderr}");
+
+    let config = write_config(
+        &dir,
+        "both.toml",
+        "[dropdir]\ndisabled = true\n[intake]\ndisabled = true\n",
+    );
+    let output = daemon(&["--check-config", "--config", &config]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(6), "stderr:\n{stderr}");
+    assert!(stderr.contains(&format!("{config}:3: ")), "{stderr}");
+}
+
+#[test]
 fn an_unknown_flag_is_a_usage_error() {
     let output = daemon(&["--bogus-flag"]);
     let stderr = text(&output.stderr);

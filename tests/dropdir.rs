@@ -93,6 +93,32 @@ fn a_file_written_in_place_slowly_is_not_taken_until_renamed() {
     assert!(wait_until(Duration::from_secs(5), || is_empty(&incoming)));
 }
 
+/// `[intake]`, the section's name before `[dropdir]`, still works for a
+/// release: its directory is the drop directory, and the log says to
+/// rename it.
+#[test]
+fn the_old_intake_section_still_sets_the_drop_directory_with_a_warning() {
+    let dir = TempDir::new("dropdir-intake");
+    let custom = dir.path().join("elsewhere").join("incoming");
+    let daemon = daemon_with(&dir, &format!("[intake]\ndir = \"{}\"\n", custom.display()));
+    // The daemon creates it before READY=1; the harness may return at the
+    // first accepted connection, a moment earlier.
+    assert!(wait_until(Duration::from_secs(10), || custom.is_dir()));
+    let content = b"dropped where [intake] says\n";
+    drop_file(&custom, "old-name.txt", content);
+    assert!(
+        wait_until(Duration::from_secs(10), || spooled_documents(&daemon.spool)
+            .contains_key(&sha256_hex(content))),
+        "the file in the [intake] directory did not become a job; log:\n{}",
+        daemon.log_text()
+    );
+    let log = daemon.log_text();
+    assert!(
+        log.contains("[intake] is deprecated") && log.contains("use [dropdir]"),
+        "no deprecation warning in the log:\n{log}"
+    );
+}
+
 #[test]
 fn a_thousand_files_dropped_at_once_become_a_thousand_jobs() {
     const FILES: usize = 1000;

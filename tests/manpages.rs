@@ -247,7 +247,7 @@ fn every_configuration_key_is_in_printspoold_toml_5_with_its_default() {
     for title in [
         "\"[server]\"",
         "\"[server.limits]\"",
-        "\"[intake]\"",
+        "\"[dropdir]\"",
         "\"[history]\"",
         "\"[[printer]]\"",
     ] {

@@ -1,8 +1,8 @@
 //! Invariants of the configuration loader (`src/config/`), shared by the
 //! `config` fuzz target and `tests/fuzz_regressions.rs`.
 //!
-//! Any UTF-8 text gives a configuration or a typed error that names a line
-//! of the text; a configuration that is accepted yields valid, unique queue
+//! Any UTF-8 text gives a configuration (and deprecation warnings naming a
+//! line of the text) or a typed error that names a line of the text; a configuration that is accepted yields valid, unique queue
 //! names and a default queue that is one of them.
 
 use std::collections::BTreeSet;
@@ -16,9 +16,18 @@ pub fn check(data: &[u8]) {
     };
     let path = Path::new("fuzz/printspoold.toml");
     match Config::parse(text, path) {
-        Ok(config) => check_config(&config),
+        Ok((config, deprecated)) => {
+            check_config(&config);
+            for section in &deprecated {
+                assert!((1..=line_count(text)).contains(&section.line), "{section}");
+            }
+        }
         Err(e) => check_error(&e, text, path),
     }
+}
+
+fn line_count(text: &str) -> usize {
+    text.bytes().filter(|&b| b == b'\n').count() + 1
 }
 
 fn check_config(config: &Config) {
@@ -63,7 +72,7 @@ fn check_error(e: &ConfigError, text: &str, path: &Path) {
     );
     match e {
         ConfigError::Syntax { line, message, .. } => {
-            let lines = text.bytes().filter(|&b| b == b'\n').count() + 1;
+            let lines = line_count(text);
             assert!((1..=lines).contains(line), "line {line} of {lines}");
             assert!(!message.is_empty());
         }

@@ -5,21 +5,21 @@
 //! and whatever it accepts must encode and decode back to the same message,
 //! under the default limits and under tight ones that the input often hits.
 
-use ipp_proto::{Limits, decode_request, encode_message};
+use ipp_proto::{DecodeLimits, decode_request, encode_message};
 
 pub fn check(data: &[u8]) {
-    let tight = Limits {
+    let tight = DecodeLimits {
         max_attributes: 8,
         max_value_bytes: 64,
         max_collection_depth: 2,
         max_total_bytes: 512,
     };
-    for limits in [Limits::default(), tight] {
+    for limits in [DecodeLimits::default(), tight] {
         assert_round_trip(data, &limits);
     }
 }
 
-fn assert_round_trip(data: &[u8], limits: &Limits) {
+fn assert_round_trip(data: &[u8], limits: &DecodeLimits) {
     let Ok((message, consumed)) = decode_request(data, limits) else {
         return;
     };

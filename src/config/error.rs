@@ -63,7 +63,7 @@ pub(super) fn at_key(path: &Path, text: &str, keys: &[&str], message: String) ->
 }
 
 /// 1-based line number of a byte offset.
-fn line_of(text: &str, offset: usize) -> usize {
+pub(super) fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
     text.as_bytes()[..end]
         .iter()

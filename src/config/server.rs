@@ -8,8 +8,9 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Addresses to bind when systemd passes no sockets: `HOST:PORT` for TCP,
-    /// an absolute path for a Unix socket. Empty means the built-in choice
-    /// (see `paths`), which depends on whether we run as root.
+    /// an absolute path for a Unix socket. Empty means the built-in choice,
+    /// which depends on whether we run as root: `127.0.0.1:631` and
+    /// `/run/printspoold/ipp.sock` for root, `127.0.0.1:8631` for others.
     pub listen: Vec<String>,
     /// The spool directory; empty means the built-in choice.
     pub spool_dir: Option<PathBuf>,
@@ -22,7 +23,7 @@ pub struct ServerConfig {
     pub admin_group: String,
     /// Job values shown only to the job's owner and administrators.
     pub job_private_values: JobPrivateValues,
-    pub limits: Limits,
+    pub limits: ServerLimits,
 }
 
 impl Default for ServerConfig {
@@ -34,7 +35,7 @@ impl Default for ServerConfig {
             idle_exit_after: 0,
             admin_group: "lpadmin".to_string(),
             job_private_values: JobPrivateValues::default(),
-            limits: Limits::default(),
+            limits: ServerLimits::default(),
         }
     }
 }
@@ -132,7 +133,7 @@ impl<'de> Deserialize<'de> for JobPrivateValues {
 /// README's configuration block explains each choice.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
-pub struct Limits {
+pub struct ServerLimits {
     /// Largest document accepted, in bytes.
     pub max_document_bytes: u64,
     /// Largest HTTP request head (request line and headers), in bytes.
@@ -169,7 +170,7 @@ pub struct Limits {
     /// of `body_min_rate` bytes/s after the first `body_timeout` seconds.
     #[serde(deserialize_with = "at_least_one_u64")]
     pub body_timeout: u64,
-    /// See `body_timeout`; bytes per second.
+    /// See [`ServerLimits::body_timeout`]; bytes per second.
     #[serde(deserialize_with = "at_least_one_u64")]
     pub body_min_rate: u64,
     /// Seconds an idle keep-alive connection is kept open.
@@ -200,9 +201,9 @@ pub struct Limits {
     pub multiple_operation_timeout: u64,
 }
 
-impl Default for Limits {
+impl Default for ServerLimits {
     fn default() -> Self {
-        Limits {
+        ServerLimits {
             max_document_bytes: 256 * 1024 * 1024,
             max_header_bytes: 16 * 1024,
             max_ipp_attribute_bytes: 256 * 1024,
@@ -226,12 +227,12 @@ impl Default for Limits {
     }
 }
 
-impl Limits {
+impl ServerLimits {
     /// Whether `other` differs from `self` in a limit that applies only at
     /// the next start (the transport's): the job caps, listing limits and
     /// `multiple_operation_timeout` apply at a reload.
-    pub fn differs_until_restart(&self, other: &Limits) -> bool {
-        let reloadable = Limits {
+    pub fn differs_until_restart(&self, other: &ServerLimits) -> bool {
+        let reloadable = ServerLimits {
             max_active_jobs: self.max_active_jobs,
             max_active_jobs_per_user: self.max_active_jobs_per_user,
             max_active_jobs_per_address: self.max_active_jobs_per_address,

@@ -3,7 +3,9 @@ use std::path::Path;
 use super::*;
 
 fn parse(text: &str) -> Result<Config, ConfigError> {
-    Config::parse(text, Path::new("test.toml"))
+    let (config, deprecated) = Config::parse(text, Path::new("test.toml"))?;
+    assert_eq!(deprecated, [], "{text}");
+    Ok(config)
 }
 
 #[test]
@@ -65,6 +67,47 @@ fn duplicate_printer_and_dangling_default_are_refused() {
             .unwrap_err()
             .to_string()
             .contains("names no")
+    );
+}
+
+#[test]
+fn dropdir_section_sets_the_drop_directory() {
+    let config = parse("[dropdir]\ndir = \"/srv/drop\"\ndisabled = true\n").unwrap();
+    assert_eq!(
+        config.dropdir,
+        DropDirConfig {
+            dir: Some("/srv/drop".into()),
+            disabled: true,
+        }
+    );
+}
+
+#[test]
+fn the_old_intake_section_still_works_with_a_deprecation_naming_its_line() {
+    let text = "[server]\nidle_exit_after = 5\n\n[intake]\ndir = \"/srv/drop\"\n";
+    let (config, deprecated) = Config::parse(text, Path::new("test.toml")).unwrap();
+    assert_eq!(config.dropdir.dir, Some("/srv/drop".into()));
+    let [warning] = deprecated.as_slice() else {
+        panic!("{deprecated:?}");
+    };
+    assert_eq!((warning.old, warning.new), ("intake", "dropdir"));
+    let text = warning.to_string();
+    assert!(
+        text.starts_with("test.toml:4: [intake] is deprecated"),
+        "{text}"
+    );
+    assert!(text.contains("use [dropdir]"), "{text}");
+}
+
+#[test]
+fn dropdir_and_intake_together_are_refused_naming_the_line() {
+    let text = "[dropdir]\ndir = \"/a\"\n\n[intake]\ndir = \"/b\"\n";
+    let err = Config::parse(text, Path::new("test.toml")).unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("test.toml:4: "), "{text}");
+    assert!(
+        text.contains("[intake]") && text.contains("[dropdir]"),
+        "{text}"
     );
 }
 

@@ -23,9 +23,9 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::job::{Assurance, Job, JobId, NewJob};
-use crate::config::Limits;
+use crate::config::ServerLimits;
 
-/// The job caps, resolved from [`Limits`].
+/// The job caps, resolved from [`ServerLimits`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobLimits {
     pub max_active_jobs: usize,
@@ -37,8 +37,8 @@ pub struct JobLimits {
     pub multiple_operation_timeout: u64,
 }
 
-impl From<&Limits> for JobLimits {
-    fn from(limits: &Limits) -> Self {
+impl From<&ServerLimits> for JobLimits {
+    fn from(limits: &ServerLimits) -> Self {
         JobLimits {
             max_active_jobs: limits.max_active_jobs,
             max_active_jobs_per_user: limits.max_active_jobs_per_user,
@@ -54,7 +54,7 @@ impl From<&Limits> for JobLimits {
 
 impl Default for JobLimits {
     fn default() -> Self {
-        JobLimits::from(&Limits::default())
+        JobLimits::from(&ServerLimits::default())
     }
 }
 

@@ -9,7 +9,7 @@
 //! the bound, not of the traffic.
 //!
 //! A finished job leaves memory only once its final state is on disk (its
-//! record is never written again; see `spool/history.rs`), and its
+//! record is never written again; see [`crate::spool::DiskHistory`]), and its
 //! record stays in the spool for cleanup. So nothing is lost by letting it
 //! go:
 //! - a request naming it by id (Get-Job-Attributes, D-Bus `GetJob`) reads

@@ -106,7 +106,7 @@ pub enum DropDirError {
 
 /// Where the drop directory and its siblings are.
 #[derive(Debug, Clone)]
-pub struct Layout {
+pub struct DropDirLayout {
     /// Where users drop files.
     pub incoming: PathBuf,
     /// Files that could not be taken, each with a `.reason` file.
@@ -115,12 +115,12 @@ pub struct Layout {
     pub claimed: PathBuf,
 }
 
-impl Layout {
+impl DropDirLayout {
     /// `rejected/` and `claimed/` sit beside `incoming`, on the same file
     /// system, so moving a file there is an atomic rename.
-    pub fn beside(incoming: &Path) -> Layout {
+    pub fn beside(incoming: &Path) -> DropDirLayout {
         let parent = incoming.parent().unwrap_or(Path::new("/"));
-        Layout {
+        DropDirLayout {
             incoming: incoming.to_path_buf(),
             rejected: parent.join("rejected"),
             claimed: parent.join("claimed"),
@@ -130,7 +130,7 @@ impl Layout {
 
 /// The running drop-directory source.
 pub struct DropDir {
-    layout: Layout,
+    layout: DropDirLayout,
     _watcher: notify::RecommendedWatcher,
     task: JoinHandle<()>,
 }
@@ -138,21 +138,21 @@ pub struct DropDir {
 impl DropDir {
     /// Creates the directories if needed, finishes claims left by a crash,
     /// drains what arrived while the daemon was down, and starts watching.
-    pub async fn start(layout: Layout, spooler: Spooler) -> Result<DropDir, DropDirError> {
+    pub async fn start(layout: DropDirLayout, spooler: Spooler) -> Result<DropDir, DropDirError> {
         create_dirs(&layout)?;
         let dirs = Dirs::open(&layout)?;
         let wake = Arc::new(Notify::new());
         let watcher = watch(&layout.incoming, Arc::clone(&wake))?;
         let supervisor = spooler.supervisor().clone();
-        let mut intake = Intake {
+        let mut scanner = DropDirScanner {
             layout: layout.clone(),
             spooler,
             dirs,
             last_complaint: None,
         };
-        intake.finish_claims().await;
-        intake.scan().await;
-        let task = supervisor.spawn("drop-directory scanner", intake.run(wake));
+        scanner.finish_claims().await;
+        scanner.scan().await;
+        let task = supervisor.spawn("drop-directory scanner", scanner.run(wake));
         Ok(DropDir {
             layout,
             _watcher: watcher,
@@ -172,7 +172,7 @@ impl DropDir {
     }
 }
 
-fn create_dirs(layout: &Layout) -> Result<(), DropDirError> {
+fn create_dirs(layout: &DropDirLayout) -> Result<(), DropDirError> {
     use std::os::unix::fs::DirBuilderExt;
     // Production directories come from tmpfiles.d with their own modes;
     // these are for a developer's run without installation. incoming is
@@ -257,7 +257,7 @@ fn open_dir_at(parent: BorrowedFd<'_>, name: &CStr) -> Result<OwnedFd, Errno> {
     rustix::fs::openat(parent, name, dir_flags(), Mode::empty())
 }
 
-/// The three directories the intake works in, opened once and checked
+/// The three directories the scanner works in, opened once and checked
 /// again before every scan.
 struct Dirs {
     incoming: OwnedFd,
@@ -275,7 +275,7 @@ enum DirRole {
 }
 
 impl Dirs {
-    fn open(layout: &Layout) -> Result<Dirs, DropDirError> {
+    fn open(layout: &DropDirLayout) -> Result<Dirs, DropDirError> {
         Ok(Dirs {
             incoming: open_checked(&layout.incoming, DirRole::Incoming)?,
             claimed: open_checked(&layout.claimed, DirRole::Private)?,
@@ -285,7 +285,7 @@ impl Dirs {
 
     /// Re-opens a directory whose path now names another one (an admin
     /// recreated it), and checks each again (owner, mode).
-    fn revalidate(&mut self, layout: &Layout) -> Result<(), DropDirError> {
+    fn revalidate(&mut self, layout: &DropDirLayout) -> Result<(), DropDirError> {
         for (fd, path, role) in [
             (&mut self.incoming, &layout.incoming, DirRole::Incoming),
             (&mut self.claimed, &layout.claimed, DirRole::Private),
@@ -320,7 +320,7 @@ fn check_dir(path: &Path, stat: &Stat, role: DirRole) -> Result<(), DropDirError
         path: path.to_path_buf(),
         reason,
     };
-    let meta = Meta::of(stat);
+    let meta = EntryStat::of(stat);
     let me = rustix::process::geteuid().as_raw();
     // The owner of a directory may rename anything in it, sticky or not:
     // only the daemon's user, root, or the spool's owner (tmpfiles.d makes
@@ -328,7 +328,7 @@ fn check_dir(path: &Path, stat: &Stat, role: DirRole) -> Result<(), DropDirError
     let parent_owner = path
         .parent()
         .and_then(|parent| rustix::fs::statat(rustix::fs::CWD, parent, AtFlags::empty()).ok())
-        .map(|parent| Meta::of(&parent).uid);
+        .map(|parent| EntryStat::of(&parent).uid);
     if meta.uid != me && meta.uid != 0 && Some(meta.uid) != parent_owner {
         return Err(unsafe_dir(format!(
             "owned by uid {}, not by the daemon's user (uid {me}), root or the spool's owner",
@@ -360,7 +360,7 @@ fn io_error(path: &Path, e: Errno) -> DropDirError {
 
 /// What a `stat` says, in fixed-width types.
 #[derive(Debug, Clone, Copy)]
-struct Meta {
+struct EntryStat {
     kind: FileType,
     dev: u64,
     ino: u64,
@@ -373,11 +373,11 @@ struct Meta {
     ctime_nsec: i64,
 }
 
-impl Meta {
+impl EntryStat {
     // The field types of `struct stat` differ between architectures.
     #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
-    fn of(stat: &Stat) -> Meta {
-        Meta {
+    fn of(stat: &Stat) -> EntryStat {
+        EntryStat {
             kind: FileType::from_raw_mode(stat.st_mode as _),
             dev: stat.st_dev as u64,
             ino: stat.st_ino as u64,
@@ -391,7 +391,7 @@ impl Meta {
         }
     }
 
-    fn same_inode(&self, other: &Meta) -> bool {
+    fn same_inode(&self, other: &EntryStat) -> bool {
         (self.dev, self.ino) == (other.dev, other.ino)
     }
 
@@ -416,8 +416,8 @@ impl Meta {
     }
 }
 
-fn stat_at(dir: BorrowedFd<'_>, name: &CStr) -> Result<Meta, Errno> {
-    rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).map(|s| Meta::of(&s))
+fn stat_at(dir: BorrowedFd<'_>, name: &CStr) -> Result<EntryStat, Errno> {
+    rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).map(|s| EntryStat::of(&s))
 }
 
 /// The names in a directory (not `.` and `..`), in name order, read
@@ -511,8 +511,8 @@ fn move_non_directory(
 // The scanner.
 
 /// The scanner: turns files into jobs.
-struct Intake {
-    layout: Layout,
+struct DropDirScanner {
+    layout: DropDirLayout,
     spooler: Spooler,
     dirs: Dirs,
     /// The last reason the scan could not run, so it is logged once.
@@ -528,7 +528,7 @@ struct Place<'a> {
     prefix: &'a str,
 }
 
-impl Intake {
+impl DropDirScanner {
     async fn run(mut self, wake: Arc<Notify>) {
         loop {
             let _ = tokio::time::timeout(RESCAN_EVERY, wake.notified()).await;
@@ -581,7 +581,7 @@ impl Intake {
     }
 
     /// A dotfile is being written: left alone, unless abandoned.
-    fn dotfile(&self, place: Place<'_>, name: &CStr, meta: &Meta, depth: usize) {
+    fn dotfile(&self, place: Place<'_>, name: &CStr, meta: &EntryStat, depth: usize) {
         if !meta.older_than(ABANDONED_AFTER) {
             return;
         }
@@ -647,10 +647,10 @@ impl Intake {
     /// unless sticky, like `incoming/` itself.
     fn check_printer_dir(&self, dir: &OwnedFd, printer: &str) -> Result<(), String> {
         let meta = rustix::fs::fstat(dir)
-            .map(|s| Meta::of(&s))
+            .map(|s| EntryStat::of(&s))
             .map_err(|e| format!("cannot stat the directory for printer {printer}: {e}"))?;
         let incoming = rustix::fs::fstat(&self.dirs.incoming)
-            .map(|s| Meta::of(&s))
+            .map(|s| EntryStat::of(&s))
             .map_err(|e| format!("cannot stat the drop directory: {e}"))?;
         if meta.dev != incoming.dev {
             return Err(format!(
@@ -707,7 +707,7 @@ impl Intake {
             Err(OpenError::Refused(why)) => return self.reject(place, name, &why),
         };
         let meta = match rustix::fs::fstat(&file) {
-            Ok(stat) => Meta::of(&stat),
+            Ok(stat) => EntryStat::of(&stat),
             Err(e) => return self.reject(place, name, &format!("cannot stat: {e}")),
         };
         if meta.kind == FileType::RegularFile && meta.len == 0 && !meta.older_than(EMPTY_GRACE) {
@@ -780,7 +780,7 @@ impl Intake {
         }
     }
 
-    fn check_file(&self, meta: &Meta) -> Result<(), String> {
+    fn check_file(&self, meta: &EntryStat) -> Result<(), String> {
         if meta.kind != FileType::RegularFile {
             return Err(not_taken(meta));
         }
@@ -806,7 +806,7 @@ impl Intake {
     async fn submit(
         &self,
         file: File,
-        meta: &Meta,
+        meta: &EntryStat,
         claimed: Place<'_>,
         claim: &CStr,
         token: &str,
@@ -907,7 +907,7 @@ impl Intake {
             Err(OpenError::Gone) => return,
             Err(OpenError::Refused(why)) => return self.reject_as(place, claim, name, &why),
         };
-        let Ok(meta) = rustix::fs::fstat(&file).map(|s| Meta::of(&s)) else {
+        let Ok(meta) = rustix::fs::fstat(&file).map(|s| EntryStat::of(&s)) else {
             return;
         };
         if !token_names(token, &meta) {
@@ -932,7 +932,7 @@ impl Intake {
         self.reject_as(place, name, &shown_name, why);
     }
 
-    /// [`Intake::reject`], naming the entry `shown_name` in the log and
+    /// [`DropDirScanner::reject`], naming the entry `shown_name` in the log and
     /// the reason file.
     fn reject_as(&self, place: Place<'_>, name: &CStr, shown_name: &str, why: &str) {
         let rejected = self.dirs.rejected.as_fd();
@@ -978,7 +978,7 @@ impl Intake {
 }
 
 /// Why an entry that is not a regular file is not taken.
-fn not_taken(meta: &Meta) -> String {
+fn not_taken(meta: &EntryStat) -> String {
     match meta.kind {
         FileType::Symlink => "symbolic links are not taken; drop the file itself".to_string(),
         _ => format!("not a regular file ({})", meta.describe()),
@@ -986,7 +986,7 @@ fn not_taken(meta: &Meta) -> String {
 }
 
 /// Whether `token` (`DEV-INO-...`) names the inode `meta` describes.
-fn token_names(token: &str, meta: &Meta) -> bool {
+fn token_names(token: &str, meta: &EntryStat) -> bool {
     let mut parts = token.splitn(3, '-');
     let dev = parts.next().and_then(|d| d.parse::<u64>().ok());
     let ino = parts.next().and_then(|i| i.parse::<u64>().ok());
@@ -1118,7 +1118,7 @@ mod tests {
 
     #[test]
     fn a_claim_token_names_its_inode_only() {
-        let meta = |dev, ino| Meta {
+        let meta = |dev, ino| EntryStat {
             kind: FileType::RegularFile,
             dev,
             ino,

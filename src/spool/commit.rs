@@ -26,7 +26,7 @@ use super::SpoolError;
 use super::error::IoContext;
 
 /// What the sync thread reports; `io::Error` is not `Clone`, so the batch
-/// gets the parts needed to rebuild it (the errno for `is_no_space`).
+/// gets the parts needed to rebuild it (the errno for [`SpoolError::is_no_space`]).
 #[derive(Debug, Clone, Copy)]
 struct SyncFailure {
     errno: Option<i32>,
@@ -52,20 +52,20 @@ impl SyncFailure {
 type Waiter = oneshot::Sender<Result<(), SyncFailure>>;
 
 #[derive(Default)]
-struct Queue {
+struct SyncWaitList {
     waiting: Vec<Waiter>,
     stopping: bool,
 }
 
 #[derive(Default)]
-struct Shared {
-    queue: Mutex<Queue>,
+struct GroupSyncShared {
+    queue: Mutex<SyncWaitList>,
     wake: Condvar,
     syncs: AtomicU64,
 }
 
-impl Shared {
-    fn queue(&self) -> MutexGuard<'_, Queue> {
+impl GroupSyncShared {
+    fn queue(&self) -> MutexGuard<'_, SyncWaitList> {
         // Nothing panics while holding this lock; if something did, the
         // list of senders is still valid.
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
@@ -75,14 +75,14 @@ impl Shared {
 /// The group-commit thread for one directory.
 pub(crate) struct GroupSync {
     dir: PathBuf,
-    shared: Arc<Shared>,
+    shared: Arc<GroupSyncShared>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl GroupSync {
     pub fn start(dir: &Path) -> Result<GroupSync, SpoolError> {
         let handle = File::open(dir).context("open directory", dir)?;
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(GroupSyncShared::default());
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("spool-sync".into())
@@ -134,7 +134,7 @@ impl Drop for GroupSync {
     }
 }
 
-fn sync_loop(dir: &File, shared: &Shared) {
+fn sync_loop(dir: &File, shared: &GroupSyncShared) {
     loop {
         let batch = {
             let mut queue = shared.queue();

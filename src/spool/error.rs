@@ -32,7 +32,7 @@ pub enum SpoolError {
     #[error("job {id} already has a document")]
     DocumentExists { id: u32 },
     /// The spool directory is not private to the daemon (checked at start,
-    /// see dircheck.rs).
+    /// see [`super::dircheck`]).
     #[error("unsafe spool directory {}: it {problem}", path.display())]
     UnsafeDir { path: PathBuf, problem: String },
     /// The group-commit thread is gone (it only stops when the spool is

@@ -31,7 +31,7 @@ const DOCUMENT_SUFFIX: &str = ".doc";
 
 /// The paths of one spool directory.
 #[derive(Debug, Clone)]
-pub(crate) struct Layout {
+pub(crate) struct SpoolLayout {
     pub root: PathBuf,
     /// Committed jobs only: everything here was renamed in whole.
     pub jobs: PathBuf,
@@ -41,9 +41,9 @@ pub(crate) struct Layout {
     pub corrupt: PathBuf,
 }
 
-impl Layout {
-    pub fn new(root: &Path) -> Layout {
-        Layout {
+impl SpoolLayout {
+    pub fn new(root: &Path) -> SpoolLayout {
+        SpoolLayout {
             root: root.to_path_buf(),
             jobs: root.join("jobs"),
             tmp: root.join("tmp"),
@@ -59,7 +59,7 @@ impl Layout {
         self.root.join("next-id")
     }
 
-    /// The queues an administrator paused (see paused.rs).
+    /// The queues an administrator paused (see [`super::paused`]).
     pub fn paused_file(&self) -> PathBuf {
         self.root.join("paused-printers")
     }

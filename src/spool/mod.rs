@@ -11,18 +11,18 @@
 //! # Layout
 //!
 //! ```text
-//! dir/lock            flock(2)ed by the running daemon (see lock.rs)
+//! dir/lock            flock(2)ed by the running daemon ([`lock`])
 //! dir/next-id         lowest id never handed out, once purges made it matter
-//! dir/jobs/<id>.job   record: envelope header line + the core's meta (layout.rs)
+//! dir/jobs/<id>.job   record: envelope header line + the core's meta ([`layout`])
 //! dir/jobs/<id>.doc   the document, byte for byte as received
 //! dir/tmp/            files being written; emptied at every start
 //! dir/corrupt/        records recovery could not trust, kept for a human
-//! dir/paused-printers queues an administrator paused (paused.rs)
+//! dir/paused-printers queues an administrator paused ([`paused`])
 //! ```
 //!
 //! Directories are created mode 0700: documents are private data. At
 //! start the spool directory must be a real directory owned by the
-//! daemon's user and not writable by group or others (dircheck.rs), or
+//! daemon's user and not writable by group or others ([`dircheck`]), or
 //! the daemon refuses to start.
 //!
 //! # Why the order of writes is crash safe
@@ -52,7 +52,7 @@
 //! 3. Rename the document to `jobs/<id>.doc`, then the record to
 //!    `jobs/<id>.job`. The record names the document's length and SHA-256.
 //! 4. `fsync(jobs/)`, shared with every other job that reached step 3 (see
-//!    commit.rs: group commit). Only now does `commit` return, and only then
+//!    [`commit`]: group commit). Only now does [`Spool::commit`] return, and only then
 //!    does the core acknowledge the job.
 //!
 //! A crash before step 4 completes may leave any subset of the two renames
@@ -86,7 +86,7 @@
 //!
 //! # Recovery
 //!
-//! See recover.rs: temp files and documents without a record are removed;
+//! See [`recover`]: temp files and documents without a record are removed;
 //! records it cannot trust (unreadable, document missing or damaged, not a
 //! regular file) are moved to `corrupt/` with a reason file. Every document's length is
 //! checked at start; hashes are checked newest first within a budget, since
@@ -94,9 +94,9 @@
 
 mod commit;
 mod dircheck;
+mod disk_history;
 mod error;
 mod health;
-mod history;
 mod layout;
 mod lock;
 mod paused;
@@ -113,14 +113,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+pub use disk_history::{DiskHistory, HistoryRecord, STRAY_AFTER};
 pub use error::SpoolError;
-pub use history::{History, HistoryRecord, STRAY_AFTER};
 pub use staging::{StagedDocument, Staging};
 
 use commit::GroupSync;
 use error::IoContext;
 use health::Health;
-use layout::{JobFile, Layout, decode_record, encode_record};
+use layout::{JobFile, SpoolLayout, decode_record, encode_record};
 use lock::SpoolLock;
 use paused::PausedPrinters;
 use staging::{TempFile, write_new_file_synced};
@@ -140,7 +140,8 @@ pub struct DocumentInfo {
 #[derive(Debug, Clone)]
 pub struct RecoveredJob {
     pub id: u32,
-    /// Exactly the bytes last given to `commit`/`update`/`attach`.
+    /// Exactly the bytes last given to [`Spool::commit`], [`Spool::update`]
+    /// or [`Spool::attach`].
     pub meta: Vec<u8>,
     /// `None` for a job created without a document (Create-Job).
     pub document: Option<DocumentInfo>,
@@ -162,13 +163,13 @@ pub struct Recovery {
 /// Calls for the same job may overlap; of overlapping `update`s the one
 /// called last wins (see [`Spool::update`]).
 pub struct Spool {
-    shared: Arc<Shared>,
+    shared: Arc<SpoolShared>,
 }
 
-struct Shared {
-    layout: Layout,
+struct SpoolShared {
+    layout: SpoolLayout,
     max_document_bytes: u64,
-    /// The next id `reserve_id` hands out.
+    /// The next id [`Spool::reserve_id`] hands out.
     next_id: AtomicU32,
     /// The value last made durable in `next-id` (0: none).
     persisted_next_id: tokio::sync::Mutex<u32>,
@@ -177,7 +178,7 @@ struct Shared {
     index: Mutex<Index>,
     group: GroupSync,
     /// Logs when writes start failing for lack of space or permission, and
-    /// when they work again (see health.rs).
+    /// when they work again (see [`health`]).
     health: Arc<Health>,
     paused: PausedPrinters,
     /// Declared last so it is released last, after the sync thread ends.
@@ -189,12 +190,12 @@ struct Shared {
 /// `jobs/` but leaves the index, so the index does not grow with history.
 #[derive(Default)]
 struct Index {
-    jobs: HashMap<u32, Entry>,
+    jobs: HashMap<u32, IndexedJob>,
     /// Bytes of the records and documents of the jobs in `jobs`.
     usage: u64,
 }
 
-struct Entry {
+struct IndexedJob {
     document: DocSlot,
     record_bytes: u64,
     /// Sequence number for the next record write of this job.
@@ -241,9 +242,9 @@ impl DocSlot {
     }
 }
 
-impl Entry {
-    fn new(document: DocSlot) -> Entry {
-        Entry {
+impl IndexedJob {
+    fn new(document: DocSlot) -> IndexedJob {
+        IndexedJob {
             document,
             record_bytes: 0,
             next_seq: 1,
@@ -278,7 +279,7 @@ impl Spool {
     /// records it cannot trust to `corrupt/`, and returns the rest. Blocking;
     /// called once at start-up.
     pub fn open(dir: &Path, max_document_bytes: u64) -> Result<(Spool, Recovery), SpoolError> {
-        let layout = Layout::new(dir);
+        let layout = SpoolLayout::new(dir);
         // Whatever is at the path is checked as it is, a symbolic link
         // included (a dangling one must not make us create its target).
         let created_root = match std::fs::symlink_metadata(&layout.root) {
@@ -313,7 +314,7 @@ impl Spool {
         let mut index = Index::default();
         let mut jobs = Vec::with_capacity(scan.survivors.len());
         for survivor in scan.survivors {
-            let mut entry = Entry::new(match &survivor.job.document {
+            let mut entry = IndexedJob::new(match &survivor.job.document {
                 Some(doc) => DocSlot::Present(doc.clone()),
                 None => DocSlot::Absent,
             });
@@ -327,7 +328,7 @@ impl Spool {
         let group = GroupSync::start(&layout.jobs)?;
         let health = Arc::new(Health::new(layout.root.clone()));
         let spool = Spool {
-            shared: Arc::new(Shared {
+            shared: Arc::new(SpoolShared {
                 layout,
                 max_document_bytes,
                 next_id: AtomicU32::new(next_id),
@@ -352,7 +353,7 @@ impl Spool {
         &self.shared.layout.root
     }
 
-    /// Whether the group-commit thread runs (see commit.rs): the spool can
+    /// Whether the group-commit thread runs (see [`commit`]): the spool can
     /// make jobs durable only while it does.
     pub fn can_commit(&self) -> bool {
         self.shared.group.is_running()
@@ -454,7 +455,7 @@ impl Spool {
     }
 
     /// After `printspoold cleanup` purged job `id` behind the daemon's
-    /// back (see history.rs): forgets it if its record is gone. Returns
+    /// back (see [`DiskHistory`]): forgets it if its record is gone. Returns
     /// whether it was.
     pub fn forget_if_purged(&self, id: u32) -> bool {
         let gone = !self.shared.layout.record(id).exists();
@@ -480,11 +481,11 @@ impl Spool {
         // Never blocking on a FIFO, never through a symlink (recover.rs).
         let bytes = match recover::read_small_file(&path) {
             Ok(bytes) => bytes,
-            Err(recover::ReadError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
+            Err(recover::RegularFileError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
                 return Ok(None);
             }
-            Err(recover::ReadError::Io(e)) => return Err(SpoolError::io("read", &path, e)),
-            Err(recover::ReadError::NotRegular(what)) => {
+            Err(recover::RegularFileError::Io(e)) => return Err(SpoolError::io("read", &path, e)),
+            Err(recover::RegularFileError::NotRegular(what)) => {
                 let reason = format!("not a regular file ({what})");
                 return Err(SpoolError::Corrupt { path, reason });
             }
@@ -548,7 +549,7 @@ impl Spool {
     }
 }
 
-impl Shared {
+impl SpoolShared {
     fn index(&self) -> MutexGuard<'_, Index> {
         // Never held across an await or a panic-prone call; a poisoned one
         // means a bug left it half changed, and usage figures built on
@@ -748,7 +749,7 @@ impl Shared {
         if index.jobs.contains_key(&id) {
             return Err(SpoolError::IdInUse { id });
         }
-        let mut entry = Entry::new(match document {
+        let mut entry = IndexedJob::new(match document {
             Some(doc) => DocSlot::Present(doc),
             None => DocSlot::Absent,
         });
@@ -870,7 +871,7 @@ fn first_free_id(persisted: Option<u32>, highest_seen: u32) -> u32 {
 }
 
 /// `next-id`: temp, fdatasync, rename, fsync of the directory.
-fn persist_next_id(layout: &Layout, temp: &Path, value: u32) -> Result<(), SpoolError> {
+fn persist_next_id(layout: &SpoolLayout, temp: &Path, value: u32) -> Result<(), SpoolError> {
     let temp = TempFile::new(temp.to_path_buf());
     write_new_file_synced(temp.path(), recover::next_id_text(value).as_bytes())?;
     let target = layout.next_id_file();

@@ -40,7 +40,7 @@ use std::time::SystemTime;
 use sha2::{Digest, Sha256};
 
 use super::error::IoContext;
-use super::layout::{JobFile, Layout, decode_record, to_hex};
+use super::layout::{JobFile, SpoolLayout, decode_record, to_hex};
 use super::{DocumentInfo, RecoveredJob, SpoolError};
 
 /// At most this many documents are hashed at start-up, newest first...
@@ -67,7 +67,7 @@ pub(crate) struct Scan {
     pub persisted_next_id: Option<u32>,
 }
 
-pub(crate) fn recover(layout: &Layout) -> Result<Scan, SpoolError> {
+pub(crate) fn recover(layout: &SpoolLayout) -> Result<Scan, SpoolError> {
     empty_temp_dir(&layout.tmp)?;
     let mut scan = Scan {
         persisted_next_id: read_next_id(&layout.next_id_file()),
@@ -85,7 +85,7 @@ pub(crate) fn recover(layout: &Layout) -> Result<Scan, SpoolError> {
     for id in records {
         let has_document_file = documents.remove(&id);
         match check_record(layout, id, has_document_file)? {
-            Verdict::Keep(survivor) => {
+            RecordVerdict::Keep(survivor) => {
                 if let (Some(doc), Some(modified)) =
                     (&survivor.job.document, survivor.document_modified)
                 {
@@ -93,12 +93,12 @@ pub(crate) fn recover(layout: &Layout) -> Result<Scan, SpoolError> {
                 }
                 scan.survivors.push(survivor);
             }
-            Verdict::KeepWithoutOrphan(survivor) => {
+            RecordVerdict::KeepWithoutOrphan(survivor) => {
                 remove_file(&layout.document(id))?;
                 scan.discarded += 1;
                 scan.survivors.push(survivor);
             }
-            Verdict::Quarantine(error) => {
+            RecordVerdict::Quarantine(error) => {
                 quarantine(layout, id, &error)?;
                 scan.discarded += 1;
             }
@@ -129,7 +129,7 @@ pub(crate) fn recover(layout: &Layout) -> Result<Scan, SpoolError> {
     Ok(scan)
 }
 
-enum Verdict {
+enum RecordVerdict {
     Keep(Survivor),
     /// The record is fine and names no document, but a `.doc` exists.
     KeepWithoutOrphan(Survivor),
@@ -137,20 +137,24 @@ enum Verdict {
     Quarantine(SpoolError),
 }
 
-fn check_record(layout: &Layout, id: u32, has_document_file: bool) -> Result<Verdict, SpoolError> {
+fn check_record(
+    layout: &SpoolLayout,
+    id: u32,
+    has_document_file: bool,
+) -> Result<RecordVerdict, SpoolError> {
     let path = layout.record(id);
     let corrupt = |reason: String| {
-        Verdict::Quarantine(SpoolError::Corrupt {
+        RecordVerdict::Quarantine(SpoolError::Corrupt {
             path: path.clone(),
             reason,
         })
     };
     let bytes = match read_small_file(&path) {
         Ok(bytes) => bytes,
-        Err(ReadError::NotRegular(what)) => {
+        Err(RegularFileError::NotRegular(what)) => {
             return Ok(corrupt(format!("not a regular file ({what})")));
         }
-        Err(ReadError::Io(e)) => return Err(SpoolError::io("read", &path, e)),
+        Err(RegularFileError::Io(e)) => return Err(SpoolError::io("read", &path, e)),
     };
     let record = match decode_record(&bytes) {
         Ok(record) if record.id != id => {
@@ -170,9 +174,9 @@ fn check_record(layout: &Layout, id: u32, has_document_file: bool) -> Result<Ver
     };
     let Some(doc) = &record.document else {
         return Ok(if has_document_file {
-            Verdict::KeepWithoutOrphan(survivor(None, None))
+            RecordVerdict::KeepWithoutOrphan(survivor(None, None))
         } else {
-            Verdict::Keep(survivor(None, None))
+            RecordVerdict::Keep(survivor(None, None))
         });
     };
     if !has_document_file {
@@ -194,13 +198,16 @@ fn check_record(layout: &Layout, id: u32, has_document_file: bool) -> Result<Ver
         )));
     }
     let modified = stat.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-    Ok(Verdict::Keep(survivor(Some(doc.clone()), Some(modified))))
+    Ok(RecordVerdict::Keep(survivor(
+        Some(doc.clone()),
+        Some(modified),
+    )))
 }
 
 /// Hashes documents newest-first within the budget; returns the ids whose
 /// document did not match (already moved to `corrupt/`).
 fn verify_hashes(
-    layout: &Layout,
+    layout: &SpoolLayout,
     mut documents: Vec<(SystemTime, u32, DocumentInfo)>,
 ) -> Result<BTreeSet<u32>, SpoolError> {
     documents.sort_by_key(|&(modified, id, _)| std::cmp::Reverse((modified, id)));
@@ -219,10 +226,10 @@ fn verify_hashes(
         let reason = match hash_file(&path) {
             Ok(actual) if actual == doc.sha256 => continue,
             Ok(_) => format!("its document {id}.doc does not match its sha256"),
-            Err(ReadError::NotRegular(what)) => {
+            Err(RegularFileError::NotRegular(what)) => {
                 format!("its document {id}.doc is not a regular file ({what})")
             }
-            Err(ReadError::Io(e)) => return Err(SpoolError::io("read", &path, e)),
+            Err(RegularFileError::Io(e)) => return Err(SpoolError::io("read", &path, e)),
         };
         let error = SpoolError::Corrupt {
             path: layout.record(id),
@@ -237,36 +244,36 @@ fn verify_hashes(
     Ok(bad)
 }
 
-pub(super) enum ReadError {
+pub(super) enum RegularFileError {
     /// A FIFO, symlink, directory...: never read.
     NotRegular(&'static str),
     Io(io::Error),
 }
 
-impl From<io::Error> for ReadError {
-    fn from(e: io::Error) -> ReadError {
-        ReadError::Io(e)
+impl From<io::Error> for RegularFileError {
+    fn from(e: io::Error) -> RegularFileError {
+        RegularFileError::Io(e)
     }
 }
 
 /// Opens `path` for reading only if it is a regular file: `O_NOFOLLOW` (a
 /// symlink fails with `ELOOP`), `O_NONBLOCK` (a FIFO opens at once instead
 /// of waiting for a writer), then the type is checked on the descriptor.
-fn open_regular(path: &Path) -> Result<File, ReadError> {
+fn open_regular(path: &Path) -> Result<File, RegularFileError> {
     let file = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)
         .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => ReadError::NotRegular("a symbolic link"),
-            Some(libc::ENXIO) => ReadError::NotRegular("a socket"),
-            _ => ReadError::Io(e),
+            Some(libc::ELOOP) => RegularFileError::NotRegular("a symbolic link"),
+            Some(libc::ENXIO) => RegularFileError::NotRegular("a socket"),
+            _ => RegularFileError::Io(e),
         })?;
     let kind = file.metadata()?.file_type();
     if kind.is_file() {
         Ok(file)
     } else {
-        Err(ReadError::NotRegular(describe(&kind)))
+        Err(RegularFileError::NotRegular(describe(&kind)))
     }
 }
 
@@ -288,13 +295,13 @@ fn describe(kind: &fs::FileType) -> &'static str {
 
 /// `fs::read` without its `stat` for a size hint: records are small, and
 /// at start-up every system call per job counts.
-pub(super) fn read_small_file(path: &Path) -> Result<Vec<u8>, ReadError> {
+pub(super) fn read_small_file(path: &Path) -> Result<Vec<u8>, RegularFileError> {
     let mut bytes = Vec::with_capacity(4096);
     open_regular(path)?.read_to_end(&mut bytes)?;
     Ok(bytes)
 }
 
-fn hash_file(path: &Path) -> Result<String, ReadError> {
+fn hash_file(path: &Path) -> Result<String, RegularFileError> {
     let mut file = open_regular(path)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
@@ -303,7 +310,7 @@ fn hash_file(path: &Path) -> Result<String, ReadError> {
             Ok(0) => return Ok(to_hex(&hasher.finalize())),
             Ok(n) => hasher.update(&buf[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(ReadError::Io(e)),
+            Err(e) => return Err(RegularFileError::Io(e)),
         }
     }
 }
@@ -338,7 +345,7 @@ fn empty_temp_dir(tmp: &Path) -> Result<(), SpoolError> {
 /// Moves job `id`'s record and document (those that exist, whatever they
 /// are: rename moves a symlink or a FIFO as itself) to `corrupt/`, writes
 /// `corrupt/<record>.reason`, and logs it.
-fn quarantine(layout: &Layout, id: u32, error: &SpoolError) -> Result<(), SpoolError> {
+fn quarantine(layout: &SpoolLayout, id: u32, error: &SpoolError) -> Result<(), SpoolError> {
     let mut record_target = None;
     for path in [layout.record(id), layout.document(id)] {
         if fs::symlink_metadata(&path).is_err() {

@@ -34,7 +34,7 @@ fn files_in(dir: &Path) -> BTreeSet<String> {
         .collect()
 }
 
-/// Opens the spool again. The lock of a dropped `Spool` can outlive it for
+/// Opens the spool again. The lock of a dropped [`Spool`] can outlive it for
 /// a moment: its sync thread lets go of it on its own schedule, and a test
 /// elsewhere in this process may have forked (holding a copy of the
 /// descriptor until its exec). So `Locked` is retried briefly.
@@ -847,7 +847,7 @@ fn bench_group_commit() {
 }
 
 /// A released job leaves the index but not the disk: it can be read back,
-/// it no longer counts in `usage_bytes`, and after a burst the index gives
+/// it no longer counts in [`Spool::usage_bytes`], and after a burst the index gives
 /// its capacity back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn released_jobs_leave_the_index_and_stay_readable() {

@@ -59,7 +59,7 @@ pub fn parse_watchdog_env(
 }
 
 /// What one health round found: `Ok` means "send `WATCHDOG=1`".
-pub type Verdict = Result<(), Unhealthy>;
+pub type HealthVerdict = Result<(), Unhealthy>;
 
 /// Why a health round withheld the ping.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -88,7 +88,11 @@ pub enum Unhealthy {
 /// healthy for the whole `WatchdogSec=`: a moment of heavy load does not
 /// restart the daemon, a hang does, within `WatchdogSec=` of the last
 /// healthy round. The task ends when the main loop is gone.
-pub async fn health_rounds(spooler: Spooler, every: Duration, verdicts: mpsc::Sender<Verdict>) {
+pub async fn health_rounds(
+    spooler: Spooler,
+    every: Duration,
+    verdicts: mpsc::Sender<HealthVerdict>,
+) {
     let mut ticks = tokio::time::interval(every);
     // After a stall, one round is enough: do not run a burst to catch up.
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -102,7 +106,7 @@ pub async fn health_rounds(spooler: Spooler, every: Duration, verdicts: mpsc::Se
 }
 
 /// One round: the core and the tasks, checked at the same time.
-pub async fn health_round(spooler: &Spooler, deadline: Duration) -> Verdict {
+pub async fn health_round(spooler: &Spooler, deadline: Duration) -> HealthVerdict {
     let (core, tasks) = tokio::join!(
         spooler.answers_within(deadline),
         spooler.supervisor().probe(deadline)

@@ -56,7 +56,7 @@ impl Wire {
 }
 
 fn decode(bytes: &[u8]) -> Result<(Message, usize), DecodeError> {
-    decode_request(bytes, &Limits::default())
+    decode_request(bytes, &DecodeLimits::default())
 }
 
 fn decode_err(bytes: &[u8]) -> DecodeError {
@@ -88,7 +88,7 @@ fn get_printer_attributes_wire() -> Vec<u8> {
         .0
 }
 
-/// A message holding every `Value` variant, collections nested three deep.
+/// A message holding every [`Value`] variant, collections nested three deep.
 fn every_variant_message() -> Message {
     let innermost = Value::Collection(vec![
         Attribute::new("x-dimension", Value::Integer(21000)),
@@ -234,7 +234,7 @@ fn every_value_variant_round_trips() {
     let (decoded, consumed) = decode(&wire).unwrap();
     assert_eq!(decoded, message);
     assert_eq!(consumed, wire.len());
-    let (as_response, _) = decode_response(&wire, &Limits::default()).unwrap();
+    let (as_response, _) = decode_response(&wire, &DecodeLimits::default()).unwrap();
     assert_eq!(as_response, message);
     assert_eq!(encode(&decoded), wire);
 }
@@ -297,16 +297,16 @@ fn ten_nested_collections_decode_and_eleven_are_refused() {
 
 #[test]
 fn collection_depth_follows_the_limit() {
-    let limits = Limits {
+    let limits = DecodeLimits {
         max_collection_depth: 1,
-        ..Limits::default()
+        ..DecodeLimits::default()
     };
     assert!(decode_request(&nested_collections_wire(1), &limits).is_ok());
     let err = decode_request(&nested_collections_wire(2), &limits).unwrap_err();
     assert_eq!(err.kind, DecodeErrorKind::CollectionTooDeep);
-    let none = Limits {
+    let none = DecodeLimits {
         max_collection_depth: 0,
-        ..Limits::default()
+        ..DecodeLimits::default()
     };
     let err = decode_request(&nested_collections_wire(1), &none).unwrap_err();
     assert_eq!(err.kind, DecodeErrorKind::CollectionTooDeep);
@@ -446,9 +446,9 @@ fn a_hundred_thousand_attributes_are_refused_quickly() {
 
 #[test]
 fn collection_members_count_as_attributes() {
-    let limits = Limits {
+    let limits = DecodeLimits {
         max_attributes: 10,
-        ..Limits::default()
+        ..DecodeLimits::default()
     };
     // 2 operation attributes + media-col + 8 nested members = 11.
     let err = decode_request(&nested_collections_wire(8), &limits).unwrap_err();
@@ -459,23 +459,23 @@ fn collection_members_count_as_attributes() {
 #[test]
 fn total_size_over_the_limit_is_entity_too_large() {
     let wire = get_printer_attributes_wire();
-    let limits = Limits {
+    let limits = DecodeLimits {
         max_total_bytes: wire.len() - 1,
-        ..Limits::default()
+        ..DecodeLimits::default()
     };
     let err = decode_request(&wire, &limits).unwrap_err();
     assert_eq!(err.kind, DecodeErrorKind::MessageTooLarge);
     assert_eq!(err.status(), StatusCode::ClientErrorRequestEntityTooLarge);
     // Refused from the announced length of the last value, before it arrives.
-    let tighter = Limits {
+    let tighter = DecodeLimits {
         max_total_bytes: wire.len() - 10,
-        ..Limits::default()
+        ..DecodeLimits::default()
     };
     let err = decode_request(&wire[..wire.len() - 12], &tighter).unwrap_err();
     assert_eq!(err.kind, DecodeErrorKind::MessageTooLarge);
-    let exact = Limits {
+    let exact = DecodeLimits {
         max_total_bytes: wire.len(),
-        ..Limits::default()
+        ..DecodeLimits::default()
     };
     assert!(decode_request(&wire, &exact).is_ok());
 }
@@ -493,9 +493,9 @@ fn value_over_the_limit_is_value_too_long() {
     assert_eq!(err.status(), StatusCode::ClientErrorRequestValueTooLong);
     // Refused from the length alone, before the value arrives.
     assert_eq!(decode_err(&wire[..200]).kind, DecodeErrorKind::ValueTooLong);
-    let small = Limits {
+    let small = DecodeLimits {
         max_value_bytes: 4,
-        ..Limits::default()
+        ..DecodeLimits::default()
     };
     let err = decode_request(&get_printer_attributes_wire(), &small).unwrap_err();
     assert_eq!(err.kind, DecodeErrorKind::ValueTooLong);
@@ -772,12 +772,18 @@ fn encoder_cuts_overlong_strings_at_a_char_boundary() {
     assert_eq!(attrs[3].values, vec![Value::OutOfBand(ValueTag::NO_VALUE)]);
 }
 
+/// The `ipp_decode` fuzz corpus, in the repository's `fuzz/` (this crate
+/// is `crates/ipp-proto`).
+fn fuzz_corpus() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/ipp_decode")
+}
+
 /// Replays the committed fuzz seeds (crash reproducers live in
 /// `fuzz/regressions/`, replayed by `tests/fuzz_regressions.rs`): each must
 /// decode or fail without panicking, and round-trip when it decodes.
 #[test]
 fn fuzz_seeds_replay_cleanly() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/ipp_decode");
+    let dir = fuzz_corpus();
     let mut decoded = 0;
     let mut refused = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
@@ -802,7 +808,7 @@ fn fuzz_seeds_replay_cleanly() {
 #[test]
 #[ignore = "writes files into fuzz/corpus; run on purpose"]
 fn write_fuzz_seeds() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/ipp_decode");
+    let dir = fuzz_corpus();
     std::fs::create_dir_all(&dir).unwrap();
     let mut print_job = Wire::header((2, 0), 0x0002, 3)
         .operation_group()

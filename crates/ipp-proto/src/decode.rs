@@ -12,15 +12,15 @@ use super::value::{
 };
 
 /// The largest length a SIGNED-SHORT length field can carry (RFC 8010 3.1).
-/// Longer values cannot be said on the wire, whatever `Limits` allows.
+/// Longer values cannot be said on the wire, whatever [`DecodeLimits`] allows.
 pub const MAX_WIRE_LENGTH: usize = 32767;
 
 /// Bounds on what one message may cost us to decode.
 #[derive(Debug, Clone)]
-pub struct Limits {
+pub struct DecodeLimits {
     /// Attributes in all groups, collection members included.
     pub max_attributes: usize,
-    /// Bytes in one name or value (never more than `MAX_WIRE_LENGTH`).
+    /// Bytes in one name or value (never more than [`MAX_WIRE_LENGTH`]).
     pub max_value_bytes: usize,
     /// Collections inside collections; a top-level collection is depth 1.
     pub max_collection_depth: usize,
@@ -28,9 +28,9 @@ pub struct Limits {
     pub max_total_bytes: usize,
 }
 
-impl Default for Limits {
+impl Default for DecodeLimits {
     fn default() -> Self {
-        Limits {
+        DecodeLimits {
             max_attributes: 1024,
             max_value_bytes: 32 * 1024,
             max_collection_depth: 10,
@@ -122,16 +122,16 @@ impl DecodeErrorKind {
 
 /// Decodes an IPP request from the start of `buf`. `Ok((message, n))`: the
 /// attributes end at byte `n`, and document data (if any) starts there.
-pub fn decode_request(buf: &[u8], limits: &Limits) -> Result<(Message, usize), DecodeError> {
+pub fn decode_request(buf: &[u8], limits: &DecodeLimits) -> Result<(Message, usize), DecodeError> {
     decode_message(buf, limits)
 }
 
 /// Decodes an IPP response: the same syntax, with a status code in `code`.
-pub fn decode_response(buf: &[u8], limits: &Limits) -> Result<(Message, usize), DecodeError> {
+pub fn decode_response(buf: &[u8], limits: &DecodeLimits) -> Result<(Message, usize), DecodeError> {
     decode_message(buf, limits)
 }
 
-fn decode_message(buf: &[u8], limits: &Limits) -> Result<(Message, usize), DecodeError> {
+fn decode_message(buf: &[u8], limits: &DecodeLimits) -> Result<(Message, usize), DecodeError> {
     let mut parser = Parser::new(buf, limits);
     let (version, code, request_id) = parser
         .header()
@@ -229,12 +229,12 @@ impl<'a> Reader<'a> {
 /// The decoding of one message: the cursor and the attribute count.
 struct Parser<'a> {
     reader: Reader<'a>,
-    limits: &'a Limits,
+    limits: &'a DecodeLimits,
     attributes: usize,
 }
 
 impl<'a> Parser<'a> {
-    fn new(buf: &'a [u8], limits: &'a Limits) -> Self {
+    fn new(buf: &'a [u8], limits: &'a DecodeLimits) -> Self {
         Parser {
             reader: Reader {
                 buf,

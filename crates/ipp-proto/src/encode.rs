@@ -1,4 +1,4 @@
-//! The IPP encoder (RFC 8010): the exact inverse of `decode` for every message
+//! The IPP encoder (RFC 8010): the exact inverse of [`crate::decode`] for every message
 //! it produces, written straight into the caller's buffer (it is on the hot
 //! path of every answer, so no intermediate allocation).
 
@@ -120,7 +120,7 @@ fn put_field(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-/// Callers pass at most `MAX_WIRE_LENGTH`, which fits a u16.
+/// Callers pass at most [`MAX_WIRE_LENGTH`], which fits a u16.
 fn put_len(out: &mut Vec<u8>, len: usize) {
     put_u16(out, u16::try_from(len).unwrap_or(u16::MAX));
 }

@@ -72,7 +72,7 @@ impl ValueTag {
 }
 
 /// One attribute value. String variants hold validated UTF-8 with no
-/// control characters other than those the syntax allows (see `decode`).
+/// control characters other than those the syntax allows (see [`crate::decode`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Integer(i32),

@@ -11,7 +11,7 @@ use crate::core::{Disclosure, Job, JobTicket, Origin, PrinterInfo, WhichJobs};
 use crate::docformat;
 
 /// An `a{sv}` as sent: sorted keys make replies reproducible.
-pub type Dict = BTreeMap<String, Value<'static>>;
+pub type VariantDict = BTreeMap<String, Value<'static>>;
 
 /// The options `SubmitJob` understands, for the error message.
 pub const KNOWN_OPTIONS: [&str; 8] = [
@@ -37,8 +37,8 @@ const MAX_TITLE_CHARS: usize = 255;
 /// The job dictionary of `GetJob` and `ListJobs`. `format` and `size` are
 /// absent while a job has no document yet (IPP Create-Job); `owner` and
 /// `name` are absent when `shown` withholds them (`job_private_values`).
-pub fn job_dict(job: &Job, shown: Disclosure) -> Dict {
-    let mut dict = Dict::new();
+pub fn job_dict(job: &Job, shown: Disclosure) -> VariantDict {
+    let mut dict = VariantDict::new();
     dict.insert("id".into(), Value::from(job.id));
     dict.insert("printer".into(), Value::from(job.printer.clone()));
     if shown.owner {
@@ -66,8 +66,8 @@ pub fn job_dict(job: &Job, shown: Disclosure) -> Dict {
 
 /// The printer dictionary of `ListPrinters`. The device URI is left out:
 /// IPP shows it to administrators only, and anyone may call this.
-pub fn printer_dict(printer: &PrinterInfo) -> Dict {
-    let mut dict = Dict::new();
+pub fn printer_dict(printer: &PrinterInfo) -> VariantDict {
+    let mut dict = VariantDict::new();
     dict.insert("name".into(), Value::from(printer.name.clone()));
     dict.insert("is-default".into(), Value::from(printer.is_default));
     dict.insert("info".into(), Value::from(printer.info.clone()));

@@ -29,7 +29,7 @@ const CHUNK: usize = 64 * 1024;
 
 /// What the descriptor refers to, after [`check`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum DocumentFdKind {
     /// Read whole with `pread` from offset 0: the caller's file offset is
     /// neither used nor moved.
     Regular {
@@ -42,7 +42,7 @@ pub enum Kind {
 #[derive(Debug)]
 pub struct DocumentFd {
     file: File,
-    kind: Kind,
+    kind: DocumentFdKind,
 }
 
 /// Refuses descriptors no document can come from, with the reason.
@@ -55,7 +55,7 @@ pub fn check(fd: OwnedFd) -> Result<DocumentFd, Error> {
     })
 }
 
-fn kind_of(fd: &OwnedFd) -> Result<Kind, Error> {
+fn kind_of(fd: &OwnedFd) -> Result<DocumentFdKind, Error> {
     // SAFETY: `stat` is plain data that fstat fills; the fd is open.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
@@ -66,11 +66,11 @@ fn kind_of(fd: &OwnedFd) -> Result<Kind, Error> {
     }
     let what = match st.st_mode & libc::S_IFMT {
         libc::S_IFREG => {
-            return Ok(Kind::Regular {
+            return Ok(DocumentFdKind::Regular {
                 len: st.st_size as u64,
             });
         }
-        libc::S_IFIFO => return Ok(Kind::Pipe),
+        libc::S_IFIFO => return Ok(DocumentFdKind::Pipe),
         libc::S_IFDIR => "a directory",
         libc::S_IFSOCK => "a socket",
         libc::S_IFCHR => "a character device",
@@ -118,7 +118,7 @@ pub async fn stage(
     pipe_idle: Duration,
 ) -> Result<StagedDocument, Error> {
     let limit = spooler.max_document_bytes();
-    if let Kind::Regular { len } = document.kind
+    if let DocumentFdKind::Regular { len } = document.kind
         && len > limit
     {
         return Err(Error::DocumentTooLarge(format!(
@@ -152,8 +152,8 @@ fn read_chunks(
     loop {
         let mut buf = vec![0u8; CHUNK];
         let read = match document.kind {
-            Kind::Regular { .. } => document.file.read_at(&mut buf, offset),
-            Kind::Pipe => wait_readable(&document.file, pipe_idle)
+            DocumentFdKind::Regular { .. } => document.file.read_at(&mut buf, offset),
+            DocumentFdKind::Pipe => wait_readable(&document.file, pipe_idle)
                 .and_then(|()| (&document.file).read(&mut buf)),
         };
         match read {

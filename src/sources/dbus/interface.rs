@@ -13,7 +13,7 @@ use zbus::object_server::SignalEmitter;
 use zbus::zvariant::{self, OwnedValue};
 
 use super::auth::Authority;
-use super::convert::{self, Dict};
+use super::convert::{self, VariantDict};
 use super::document;
 use super::errors::Error;
 use crate::core::{Assurance, JobFilter, NewJob, Origin, Spooler};
@@ -175,7 +175,7 @@ impl Spooler1 {
         &self,
         #[zbus(header)] header: Header<'_>,
         job_id: u32,
-    ) -> Result<Dict, Error> {
+    ) -> Result<VariantDict, Error> {
         let requester = self.authority.requester(&header).await?;
         let private = self.spooler.job_private_values();
         match self.spooler.job(job_id) {
@@ -196,7 +196,7 @@ impl Spooler1 {
         &self,
         #[zbus(header)] header: Header<'_>,
         which: String,
-    ) -> Result<Vec<Dict>, Error> {
+    ) -> Result<Vec<VariantDict>, Error> {
         let filter = JobFilter {
             printer: None,
             which: convert::parse_which(&which)?,
@@ -218,7 +218,7 @@ impl Spooler1 {
     /// accepting-jobs (b), queued-jobs (u), formats (as), and device-id
     /// for printers that report one.
     #[zbus(out_args("printers"))]
-    async fn list_printers(&self) -> Vec<Dict> {
+    async fn list_printers(&self) -> Vec<VariantDict> {
         self.spooler
             .printers()
             .iter()

@@ -42,7 +42,7 @@ pub const BUS_NAME: &str = "org.printspoold.Spooler1";
 pub const OBJECT_PATH: &str = "/org/printspoold/Spooler1";
 pub const INTERFACE: &str = "org.printspoold.Spooler1";
 
-/// How long `release` waits for calls in flight before closing anyway.
+/// How long [`DbusSource::release`] waits for calls in flight before closing anyway.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// Longest wait for the bus: connecting (with its `Hello`), `RequestName`
@@ -143,7 +143,7 @@ impl DbusSource {
         DbusSource::export_within(bus, spooler, admin_gid, BUS_TIMEOUT).await
     }
 
-    /// `export` with `timeout` for the bus instead of [`BUS_TIMEOUT`].
+    /// [`DbusSource::export`] with `timeout` for the bus instead of [`BUS_TIMEOUT`].
     async fn export_within(
         bus: Bus,
         spooler: Spooler,

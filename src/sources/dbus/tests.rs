@@ -58,17 +58,17 @@ impl Drop for Scratch {
 
 /// A private `dbus-daemon` with a permissive policy: every user may
 /// connect, own and send, so only the service's own checks are tested.
-struct PrivateBus {
+struct ScratchBus {
     child: Child,
     address: String,
 }
 
-impl PrivateBus {
-    fn start(dir: &Path) -> PrivateBus {
-        PrivateBus::with_policy(dir, OPEN_POLICY)
+impl ScratchBus {
+    fn start(dir: &Path) -> ScratchBus {
+        ScratchBus::with_policy(dir, OPEN_POLICY)
     }
 
-    fn with_policy(dir: &Path, policy: &str) -> PrivateBus {
+    fn with_policy(dir: &Path, policy: &str) -> ScratchBus {
         let config = dir.join("bus.conf");
         fs::write(&config, bus_config(&dir.join("bus.socket"), policy)).unwrap();
         let mut command = Command::new("dbus-daemon");
@@ -94,11 +94,11 @@ impl PrivateBus {
             address.starts_with("unix:"),
             "dbus-daemon printed {address:?}"
         );
-        PrivateBus { child, address }
+        ScratchBus { child, address }
     }
 }
 
-impl Drop for PrivateBus {
+impl Drop for ScratchBus {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -142,18 +142,18 @@ fn start_core(spool: &Path, max_document_bytes: u64) -> Spooler {
 
 /// A job core in a scratch spool, exported on a private bus under its
 /// name, and a client connection.
-struct Fixture {
+struct DbusFixture {
     source: Option<DbusSource>,
     client: Connection,
     spooler: Spooler,
-    bus: PrivateBus,
+    bus: ScratchBus,
     dir: Scratch,
 }
 
-impl Fixture {
-    async fn start(label: &str, max_document_bytes: u64) -> Fixture {
+impl DbusFixture {
+    async fn start(label: &str, max_document_bytes: u64) -> DbusFixture {
         let dir = Scratch::new(label);
-        let bus = PrivateBus::start(&dir.0);
+        let bus = ScratchBus::start(&dir.0);
         let spool = dir.0.join("spool");
         let spooler = start_core(&spool, max_document_bytes);
         let source = DbusSource::export(Bus::Address(bus.address.clone()), spooler.clone(), None)
@@ -165,7 +165,7 @@ impl Fixture {
             .build()
             .await
             .unwrap();
-        Fixture {
+        DbusFixture {
             source: Some(source),
             client,
             spooler,
@@ -228,9 +228,13 @@ impl Fixture {
     }
 }
 
-type Options = HashMap<&'static str, Value<'static>>;
+type ClientOptions = HashMap<&'static str, Value<'static>>;
 
-async fn submit(proxy: &Proxy<'_>, document: impl AsFd, options: Options) -> zbus::Result<u32> {
+async fn submit(
+    proxy: &Proxy<'_>,
+    document: impl AsFd,
+    options: ClientOptions,
+) -> zbus::Result<u32> {
     proxy
         .call(
             "SubmitJob",
@@ -335,11 +339,11 @@ async fn signal_stream(client: &Connection, member: &'static str) -> MessageStre
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submitted_document_prints_byte_exact() {
-    let fx = Fixture::start("exact", 1 << 20).await;
+    let fx = DbusFixture::start("exact", 1 << 20).await;
     let proxy = fx.proxy().await;
     let bytes = pattern(300 * 1024);
     let file = write_file(&fx.path("doc.bin"), &bytes);
-    let id = submit(&proxy, &file, Options::new()).await.unwrap();
+    let id = submit(&proxy, &file, ClientOptions::new()).await.unwrap();
     let job = wait_for_state(&proxy, id, "completed").await;
     assert_eq!(text(&job, "owner"), "root");
     assert_eq!(text(&job, "origin"), "dbus");
@@ -354,14 +358,15 @@ async fn submitted_document_prints_byte_exact() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipe_document_is_read_to_its_end() {
-    let fx = Fixture::start("pipe", 1 << 20).await;
+    let fx = DbusFixture::start("pipe", 1 << 20).await;
     let proxy = fx.proxy().await;
     let (reader, mut writer) = std::io::pipe().unwrap();
     let bytes = pattern(200 * 1024);
     let feed = bytes.clone();
     // More than a pipe buffer: the writer blocks until the daemon reads.
     let writer_thread = std::thread::spawn(move || writer.write_all(&feed));
-    let options = Options::from([("document-format", Value::from("application/octet-stream"))]);
+    let options =
+        ClientOptions::from([("document-format", Value::from("application/octet-stream"))]);
     let id = submit(&proxy, &reader, options).await.unwrap();
     writer_thread.join().unwrap().unwrap();
     wait_for_state(&proxy, id, "completed").await;
@@ -371,11 +376,11 @@ async fn pipe_document_is_read_to_its_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn job_state_signals_follow_the_job() {
-    let fx = Fixture::start("signals", 1 << 20).await;
+    let fx = DbusFixture::start("signals", 1 << 20).await;
     let proxy = fx.proxy().await;
     let mut signals = signal_stream(&fx.client, "JobStateChanged").await;
     let file = write_file(&fx.path("doc.txt"), b"hello\n");
-    let id = submit(&proxy, &file, Options::new()).await.unwrap();
+    let id = submit(&proxy, &file, ClientOptions::new()).await.unwrap();
     let mut states = Vec::new();
     let collect = async {
         while let Some(Ok(message)) = next(&mut signals).await {
@@ -398,7 +403,7 @@ async fn job_state_signals_follow_the_job() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_descriptors_get_typed_errors_and_the_service_goes_on() {
-    let fx = Fixture::start("badfd", 64 * 1024).await;
+    let fx = DbusFixture::start("badfd", 64 * 1024).await;
     let proxy = fx.proxy().await;
     let unreadable = "org.printspoold.Spooler1.Error.UnreadableDocument";
 
@@ -429,7 +434,7 @@ async fn bad_descriptors_get_typed_errors_and_the_service_goes_on() {
         ("empty file", empty.into()),
     ];
     for (what, fd) in cases {
-        let result = submit(&proxy, &fd, Options::new()).await;
+        let result = submit(&proxy, &fd, ClientOptions::new()).await;
         assert_eq!(error_name(result), unreadable, "{what}");
         let printers: Vec<HashMap<String, OwnedValue>> =
             proxy.call("ListPrinters", &()).await.unwrap();
@@ -439,7 +444,7 @@ async fn bad_descriptors_get_typed_errors_and_the_service_goes_on() {
     // Over the limit: a regular file (refused from its size) and a pipe
     // (refused while streaming).
     let big = write_file(&fx.path("big"), &pattern(100 * 1024));
-    let result = submit(&proxy, &big, Options::new()).await;
+    let result = submit(&proxy, &big, ClientOptions::new()).await;
     assert_eq!(
         error_name(result),
         "org.printspoold.Spooler1.Error.DocumentTooLarge"
@@ -449,7 +454,7 @@ async fn bad_descriptors_get_typed_errors_and_the_service_goes_on() {
         // Fails with EPIPE once the daemon stops reading: expected.
         let _ = writer.write_all(&pattern(100 * 1024));
     });
-    let result = submit(&proxy, &reader, Options::new()).await;
+    let result = submit(&proxy, &reader, ClientOptions::new()).await;
     drop(reader);
     assert_eq!(
         error_name(result),
@@ -461,16 +466,16 @@ async fn bad_descriptors_get_typed_errors_and_the_service_goes_on() {
     let jobs: Vec<HashMap<String, OwnedValue>> = proxy.call("ListJobs", &("all",)).await.unwrap();
     assert!(jobs.is_empty(), "{jobs:?}");
     let small = write_file(&fx.path("small"), b"still works\n");
-    let id = submit(&proxy, &small, Options::new()).await.unwrap();
+    let id = submit(&proxy, &small, ClientOptions::new()).await.unwrap();
     wait_for_state(&proxy, id, "completed").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_arguments_get_typed_errors() {
-    let fx = Fixture::start("badargs", 1 << 20).await;
+    let fx = DbusFixture::start("badargs", 1 << 20).await;
     let proxy = fx.proxy().await;
     let file = write_file(&fx.path("doc.txt"), b"x\n");
-    let unknown = Options::from([("colour", Value::from("yes"))]);
+    let unknown = ClientOptions::from([("colour", Value::from("yes"))]);
     assert_eq!(
         error_name(submit(&proxy, &file, unknown).await),
         "org.printspoold.Spooler1.Error.InvalidOption"
@@ -478,7 +483,7 @@ async fn bad_arguments_get_typed_errors() {
     let result: zbus::Result<u32> = proxy
         .call(
             "SubmitJob",
-            &("nosuch", "t", Fd::from(file.as_fd()), Options::new()),
+            &("nosuch", "t", Fd::from(file.as_fd()), ClientOptions::new()),
         )
         .await;
     assert_eq!(
@@ -510,10 +515,10 @@ async fn bad_arguments_get_typed_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hold_and_release() {
-    let fx = Fixture::start("hold", 1 << 20).await;
+    let fx = DbusFixture::start("hold", 1 << 20).await;
     let proxy = fx.proxy().await;
     let file = write_file(&fx.path("doc.txt"), b"held\n");
-    let options = Options::from([
+    let options = ClientOptions::from([
         ("job-hold-until", Value::from("indefinite")),
         ("copies", Value::from(2u32)),
     ]);
@@ -532,7 +537,7 @@ async fn hold_and_release() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn owners_and_admins_are_told_apart_by_the_bus() {
-    let fx = Fixture::start("auth", 1 << 20).await;
+    let fx = DbusFixture::start("auth", 1 << 20).await;
     let proxy = fx.proxy().await;
     // dbus-send, run as nobody: it prints the D-Bus error name on failure.
     let bus = format!("--bus={}", fx.bus.address);
@@ -552,7 +557,7 @@ async fn owners_and_admins_are_told_apart_by_the_bus() {
     let root_job = submit(
         &proxy,
         &file,
-        Options::from([("job-hold-until", Value::from("indefinite"))]),
+        ClientOptions::from([("job-hold-until", Value::from("indefinite"))]),
     )
     .await
     .unwrap();
@@ -589,7 +594,7 @@ async fn owners_and_admins_are_told_apart_by_the_bus() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_and_resume_signal_printer_state() {
-    let fx = Fixture::start("pause", 1 << 20).await;
+    let fx = DbusFixture::start("pause", 1 << 20).await;
     let proxy = fx.proxy().await;
     let mut signals = signal_stream(&fx.client, "PrinterStateChanged").await;
     let paused: zbus::Result<()> = proxy.call("PausePrinter", &("default",)).await;
@@ -615,7 +620,7 @@ async fn pause_and_resume_signal_printer_state() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn printers_property_changes_with_the_configuration() {
-    let fx = Fixture::start("props", 1 << 20).await;
+    let fx = DbusFixture::start("props", 1 << 20).await;
     let proxy = fx.proxy().await;
     let properties = zbus::fdo::PropertiesProxy::builder(&fx.client)
         .destination(BUS_NAME)
@@ -668,7 +673,7 @@ async fn printers_property_changes_with_the_configuration() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn name_is_requested_last_and_released_first() {
     let dir = Scratch::new("name");
-    let bus = PrivateBus::start(&dir.0);
+    let bus = ScratchBus::start(&dir.0);
     let spool = dir.0.join("spool");
     let spooler = start_core(&spool, 1 << 20);
     let client = zbus::connection::Builder::address(bus.address.as_str())
@@ -730,7 +735,7 @@ fn interface_element(xml: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn introspection_matches_the_shipped_xml() {
-    let fx = Fixture::start("introspect", 1 << 20).await;
+    let fx = DbusFixture::start("introspect", 1 << 20).await;
     let proxy = fx.proxy().await;
     let live = proxy.introspect().await.unwrap();
     let shipped_path =
@@ -777,7 +782,7 @@ async fn silent_pipe_is_given_up_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_submission_in_progress_keeps_the_source_busy() {
-    let fx = Fixture::start("busy", 1 << 20).await;
+    let fx = DbusFixture::start("busy", 1 << 20).await;
     let proxy = fx.proxy().await;
     let source = fx.source.as_ref().unwrap();
     assert!(!source.is_busy());
@@ -785,7 +790,7 @@ async fn a_submission_in_progress_keeps_the_source_busy() {
     writer.write_all(b"first half ").unwrap();
     let call = tokio::spawn(async move {
         let reader = reader;
-        submit(&proxy, &reader, Options::new()).await
+        submit(&proxy, &reader, ClientOptions::new()).await
     });
     let deadline = Instant::now() + WAIT;
     while !source.is_busy() {
@@ -809,7 +814,7 @@ async fn a_name_the_policy_refuses_is_a_permission_error() {
     <allow send_destination="*"/>
     <allow receive_sender="*"/>
   </policy>"#;
-    let bus = PrivateBus::with_policy(&dir.0, deny_own);
+    let bus = ScratchBus::with_policy(&dir.0, deny_own);
     let spooler = start_core(&dir.0.join("spool"), 1 << 20);
     let source = DbusSource::export(Bus::Address(bus.address.clone()), spooler, None)
         .await
@@ -838,7 +843,7 @@ async fn a_bus_that_is_gone_or_mute_fails_start_up_without_hanging() {
     <allow user="*"/>
     <allow send_destination="*"/>
   </policy>"#;
-    let bus = PrivateBus::with_policy(&dir.0, mute);
+    let bus = ScratchBus::with_policy(&dir.0, mute);
     let started = Instant::now();
     let timeout = Duration::from_millis(500);
     let error =
@@ -856,7 +861,7 @@ async fn a_bus_that_is_gone_or_mute_fails_start_up_without_hanging() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_documents_at_once_are_refused_not_queued() {
-    let fx = Fixture::start("flood", 1 << 20).await;
+    let fx = DbusFixture::start("flood", 1 << 20).await;
     let proxy = fx.proxy().await;
     let limit = interface::MAX_CONCURRENT_READS;
     // `limit` submissions whose pipes stay open and silent hold every
@@ -868,7 +873,7 @@ async fn too_many_documents_at_once_are_refused_not_queued() {
         writers.push(writer);
         let proxy = proxy.clone();
         calls.push(tokio::spawn(async move {
-            submit(&proxy, &reader, Options::new()).await
+            submit(&proxy, &reader, ClientOptions::new()).await
         }));
     }
     // Each reading call has its staging file in the spool's tmp/.
@@ -885,7 +890,7 @@ async fn too_many_documents_at_once_are_refused_not_queued() {
     }
     assert_eq!(fx.source.as_ref().unwrap().calls_in_flight(), limit);
     let extra = fx.file_fd(b"one too many\n");
-    let result = submit(&proxy, &extra, Options::new()).await;
+    let result = submit(&proxy, &extra, ClientOptions::new()).await;
     assert_eq!(
         error_name(result),
         "org.printspoold.Spooler1.Error.ServiceUnavailable"
@@ -898,7 +903,7 @@ async fn too_many_documents_at_once_are_refused_not_queued() {
         call.await.unwrap().unwrap();
     }
     // Readers are free again.
-    let id = submit(&proxy, &fx.file_fd(b"now fine\n"), Options::new())
+    let id = submit(&proxy, &fx.file_fd(b"now fine\n"), ClientOptions::new())
         .await
         .unwrap();
     assert!(fx.spooler.job(id).is_some());
@@ -910,7 +915,7 @@ async fn too_many_documents_at_once_are_refused_not_queued() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "measurement; run by hand"]
 async fn submission_rate() {
-    let fx = Fixture::start("rate", 1 << 20).await;
+    let fx = DbusFixture::start("rate", 1 << 20).await;
     let proxy = fx.proxy().await;
     let document = pattern(1024);
     for concurrency in [1usize, 4, 16] {
@@ -922,7 +927,7 @@ async fn submission_rate() {
             let file = fx.file_fd(&document);
             tasks.push(tokio::spawn(async move {
                 for _ in 0..per_task {
-                    submit(&proxy, &file, Options::new()).await.unwrap();
+                    submit(&proxy, &file, ClientOptions::new()).await.unwrap();
                 }
             }));
         }
@@ -937,7 +942,7 @@ async fn submission_rate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_jobs_returns_at_most_the_default_limit_and_caps_refuse_with_a_typed_error() {
-    let fx = Fixture::start("limits", 1 << 20).await;
+    let fx = DbusFixture::start("limits", 1 << 20).await;
     fx.spooler.set_job_limits(crate::core::JobLimits {
         list_default: 3,
         max_active_jobs_per_user: 5,
@@ -953,7 +958,7 @@ async fn list_jobs_returns_at_most_the_default_limit_and_caps_refuse_with_a_type
     assert_eq!(jobs.len(), 3, "ListJobs without a limit lists the default");
     // The caller's sixth active job is over its cap: a typed error.
     let file = write_file(&fx.path("sixth"), b"sixth\n");
-    let result = submit(&proxy, &file, Options::new()).await;
+    let result = submit(&proxy, &file, ClientOptions::new()).await;
     let name = error_name(result);
     assert_eq!(name, "org.printspoold.Spooler1.Error.TooManyJobs");
     fx.stop().await;

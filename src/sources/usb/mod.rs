@@ -7,7 +7,7 @@
 //!
 //! 1. opens a monitor socket for the kernel's `usbmisc` uevents *before*
 //!    looking at what is present, so a printer arriving in between is not
-//!    missed (kernel events, not udev's: see `monitor.rs`);
+//!    missed (kernel events, not udev's: see [`monitor`]);
 //! 2. enumerates the `lp*` nodes of usblp whose USB interface is class 7
 //!    (printer) and creates a queue for each (this also catches a printer
 //!    that arrived while a previous instance was exiting on idle: systemd

@@ -241,7 +241,7 @@ pub(super) async fn read_device_id(node: &PrinterNode) -> Option<Vec<u8>> {
     }
 }
 
-/// At most `MAX_ID_BYTES` of a file: the device decides what is in it.
+/// At most [`MAX_ID_BYTES`] of a file: the device decides what is in it.
 fn read_bounded(path: &Path) -> io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     File::open(path)?

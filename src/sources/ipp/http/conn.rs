@@ -29,7 +29,7 @@ const LINGER_BYTES: usize = 64 * 1024;
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
-/// The connection limits, resolved from [`crate::config::Limits`].
+/// The connection limits, resolved from [`crate::config::ServerLimits`].
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub max_header_bytes: usize,

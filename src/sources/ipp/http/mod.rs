@@ -2,7 +2,7 @@
 //!
 //! One tokio task per connection, so a slow client only ever holds its own
 //! task and a small buffer. Every limit a client could abuse is explicit
-//! ([`crate::config::Limits`]): head size, body size, time per read, a
+//! ([`crate::config::ServerLimits`]): head size, body size, time per read, a
 //! deadline for a whole head and a minimum rate for a whole body, idle
 //! keep-alive time, and the number of connections in all and per peer
 //! (with slots kept for root on the Unix socket).

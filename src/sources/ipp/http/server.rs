@@ -30,7 +30,7 @@ use tracing::{debug, info, warn};
 
 use super::conn::{Connection, Settings};
 use super::{Handler, Peer, address_group};
-use crate::config::Limits;
+use crate::config::ServerLimits;
 use crate::sources::ipp::listeners::Listener;
 
 /// Pause after an accept error that is about resources (out of file
@@ -86,7 +86,7 @@ pub struct Server {
 impl Server {
     /// `max_body_bytes` bounds a request body (the document plus the IPP
     /// attributes in front of it).
-    pub fn new(limits: Limits, max_body_bytes: u64, handler: Arc<dyn Handler>) -> Self {
+    pub fn new(limits: ServerLimits, max_body_bytes: u64, handler: Arc<dyn Handler>) -> Self {
         let settings = Settings {
             max_header_bytes: limits.max_header_bytes.max(64),
             max_body_bytes,

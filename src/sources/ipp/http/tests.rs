@@ -10,7 +10,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
 
 use super::{Body, Handler, Peer, Request, Response, Server};
-use crate::config::Limits;
+use crate::config::ServerLimits;
 use crate::sources::ipp::listeners;
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -46,18 +46,18 @@ impl Handler for Echo {
     }
 }
 
-fn limits() -> Limits {
-    Limits {
+fn limits() -> ServerLimits {
+    ServerLimits {
         max_header_bytes: 1024,
         read_timeout: 1,
         head_timeout: 1,
         keepalive_timeout: 2,
-        ..Limits::default()
+        ..ServerLimits::default()
     }
 }
 
 /// A server on 127.0.0.1 with a 100 KiB body limit; returns its port.
-fn start(limits: Limits) -> (Server, u16) {
+fn start(limits: ServerLimits) -> (Server, u16) {
     let server = Server::new(limits, 100 * 1024, Arc::new(Echo));
     let mut bound = listeners::bind_all(&["127.0.0.1:0".to_string()]).unwrap();
     let port = bound[0].name.rsplit(':').next().unwrap().parse().unwrap();
@@ -346,7 +346,7 @@ async fn unread_body_is_drained_when_small_and_closes_when_large() {
 
 #[tokio::test]
 async fn a_byte_at_a_time_client_does_not_hold_up_others() {
-    let (_server, port) = start(Limits {
+    let (_server, port) = start(ServerLimits {
         read_timeout: 5,
         ..limits()
     });
@@ -408,7 +408,7 @@ async fn a_stalled_body_gets_408() {
 
 #[tokio::test]
 async fn idle_keep_alive_connection_is_closed_silently() {
-    let (server, port) = start(Limits {
+    let (server, port) = start(ServerLimits {
         keepalive_timeout: 1,
         ..limits()
     });
@@ -428,7 +428,7 @@ async fn idle_keep_alive_connection_is_closed_silently() {
 
 #[tokio::test]
 async fn max_connections_makes_further_clients_wait() {
-    let (_server, port) = start(Limits {
+    let (_server, port) = start(ServerLimits {
         max_connections: 1,
         ..limits()
     });
@@ -504,7 +504,7 @@ async fn shutdown_still_serves_a_fresh_connections_first_request() {
 
 #[tokio::test]
 async fn shutdown_grace_ends_a_stuck_connection() {
-    let (server, port) = start(Limits {
+    let (server, port) = start(ServerLimits {
         read_timeout: 30,
         ..limits()
     });
@@ -562,7 +562,7 @@ fn peers_are_grouped_by_address_with_loopback_as_one() {
 
 #[tokio::test]
 async fn a_peer_over_its_connection_cap_gets_503_and_others_are_served() {
-    let (_server, port) = start(Limits {
+    let (_server, port) = start(ServerLimits {
         max_connections_per_peer: 2,
         ..limits()
     });
@@ -656,7 +656,7 @@ async fn without_hand_off_nothing_is_kept() {
 #[tokio::test]
 async fn a_resumed_connection_waits_as_a_keep_alive_one() {
     // read_timeout 1 s (a new connection's first request), keep-alive 30 s.
-    let limits = Limits {
+    let limits = ServerLimits {
         keepalive_timeout: 30,
         ..limits()
     };

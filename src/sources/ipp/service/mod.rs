@@ -43,7 +43,7 @@ use std::pin::Pin;
 use crate::core::{CoreError, Job, JobCap, PrinterInfo, Requester, Spooler};
 use crate::sources::ipp::http::{Body, BodyError, Handler, Peer, Request, Response};
 use crate::spool::{SpoolError, StagedDocument};
-use ipp_proto::decode::{DecodeError, Limits, decode_request};
+use ipp_proto::decode::{DecodeError, DecodeLimits, decode_request};
 use ipp_proto::encode_message;
 use ipp_proto::value::{
     Attribute, DelimiterTag, END_OF_ATTRIBUTES, Group, Message, Operation, StatusCode, Value,
@@ -56,7 +56,7 @@ use self::validate::Refusal;
 #[derive(Debug, Clone, Default)]
 pub struct ServiceSettings {
     /// Bounds on the attribute section of a request.
-    pub decode_limits: Limits,
+    pub decode_limits: DecodeLimits,
     /// Local (Unix socket) users whose primary group is this one are
     /// administrators, as is root.
     pub admin_group_gid: Option<u32>,
@@ -523,7 +523,7 @@ const FIRST_READ: usize = 8 * 1024;
 async fn read_attributes(
     body: &mut Body<'_>,
     buf: &mut Vec<u8>,
-    limits: &Limits,
+    limits: &DecodeLimits,
 ) -> Result<(Message, usize, bool), ReadError> {
     let cap = limits.max_total_bytes.saturating_add(1);
     let mut want = match body.content_length() {

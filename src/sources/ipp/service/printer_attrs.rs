@@ -556,7 +556,7 @@ pub(super) fn dynamic_attributes(
 mod tests {
     use super::*;
     use crate::core::PrinterState;
-    use ipp_proto::decode::{Limits, decode_response};
+    use ipp_proto::decode::{DecodeLimits, decode_response};
 
     pub(crate) fn sample_printer() -> PrinterInfo {
         PrinterInfo {
@@ -586,7 +586,7 @@ mod tests {
         let mut msg = vec![2, 0, 0, 0, 0, 0, 0, 1, DelimiterTag::Printer as u8];
         msg.extend_from_slice(bytes);
         msg.push(ipp_proto::value::END_OF_ATTRIBUTES);
-        let (decoded, _) = decode_response(&msg, &Limits::default()).unwrap();
+        let (decoded, _) = decode_response(&msg, &DecodeLimits::default()).unwrap();
         decoded.groups.into_iter().next().unwrap()
     }
 

@@ -119,7 +119,7 @@ impl Harness {
             rest: None,
         };
         let bytes = self.service.answer(msg, peer, "h:631", &mut document).await;
-        let (answer, _) = decode_response(&bytes, &Limits::default()).unwrap();
+        let (answer, _) = decode_response(&bytes, &DecodeLimits::default()).unwrap();
         assert_begins_with_charset_and_language(&answer);
         assert_eq!(answer.request_id, msg.request_id);
         answer
@@ -940,7 +940,7 @@ struct Served {
 async fn served() -> Served {
     use crate::sources::ipp::listeners::Listener;
     let h = harness().await;
-    let limits = crate::config::Limits::default();
+    let limits = crate::config::ServerLimits::default();
     let server =
         crate::sources::ipp::http::Server::new(limits, MAX_DOCUMENT * 4, h.service.clone());
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -1001,7 +1001,7 @@ async fn post(addr: std::net::SocketAddr, path: &str, body: &[u8]) -> (u16, Stri
 }
 
 fn decode_answer(body: &[u8]) -> Message {
-    decode_response(body, &Limits::default()).unwrap().0
+    decode_response(body, &DecodeLimits::default()).unwrap().0
 }
 
 #[tokio::test]
@@ -1107,7 +1107,7 @@ async fn http_attributes_over_the_limit_are_refused_as_too_large() {
         "ipp://h/ipp/print",
         many,
     ));
-    assert!(body.len() > Limits::default().max_total_bytes);
+    assert!(body.len() > DecodeLimits::default().max_total_bytes);
     let (code, _, answer) = post(s.addr, "/ipp/print", &body).await;
     assert_eq!(code, 200);
     assert_eq!(

@@ -1,5 +1,5 @@
-//! Finished jobs, seen from outside the daemon: what `printspoold cleanup`
-//! reads and purges (daemon(7) "Timer-Based Activation": a timer starts
+//! The spool's on-disk history ([`DiskHistory`]): finished jobs seen from
+//! outside the daemon, what `printspoold cleanup` reads and purges (daemon(7) "Timer-Based Activation": a timer starts
 //! the clean-up as its own short-lived service).
 //!
 //! Cleanup is safe while the daemon runs because of three facts:
@@ -11,8 +11,9 @@
 //! - `cleanup.lock` keeps two clean-ups from running at once, and ids are
 //!   never reused: `next-id` is written past every purged id first.
 //!
-//! The running daemon notices purged records (see `Spool::forget_purged`)
-//! and drops them from its history.
+//! The running daemon notices purged records (see
+//! [`Spool::forget_if_purged`](super::Spool::forget_if_purged)) and drops
+//! them from its history.
 //!
 //! Every path here is built from a job id parsed from a file name, never
 //! from anything a client sent. Records are opened with `O_NOFOLLOW |
@@ -25,7 +26,7 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use super::layout::{JobFile, Layout, decode_record};
+use super::layout::{JobFile, SpoolLayout, decode_record};
 use super::lock::SpoolLock;
 use super::recover::{read_next_id, read_small_file};
 use super::{SpoolError, persist_next_id, sync_dir};
@@ -44,20 +45,20 @@ pub struct HistoryRecord {
     pub bytes: u64,
 }
 
-/// The spool opened for cleanup.
+/// The spool's finished jobs on disk, opened for cleanup.
 #[derive(Debug)]
-pub struct History {
-    layout: Layout,
+pub struct DiskHistory {
+    layout: SpoolLayout,
     _lock: SpoolLock,
 }
 
-impl History {
-    /// Opens `dir` for cleanup; fails with `Locked` when another cleanup
+impl DiskHistory {
+    /// Opens `dir` for cleanup; fails with [`SpoolError::Locked`] when another cleanup
     /// holds `cleanup.lock`.
-    pub fn open(dir: &Path) -> Result<History, SpoolError> {
-        let layout = Layout::new(dir);
+    pub fn open(dir: &Path) -> Result<DiskHistory, SpoolError> {
+        let layout = SpoolLayout::new(dir);
         let lock = SpoolLock::acquire(&dir.join("cleanup.lock"))?;
-        Ok(History {
+        Ok(DiskHistory {
             layout,
             _lock: lock,
         })
