@@ -369,7 +369,7 @@ fn daemonize(
     };
     // The notify socket is ours too (a unit with Type=forking may set it).
     keep_fds.extend(notifier.as_raw_fd());
-    let options = sysv::Options {
+    let options = sysv::DaemonizeOptions {
         pid_file: cli.pid_file.clone(),
         user: cli.user.clone(),
         keep_fds,

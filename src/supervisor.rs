@@ -41,11 +41,11 @@ const PROBE_POLL: Duration = Duration::from_millis(10);
 /// A cheap, cloneable handle on the set of essential tasks.
 #[derive(Clone)]
 pub struct Supervisor {
-    inner: Arc<Inner>,
+    inner: Arc<TaskRegistry>,
 }
 
-struct Inner {
-    tasks: Mutex<Vec<Arc<Slot>>>,
+struct TaskRegistry {
+    tasks: Mutex<Vec<Arc<TaskSlot>>>,
     /// The current probe round; a task has answered when its `answered`
     /// reached it.
     round: AtomicU64,
@@ -55,7 +55,7 @@ struct Inner {
 }
 
 /// One running task.
-struct Slot {
+struct TaskSlot {
     id: u64,
     name: String,
     answered: AtomicU64,
@@ -82,7 +82,7 @@ impl Supervisor {
     pub fn new() -> Supervisor {
         let (failure, _) = watch::channel(None);
         Supervisor {
-            inner: Arc::new(Inner {
+            inner: Arc::new(TaskRegistry {
                 tasks: Mutex::new(Vec::new()),
                 round: AtomicU64::new(0),
                 next_id: AtomicU64::new(1),
@@ -98,7 +98,7 @@ impl Supervisor {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let slot = Arc::new(Slot {
+        let slot = Arc::new(TaskSlot {
             id: self.inner.next_id.fetch_add(1, Ordering::Relaxed),
             name: name.into(),
             // A task started during a round counts as having answered it.
@@ -167,8 +167,8 @@ impl Supervisor {
     }
 }
 
-impl Inner {
-    fn lock_tasks(&self) -> MutexGuard<'_, Vec<Arc<Slot>>> {
+impl TaskRegistry {
+    fn lock_tasks(&self) -> MutexGuard<'_, Vec<Arc<TaskSlot>>> {
         lock(&self.tasks)
     }
 
@@ -189,8 +189,8 @@ impl Inner {
 /// polled, records a panic, and leaves the set when done or dropped.
 struct Supervised<F: Future> {
     future: Pin<Box<F>>,
-    slot: Arc<Slot>,
-    inner: Arc<Inner>,
+    slot: Arc<TaskSlot>,
+    inner: Arc<TaskRegistry>,
 }
 
 impl<F: Future> Future for Supervised<F> {

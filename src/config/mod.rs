@@ -19,7 +19,7 @@ use serde::Deserialize;
 pub use error::ConfigError;
 pub use history::HistoryConfig;
 pub use intake::IntakeConfig;
-pub use printers::{DeviceUri, PrinterConfig};
+pub use printers::{DeviceUri, PrinterConfig, is_valid_queue_name};
 pub use server::{JobPrivateValues, Limits, ServerConfig};
 
 /// The system-wide configuration file read when `--config` is not given.

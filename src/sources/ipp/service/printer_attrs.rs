@@ -77,7 +77,7 @@ impl StaticCache {
 
 /// The configuration the static attributes were built from.
 #[derive(Debug, PartialEq)]
-struct Source {
+struct StaticAttrsSource {
     info: String,
     location: String,
     make_and_model: String,
@@ -85,9 +85,9 @@ struct Source {
     formats: Vec<String>,
 }
 
-impl Source {
+impl StaticAttrsSource {
     fn of(info: &PrinterInfo) -> Self {
-        Source {
+        StaticAttrsSource {
             info: info.info.clone(),
             location: info.location.clone(),
             make_and_model: info.make_and_model.clone(),
@@ -105,7 +105,7 @@ impl Source {
     }
 }
 
-struct Entry {
+struct StaticAttrEntry {
     name: &'static str,
     category: Category,
     range: Range<usize>,
@@ -115,9 +115,9 @@ struct Entry {
 /// ready to be copied into a printer attributes group.
 pub(super) struct StaticAttrs {
     host: String,
-    source: Source,
+    source: StaticAttrsSource,
     bytes: Vec<u8>,
-    index: Vec<Entry>,
+    index: Vec<StaticAttrEntry>,
     /// `bytes[..all_len]` is the answer to `all`: everything but the
     /// on-request attributes, which are encoded after it.
     all_len: usize,
@@ -130,7 +130,7 @@ impl StaticAttrs {
         for (name, category, values) in static_attributes(info, host, uuid_seed) {
             let start = bytes.len();
             encode_attribute(Attribute::multi(name, values), &mut bytes);
-            index.push(Entry {
+            index.push(StaticAttrEntry {
                 name,
                 category,
                 range: start..bytes.len(),
@@ -143,7 +143,7 @@ impl StaticAttrs {
             .map_or(0, |e| e.range.end);
         StaticAttrs {
             host: host.to_string(),
-            source: Source::of(info),
+            source: StaticAttrsSource::of(info),
             bytes,
             index,
             all_len,
