@@ -13,6 +13,7 @@
 pub mod backend;
 pub mod cleanup;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod core;
 pub mod daemon;
@@ -21,6 +22,7 @@ pub mod exit;
 pub mod identity;
 pub mod journal;
 pub mod logging;
+pub mod paths;
 pub mod sources;
 pub mod spool;
 pub mod supervisor;

@@ -3,7 +3,7 @@
 //!
 //! Every task the daemon cannot work without (one print worker per queue,
 //! the drop-directory scanner, the USB tracker, the D-Bus signal forwarder)
-//! is started with [`Supervisor::spawn`] instead of `tokio::spawn`. The
+//! is started with [`Supervisor::spawn`] instead of [`tokio::spawn`]. The
 //! wrapper it puts around the task's future does two things, without the
 //! task's own code taking part:
 //!
@@ -46,7 +46,7 @@ pub struct Supervisor {
 
 struct TaskRegistry {
     tasks: Mutex<Vec<Arc<TaskSlot>>>,
-    /// The current probe round; a task has answered when its `answered`
+    /// The current probe round; a task has answered when its [`TaskSlot::answered`]
     /// reached it.
     round: AtomicU64,
     next_id: AtomicU64,
@@ -91,7 +91,7 @@ impl Supervisor {
         }
     }
 
-    /// `tokio::spawn` for an essential task called `name` (it names the
+    /// [`tokio::spawn`] for an essential task called `name` (it names the
     /// task in the log when it hangs or panics).
     pub fn spawn<F>(&self, name: impl Into<String>, future: F) -> JoinHandle<F::Output>
     where

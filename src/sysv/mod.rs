@@ -5,8 +5,8 @@
 //! also eases debugging); under systemd none of it is needed, and some of
 //! it (the double fork, closing descriptors) would get in the way of
 //! process supervision and socket passing. [`daemonize`] is the numbered
-//! list; `steps` holds one function per step, `pidfile` step 12,
-//! `privileges` step 13 and `ready_pipe` steps 14 and 15.
+//! list; [`steps`] holds one function per step, [`pidfile`] step 12,
+//! [`privileges`] step 13 and [`ready_pipe`] steps 14 and 15.
 
 mod pidfile;
 mod privileges;

@@ -140,7 +140,7 @@ fn reap(child: libc::pid_t) {
 }
 
 /// Reports `error` through the pipe and ends the process: the failure path
-/// of the intermediate child and of the daemon before `ReadyPipe` exists.
+/// of the intermediate child and of the daemon before [`ReadyPipe`] exists.
 pub(super) fn fail(writer: &File, status: u8, message: &str) -> ! {
     send_report(writer, status, Some(message));
     steps::exit_immediately(status)

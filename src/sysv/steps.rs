@@ -1,5 +1,5 @@
 //! The individual process-level steps of daemon(7) "SysV Daemons", each a
-//! small function so `daemonize` in `mod.rs` reads as the numbered list.
+//! small function so [`super::daemonize`] reads as the numbered list.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;

@@ -1,4 +1,4 @@
-//! End-to-end tests of `daemonize`: the test binary re-executes itself in a
+//! End-to-end tests of [`super::daemonize`]: the test binary re-executes itself in a
 //! child mode (see [`child_process_entry_point`]), the child daemonizes for
 //! real, and the test inspects the daemon through /proc.
 

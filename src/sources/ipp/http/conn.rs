@@ -49,7 +49,7 @@ pub(crate) struct Settings {
 }
 
 /// How long a fresh connection may take to send its first request once
-/// shutdown has begun (see `wait_for_request`).
+/// shutdown has begun (see [`Connection::wait_for_request`]).
 const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(2);
 
 /// What happened while waiting for the first byte of a request.
@@ -225,7 +225,7 @@ where
     /// keep-alive connection at once, but a connection that has not sent
     /// its first request yet was accepted for a client that is about to
     /// send one: closing it would lose that request across a restart or an
-    /// idle exit, so it gets `FIRST_REQUEST_GRACE` to arrive.
+    /// idle exit, so it gets [`FIRST_REQUEST_GRACE`] to arrive.
     async fn wait_for_request(&mut self, idle: Duration, first: bool) -> Wait {
         if idle.is_zero() {
             return Wait::TimedOut;

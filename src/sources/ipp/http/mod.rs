@@ -10,7 +10,7 @@
 //! - [`head`]: request head parsing (pure, fuzzable: [`parse_head`],
 //!   [`head::interpret`]);
 //! - [`body`]: the streamed request body (Content-Length or chunked);
-//! - `conn`: the per-connection loop; `server`: accepting and shutdown.
+//! - [`conn`]: the per-connection loop; [`server`]: accepting and shutdown.
 
 pub mod body;
 mod conn;

@@ -1,5 +1,5 @@
-//! What every queue supports, in one table: `printer_attrs` advertises it
-//! and `ticket` accepts exactly it, so the two can never disagree
+//! What every queue supports, in one table: [`super::printer_attrs`] advertises it
+//! and [`super::ticket`] accepts exactly it, so the two can never disagree
 //! ("advertise only what is implemented").
 //!
 //! The queues are spoolers in front of a file or a character device: they

@@ -2,17 +2,17 @@
 //! printspoold implements, answered against the job core.
 //!
 //! One request goes: [`IppService::handle`] checks the HTTP side (method,
-//! path, `Content-Type`); `read_attributes` reads just the attribute
-//! section of the body; `validate` applies RFC 8011 4.1 in order; then one
-//! operation of `ops_jobs` or `ops_printer` runs. Print-Job and
+//! path, `Content-Type`); [`read_attributes`] reads just the attribute
+//! section of the body; [`validate`] applies RFC 8011 4.1 in order; then one
+//! operation of [`ops_jobs`] or [`ops_printer`] runs. Print-Job and
 //! Send-Document stream the rest of the body into the spool in 64 KiB
 //! pieces, so a document is never held in memory whole.
 //!
-//! - `validate`: the protocol checks; `ticket`: Job Template attributes to
-//!   a [`JobTicket`](crate::core::JobTicket); `capabilities`: what the queues
+//! - [`validate`]: the protocol checks; [`ticket`]: Job Template attributes to
+//!   a [`JobTicket`](crate::core::JobTicket); [`capabilities`]: what the queues
 //!   support (advertised and accepted from the same table);
-//! - `printer_attrs`, `job_attrs`, `requested`: what answers contain;
-//! - `uri`: the URIs handed out and accepted; `status_page`: `GET`.
+//! - [`printer_attrs`], [`job_attrs`], [`requested`]: what answers contain;
+//! - [`uri`]: the URIs handed out and accepted; [`status_page`]: `GET`.
 //!
 //! Who asks: over TCP, the client's `requesting-user-name`, a claimed
 //! identity (unverifiable, so TCP clients are never administrators and
@@ -285,7 +285,7 @@ pub(super) struct IppReply {
     unsupported: Vec<Attribute>,
     groups: Vec<Group>,
     /// Encoded attributes that continue the last group (the cached static
-    /// printer attributes, see `printer_attrs`).
+    /// printer attributes, see [`printer_attrs`]).
     tail: Vec<u8>,
 }
 

@@ -1,6 +1,6 @@
 //! Get-Printer-Attributes content: every REQUIRED printer attribute of RFC
 //! 8011 5.4 and PWG 5100.12 section 6, and the Job Template defaults and
-//! supported values of `capabilities`.
+//! supported values of [`super::capabilities`].
 //!
 //! Most of the answer only changes when the queue's configuration does, so
 //! it is encoded once per (queue, Host) and kept as bytes with an index by
