@@ -7,8 +7,10 @@
 //!   directory, USB hot-plug), each feeding the one job core;
 //! - `core/`: the job core (queues, jobs, print workers);
 //! - `spool/`: the durable on-disk spool; `backend/`: where jobs print;
-//! - `crates/ipp-proto`: the protocol, without I/O; `systemd/` and `sysv.rs`: the two
-//!   ways of being a daemon; `daemon.rs`: start-up order, signals, exit.
+//! - `crates/ipp-proto`: the protocol, without I/O; [`systemd`] and [`sysv`]:
+//!   the two ways of being a daemon; [`daemon`]: start-up order, the main
+//!   loop, shutdown; [`commands`]: the command line's commands; [`paths`]:
+//!   the default spool directory and listen addresses.
 
 pub mod backend;
 pub mod cleanup;

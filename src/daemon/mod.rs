@@ -192,6 +192,8 @@ async fn serve(
     let (spooler, mut sources) = start_sources(&settings, early, &notifier).await?;
 
     sources.ipp.announce(&spooler);
+    // daemon(7) new-style recommendation 9: READY=1 once the spool is
+    // recovered, the sockets are ours and the bus name is taken.
     notifier.ready_with_status(&spooler.summary());
     // Accepting starts only now: a client that got an answer can rely on
     // systemd calling the service active. Connections made during start-up

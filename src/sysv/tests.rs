@@ -1,6 +1,8 @@
-//! End-to-end tests of [`super::daemonize`]: the test binary re-executes itself in a
-//! child mode (see [`child_process_entry_point`]), the child daemonizes for
-//! real, and the test inspects the daemon through /proc.
+//! End-to-end tests of [`daemonize`]: the test binary re-executes itself
+//! in a child mode (see [`child_process_entry_point`]), the child
+//! daemonizes for real, and the test inspects the daemon through /proc.
+//!
+//! [`daemonize`]: crate::sysv::daemonize
 
 use std::fs;
 use std::os::fd::{IntoRawFd, RawFd};

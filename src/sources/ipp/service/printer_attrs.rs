@@ -1,12 +1,14 @@
 //! Get-Printer-Attributes content: every REQUIRED printer attribute of RFC
 //! 8011 5.4 and PWG 5100.12 section 6, and the Job Template defaults and
-//! supported values of [`super::capabilities`].
+//! supported values of [`capabilities`].
 //!
 //! Most of the answer only changes when the queue's configuration does, so
 //! it is encoded once per (queue, Host) and kept as bytes with an index by
 //! attribute; a request copies the slices it wants and encodes only the
 //! few attributes that move (state, counts, clocks). This is the hottest
 //! path of the server (benchmarked against cupsd).
+//!
+//! [`capabilities`]: crate::sources::ipp::service::capabilities
 
 use std::collections::HashMap;
 use std::ops::Range;
