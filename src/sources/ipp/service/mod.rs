@@ -519,7 +519,8 @@ const FIRST_READ: usize = 8 * 1024;
 /// Reads until the attribute section decodes. Returns the message, where
 /// the document starts in `buf`, and whether the body has ended. Reading
 /// stops at the limit: a longer attribute section is refused by the
-/// decoder (`MessageTooLarge`) without waiting for it.
+/// decoder ([`MessageTooLarge`](ipp_proto::decode::DecodeErrorKind::MessageTooLarge))
+/// without waiting for it.
 async fn read_attributes(
     body: &mut Body<'_>,
     buf: &mut Vec<u8>,

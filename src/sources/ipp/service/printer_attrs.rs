@@ -232,7 +232,7 @@ fn media_col(size: caps::MediaSize) -> Value {
 }
 
 /// Every static attribute; those returned only on request come last (see
-/// `StaticAttrs::all_len`).
+/// [`StaticAttrs::all_len`]).
 fn static_attributes(info: &PrinterInfo, host: &str, uuid_seed: &str) -> Vec<StaticAttribute> {
     let mut attrs = printer_description(info, host, uuid_seed);
     attrs.extend(job_template_support());
