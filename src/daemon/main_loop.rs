@@ -49,14 +49,16 @@ impl std::fmt::Display for StopReason {
 }
 
 /// The signals the loop acts on.
-struct LoopSignals {
+pub struct LoopSignals {
     term: Signal,
     int: Signal,
     hup: Signal,
 }
 
 impl LoopSignals {
-    fn install() -> Option<LoopSignals> {
+    /// Takes over SIGTERM, SIGINT and SIGHUP from their default action
+    /// (ending the process); `None` if that failed.
+    pub fn install() -> Option<LoopSignals> {
         Some(LoopSignals {
             term: signal(SignalKind::terminate()).ok()?,
             int: signal(SignalKind::interrupt()).ok()?,
@@ -109,8 +111,8 @@ impl<'a> MainLoop<'a> {
 
     /// Runs until SIGTERM, SIGINT or idle exit; exits the process when an
     /// essential task failed.
-    pub async fn run(mut self) -> StopReason {
-        let Some(mut signals) = LoopSignals::install() else {
+    pub async fn run(mut self, signals: Option<LoopSignals>) -> StopReason {
+        let Some(mut signals) = signals else {
             tracing::error!("cannot install signal handlers; stopping");
             return StopReason::Terminated;
         };

@@ -33,7 +33,7 @@ use crate::sources::usb::{self, UsbSource};
 use crate::systemd::{Notifier, take_listen_fds};
 use crate::{identity, supervisor, sysv};
 
-use self::main_loop::MainLoop;
+use self::main_loop::{LoopSignals, MainLoop};
 pub use self::settings::DaemonSettings;
 
 /// How long in-flight requests get to finish on SIGTERM.
@@ -191,6 +191,9 @@ async fn serve(
 ) -> Result<(), DaemonError> {
     let (spooler, mut sources) = start_sources(&settings, early, &notifier).await?;
 
+    // The handlers go in before READY=1: a reload or stop sent the moment
+    // systemd sees the service active must not end the process.
+    let signals = LoopSignals::install();
     sources.ipp.announce(&spooler);
     // daemon(7) new-style recommendation 9: READY=1 once the spool is
     // recovered, the sockets are ours and the bus name is taken.
@@ -206,7 +209,7 @@ async fn serve(
         .and_then(|pipe| pipe.report(Exit::Success.code(), None));
 
     let stop = MainLoop::new(settings, &spooler, &sources, &notifier)
-        .run()
+        .run(signals)
         .await;
 
     // daemon(7) new-style recommendation 1: on SIGTERM shut down cleanly.
