@@ -127,13 +127,12 @@ impl<'a> MainLoop<'a> {
             tokio::select! {
                 _ = signals.term.recv() => return StopReason::Terminated,
                 _ = signals.int.recv() => return StopReason::Interrupted,
+                // daemon(7) new-style recommendation 2: SIGHUP reloads.
                 _ = signals.hup.recv() => self.on_reload(),
                 Some(verdict) = verdicts.recv() => self.on_health_verdict(verdict),
                 failure = supervisor.failure() => self.on_task_failure(&failure),
                 event = events.recv(), if self.events_open => self.on_core_event(event),
-                _ = tokio::time::sleep_until(status_due.unwrap_or_else(tokio::time::Instant::now)), if status_due.is_some() => {
-                    self.on_status_due();
-                }
+                _ = sleep_until_due(status_due), if status_due.is_some() => self.on_status_due(),
                 _ = reconcile.tick() => self.on_reconcile(),
                 _ = idle_check.tick(), if idle_exit.is_some() => {
                     if let Some(stop) = self.on_idle_check() {
@@ -277,4 +276,9 @@ impl<'a> MainLoop<'a> {
             None => self.spooler.summary(),
         }
     }
+}
+
+/// Sleeps until `due`; when nothing is due the caller disables the branch.
+fn sleep_until_due(due: Option<tokio::time::Instant>) -> tokio::time::Sleep {
+    tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now))
 }
