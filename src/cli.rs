@@ -74,7 +74,7 @@ OPTIONS:
 ";
 
 impl Cli {
-    /// Parses `std::env::args_os()`.
+    /// Parses [`std::env::args_os`].
     pub fn from_env() -> Result<Cli, UsageError> {
         Cli::parse(std::env::args_os().skip(1))
     }

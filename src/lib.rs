@@ -13,7 +13,9 @@
 //!   and model, without I/O;
 //! - [`config`]: the configuration file; [`cleanup`]: `printspoold cleanup`;
 //! - [`systemd`] and [`sysv`]: the two ways of being a daemon;
-//!   [`daemon`]: start-up order, signals, exit.
+//!   [`daemon`]: start-up order, the main loop, shutdown; [`commands`]:
+//!   the command line's commands; [`paths`]: the default spool directory
+//!   and listen addresses; [`clock`]: the one Unix-time clock.
 
 // The documentation is built with `--document-private-items`: a module's
 // text links the private items it explains.
@@ -23,6 +25,7 @@ pub mod backend;
 pub mod cleanup;
 pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod core;
 pub mod daemon;
@@ -31,6 +34,7 @@ pub mod exit;
 pub mod identity;
 pub mod journal;
 pub mod logging;
+pub mod paths;
 pub mod sources;
 pub mod spool;
 pub mod supervisor;

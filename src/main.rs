@@ -2,5 +2,5 @@
 //! the tour.
 
 fn main() -> std::process::ExitCode {
-    printspoold::daemon::main()
+    printspoold::commands::main()
 }

@@ -3,7 +3,7 @@
 //!
 //! Every task the daemon cannot work without (one print worker per queue,
 //! the drop-directory scanner, the USB tracker, the D-Bus signal forwarder)
-//! is started with [`Supervisor::spawn`] instead of `tokio::spawn`. The
+//! is started with [`Supervisor::spawn`] instead of [`tokio::spawn`]. The
 //! wrapper it puts around the task's future does two things, without the
 //! task's own code taking part:
 //!
@@ -41,12 +41,12 @@ const PROBE_POLL: Duration = Duration::from_millis(10);
 /// A cheap, cloneable handle on the set of essential tasks.
 #[derive(Clone)]
 pub struct Supervisor {
-    inner: Arc<Inner>,
+    inner: Arc<TaskRegistry>,
 }
 
-struct Inner {
-    tasks: Mutex<Vec<Arc<Slot>>>,
-    /// The current probe round; a task has answered when its `answered`
+struct TaskRegistry {
+    tasks: Mutex<Vec<Arc<TaskSlot>>>,
+    /// The current probe round; a task has answered when its [`TaskSlot::answered`]
     /// reached it.
     round: AtomicU64,
     next_id: AtomicU64,
@@ -55,7 +55,7 @@ struct Inner {
 }
 
 /// One running task.
-struct Slot {
+struct TaskSlot {
     id: u64,
     name: String,
     answered: AtomicU64,
@@ -82,7 +82,7 @@ impl Supervisor {
     pub fn new() -> Supervisor {
         let (failure, _) = watch::channel(None);
         Supervisor {
-            inner: Arc::new(Inner {
+            inner: Arc::new(TaskRegistry {
                 tasks: Mutex::new(Vec::new()),
                 round: AtomicU64::new(0),
                 next_id: AtomicU64::new(1),
@@ -91,14 +91,14 @@ impl Supervisor {
         }
     }
 
-    /// `tokio::spawn` for an essential task called `name` (it names the
+    /// [`tokio::spawn`] for an essential task called `name` (it names the
     /// task in the log when it hangs or panics).
     pub fn spawn<F>(&self, name: impl Into<String>, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let slot = Arc::new(Slot {
+        let slot = Arc::new(TaskSlot {
             id: self.inner.next_id.fetch_add(1, Ordering::Relaxed),
             name: name.into(),
             // A task started during a round counts as having answered it.
@@ -167,8 +167,8 @@ impl Supervisor {
     }
 }
 
-impl Inner {
-    fn lock_tasks(&self) -> MutexGuard<'_, Vec<Arc<Slot>>> {
+impl TaskRegistry {
+    fn lock_tasks(&self) -> MutexGuard<'_, Vec<Arc<TaskSlot>>> {
         lock(&self.tasks)
     }
 
@@ -189,8 +189,8 @@ impl Inner {
 /// polled, records a panic, and leaves the set when done or dropped.
 struct Supervised<F: Future> {
     future: Pin<Box<F>>,
-    slot: Arc<Slot>,
-    inner: Arc<Inner>,
+    slot: Arc<TaskSlot>,
+    inner: Arc<TaskRegistry>,
 }
 
 impl<F: Future> Future for Supervised<F> {

@@ -6,7 +6,7 @@
 //! respect the limits they were given.
 
 use printspoold::sources::ipp::http::head::{
-    Framing, HeadError, MAX_HEADERS, RequestHead, Shape, interpret, parse_head,
+    BodyFraming, HeadError, MAX_HEADERS, RequestHead, Shape, interpret, parse_head,
 };
 
 /// Limits the daemon runs with by default (`[server.limits]`).
@@ -103,12 +103,12 @@ fn check_shape(head: &RequestHead, max_body_bytes: u64) {
 fn check_accepted(head: &RequestHead, shape: &Shape, max_body_bytes: u64) {
     assert!(["GET", "HEAD", "POST", "OPTIONS"].contains(&head.method.as_str()));
     match shape.framing {
-        Framing::Length(length) => {
+        BodyFraming::Length(length) => {
             assert!(length <= max_body_bytes, "{length} > {max_body_bytes}");
             assert!(length == 0 || head.values("content-length").next().is_some());
             assert!(head.values("transfer-encoding").next().is_none());
         }
-        Framing::Chunked => {
+        BodyFraming::Chunked => {
             assert_eq!(head.minor_version, 1, "chunked in HTTP/1.0");
             assert!(
                 head.values("content-length").next().is_none(),

@@ -25,7 +25,7 @@ use toml::Spanned;
 pub use dropdir::DropDirConfig;
 pub use error::ConfigError;
 pub use history::HistoryConfig;
-pub use printers::{DeviceUri, PrinterConfig};
+pub use printers::{DeviceUri, PrinterConfig, is_valid_queue_name};
 pub use server::{JobPrivateValues, ServerConfig, ServerLimits};
 
 /// The system-wide configuration file read when `--config` is not given.

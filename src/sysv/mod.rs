@@ -5,8 +5,8 @@
 //! also eases debugging); under systemd none of it is needed, and some of
 //! it (the double fork, closing descriptors) would get in the way of
 //! process supervision and socket passing. [`daemonize`] is the numbered
-//! list; `steps` holds one function per step, `pidfile` step 12,
-//! `privileges` step 13 and `ready_pipe` steps 14 and 15.
+//! list; [`steps`] holds one function per step, [`pidfile`] step 12,
+//! [`privileges`] step 13 and [`ready_pipe`] steps 14 and 15.
 
 mod pidfile;
 mod privileges;
@@ -30,7 +30,7 @@ use steps::Forked;
 
 /// What `--daemon` was asked for.
 #[derive(Debug, Clone, Default)]
-pub struct Options {
+pub struct DaemonizeOptions {
     /// Step 12: where to record the daemon's PID. A relative path is
     /// resolved before step 11 changes to `/`.
     pub pid_file: Option<PathBuf>,
@@ -106,7 +106,7 @@ impl SysvError {
 /// message on stderr, if the daemon dies first). The intermediate child
 /// exits after the second fork. Errors after the first fork go through the
 /// pipe, so the caller sees `Err` only for failures before it.
-pub fn daemonize(options: &Options) -> Result<ReadyPipe, SysvError> {
+pub fn daemonize(options: &DaemonizeOptions) -> Result<ReadyPipe, SysvError> {
     refuse_if_threaded()?;
     let pid_file = options.pid_file.as_deref().map(absolute_path).transpose()?;
     steps::ensure_standard_fds_open().map_err(SysvError::StandardFds)?;

@@ -80,16 +80,16 @@ fn encode_report(status: u8, message: Option<&str>) -> Vec<u8> {
 
 /// What the original process makes of the bytes it read.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) struct Outcome {
+pub(super) struct ParentReport {
     pub status: u8,
     pub message: Option<String>,
 }
 
 /// Decodes a report; an empty one means the daemon died (or was killed)
 /// before it could report, which is a generic failure.
-pub(super) fn decode_report(bytes: &[u8]) -> Outcome {
+pub(super) fn decode_report(bytes: &[u8]) -> ParentReport {
     match bytes.split_first() {
-        None => Outcome {
+        None => ParentReport {
             status: 1,
             message: Some(
                 "the daemon exited during start-up without reporting a status \
@@ -99,7 +99,7 @@ pub(super) fn decode_report(bytes: &[u8]) -> Outcome {
         },
         Some((&status, text)) => {
             let text = String::from_utf8_lossy(text).trim().to_owned();
-            Outcome {
+            ParentReport {
                 status,
                 message: (!text.is_empty()).then_some(text),
             }
@@ -114,7 +114,7 @@ pub(super) fn wait_for_report(mut reader: File, intermediate: libc::pid_t) -> ! 
     let mut bytes = Vec::new();
     let outcome = match reader.read_to_end(&mut bytes) {
         Ok(_) => decode_report(&bytes),
-        Err(error) => Outcome {
+        Err(error) => ParentReport {
             status: 1,
             message: Some(format!("cannot read the daemon's start-up status: {error}")),
         },
@@ -140,7 +140,7 @@ fn reap(child: libc::pid_t) {
 }
 
 /// Reports `error` through the pipe and ends the process: the failure path
-/// of the intermediate child and of the daemon before `ReadyPipe` exists.
+/// of the intermediate child and of the daemon before [`ReadyPipe`] exists.
 pub(super) fn fail(writer: &File, status: u8, message: &str) -> ! {
     send_report(writer, status, Some(message));
     steps::exit_immediately(status)
@@ -156,7 +156,7 @@ mod tests {
         assert_eq!(report, [0]);
         assert_eq!(
             decode_report(&report),
-            Outcome {
+            ParentReport {
                 status: 0,
                 message: None
             }
@@ -166,7 +166,7 @@ mod tests {
         let outcome = decode_report(&report);
         assert_eq!(
             outcome,
-            Outcome {
+            ParentReport {
                 status: 6,
                 message: Some("bad config: line 3".into())
             }

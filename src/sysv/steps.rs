@@ -1,5 +1,7 @@
 //! The individual process-level steps of daemon(7) "SysV Daemons", each a
-//! small function so `daemonize` in `mod.rs` reads as the numbered list.
+//! small function so [`daemonize`] reads as the numbered list.
+//!
+//! [`daemonize`]: crate::sysv::daemonize
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;

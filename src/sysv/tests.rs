@@ -1,6 +1,8 @@
-//! End-to-end tests of `daemonize`: the test binary re-executes itself in a
-//! child mode (see [`child_process_entry_point`]), the child daemonizes for
-//! real, and the test inspects the daemon through /proc.
+//! End-to-end tests of [`daemonize`]: the test binary re-executes itself
+//! in a child mode (see [`child_process_entry_point`]), the child
+//! daemonizes for real, and the test inspects the daemon through /proc.
+//!
+//! [`daemonize`]: crate::sysv::daemonize
 
 use std::fs;
 use std::os::fd::{IntoRawFd, RawFd};
@@ -48,7 +50,7 @@ fn child_process_entry_point() {
     // Two descriptors the daemon inherits: one spared, one to be closed.
     let kept = fs::File::create(dir.join("kept")).unwrap().into_raw_fd();
     let _leaked: RawFd = fs::File::create(dir.join("leaked")).unwrap().into_raw_fd();
-    let options = Options {
+    let options = DaemonizeOptions {
         pid_file: Some(dir.join("printspoold.pid")),
         user,
         keep_fds: vec![kept],
@@ -303,7 +305,7 @@ fn an_unknown_user_is_not_configured() {
 fn threads_are_refused_before_anything_changes() {
     // The test harness has at least two threads.
     let cwd = std::env::current_dir().unwrap();
-    let error = daemonize(&Options::default()).unwrap_err();
+    let error = daemonize(&DaemonizeOptions::default()).unwrap_err();
     assert!(matches!(error, SysvError::ThreadsRunning { .. }), "{error}");
     assert_eq!(error.exit(), Exit::Failure);
     assert_eq!(std::env::current_dir().unwrap(), cwd);

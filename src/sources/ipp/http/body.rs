@@ -13,7 +13,7 @@ use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::{Instant, timeout_at};
 
-use super::head::Framing;
+use super::head::BodyFraming;
 
 /// Longest chunk-size line (size plus extensions) accepted.
 const MAX_CHUNK_LINE: usize = 4096;
@@ -134,7 +134,7 @@ impl InBuf {
 }
 
 #[derive(Clone, Copy)]
-enum State {
+enum BodyProgress {
     Length { remaining: u64 },
     Chunked(Chunk),
     Done,
@@ -175,7 +175,7 @@ impl Pace {
 pub struct Body<'a> {
     stream: &'a mut (dyn AsyncRead + Unpin + Send),
     input: &'a mut InBuf,
-    state: State,
+    state: BodyProgress,
     content_length: Option<u64>,
     received: u64,
     limit: u64,
@@ -192,15 +192,15 @@ impl<'a> Body<'a> {
     pub(crate) fn new(
         stream: &'a mut (dyn AsyncRead + Unpin + Send),
         input: &'a mut InBuf,
-        framing: Framing,
+        framing: BodyFraming,
         limit: u64,
         pace: Pace,
         max_trailer_bytes: usize,
     ) -> Self {
         let (state, content_length) = match framing {
-            Framing::Length(0) => (State::Done, Some(0)),
-            Framing::Length(n) => (State::Length { remaining: n }, Some(n)),
-            Framing::Chunked => (State::Chunked(Chunk::SizeLine), None),
+            BodyFraming::Length(0) => (BodyProgress::Done, Some(0)),
+            BodyFraming::Length(n) => (BodyProgress::Length { remaining: n }, Some(n)),
+            BodyFraming::Chunked => (BodyProgress::Chunked(Chunk::SizeLine), None),
         };
         Body {
             stream,
@@ -270,7 +270,8 @@ impl Body<'_> {
         const MAX_STEP: u64 = 1024 * 1024;
         const UNKNOWN: u64 = 16 * 1024;
         let known = match self.state {
-            State::Length { remaining } | State::Chunked(Chunk::Data { remaining }) => remaining,
+            BodyProgress::Length { remaining }
+            | BodyProgress::Chunked(Chunk::Data { remaining }) => remaining,
             _ => UNKNOWN,
         };
         usize::try_from(known.clamp(1, MAX_STEP)).unwrap_or(1)
@@ -288,7 +289,10 @@ impl Body<'_> {
 
     /// True once the whole body has been read.
     pub fn is_complete(&self) -> bool {
-        matches!(self.state, State::Done | State::Length { remaining: 0 })
+        matches!(
+            self.state,
+            BodyProgress::Done | BodyProgress::Length { remaining: 0 }
+        )
     }
 
     /// The error the body failed with, if any.
@@ -314,41 +318,41 @@ impl Body<'_> {
     async fn read_inner(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
         loop {
             match self.state {
-                State::Done => return Ok(0),
-                State::Length { remaining: 0 } => {
-                    self.state = State::Done;
+                BodyProgress::Done => return Ok(0),
+                BodyProgress::Length { remaining: 0 } => {
+                    self.state = BodyProgress::Done;
                     return Ok(0);
                 }
-                State::Length { remaining } => {
+                BodyProgress::Length { remaining } => {
                     let want = clamp(buf.len(), remaining);
                     let n = self.read_data(&mut buf[..want]).await?;
-                    self.state = State::Length {
+                    self.state = BodyProgress::Length {
                         remaining: remaining - n as u64,
                     };
                     return Ok(n);
                 }
-                State::Chunked(Chunk::Data { remaining }) => {
+                BodyProgress::Chunked(Chunk::Data { remaining }) => {
                     let want = clamp(buf.len(), remaining);
                     let n = self.read_data(&mut buf[..want]).await?;
-                    self.state = State::Chunked(match remaining - n as u64 {
+                    self.state = BodyProgress::Chunked(match remaining - n as u64 {
                         0 => Chunk::DataEnd,
                         remaining => Chunk::Data { remaining },
                     });
                     return Ok(n);
                 }
-                State::Chunked(Chunk::SizeLine) => {
+                BodyProgress::Chunked(Chunk::SizeLine) => {
                     let line_len = self.buffer_line(MAX_CHUNK_LINE).await?;
                     let size = parse_chunk_size_line(&self.input.filled()[..line_len])?;
                     self.input.consume(line_len);
                     if self.received.saturating_add(size) > self.limit {
                         return Err(BodyError::TooLarge { limit: self.limit });
                     }
-                    self.state = State::Chunked(match size {
+                    self.state = BodyProgress::Chunked(match size {
                         0 => Chunk::Trailers { seen: 0 },
                         size => Chunk::Data { remaining: size },
                     });
                 }
-                State::Chunked(Chunk::DataEnd) => {
+                BodyProgress::Chunked(Chunk::DataEnd) => {
                     while self.input.filled().len() < 2 {
                         self.buffer_more().await?;
                     }
@@ -356,9 +360,9 @@ impl Body<'_> {
                         return Err(BodyError::BadChunk("chunk data not followed by CRLF"));
                     }
                     self.input.consume(2);
-                    self.state = State::Chunked(Chunk::SizeLine);
+                    self.state = BodyProgress::Chunked(Chunk::SizeLine);
                 }
-                State::Chunked(Chunk::Trailers { seen }) => {
+                BodyProgress::Chunked(Chunk::Trailers { seen }) => {
                     // The empty line that ends the body always fits.
                     let allowed = self.max_trailer_bytes.saturating_sub(seen).max(2);
                     let line_len = self.buffer_line(allowed.min(MAX_CHUNK_LINE)).await?;
@@ -367,9 +371,9 @@ impl Body<'_> {
                     check_trailer_line(line)?;
                     self.input.consume(line_len);
                     self.state = if is_end {
-                        State::Done
+                        BodyProgress::Done
                     } else {
-                        State::Chunked(Chunk::Trailers {
+                        BodyProgress::Chunked(Chunk::Trailers {
                             seen: seen + line_len,
                         })
                     };
@@ -536,7 +540,7 @@ mod tests {
     /// given framing and limit, reading `step` bytes at a time.
     async fn decode(
         wire: &[u8],
-        framing: Framing,
+        framing: BodyFraming,
         limit: u64,
         step: usize,
     ) -> Result<Vec<u8>, BodyError> {
@@ -572,7 +576,7 @@ mod tests {
     async fn decodes_chunks_with_extensions_and_trailers() {
         let wire = b"3;name=value\r\nabc\r\nA ; x\r\n0123456789\r\n0\r\nX-Trailer: t\r\n\r\n";
         for step in [1, 2, 7, 4096] {
-            let got = decode(wire, Framing::Chunked, 100, step).await.unwrap();
+            let got = decode(wire, BodyFraming::Chunked, 100, step).await.unwrap();
             assert_eq!(got, b"abc0123456789", "step {step}");
         }
     }
@@ -588,7 +592,7 @@ mod tests {
             b"3;\x01\r\nabc\r\n0\r\n\r\n",
             b"0\r\nnot a field\r\n\r\n",
         ] {
-            let err = decode(wire, Framing::Chunked, 1 << 40, 16)
+            let err = decode(wire, BodyFraming::Chunked, 1 << 40, 16)
                 .await
                 .unwrap_err();
             assert!(matches!(err, BodyError::BadChunk(_)), "{wire:?}: {err}");
@@ -600,7 +604,7 @@ mod tests {
     async fn chunked_total_over_limit_is_too_large() {
         let err = decode(
             b"8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n",
-            Framing::Chunked,
+            BodyFraming::Chunked,
             10,
             64,
         )
@@ -612,12 +616,16 @@ mod tests {
     #[tokio::test]
     async fn content_length_body_and_truncation() {
         assert_eq!(
-            decode(b"hello", Framing::Length(5), 5, 2).await.unwrap(),
+            decode(b"hello", BodyFraming::Length(5), 5, 2)
+                .await
+                .unwrap(),
             b"hello"
         );
-        let err = decode(b"hel", Framing::Length(5), 5, 2).await.unwrap_err();
+        let err = decode(b"hel", BodyFraming::Length(5), 5, 2)
+            .await
+            .unwrap_err();
         assert!(matches!(err, BodyError::Truncated));
-        let err = decode(b"3\r\nab", Framing::Chunked, 100, 2)
+        let err = decode(b"3\r\nab", BodyFraming::Chunked, 100, 2)
             .await
             .unwrap_err();
         assert!(matches!(err, BodyError::Truncated));
@@ -634,7 +642,7 @@ mod tests {
         let mut body = Body::new(
             &mut server,
             &mut input,
-            Framing::Chunked,
+            BodyFraming::Chunked,
             100,
             Pace::per_read(Duration::from_secs(5)),
             1024,
@@ -655,7 +663,7 @@ mod tests {
         let mut body = Body::new(
             &mut server,
             &mut input,
-            Framing::Length(5),
+            BodyFraming::Length(5),
             5,
             Pace::per_read(Duration::from_millis(100)),
             1024,
@@ -702,7 +710,7 @@ mod pace_tests {
         let mut body = Body::new(
             &mut server,
             &mut input,
-            Framing::Length(100),
+            BodyFraming::Length(100),
             100,
             pace(1000, 1000),
             1024,
@@ -737,7 +745,7 @@ mod pace_tests {
         let mut body = Body::new(
             &mut server,
             &mut input,
-            Framing::Length(total),
+            BodyFraming::Length(total),
             total,
             pace(500, 1024),
             1024,

@@ -16,7 +16,7 @@ use tracing::{debug, warn};
 use super::body::{Body, InBuf, Pace};
 use super::head::{ALLOWED_METHODS, RequestHead, Shape, interpret, parse_head};
 use super::response::{self, DateCache};
-use super::{Handler, Peer, Request, Response};
+use super::{Handler, HttpRequest, Peer, Response};
 
 /// Unread body the transport discards after the handler to keep the
 /// connection; beyond this it closes instead.
@@ -49,7 +49,7 @@ pub(crate) struct Settings {
 }
 
 /// How long a fresh connection may take to send its first request once
-/// shutdown has begun (see `wait_for_request`).
+/// shutdown has begun (see [`Connection::wait_for_request`]).
 const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(2);
 
 /// What happened while waiting for the first byte of a request.
@@ -225,7 +225,7 @@ where
     /// keep-alive connection at once, but a connection that has not sent
     /// its first request yet was accepted for a client that is about to
     /// send one: closing it would lose that request across a restart or an
-    /// idle exit, so it gets `FIRST_REQUEST_GRACE` to arrive.
+    /// idle exit, so it gets [`FIRST_REQUEST_GRACE`] to arrive.
     async fn wait_for_request(&mut self, idle: Duration, first: bool) -> Wait {
         if idle.is_zero() {
             return Wait::TimedOut;
@@ -308,7 +308,7 @@ where
         }
         let head_only = head.method == "HEAD";
         let http10 = head.minor_version == 0;
-        let request = Request {
+        let request = HttpRequest {
             method: if head_only {
                 "GET".to_string()
             } else {
@@ -322,7 +322,7 @@ where
         // OPTIONS is answered by the transport: only `Allow` matters.
         let handler = (request.method != "OPTIONS").then_some(self.handler);
         let (response, body_state) = self.read_body(&shape, handler, &request).await;
-        let reply = Reply { head_only, http10 };
+        let reply = ResponseMode { head_only, http10 };
         self.finish(&request, &shape, response, body_state, reply)
             .await
     }
@@ -333,7 +333,7 @@ where
         &mut self,
         shape: &Shape,
         handler: Option<&dyn Handler>,
-        request: &Request,
+        request: &HttpRequest,
     ) -> (Option<Response>, BodyState) {
         let mut body = Body::new(
             &mut self.stream,
@@ -369,11 +369,11 @@ where
 
     async fn finish(
         &mut self,
-        request: &Request,
+        request: &HttpRequest,
         shape: &Shape,
         response: Option<Response>,
         body_state: BodyState,
-        reply: Reply,
+        reply: ResponseMode,
     ) -> Next {
         if let BodyState::Failed(error) = body_state {
             return match error.status() {
@@ -396,7 +396,7 @@ where
             || self.settings.keepalive_timeout.is_zero()
             || (*self.shutdown.borrow() && !self.hand_off.load(Ordering::Acquire));
         let is_options = request.method == "OPTIONS";
-        let framing = response::Framing {
+        let framing = response::ResponseFraming {
             close,
             announce_keep_alive: !close && reply.http10,
             head_only: reply.head_only,
@@ -420,7 +420,7 @@ where
 
     /// Answers with an error status and `Connection: close`.
     async fn refuse(&mut self, status: u16, message: &str, extra_headers: &str) {
-        let framing = response::Framing {
+        let framing = response::ResponseFraming {
             close: true,
             announce_keep_alive: false,
             head_only: false,
@@ -487,7 +487,7 @@ enum BodyState {
 }
 
 /// How the response must be sent, from the request's head.
-struct Reply {
+struct ResponseMode {
     head_only: bool,
     http10: bool,
 }

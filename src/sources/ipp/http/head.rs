@@ -194,7 +194,7 @@ fn hex_value(byte: u8) -> Option<u8> {
 
 /// How the request body is delimited (RFC 9112 6.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framing {
+pub enum BodyFraming {
     Length(u64),
     Chunked,
 }
@@ -202,7 +202,7 @@ pub enum Framing {
 /// What an accepted request head asks of the transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shape {
-    pub framing: Framing,
+    pub framing: BodyFraming,
     /// The client wants the connection kept open after the response.
     pub keep_alive: bool,
     /// The client waits for `100 Continue` before sending the body.
@@ -211,19 +211,19 @@ pub struct Shape {
 
 impl Shape {
     pub fn has_body(&self) -> bool {
-        self.framing != Framing::Length(0)
+        self.framing != BodyFraming::Length(0)
     }
 }
 
 /// A request the transport answers itself, then closes the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Refusal {
+pub struct HeadRefusal {
     pub status: u16,
     pub reason: &'static str,
 }
 
-const fn refuse(status: u16, reason: &'static str) -> Refusal {
-    Refusal { status, reason }
+const fn refuse(status: u16, reason: &'static str) -> HeadRefusal {
+    HeadRefusal { status, reason }
 }
 
 /// Methods the transport lets through; HEAD is served as GET.
@@ -233,13 +233,13 @@ pub const ALLOWED_METHODS: &str = "GET, HEAD, POST, OPTIONS";
 /// Refuses the request-smuggling shapes (Transfer-Encoding with
 /// Content-Length, conflicting lengths, codings other than chunked) and a
 /// declared length over `max_body_bytes` before any body byte is read.
-pub fn interpret(head: &RequestHead, max_body_bytes: u64) -> Result<Shape, Refusal> {
+pub fn interpret(head: &RequestHead, max_body_bytes: u64) -> Result<Shape, HeadRefusal> {
     if !matches!(head.method.as_str(), "GET" | "HEAD" | "POST" | "OPTIONS") {
         return Err(refuse(405, "method not allowed"));
     }
     check_host(head)?;
     let framing = framing(head)?;
-    if let Framing::Length(length) = framing
+    if let BodyFraming::Length(length) = framing
         && length > max_body_bytes
     {
         return Err(refuse(413, "declared Content-Length exceeds the limit"));
@@ -252,7 +252,7 @@ pub fn interpret(head: &RequestHead, max_body_bytes: u64) -> Result<Shape, Refus
 }
 
 /// RFC 9112 3.2: HTTP/1.1 requests carry exactly one Host.
-fn check_host(head: &RequestHead) -> Result<(), Refusal> {
+fn check_host(head: &RequestHead) -> Result<(), HeadRefusal> {
     match head.values("host").count() {
         0 if head.minor_version >= 1 => Err(refuse(400, "missing Host header")),
         0 | 1 => Ok(()),
@@ -260,7 +260,7 @@ fn check_host(head: &RequestHead) -> Result<(), Refusal> {
     }
 }
 
-fn framing(head: &RequestHead) -> Result<Framing, Refusal> {
+fn framing(head: &RequestHead) -> Result<BodyFraming, HeadRefusal> {
     let has_transfer_encoding = head.values("transfer-encoding").next().is_some();
     let length = content_length(head)?;
     match (has_transfer_encoding, length) {
@@ -271,15 +271,15 @@ fn framing(head: &RequestHead) -> Result<Framing, Refusal> {
         (true, None) if head.minor_version == 0 => {
             Err(refuse(400, "Transfer-Encoding in an HTTP/1.0 request"))
         }
-        (true, None) if is_only_chunked(head) => Ok(Framing::Chunked),
+        (true, None) if is_only_chunked(head) => Ok(BodyFraming::Chunked),
         (true, None) => Err(refuse(501, "transfer coding other than chunked")),
-        (false, length) => Ok(Framing::Length(length.unwrap_or(0))),
+        (false, length) => Ok(BodyFraming::Length(length.unwrap_or(0))),
     }
 }
 
 /// The Content-Length, if any. Repeated headers must agree; only plain
 /// digits are accepted (no sign, no list, no spaces inside).
-fn content_length(head: &RequestHead) -> Result<Option<u64>, Refusal> {
+fn content_length(head: &RequestHead) -> Result<Option<u64>, HeadRefusal> {
     let mut length = None;
     for value in head.values("content-length") {
         let parsed = parse_decimal(value).ok_or(refuse(400, "invalid Content-Length"))?;
@@ -329,7 +329,7 @@ fn wants_keep_alive(head: &RequestHead) -> bool {
 
 /// RFC 9110 10.1.1: `100-continue` is the only expectation defined;
 /// anything else gets 417.
-fn expects_continue(head: &RequestHead) -> Result<bool, Refusal> {
+fn expects_continue(head: &RequestHead) -> Result<bool, HeadRefusal> {
     let mut expect = false;
     for value in head.values("expect") {
         if value
@@ -461,7 +461,7 @@ mod tests {
         }
     }
 
-    fn shape(text: &str) -> Result<Shape, Refusal> {
+    fn shape(text: &str) -> Result<Shape, HeadRefusal> {
         interpret(&head(text), 1000)
     }
 
@@ -489,7 +489,7 @@ mod tests {
         assert_eq!(
             shape(chunked).unwrap(),
             Shape {
-                framing: Framing::Chunked,
+                framing: BodyFraming::Chunked,
                 keep_alive: true,
                 expect_continue: true
             }
@@ -535,7 +535,7 @@ mod tests {
             shape("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\n")
                 .unwrap()
                 .framing,
-            Framing::Length(1000)
+            BodyFraming::Length(1000)
         );
     }
 }

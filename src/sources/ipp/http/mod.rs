@@ -10,7 +10,7 @@
 //! - [`head`]: request head parsing (pure, fuzzable: [`parse_head`],
 //!   [`head::interpret`]);
 //! - [`body`]: the streamed request body (Content-Length or chunked);
-//! - `conn`: the per-connection loop; `server`: accepting and shutdown.
+//! - [`conn`]: the per-connection loop; [`server`]: accepting and shutdown.
 
 pub mod body;
 mod conn;
@@ -31,7 +31,7 @@ pub use server::{HandedOff, Server};
 /// A request as the handler sees it. The body is passed separately, as a
 /// [`Body`] that streams from the socket.
 #[derive(Debug, Clone)]
-pub struct Request {
+pub struct HttpRequest {
     /// `GET`, `POST` or `OPTIONS`. A `HEAD` request reaches the handler as
     /// `GET`; the transport then sends the headers without the body.
     pub method: String,
@@ -43,7 +43,7 @@ pub struct Request {
     pub peer: Peer,
 }
 
-impl Request {
+impl HttpRequest {
     /// The first value of header `name`, compared case-insensitively.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -135,7 +135,7 @@ impl Response {
 pub trait Handler: Send + Sync + 'static {
     fn handle<'a>(
         &'a self,
-        req: &'a Request,
+        req: &'a HttpRequest,
         body: &'a mut Body<'_>,
     ) -> Pin<Box<dyn Future<Output = Response> + Send + 'a>>;
 }

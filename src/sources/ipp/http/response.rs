@@ -4,7 +4,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How a response is framed on the wire, beyond what the handler chose.
-pub(crate) struct Framing<'a> {
+pub(crate) struct ResponseFraming<'a> {
     /// Send `Connection: close` (and close after writing).
     pub close: bool,
     /// HTTP/1.0 client that asked for keep-alive: must be told it is kept.
@@ -22,7 +22,7 @@ pub(crate) fn encode(
     status: u16,
     content_type: &str,
     body: &[u8],
-    framing: &Framing<'_>,
+    framing: &ResponseFraming<'_>,
 ) {
     out.clear();
     out.extend_from_slice(b"HTTP/1.1 ");
@@ -179,7 +179,7 @@ mod tests {
     #[test]
     fn encodes_head_and_body_in_one_buffer() {
         let mut out = Vec::new();
-        let framing = Framing {
+        let framing = ResponseFraming {
             close: true,
             announce_keep_alive: false,
             head_only: false,
@@ -203,7 +203,7 @@ mod tests {
     #[test]
     fn head_response_keeps_length_but_drops_body() {
         let mut out = Vec::new();
-        let framing = Framing {
+        let framing = ResponseFraming {
             close: false,
             announce_keep_alive: true,
             head_only: true,

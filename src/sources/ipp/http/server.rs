@@ -44,7 +44,7 @@ const MAX_REFUSALS_IN_FLIGHT: usize = 64;
 /// How long a refused client gets to take its 503.
 const REFUSAL_TIME: Duration = Duration::from_secs(1);
 
-struct Shared {
+struct ServerShared {
     settings: Settings,
     handler: Arc<dyn Handler>,
     /// One permit per open connection, but for the root reserve: when none
@@ -80,7 +80,7 @@ pub enum HandedOff {
 /// Serves connections from listeners with one handler. Cheap to clone.
 #[derive(Clone)]
 pub struct Server {
-    shared: Arc<Shared>,
+    shared: Arc<ServerShared>,
 }
 
 impl Server {
@@ -101,7 +101,7 @@ impl Server {
             .saturating_sub(limits.reserved_root_connections)
             .max(1);
         Server {
-            shared: Arc::new(Shared {
+            shared: Arc::new(ServerShared {
                 settings,
                 handler,
                 permits: Arc::new(Semaphore::new(general)),
@@ -198,7 +198,7 @@ impl Server {
     }
 }
 
-async fn accept_loop(shared: Arc<Shared>, listener: Listener) {
+async fn accept_loop(shared: Arc<ServerShared>, listener: Listener) {
     let mut stopping = shared.stopping.subscribe();
     let name = listener_name(&listener);
     debug!(listener = %name, "accepting connections");
@@ -279,7 +279,7 @@ async fn accept(listener: &Listener) -> io::Result<Option<(Stream, Peer)>> {
 /// Gives an accepted connection its slots, or refuses it with 503.
 /// `resumed`: taken over from a previous instance (see
 /// [`Server::adopt_connection`]).
-fn admit(shared: &Arc<Shared>, stream: Stream, peer: Peer, resumed: bool) {
+fn admit(shared: &Arc<ServerShared>, stream: Stream, peer: Peer, resumed: bool) {
     let is_root = matches!(peer, Peer::Unix { uid: 0, .. });
     let permit = Arc::clone(&shared.permits)
         .try_acquire_owned()
@@ -310,7 +310,7 @@ fn admit(shared: &Arc<Shared>, stream: Stream, peer: Peer, resumed: bool) {
 
 /// Answers 503 and closes, in a task of its own with a short deadline; or,
 /// with many refusals in flight, closes at once.
-fn refuse(shared: &Shared, stream: Stream, why: &'static str) {
+fn refuse(shared: &ServerShared, stream: Stream, why: &'static str) {
     let Ok(permit) = Arc::clone(&shared.refusals).try_acquire_owned() else {
         return;
     };
@@ -361,13 +361,13 @@ impl PeerKey {
 
 /// One connection counted against its peer until dropped.
 struct PeerSlot {
-    shared: Arc<Shared>,
+    shared: Arc<ServerShared>,
     key: PeerKey,
 }
 
 impl PeerSlot {
     /// `None` when the peer already holds its cap (`exempt`: root).
-    fn take(shared: &Arc<Shared>, key: PeerKey, exempt: bool) -> Option<PeerSlot> {
+    fn take(shared: &Arc<ServerShared>, key: PeerKey, exempt: bool) -> Option<PeerSlot> {
         let mut peers = lock_peers(shared);
         let open = peers.entry(key).or_insert(0);
         if *open >= shared.per_peer && !exempt {
@@ -393,7 +393,7 @@ impl Drop for PeerSlot {
     }
 }
 
-fn lock_peers(shared: &Shared) -> std::sync::MutexGuard<'_, HashMap<PeerKey, usize>> {
+fn lock_peers(shared: &ServerShared) -> std::sync::MutexGuard<'_, HashMap<PeerKey, usize>> {
     // Only counters, updated in one step each: still right after a panic.
     shared
         .peers
@@ -402,7 +402,7 @@ fn lock_peers(shared: &Shared) -> std::sync::MutexGuard<'_, HashMap<PeerKey, usi
 }
 
 fn spawn_connection(
-    shared: &Arc<Shared>,
+    shared: &Arc<ServerShared>,
     stream: Stream,
     peer: Peer,
     permit: OwnedSemaphorePermit,
@@ -422,7 +422,7 @@ fn spawn_connection(
     });
 }
 
-async fn serve<S>(shared: &Shared, stream: S, peer: Peer, resumed: bool)
+async fn serve<S>(shared: &ServerShared, stream: S, peer: Peer, resumed: bool)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + IntoHandedOff,
 {
@@ -477,11 +477,11 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Counts a connection from accept until its task ends (also by panic or
 /// abort), for idle exit and for shutdown.
 struct Counted {
-    shared: Arc<Shared>,
+    shared: Arc<ServerShared>,
 }
 
 impl Counted {
-    fn new(shared: Arc<Shared>) -> Self {
+    fn new(shared: Arc<ServerShared>) -> Self {
         shared.connections.send_modify(|n| *n += 1);
         Counted { shared }
     }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
 
-use super::{Body, Handler, Peer, Request, Response, Server};
+use super::{Body, Handler, HttpRequest, Peer, Response, Server};
 use crate::config::ServerLimits;
 use crate::sources::ipp::listeners;
 
@@ -22,7 +22,7 @@ struct Echo;
 impl Handler for Echo {
     fn handle<'a>(
         &'a self,
-        req: &'a Request,
+        req: &'a HttpRequest,
         body: &'a mut Body<'_>,
     ) -> Pin<Box<dyn Future<Output = Response> + Send + 'a>> {
         Box::pin(async move {
@@ -70,26 +70,26 @@ async fn connect(port: u16) -> TcpStream {
 }
 
 #[derive(Debug)]
-struct Reply {
+struct ReceivedResponse {
     status: u16,
     head: String,
     body: String,
 }
 
-impl Reply {
+impl ReceivedResponse {
     fn closes(&self) -> bool {
         self.head.contains("\r\nConnection: close\r\n")
     }
 }
 
 /// Reads one response (an interim 100 has no body).
-async fn read_reply<S: AsyncRead + Unpin>(stream: &mut S) -> Reply {
+async fn read_reply<S: AsyncRead + Unpin>(stream: &mut S) -> ReceivedResponse {
     tokio::time::timeout(WAIT, read_reply_inner(stream))
         .await
         .expect("no response in time")
 }
 
-async fn read_reply_inner<S: AsyncRead + Unpin>(stream: &mut S) -> Reply {
+async fn read_reply_inner<S: AsyncRead + Unpin>(stream: &mut S) -> ReceivedResponse {
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         let byte = stream
@@ -113,7 +113,7 @@ async fn read_reply_inner<S: AsyncRead + Unpin>(stream: &mut S) -> Reply {
         }
     ];
     stream.read_exact(&mut body).await.unwrap();
-    Reply {
+    ReceivedResponse {
         status,
         head,
         body: String::from_utf8(body).unwrap(),

@@ -1,6 +1,9 @@
-//! What every queue supports, in one table: `printer_attrs` advertises it
-//! and `ticket` accepts exactly it, so the two can never disagree
+//! What every queue supports, in one table: [`printer_attrs`] advertises it
+//! and [`ticket`] accepts exactly it, so the two can never disagree
 //! ("advertise only what is implemented").
+//!
+//! [`printer_attrs`]: crate::sources::ipp::service::printer_attrs
+//! [`ticket`]: crate::sources::ipp::service::ticket
 //!
 //! The queues are spoolers in front of a file or a character device: they
 //! pass the document through untouched and record the ticket with the job.

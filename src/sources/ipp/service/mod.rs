@@ -2,17 +2,17 @@
 //! printspoold implements, answered against the job core.
 //!
 //! One request goes: [`IppService::handle`] checks the HTTP side (method,
-//! path, `Content-Type`); `read_attributes` reads just the attribute
-//! section of the body; `validate` applies RFC 8011 4.1 in order; then one
-//! operation of `ops_jobs` or `ops_printer` runs. Print-Job and
+//! path, `Content-Type`); [`read_attributes`] reads just the attribute
+//! section of the body; [`validate`] applies RFC 8011 4.1 in order; then one
+//! operation of [`ops_jobs`] or [`ops_printer`] runs. Print-Job and
 //! Send-Document stream the rest of the body into the spool in 64 KiB
 //! pieces, so a document is never held in memory whole.
 //!
-//! - `validate`: the protocol checks; `ticket`: Job Template attributes to
-//!   a [`JobTicket`](crate::core::JobTicket); `capabilities`: what the queues
+//! - [`validate`]: the protocol checks; [`ticket`]: Job Template attributes to
+//!   a [`JobTicket`](crate::core::JobTicket); [`capabilities`]: what the queues
 //!   support (advertised and accepted from the same table);
-//! - `printer_attrs`, `job_attrs`, `requested`: what answers contain;
-//! - `uri`: the URIs handed out and accepted; `status_page`: `GET`.
+//! - [`printer_attrs`], [`job_attrs`], [`requested`]: what answers contain;
+//! - [`uri`]: the URIs handed out and accepted; [`status_page`]: `GET`.
 //!
 //! Who asks: over TCP, the client's `requesting-user-name`, a claimed
 //! identity (unverifiable, so TCP clients are never administrators and
@@ -41,7 +41,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::core::{CoreError, Job, JobCap, PrinterInfo, Requester, Spooler};
-use crate::sources::ipp::http::{Body, BodyError, Handler, Peer, Request, Response};
+use crate::sources::ipp::http::{Body, BodyError, Handler, HttpRequest, Peer, Response};
 use crate::spool::{SpoolError, StagedDocument};
 use ipp_proto::decode::{DecodeError, DecodeLimits, decode_request};
 use ipp_proto::encode_message;
@@ -49,8 +49,8 @@ use ipp_proto::value::{
     Attribute, DelimiterTag, END_OF_ATTRIBUTES, Group, Message, Operation, StatusCode, Value,
 };
 
-use self::uri::Target;
-use self::validate::Refusal;
+use self::uri::UriTarget;
+use self::validate::IppRefusal;
 
 /// What the daemon's configuration decides for the service.
 #[derive(Debug, Clone, Default)]
@@ -78,7 +78,7 @@ impl IppService {
         }
     }
 
-    async fn serve(&self, req: &Request, body: &mut Body<'_>) -> Response {
+    async fn serve(&self, req: &HttpRequest, body: &mut Body<'_>) -> Response {
         match req.method.as_str() {
             "POST" => self.serve_post(req, body).await,
             "GET" => {
@@ -90,8 +90,8 @@ impl IppService {
         }
     }
 
-    async fn serve_post(&self, req: &Request, body: &mut Body<'_>) -> Response {
-        if uri::parse_path(&req.path) == Target::Unknown {
+    async fn serve_post(&self, req: &HttpRequest, body: &mut Body<'_>) -> Response {
+        if uri::parse_path(&req.path) == UriTarget::Unknown {
             return Response::text(404, "No printer or job here.\n");
         }
         if !is_ipp_content_type(req.header("content-type")) {
@@ -111,11 +111,11 @@ impl IppService {
                 };
                 Response::ipp(self.answer(&msg, &req.peer, &host, &mut document).await)
             }
-            Err(ReadError::Body(e)) => body_error_response(&e),
-            Err(ReadError::Malformed(e)) => {
+            Err(AttributeReadError::Body(e)) => body_error_response(&e),
+            Err(AttributeReadError::Malformed(e)) => {
                 tracing::debug!(peer = %req.peer, "refused IPP request: {e}");
                 let version = e.version.map_or((1, 1), validate::response_version);
-                let reply = Reply::error(e.status(), e.kind.to_string());
+                let reply = IppReply::error(e.status(), e.kind.to_string());
                 Response::ipp(reply.encode(version, e.request_id.unwrap_or(0)))
             }
         }
@@ -131,7 +131,7 @@ impl IppService {
     ) -> Vec<u8> {
         let version = validate::response_version(msg.version);
         let reply = match validate::check(msg) {
-            Err(refusal) => Reply::from(refusal),
+            Err(refusal) => IppReply::from(refusal),
             Ok(checked) => {
                 let ctx = Ctx {
                     msg,
@@ -165,7 +165,7 @@ impl IppService {
         op: Operation,
         ctx: &Ctx<'_>,
         document: &mut Document<'_, '_>,
-    ) -> Reply {
+    ) -> IppReply {
         let result = match op {
             Operation::PrintJob => self.print_job(ctx, document).await,
             Operation::ValidateJob => self.validate_job(ctx),
@@ -185,11 +185,11 @@ impl IppService {
     }
 
     /// The queue a printer operation targets (`printer-uri`).
-    fn target_printer(&self, ctx: &Ctx<'_>) -> Result<PrinterInfo, Reply> {
+    fn target_printer(&self, ctx: &Ctx<'_>) -> Result<PrinterInfo, IppReply> {
         let printer_uri = ctx.str_attr("printer-uri").unwrap_or_default();
         let name = match uri::parse_uri(printer_uri) {
-            Target::Root | Target::DefaultPrinter => self.spooler.default_printer(),
-            Target::Printer(name) => name.to_string(),
+            UriTarget::Root | UriTarget::DefaultPrinter => self.spooler.default_printer(),
+            UriTarget::Printer(name) => name.to_string(),
             _ => return Err(no_printer(printer_uri)),
         };
         self.spooler
@@ -200,10 +200,10 @@ impl IppService {
     /// The job a job operation targets: `job-uri`, or `printer-uri` and
     /// `job-id` (the job must then be on that queue, or the URI must name
     /// no queue: `/` or `/jobs`).
-    fn target_job(&self, ctx: &Ctx<'_>) -> Result<Job, Reply> {
+    fn target_job(&self, ctx: &Ctx<'_>) -> Result<Job, IppReply> {
         if let Some(job_uri) = ctx.str_attr("job-uri") {
-            let Target::Job(id) = uri::parse_uri(job_uri) else {
-                return Err(Reply::error(
+            let UriTarget::Job(id) = uri::parse_uri(job_uri) else {
+                return Err(IppReply::error(
                     StatusCode::ClientErrorNotFound,
                     format!("job-uri {job_uri:?} names no job"),
                 ));
@@ -215,14 +215,14 @@ impl IppService {
             .and_then(|id| u32::try_from(id).ok())
             .filter(|id| *id > 0)
             .ok_or_else(|| {
-                Reply::error(StatusCode::ClientErrorNotFound, "job-id must be positive")
+                IppReply::error(StatusCode::ClientErrorNotFound, "job-id must be positive")
             })?;
         let printer_uri = ctx.str_attr("printer-uri").unwrap_or_default();
         let queue = match uri::parse_uri(printer_uri) {
-            Target::Root | Target::AllJobs => None,
-            Target::DefaultPrinter => Some(self.spooler.default_printer()),
-            Target::Printer(name) => Some(name.to_string()),
-            Target::Job(_) | Target::Unknown => return Err(no_printer(printer_uri)),
+            UriTarget::Root | UriTarget::AllJobs => None,
+            UriTarget::DefaultPrinter => Some(self.spooler.default_printer()),
+            UriTarget::Printer(name) => Some(name.to_string()),
+            UriTarget::Job(_) | UriTarget::Unknown => return Err(no_printer(printer_uri)),
         };
         match self.spooler.job(id) {
             Some(job) if queue.as_ref().is_none_or(|q| *q == job.printer) => Ok(job),
@@ -234,7 +234,7 @@ impl IppService {
 impl Handler for IppService {
     fn handle<'a>(
         &'a self,
-        req: &'a Request,
+        req: &'a HttpRequest,
         body: &'a mut Body<'_>,
     ) -> Pin<Box<dyn Future<Output = Response> + Send + 'a>> {
         Box::pin(self.serve(req, body))
@@ -279,19 +279,19 @@ impl Ctx<'_> {
 
 /// An operation's answer before encoding.
 #[derive(Debug)]
-pub(super) struct Reply {
+pub(super) struct IppReply {
     status: StatusCode,
     message: Option<String>,
     unsupported: Vec<Attribute>,
     groups: Vec<Group>,
     /// Encoded attributes that continue the last group (the cached static
-    /// printer attributes, see `printer_attrs`).
+    /// printer attributes, see [`printer_attrs`]).
     tail: Vec<u8>,
 }
 
-impl Reply {
+impl IppReply {
     pub(super) fn ok() -> Self {
-        Reply {
+        IppReply {
             status: StatusCode::SuccessfulOk,
             message: None,
             unsupported: Vec::new(),
@@ -301,10 +301,10 @@ impl Reply {
     }
 
     pub(super) fn error(status: StatusCode, message: impl Into<String>) -> Self {
-        Reply {
+        IppReply {
             status,
             message: Some(message.into()),
-            ..Reply::ok()
+            ..IppReply::ok()
         }
     }
 
@@ -388,15 +388,15 @@ impl Reply {
     }
 }
 
-impl From<Refusal> for Reply {
-    fn from(refusal: Refusal) -> Self {
-        Reply::error(refusal.status, refusal.message)
+impl From<IppRefusal> for IppReply {
+    fn from(refusal: IppRefusal) -> Self {
+        IppReply::error(refusal.status, refusal.message)
     }
 }
 
-impl From<CoreError> for Reply {
+impl From<CoreError> for IppReply {
     fn from(error: CoreError) -> Self {
-        Reply::error(core_status(&error), error.to_string())
+        IppReply::error(core_status(&error), error.to_string())
     }
 }
 
@@ -434,23 +434,23 @@ fn spool_status(error: &SpoolError) -> StatusCode {
     }
 }
 
-fn spool_reply(error: SpoolError) -> Reply {
+fn spool_reply(error: SpoolError) -> IppReply {
     let status = spool_status(&error);
     if status == StatusCode::ServerErrorInternalError {
         tracing::error!("spooling a document failed: {error}");
     }
-    Reply::error(status, error.to_string())
+    IppReply::error(status, error.to_string())
 }
 
-fn no_printer(printer_uri: &str) -> Reply {
-    Reply::error(
+fn no_printer(printer_uri: &str) -> IppReply {
+    IppReply::error(
         StatusCode::ClientErrorNotFound,
         format!("no printer at {printer_uri:?}"),
     )
 }
 
-fn no_job(id: u32) -> Reply {
-    Reply::error(StatusCode::ClientErrorNotFound, format!("no job {id}"))
+fn no_job(id: u32) -> IppReply {
+    IppReply::error(StatusCode::ClientErrorNotFound, format!("no job {id}"))
 }
 
 /// The document data after the attributes: what was read with them, and
@@ -469,7 +469,7 @@ impl Document<'_, '_> {
     pub(super) async fn stage(
         &mut self,
         spooler: &Spooler,
-    ) -> Result<Option<StagedDocument>, Reply> {
+    ) -> Result<Option<StagedDocument>, IppReply> {
         let mut staging = spooler.stage_document().await?;
         staging.write(self.head).await.map_err(spool_reply)?;
         if let Some(body) = self.rest.take() {
@@ -491,8 +491,8 @@ impl Document<'_, '_> {
 
 /// The transport replaces this answer with its own 400/408/413 and
 /// closes; the IPP status is for the log and for tests.
-fn body_reply(error: &BodyError) -> Reply {
-    Reply::error(
+fn body_reply(error: &BodyError) -> IppReply {
+    IppReply::error(
         StatusCode::ClientErrorBadRequest,
         format!("reading the request failed: {error}"),
     )
@@ -507,7 +507,7 @@ fn body_error_response(error: &BodyError) -> Response {
     response
 }
 
-enum ReadError {
+enum AttributeReadError {
     Body(BodyError),
     Malformed(DecodeError),
 }
@@ -519,25 +519,29 @@ const FIRST_READ: usize = 8 * 1024;
 /// Reads until the attribute section decodes. Returns the message, where
 /// the document starts in `buf`, and whether the body has ended. Reading
 /// stops at the limit: a longer attribute section is refused by the
-/// decoder (`MessageTooLarge`) without waiting for it.
+/// decoder ([`MessageTooLarge`](ipp_proto::decode::DecodeErrorKind::MessageTooLarge))
+/// without waiting for it.
 async fn read_attributes(
     body: &mut Body<'_>,
     buf: &mut Vec<u8>,
     limits: &DecodeLimits,
-) -> Result<(Message, usize, bool), ReadError> {
+) -> Result<(Message, usize, bool), AttributeReadError> {
     let cap = limits.max_total_bytes.saturating_add(1);
     let mut want = match body.content_length() {
         Some(len) => usize::try_from(len).unwrap_or(usize::MAX).min(cap),
         None => FIRST_READ.min(cap),
     };
     loop {
-        let ended = body.fill(buf, want).await.map_err(ReadError::Body)?;
+        let ended = body
+            .fill(buf, want)
+            .await
+            .map_err(AttributeReadError::Body)?;
         match decode_request(buf, limits) {
             Ok((msg, offset)) => return Ok((msg, offset, ended)),
             Err(e) if e.is_incomplete() && !ended && buf.len() < cap => {
                 want = want.saturating_mul(2).max(buf.len() + 1).min(cap);
             }
-            Err(e) => return Err(ReadError::Malformed(e)),
+            Err(e) => return Err(AttributeReadError::Malformed(e)),
         }
     }
 }

@@ -8,14 +8,14 @@ use ipp_proto::value::{Attribute, DelimiterTag, StatusCode, Value};
 
 use super::job_attrs::{self, JobView};
 use super::requested::Requested;
-use super::{Ctx, Document, IppService, Reply, attr, ticket};
+use super::{Ctx, Document, IppReply, IppService, attr, ticket};
 
 impl IppService {
     pub(super) async fn print_job(
         &self,
         ctx: &Ctx<'_>,
         document: &mut Document<'_, '_>,
-    ) -> Result<Reply, Reply> {
+    ) -> Result<IppReply, IppReply> {
         let printer = self.target_printer(ctx)?;
         let format = document_format(ctx, &printer)?;
         check_compression(ctx)?;
@@ -23,7 +23,7 @@ impl IppService {
         // Refuse before reading the document when the queue would anyway.
         self.spooler.validate(&new_job)?;
         let staged = document.stage(&self.spooler).await?.ok_or_else(|| {
-            Reply::error(
+            IppReply::error(
                 StatusCode::ClientErrorBadRequest,
                 "Print-Job carries no document data",
             )
@@ -32,16 +32,16 @@ impl IppService {
         Ok(self.job_answer(ctx, &job).with_ignored(ignored))
     }
 
-    pub(super) fn validate_job(&self, ctx: &Ctx<'_>) -> Result<Reply, Reply> {
+    pub(super) fn validate_job(&self, ctx: &Ctx<'_>) -> Result<IppReply, IppReply> {
         let printer = self.target_printer(ctx)?;
         document_format(ctx, &printer)?;
         check_compression(ctx)?;
         let (new_job, ignored) = new_job(ctx, &printer)?;
         self.spooler.validate(&new_job)?;
-        Ok(Reply::ok().with_ignored(ignored))
+        Ok(IppReply::ok().with_ignored(ignored))
     }
 
-    pub(super) async fn create_job(&self, ctx: &Ctx<'_>) -> Result<Reply, Reply> {
+    pub(super) async fn create_job(&self, ctx: &Ctx<'_>) -> Result<IppReply, IppReply> {
         let printer = self.target_printer(ctx)?;
         let (new_job, ignored) = new_job(ctx, &printer)?;
         let job = self.spooler.create_job(new_job).await?;
@@ -52,16 +52,16 @@ impl IppService {
         &self,
         ctx: &Ctx<'_>,
         document: &mut Document<'_, '_>,
-    ) -> Result<Reply, Reply> {
+    ) -> Result<IppReply, IppReply> {
         let job = self.target_job(ctx)?;
         let last = ctx.bool_attr("last-document").ok_or_else(|| {
-            Reply::error(
+            IppReply::error(
                 StatusCode::ClientErrorBadRequest,
                 "Send-Document needs last-document",
             )
         })?;
         let printer = self.spooler.printer(&job.printer).ok_or_else(|| {
-            Reply::error(
+            IppReply::error(
                 StatusCode::ClientErrorNotPossible,
                 "the job's printer is gone",
             )
@@ -77,14 +77,14 @@ impl IppService {
         Ok(self.job_answer(ctx, &job))
     }
 
-    pub(super) async fn cancel_job(&self, ctx: &Ctx<'_>) -> Result<Reply, Reply> {
+    pub(super) async fn cancel_job(&self, ctx: &Ctx<'_>) -> Result<IppReply, IppReply> {
         let job = self.target_job(ctx)?;
         let job = self.spooler.cancel(job.id, &ctx.requester).await?;
         tracing::info!(id = job.id, by = %ctx.requester.user, "job canceled");
-        Ok(Reply::ok())
+        Ok(IppReply::ok())
     }
 
-    pub(super) async fn hold_job(&self, ctx: &Ctx<'_>) -> Result<Reply, Reply> {
+    pub(super) async fn hold_job(&self, ctx: &Ctx<'_>) -> Result<IppReply, IppReply> {
         let job = self.target_job(ctx)?;
         // Only `indefinite` is implemented; any other time is substituted.
         let substituted = match ctx.msg.operation_attr("job-hold-until") {
@@ -94,23 +94,23 @@ impl IppService {
             _ => Vec::new(),
         };
         self.spooler.hold(job.id, &ctx.requester).await?;
-        Ok(Reply::ok().with_ignored(substituted))
+        Ok(IppReply::ok().with_ignored(substituted))
     }
 
-    pub(super) async fn release_job(&self, ctx: &Ctx<'_>) -> Result<Reply, Reply> {
+    pub(super) async fn release_job(&self, ctx: &Ctx<'_>) -> Result<IppReply, IppReply> {
         let job = self.target_job(ctx)?;
         self.spooler.release(job.id, &ctx.requester).await?;
-        Ok(Reply::ok())
+        Ok(IppReply::ok())
     }
 
-    pub(super) fn get_job_attributes(&self, ctx: &Ctx<'_>) -> Result<Reply, Reply> {
+    pub(super) fn get_job_attributes(&self, ctx: &Ctx<'_>) -> Result<IppReply, IppReply> {
         let job = self.target_job(ctx)?;
         let view = self.job_view(ctx);
         let wanted = Requested::from_request(ctx.msg, Requested::all());
-        Ok(Reply::ok().with_group(job_attrs::render(&job, &view, &wanted)))
+        Ok(IppReply::ok().with_group(job_attrs::render(&job, &view, &wanted)))
     }
 
-    pub(super) fn get_jobs(&self, ctx: &Ctx<'_>) -> Result<Reply, Reply> {
+    pub(super) fn get_jobs(&self, ctx: &Ctx<'_>) -> Result<IppReply, IppReply> {
         let filter = JobFilter {
             printer: self.jobs_scope(ctx)?,
             which: which_jobs(ctx)?,
@@ -128,7 +128,7 @@ impl IppService {
             }
             _ => Vec::new(),
         };
-        let mut reply = Reply::ok();
+        let mut reply = IppReply::ok();
         for job in self.spooler.jobs(&filter) {
             reply = reply.with_group(job_attrs::render(&job, &view, &wanted));
         }
@@ -146,16 +146,16 @@ impl IppService {
     }
 
     /// What job creation answers with (RFC 8011 4.2.1.2).
-    fn job_answer(&self, ctx: &Ctx<'_>, job: &Job) -> Reply {
+    fn job_answer(&self, ctx: &Ctx<'_>, job: &Job) -> IppReply {
         let wanted = Requested::names(&job_attrs::CREATION_ANSWER);
-        Reply::ok().with_group(job_attrs::render(job, &self.job_view(ctx), &wanted))
+        IppReply::ok().with_group(job_attrs::render(job, &self.job_view(ctx), &wanted))
     }
 
     /// The queue Get-Jobs lists: `None` for every queue (`/`, `/jobs`).
-    fn jobs_scope(&self, ctx: &Ctx<'_>) -> Result<Option<String>, Reply> {
-        use super::uri::{Target, parse_uri};
+    fn jobs_scope(&self, ctx: &Ctx<'_>) -> Result<Option<String>, IppReply> {
+        use super::uri::{UriTarget, parse_uri};
         match parse_uri(ctx.str_attr("printer-uri").unwrap_or_default()) {
-            Target::Root | Target::AllJobs => Ok(None),
+            UriTarget::Root | UriTarget::AllJobs => Ok(None),
             _ => self.target_printer(ctx).map(|p| Some(p.name)),
         }
     }
@@ -164,7 +164,7 @@ impl IppService {
 /// The job the request describes, and the job attributes it asked for
 /// that are ignored (ipp-attribute-fidelity false). With fidelity true,
 /// any unsupported attribute refuses the job (RFC 8011 4.2.1.1).
-fn new_job(ctx: &Ctx<'_>, printer: &PrinterInfo) -> Result<(NewJob, Vec<Attribute>), Reply> {
+fn new_job(ctx: &Ctx<'_>, printer: &PrinterInfo) -> Result<(NewJob, Vec<Attribute>), IppReply> {
     let job_group = ctx
         .msg
         .group(DelimiterTag::Job)
@@ -178,10 +178,10 @@ fn new_job(ctx: &Ctx<'_>, printer: &PrinterInfo) -> Result<(NewJob, Vec<Attribut
         .operation_attr("job-hold-until")
         .filter(|_| !job_group.iter().any(|a| a.name == "job-hold-until"));
     let parsed = ticket::parse(misplaced_hold.into_iter().chain(job_group))
-        .map_err(|message| Reply::error(StatusCode::ClientErrorBadRequest, message))?;
+        .map_err(|message| IppReply::error(StatusCode::ClientErrorBadRequest, message))?;
     let fidelity = ctx.bool_attr("ipp-attribute-fidelity").unwrap_or(false);
     if fidelity && !parsed.unsupported.is_empty() {
-        return Err(Reply::error(
+        return Err(IppReply::error(
             StatusCode::ClientErrorAttributesOrValuesNotSupported,
             "some job attributes are not supported and ipp-attribute-fidelity is true",
         )
@@ -211,7 +211,7 @@ fn job_name(ctx: &Ctx<'_>) -> String {
 
 /// The declared `document-format`, checked against the queue's list. `None`
 /// (absent or octet-stream) lets the core sense the format.
-fn document_format(ctx: &Ctx<'_>, printer: &PrinterInfo) -> Result<Option<String>, Reply> {
+fn document_format(ctx: &Ctx<'_>, printer: &PrinterInfo) -> Result<Option<String>, IppReply> {
     let Some(declared) = ctx.str_attr("document-format") else {
         return Ok(None);
     };
@@ -222,7 +222,7 @@ fn document_format(ctx: &Ctx<'_>, printer: &PrinterInfo) -> Result<Option<String
     if printer.formats.iter().any(|f| f.eq_ignore_ascii_case(base)) {
         return Ok(Some(base.to_ascii_lowercase()));
     }
-    Err(Reply::error(
+    Err(IppReply::error(
         StatusCode::ClientErrorDocumentFormatNotSupported,
         format!(
             "document-format {declared:?} is not supported by {}",
@@ -236,10 +236,10 @@ fn document_format(ctx: &Ctx<'_>, printer: &PrinterInfo) -> Result<Option<String
 }
 
 /// `compression-supported` is `none` (RFC 8011 4.2.1.1).
-fn check_compression(ctx: &Ctx<'_>) -> Result<(), Reply> {
+fn check_compression(ctx: &Ctx<'_>) -> Result<(), IppReply> {
     match ctx.str_attr("compression") {
         None | Some("none") => Ok(()),
-        Some(other) => Err(Reply::error(
+        Some(other) => Err(IppReply::error(
             StatusCode::ClientErrorCompressionNotSupported,
             format!("compression {other:?} is not supported"),
         )
@@ -250,13 +250,13 @@ fn check_compression(ctx: &Ctx<'_>) -> Result<(), Reply> {
 /// Send-Document: refuses what the core would refuse, before the document
 /// is read into the spool. The core still decides (the job may change
 /// meanwhile); this only spares a pointless upload.
-fn refuse_early(ctx: &Ctx<'_>, job: &Job) -> Result<(), Reply> {
+fn refuse_early(ctx: &Ctx<'_>, job: &Job) -> Result<(), IppReply> {
     ctx.requester.authorize(job, "add a document to")?;
     if job.has_document {
         return Err(CoreError::OneDocumentPerJob(job.id).into());
     }
     if job.state.is_terminal() {
-        return Err(Reply::error(
+        return Err(IppReply::error(
             StatusCode::ClientErrorNotPossible,
             format!("job {} takes no more documents", job.id),
         ));
@@ -266,12 +266,12 @@ fn refuse_early(ctx: &Ctx<'_>, job: &Job) -> Result<(), Reply> {
 
 /// `which-jobs`: RFC 8011 4.2.6.1 refuses any other value with it in the
 /// unsupported group.
-fn which_jobs(ctx: &Ctx<'_>) -> Result<WhichJobs, Reply> {
+fn which_jobs(ctx: &Ctx<'_>) -> Result<WhichJobs, IppReply> {
     match ctx.str_attr("which-jobs") {
         None | Some("not-completed") => Ok(WhichJobs::NotCompleted),
         Some("completed") => Ok(WhichJobs::Completed),
         Some("all") => Ok(WhichJobs::All),
-        Some(other) => Err(Reply::error(
+        Some(other) => Err(IppReply::error(
             StatusCode::ClientErrorAttributesOrValuesNotSupported,
             format!("which-jobs {other:?} is not supported"),
         )
@@ -280,11 +280,11 @@ fn which_jobs(ctx: &Ctx<'_>) -> Result<WhichJobs, Reply> {
 }
 
 /// `limit` is `integer(1:MAX)`.
-fn limit(ctx: &Ctx<'_>) -> Result<Option<usize>, Reply> {
+fn limit(ctx: &Ctx<'_>) -> Result<Option<usize>, IppReply> {
     match ctx.int_attr("limit") {
         None => Ok(None),
         Some(n) if n >= 1 => Ok(usize::try_from(n).ok()),
-        Some(n) => Err(Reply::error(
+        Some(n) => Err(IppReply::error(
             StatusCode::ClientErrorAttributesOrValuesNotSupported,
             "limit must be at least 1",
         )

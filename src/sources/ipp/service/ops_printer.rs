@@ -5,12 +5,12 @@
 use super::capabilities as caps;
 use super::printer_attrs;
 use super::requested::Requested;
-use super::{Ctx, IppService, Reply};
+use super::{Ctx, IppReply, IppService};
 
 impl IppService {
     /// `document-format` may narrow the answer (PWG 5100.13); every queue
     /// takes the same attributes for every format, so it is ignored.
-    pub(super) fn get_printer_attributes(&self, ctx: &Ctx<'_>) -> Result<Reply, Reply> {
+    pub(super) fn get_printer_attributes(&self, ctx: &Ctx<'_>) -> Result<IppReply, IppReply> {
         let info = self.target_printer(ctx)?;
         let wanted = Requested::from_request(ctx.msg, Requested::all());
         let statics = self.printer_cache.get(&info, ctx.host);
@@ -21,25 +21,25 @@ impl IppService {
         ));
         let mut tail = Vec::with_capacity(if wanted.is_all() { statics.len() } else { 256 });
         statics.append(&wanted, &mut tail);
-        Ok(Reply::ok().with_printer_group(dynamic, tail))
+        Ok(IppReply::ok().with_printer_group(dynamic, tail))
     }
 
-    pub(super) fn pause_printer(&self, ctx: &Ctx<'_>) -> Result<Reply, Reply> {
+    pub(super) fn pause_printer(&self, ctx: &Ctx<'_>) -> Result<IppReply, IppReply> {
         let info = self.target_printer(ctx)?;
         self.spooler.pause(&info.name, &ctx.requester)?;
         tracing::info!(printer = %info.name, by = %ctx.requester.user, "printer paused");
-        Ok(Reply::ok())
+        Ok(IppReply::ok())
     }
 
-    pub(super) fn resume_printer(&self, ctx: &Ctx<'_>) -> Result<Reply, Reply> {
+    pub(super) fn resume_printer(&self, ctx: &Ctx<'_>) -> Result<IppReply, IppReply> {
         let info = self.target_printer(ctx)?;
         self.spooler.resume(&info.name, &ctx.requester)?;
         tracing::info!(printer = %info.name, by = %ctx.requester.user, "printer resumed");
-        Ok(Reply::ok())
+        Ok(IppReply::ok())
     }
 
     /// Actions other than those supported are ignored and reported.
-    pub(super) fn identify_printer(&self, ctx: &Ctx<'_>) -> Result<Reply, Reply> {
+    pub(super) fn identify_printer(&self, ctx: &Ctx<'_>) -> Result<IppReply, IppReply> {
         let info = self.target_printer(ctx)?;
         let unsupported: Vec<_> = ctx
             .msg
@@ -54,6 +54,6 @@ impl IppService {
             .into_iter()
             .collect();
         self.spooler.identify(&info.name)?;
-        Ok(Reply::ok().with_ignored(unsupported))
+        Ok(IppReply::ok().with_ignored(unsupported))
     }
 }

@@ -1,12 +1,14 @@
 //! Get-Printer-Attributes content: every REQUIRED printer attribute of RFC
 //! 8011 5.4 and PWG 5100.12 section 6, and the Job Template defaults and
-//! supported values of `capabilities`.
+//! supported values of [`capabilities`].
 //!
 //! Most of the answer only changes when the queue's configuration does, so
 //! it is encoded once per (queue, Host) and kept as bytes with an index by
 //! attribute; a request copies the slices it wants and encodes only the
 //! few attributes that move (state, counts, clocks). This is the hottest
 //! path of the server (benchmarked against cupsd).
+//!
+//! [`capabilities`]: crate::sources::ipp::service::capabilities
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -77,7 +79,7 @@ impl StaticCache {
 
 /// The configuration the static attributes were built from.
 #[derive(Debug, PartialEq)]
-struct Source {
+struct StaticAttrsSource {
     info: String,
     location: String,
     make_and_model: String,
@@ -85,9 +87,9 @@ struct Source {
     formats: Vec<String>,
 }
 
-impl Source {
+impl StaticAttrsSource {
     fn of(info: &PrinterInfo) -> Self {
-        Source {
+        StaticAttrsSource {
             info: info.info.clone(),
             location: info.location.clone(),
             make_and_model: info.make_and_model.clone(),
@@ -105,7 +107,7 @@ impl Source {
     }
 }
 
-struct Entry {
+struct StaticAttrEntry {
     name: &'static str,
     category: Category,
     range: Range<usize>,
@@ -115,9 +117,9 @@ struct Entry {
 /// ready to be copied into a printer attributes group.
 pub(super) struct StaticAttrs {
     host: String,
-    source: Source,
+    source: StaticAttrsSource,
     bytes: Vec<u8>,
-    index: Vec<Entry>,
+    index: Vec<StaticAttrEntry>,
     /// `bytes[..all_len]` is the answer to `all`: everything but the
     /// on-request attributes, which are encoded after it.
     all_len: usize,
@@ -130,7 +132,7 @@ impl StaticAttrs {
         for (name, category, values) in static_attributes(info, host, uuid_seed) {
             let start = bytes.len();
             encode_attribute(Attribute::multi(name, values), &mut bytes);
-            index.push(Entry {
+            index.push(StaticAttrEntry {
                 name,
                 category,
                 range: start..bytes.len(),
@@ -143,7 +145,7 @@ impl StaticAttrs {
             .map_or(0, |e| e.range.end);
         StaticAttrs {
             host: host.to_string(),
-            source: Source::of(info),
+            source: StaticAttrsSource::of(info),
             bytes,
             index,
             all_len,
@@ -230,7 +232,7 @@ fn media_col(size: caps::MediaSize) -> Value {
 }
 
 /// Every static attribute; those returned only on request come last (see
-/// `StaticAttrs::all_len`).
+/// [`StaticAttrs::all_len`]).
 fn static_attributes(info: &PrinterInfo, host: &str, uuid_seed: &str) -> Vec<StaticAttribute> {
     let mut attrs = printer_description(info, host, uuid_seed);
     attrs.extend(job_template_support());

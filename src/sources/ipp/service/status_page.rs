@@ -9,25 +9,25 @@ use std::fmt::Write;
 
 use crate::config::JobPrivateValues;
 use crate::core::{Job, JobFilter, PrinterInfo, Requester, Spooler, WhichJobs};
-use crate::sources::ipp::http::{Request, Response};
+use crate::sources::ipp::http::{HttpRequest, Response};
 
-use super::uri::{self, Target};
+use super::uri::{self, UriTarget};
 
 /// Jobs listed on a page: enough to see what is going on, bounded.
 const JOBS_SHOWN: usize = 100;
 
-pub(super) fn serve_get(spooler: &Spooler, req: &Request, requester: &Requester) -> Response {
+pub(super) fn serve_get(spooler: &Spooler, req: &HttpRequest, requester: &Requester) -> Response {
     let host = uri::authority(req.host());
     let viewer = Viewer {
         requester,
         private: spooler.job_private_values(),
     };
     match uri::parse_path(&req.path) {
-        Target::Root => Response::html(overview(spooler, &viewer)),
-        Target::DefaultPrinter => {
+        UriTarget::Root => Response::html(overview(spooler, &viewer)),
+        UriTarget::DefaultPrinter => {
             printer_response(spooler, &spooler.default_printer(), &host, &viewer)
         }
-        Target::Printer(name) => printer_response(spooler, name, &host, &viewer),
+        UriTarget::Printer(name) => printer_response(spooler, name, &host, &viewer),
         _ => not_found(),
     }
 }

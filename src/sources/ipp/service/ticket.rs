@@ -1,8 +1,10 @@
 //! Job Template attributes (RFC 8011 5.2) of a job creation request, turned
-//! into a [`JobTicket`]. Whatever `capabilities` does not list is not
+//! into a [`JobTicket`]. Whatever [`capabilities`] does not list is not
 //! taken: it is returned in `unsupported` for the caller to refuse
 //! (`ipp-attribute-fidelity` true) or ignore and report (false), as RFC
 //! 8011 4.1.7 and 4.2.1.2 say.
+//!
+//! [`capabilities`]: crate::sources::ipp::service::capabilities
 
 use crate::core::JobTicket;
 use ipp_proto::value::{Attribute, Value};

@@ -9,6 +9,7 @@
 //! HOST is the client's `Host` header, so the URIs work from where the
 //! client stands.
 
+use crate::config::is_valid_queue_name;
 use crate::core::JobId;
 
 /// The authority for URIs: the `Host` header when it is a plausible
@@ -46,7 +47,7 @@ pub(super) fn more_info(host: &str, name: &str) -> String {
 
 /// What a URI or an HTTP path designates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Target<'u> {
+pub(super) enum UriTarget<'u> {
     /// `/`: the default queue for printer operations (as CUPS does), every
     /// queue for Get-Jobs.
     Root,
@@ -62,12 +63,12 @@ pub(super) enum Target<'u> {
 }
 
 /// The target of an `ipp:`, `ipps:`, `http:` or `https:` URI.
-pub(super) fn parse_uri(uri: &str) -> Target<'_> {
+pub(super) fn parse_uri(uri: &str) -> UriTarget<'_> {
     let Some(rest) = ["ipp://", "ipps://", "http://", "https://"]
         .iter()
         .find_map(|scheme| strip_prefix_ignore_case(uri, scheme))
     else {
-        return Target::Unknown;
+        return UriTarget::Unknown;
     };
     let path = rest.find('/').map_or("/", |slash| &rest[slash..]);
     let path = path.split(['?', '#']).next().unwrap_or("/");
@@ -81,46 +82,36 @@ fn strip_prefix_ignore_case<'s>(s: &'s str, prefix: &str) -> Option<&'s str> {
 }
 
 /// The target of a request path (one trailing `/` is ignored).
-pub(super) fn parse_path(path: &str) -> Target<'_> {
+pub(super) fn parse_path(path: &str) -> UriTarget<'_> {
     let path = match path.strip_suffix('/') {
         Some(trimmed) if !trimmed.is_empty() => trimmed,
         _ => path,
     };
     match path {
-        "" | "/" => return Target::Root,
-        "/ipp/print" => return Target::DefaultPrinter,
-        "/jobs" => return Target::AllJobs,
+        "" | "/" => return UriTarget::Root,
+        "/ipp/print" => return UriTarget::DefaultPrinter,
+        "/jobs" => return UriTarget::AllJobs,
         _ => {}
     }
     if let Some(name) = path
         .strip_prefix("/printers/")
         .or_else(|| path.strip_prefix("/ipp/print/"))
     {
-        return if is_queue_name(name) {
-            Target::Printer(name)
+        // The configuration's queue-name rule: anything else names no queue,
+        // and is never passed on to the core or into a log line.
+        return if is_valid_queue_name(name) {
+            UriTarget::Printer(name)
         } else {
-            Target::Unknown
+            UriTarget::Unknown
         };
     }
     if let Some(id) = path.strip_prefix("/jobs/") {
         return match id.parse::<JobId>() {
-            Ok(id) if id > 0 => Target::Job(id),
-            _ => Target::Unknown,
+            Ok(id) if id > 0 => UriTarget::Job(id),
+            _ => UriTarget::Unknown,
         };
     }
-    Target::Unknown
-}
-
-/// The queue-name rule of the configuration (letters, digits, `-`, `_`,
-/// `.`; not starting with `.`): anything else names no queue, and is never
-/// passed on to the core or into a log line.
-fn is_queue_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 127
-        && !name.starts_with('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    UriTarget::Unknown
 }
 
 #[cfg(test)]
@@ -131,24 +122,24 @@ mod tests {
     fn parses_the_uris_it_hands_out() {
         assert_eq!(
             parse_uri(&printer_uri("h:631", "lab")),
-            Target::Printer("lab")
+            UriTarget::Printer("lab")
         );
-        assert_eq!(parse_uri(&job_uri("h:631", 42)), Target::Job(42));
-        assert_eq!(parse_uri("ipp://h/ipp/print"), Target::DefaultPrinter);
-        assert_eq!(parse_uri("IPP://h/ipp/print/"), Target::DefaultPrinter);
-        assert_eq!(parse_uri("ipp://h"), Target::Root);
-        assert_eq!(parse_uri("ipp://h/?x=1"), Target::Root);
-        assert_eq!(parse_uri("ipp://h/jobs/"), Target::AllJobs);
+        assert_eq!(parse_uri(&job_uri("h:631", 42)), UriTarget::Job(42));
+        assert_eq!(parse_uri("ipp://h/ipp/print"), UriTarget::DefaultPrinter);
+        assert_eq!(parse_uri("IPP://h/ipp/print/"), UriTarget::DefaultPrinter);
+        assert_eq!(parse_uri("ipp://h"), UriTarget::Root);
+        assert_eq!(parse_uri("ipp://h/?x=1"), UriTarget::Root);
+        assert_eq!(parse_uri("ipp://h/jobs/"), UriTarget::AllJobs);
     }
 
     #[test]
     fn refuses_what_names_nothing() {
-        assert_eq!(parse_uri("file:///etc/passwd"), Target::Unknown);
-        assert_eq!(parse_uri("ipp://h/jobs/0"), Target::Unknown);
-        assert_eq!(parse_uri("ipp://h/jobs/x"), Target::Unknown);
-        assert_eq!(parse_uri("ipp://h/printers/../x"), Target::Unknown);
-        assert_eq!(parse_uri("ipp://h/printers/a%0Ab"), Target::Unknown);
-        assert_eq!(parse_uri("ipp://h/classes/a"), Target::Unknown);
+        assert_eq!(parse_uri("file:///etc/passwd"), UriTarget::Unknown);
+        assert_eq!(parse_uri("ipp://h/jobs/0"), UriTarget::Unknown);
+        assert_eq!(parse_uri("ipp://h/jobs/x"), UriTarget::Unknown);
+        assert_eq!(parse_uri("ipp://h/printers/../x"), UriTarget::Unknown);
+        assert_eq!(parse_uri("ipp://h/printers/a%0Ab"), UriTarget::Unknown);
+        assert_eq!(parse_uri("ipp://h/classes/a"), UriTarget::Unknown);
     }
 
     #[test]

@@ -20,15 +20,15 @@ pub(super) struct Checked {
 
 /// Why a request is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Refusal {
+pub(super) struct IppRefusal {
     pub status: StatusCode,
     pub message: String,
 }
 
-type Check = fn(&Message) -> Result<(), String>;
+type RequestCheck = fn(&Message) -> Result<(), String>;
 
 /// The checks, in order, each with the status its failure answers.
-const CHECKS: [(Check, StatusCode); 8] = [
+const CHECKS: [(RequestCheck, StatusCode); 8] = [
     // 4.1.8: the major version decides the encoding the client expects.
     (
         version_supported,
@@ -63,11 +63,11 @@ const CHECKS: [(Check, StatusCode); 8] = [
 ];
 
 /// Runs every check on `msg`.
-pub(super) fn check(msg: &Message) -> Result<Checked, Refusal> {
+pub(super) fn check(msg: &Message) -> Result<Checked, IppRefusal> {
     for (check, status) in CHECKS {
-        check(msg).map_err(|message| Refusal { status, message })?;
+        check(msg).map_err(|message| IppRefusal { status, message })?;
     }
-    let op = Operation::from_code(msg.code).ok_or_else(|| Refusal {
+    let op = Operation::from_code(msg.code).ok_or_else(|| IppRefusal {
         status: StatusCode::ServerErrorOperationNotSupported,
         message: format!("operation {:#06x} is not supported", msg.code),
     })?;
