@@ -1,6 +1,6 @@
 #!/bin/bash
 # The file descriptor store (FileDescriptorStoreMax= in printspoold.service;
-# FDSTORE=1/FDNAME= from src/daemon.rs): `systemctl restart printspoold`
+# FDSTORE=1/FDNAME= from src/sources/ipp/mod.rs): `systemctl restart printspoold`
 # under a load of keep-alive Get-Printer-Attributes requests on 8
 # connections. The stopping daemon finishes the requests in flight and
 # hands every idle connection to systemd; the new one takes them back and
