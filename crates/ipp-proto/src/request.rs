@@ -42,7 +42,10 @@ impl RequestBuilder {
     pub fn operation_group(self, printer_uri: &str) -> RequestBuilder {
         self.group(DelimiterTag::Operation)
             .attr("attributes-charset", Value::Charset("utf-8".into()))
-            .attr("attributes-natural-language", Value::NaturalLanguage("en".into()))
+            .attr(
+                "attributes-natural-language",
+                Value::NaturalLanguage("en".into()),
+            )
             .attr("printer-uri", Value::Uri(printer_uri.into()))
     }
 
@@ -50,7 +53,9 @@ impl RequestBuilder {
     /// group is opened when there is none).
     pub fn attr(mut self, name: &str, value: Value) -> RequestBuilder {
         if self.message.groups.is_empty() {
-            self.message.groups.push(Group::new(DelimiterTag::Operation));
+            self.message
+                .groups
+                .push(Group::new(DelimiterTag::Operation));
         }
         if let Some(group) = self.message.groups.last_mut() {
             group.push(Attribute::new(name, value));
@@ -100,7 +105,10 @@ mod tests {
     fn a_built_request_decodes_to_the_same_message() {
         let request = RequestBuilder::new(0x000b, 7)
             .operation_group("ipp://localhost/printers/p")
-            .attr("requested-attributes", Value::Keyword("printer-state".into()))
+            .attr(
+                "requested-attributes",
+                Value::Keyword("printer-state".into()),
+            )
             .also(Value::Keyword("queued-job-count".into()))
             .group(DelimiterTag::Job)
             .attr("copies", Value::Integer(2));
