@@ -185,12 +185,12 @@ impl DbusFixture {
 }
 
 type PropertyMap = HashMap<String, OwnedValue>;
-type SubmitOptions = HashMap<&'static str, Value<'static>>;
+type DbusCallOptions = HashMap<&'static str, Value<'static>>;
 
 async fn submit(
     proxy: &Proxy<'_>,
     document: impl AsFd,
-    options: SubmitOptions,
+    options: DbusCallOptions,
 ) -> zbus::Result<u32> {
     proxy
         .call(
@@ -200,8 +200,8 @@ async fn submit(
         .await
 }
 
-fn held() -> SubmitOptions {
-    SubmitOptions::from([("job-hold-until", Value::from("indefinite"))])
+fn held() -> DbusCallOptions {
+    DbusCallOptions::from([("job-hold-until", Value::from("indefinite"))])
 }
 
 async fn get_job(proxy: &Proxy<'_>, id: u32) -> PropertyMap {
@@ -338,7 +338,7 @@ async fn a_document_passed_by_fd_prints_byte_exact_with_a_signal_per_state() {
         .unwrap();
 
     let bytes = pattern(512 * 1024 + 17);
-    let id = submit(&proxy, fx.file("doc.bin", &bytes), SubmitOptions::new())
+    let id = submit(&proxy, fx.file("doc.bin", &bytes), DbusCallOptions::new())
         .await
         .unwrap();
 
@@ -396,7 +396,7 @@ async fn bad_descriptors_and_oversized_documents_are_refused_and_serving_goes_on
     ];
     for (what, fd, expected) in refused {
         assert_eq!(
-            error_name(submit(&proxy, &fd, SubmitOptions::new()).await),
+            error_name(submit(&proxy, &fd, DbusCallOptions::new()).await),
             expected,
             "{what}"
         );
@@ -418,7 +418,7 @@ async fn bad_descriptors_and_oversized_documents_are_refused_and_serving_goes_on
         let _ = writer.write_all(&pattern(200 * 1024));
     });
     assert_eq!(
-        error_name(submit(&proxy, &reader, SubmitOptions::new()).await),
+        error_name(submit(&proxy, &reader, DbusCallOptions::new()).await),
         TOO_LARGE
     );
     drop(reader);
@@ -426,7 +426,7 @@ async fn bad_descriptors_and_oversized_documents_are_refused_and_serving_goes_on
 
     let jobs: Vec<PropertyMap> = proxy.call("ListJobs", &("all",)).await.unwrap();
     assert!(jobs.is_empty(), "refused documents made jobs: {jobs:?}");
-    let id = submit(&proxy, fx.file("ok.txt", b"fine\n"), SubmitOptions::new())
+    let id = submit(&proxy, fx.file("ok.txt", b"fine\n"), DbusCallOptions::new())
         .await
         .unwrap();
     wait_for_state(&proxy, id, "completed").await;
