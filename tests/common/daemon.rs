@@ -14,7 +14,7 @@
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::net::{SocketAddr, TcpListener};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixDatagram, UnixListener};
 use std::os::unix::process::CommandExt;
@@ -27,7 +27,9 @@ use std::time::{Duration, Instant};
 use printspoold::sources::ipp::listeners::{PASSED_TCP_NAME, PASSED_UNIX_NAME};
 
 use super::fs::{ScratchDir, create_spool_dir};
-use super::process::{die_with_parent, scrub_service_manager_env};
+use super::process::{
+    die_with_parent, pidfd, poll_readable, scrub_service_manager_env, wait_for_exit,
+};
 use super::{DAEMON, READY_TIMEOUT, indent};
 
 // ---------------------------------------------------------------------------
@@ -198,30 +200,6 @@ fn is_ready(message: &str) -> bool {
     message.lines().any(|line| line == "READY=1")
 }
 
-/// A pidfd for `child`: readable once it exits.
-fn pidfd(child: &Child) -> OwnedFd {
-    use rustix::process::{Pid, PidfdFlags, pidfd_open};
-    let pid = Pid::from_child(child);
-    pidfd_open(pid, PidfdFlags::empty()).unwrap_or_else(|e| panic!("pidfd_open({pid:?}): {e}"))
-}
-
-/// Blocks until one of `fds` is readable or `timeout` passes.
-fn poll_readable(fds: &[std::os::fd::BorrowedFd<'_>], timeout: Duration) {
-    let mut polled: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|fd| libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    let millis = i32::try_from(timeout.as_millis().max(1)).unwrap_or(i32::MAX);
-    // SAFETY: `polled` is a valid array of `polled.len()` pollfds whose
-    // descriptors stay open for the call (borrowed). EINTR is a wake-up
-    // like any other: the caller checks its conditions again.
-    unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, millis) };
-}
-
 /// What a started daemon sent on its notify socket, still being read.
 pub struct Notifications {
     socket: UnixDatagram,
@@ -352,22 +330,6 @@ fn pass_as_fd_3_and_up(command: &mut Command, fds: Vec<RawFd>) {
 pub struct ReadyService {
     pub child: Child,
     pub notifications: Notifications,
-}
-
-/// Waits for `child` to exit, up to `timeout`, on its pidfd.
-pub fn wait_for_exit(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let pidfd = pidfd(child);
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return None;
-        }
-        poll_readable(&[pidfd.as_fd()], left);
-    }
 }
 
 // ---------------------------------------------------------------------------

@@ -238,8 +238,6 @@ fn exchange(addr: SocketAddr, bytes: &[u8], timeout: Duration, half_close: bool)
     }
 }
 
-/// Panics unless a fresh connection gets a successful Get-Printer-Attributes
-
 /// A whole POST of `ipp` to `path`, head ([`post_head`]) and body.
 pub fn post_request(host: impl std::fmt::Display, path: &str, ipp: &[u8]) -> Vec<u8> {
     let mut request = post_head(host, path, ipp.len() as u64);

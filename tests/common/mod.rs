@@ -62,6 +62,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// Polls `done` every 20 ms until it holds or `timeout` passes; returns
 /// whether it held. For states only observable by looking (a file, a job
 /// state); a process's own events are awaited directly (see [`daemon`]).
+#[allow(dead_code, reason = "each test crate uses a different part")]
 pub fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     loop {

@@ -9,7 +9,8 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use super::fs::ScratchDir;
-use super::wait_until;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::process::Child;
 
 /// Keeps variables a service manager may have set for the test runner from
 /// changing how the daemon under test starts and logs.
@@ -55,18 +56,11 @@ pub fn run_with_timeout(mut command: Command, timeout: Duration) -> (Option<Exit
     let mut child = command
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_for_exit(&mut child, timeout);
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     let mut text = String::from_utf8_lossy(&fs::read(&out_path).unwrap()).into_owned();
     let stderr = fs::read(&err_path).unwrap();
     if !stderr.is_empty() {
@@ -107,11 +101,8 @@ pub fn output_within(mut command: Command, limit: Duration) -> std::process::Out
         let _ = stderr.read_to_end(&mut bytes);
         bytes
     });
-    let mut status = None;
-    let finished = wait_until(limit, || {
-        status = child.try_wait().unwrap();
-        status.is_some()
-    });
+    let status = wait_for_exit(&mut child, limit);
+    let finished = status.is_some();
     if !finished {
         let _ = child.kill();
         let _ = child.wait();
@@ -181,4 +172,44 @@ pub fn current_user() -> String {
             .to_string_lossy()
             .into_owned()
     }
+}
+
+/// Waits for `child` to exit, up to `timeout`, on its pidfd.
+pub fn wait_for_exit(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let pidfd = pidfd(child);
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        poll_readable(&[pidfd.as_fd()], left);
+    }
+}
+
+/// A pidfd for `child`: readable once it exits.
+pub fn pidfd(child: &Child) -> OwnedFd {
+    use rustix::process::{Pid, PidfdFlags, pidfd_open};
+    let pid = Pid::from_child(child);
+    pidfd_open(pid, PidfdFlags::empty()).unwrap_or_else(|e| panic!("pidfd_open({pid:?}): {e}"))
+}
+
+/// Blocks until one of `fds` is readable or `timeout` passes.
+pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout: Duration) {
+    let mut polled: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let millis = i32::try_from(timeout.as_millis().max(1)).unwrap_or(i32::MAX);
+    // SAFETY: `polled` is a valid array of `polled.len()` pollfds whose
+    // descriptors stay open for the call (borrowed). EINTR is a wake-up
+    // like any other: the caller checks its conditions again.
+    unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, millis) };
 }
