@@ -20,8 +20,8 @@ use std::os::unix::net::{UnixDatagram, UnixListener};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use printspoold::sources::ipp::listeners::{PASSED_TCP_NAME, PASSED_UNIX_NAME};
@@ -117,7 +117,6 @@ fn listen_like_systemd(fd: std::os::fd::BorrowedFd<'_>) {
 struct NotifySocket {
     socket: UnixDatagram,
     path: PathBuf,
-    messages: Arc<Mutex<Vec<String>>>,
 }
 
 impl NotifySocket {
@@ -130,11 +129,7 @@ impl NotifySocket {
         // Like /run/systemd/notify: a daemon that dropped privileges
         // still reaches it.
         fs::set_permissions(&path, fs::Permissions::from_mode(0o777)).unwrap();
-        NotifySocket {
-            socket,
-            path,
-            messages: Arc::default(),
-        }
+        NotifySocket { socket, path }
     }
 
     /// Waits until `child` sends `READY=1`. Err when it exits first (with
@@ -160,17 +155,13 @@ impl NotifySocket {
         }
     }
 
-    /// Every datagram queued now, recorded and returned.
+    /// Every datagram queued now.
     fn receive_pending(&self) -> Vec<String> {
         let mut received = Vec::new();
         let mut buffer = [0u8; 4096];
         while let Ok(n) = self.socket.recv(&mut buffer) {
             received.push(String::from_utf8_lossy(&buffer[..n]).into_owned());
         }
-        self.messages
-            .lock()
-            .unwrap()
-            .extend(received.iter().cloned());
         received
     }
 
@@ -179,19 +170,14 @@ impl NotifySocket {
     /// lines nobody reads would wait a second on each further one.
     fn drain_in_background(self) -> Notifications {
         let reader = self.socket.try_clone().unwrap();
-        let messages = Arc::clone(&self.messages);
         std::thread::spawn(move || {
             let mut buffer = [0u8; 4096];
             // shutdown(2) in `Notifications::drop` ends this with Ok(0).
-            while let Ok(n @ 1..) = reader.recv(&mut buffer) {
-                let message = String::from_utf8_lossy(&buffer[..n]).into_owned();
-                messages.lock().unwrap().push(message);
-            }
+            while let Ok(1..) = reader.recv(&mut buffer) {}
         });
         Notifications {
             socket: self.socket,
             path: self.path,
-            messages: self.messages,
         }
     }
 }
@@ -200,18 +186,11 @@ fn is_ready(message: &str) -> bool {
     message.lines().any(|line| line == "READY=1")
 }
 
-/// What a started daemon sent on its notify socket, still being read.
+/// A started daemon's notify socket, still being read (and closed on
+/// drop).
 pub struct Notifications {
     socket: UnixDatagram,
     path: PathBuf,
-    messages: Arc<Mutex<Vec<String>>>,
-}
-
-impl Notifications {
-    /// Every message so far, oldest first.
-    pub fn messages(&self) -> Vec<String> {
-        self.messages.lock().unwrap().clone()
-    }
 }
 
 impl Drop for Notifications {
@@ -339,7 +318,7 @@ pub struct ReadyService {
 /// into `<spool>/printed/`), on passed sockets. Killed (SIGKILL) on drop.
 pub struct Daemon {
     child: Child,
-    notifications: Notifications,
+    _notifications: Notifications,
     sockets: Arc<PassedSockets>,
     pub addr: SocketAddr,
     pub spool: PathBuf,
@@ -434,7 +413,7 @@ impl Daemon {
             .map_err(|why| format!("{why}; log:\n{}", read_log(log)))?;
         Ok(Daemon {
             child: service.child,
-            notifications: service.notifications,
+            _notifications: service.notifications,
             sockets: Arc::clone(sockets),
             addr: sockets.addr(),
             spool: spool.to_path_buf(),
@@ -445,11 +424,6 @@ impl Daemon {
     /// The sockets it serves, for a restart on the same ones.
     pub fn sockets(&self) -> Arc<PassedSockets> {
         Arc::clone(&self.sockets)
-    }
-
-    /// Everything it sent on its notify socket so far.
-    pub fn notifications(&self) -> Vec<String> {
-        self.notifications.messages()
     }
 
     pub fn pid(&self) -> i32 {
