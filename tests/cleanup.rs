@@ -140,7 +140,7 @@ fn the_size_cap_purges_oldest_finished_first_and_never_queued() {
 
 #[test]
 fn cleanup_of_a_spool_without_a_daemon_works_and_says_so() {
-    let dir = TempDir::new("cleanup-alone");
+    let dir = ScratchDir::new("cleanup-alone");
     let spool = dir.path().join("spool");
     fs::create_dir_all(&spool).unwrap();
     let summary = cleanup(&spool, "");

@@ -23,7 +23,7 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn write_config(dir: &TempDir, name: &str, contents: &str) -> String {
+fn write_config(dir: &ScratchDir, name: &str, contents: &str) -> String {
     let path = dir.path().join(name);
     std::fs::write(&path, contents).unwrap();
     path.to_str().unwrap().to_string()
@@ -31,7 +31,7 @@ fn write_config(dir: &TempDir, name: &str, contents: &str) -> String {
 
 #[test]
 fn check_config_accepts_a_good_file() {
-    let dir = TempDir::new("cli-good");
+    let dir = ScratchDir::new("cli-good");
     let out_dir = dir.path().join("out");
     let config = write_config(
         &dir,
@@ -54,7 +54,7 @@ fn check_config_accepts_a_good_file() {
 
 #[test]
 fn check_config_refuses_an_unknown_key_naming_file_and_line() {
-    let dir = TempDir::new("cli-unknown");
+    let dir = ScratchDir::new("cli-unknown");
     let config = write_config(
         &dir,
         "bad.toml",
@@ -75,7 +75,7 @@ fn check_config_refuses_an_unknown_key_naming_file_and_line() {
 
 #[test]
 fn check_config_refuses_a_bad_value_and_a_missing_file() {
-    let dir = TempDir::new("cli-bad-value");
+    let dir = ScratchDir::new("cli-bad-value");
     let config = write_config(&dir, "bad.toml", "[server]\n\nidle_exit_after = \"soon\"\n");
     let output = daemon(&["--check-config", "--config", &config]);
     let stderr = text(&output.stderr);

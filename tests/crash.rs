@@ -40,20 +40,20 @@ struct Ledger {
     attempts: u64,
 }
 
-struct Shared {
-    /// Where the current daemon listens (the port may change on restart).
-    addr: Mutex<SocketAddr>,
+struct CrashClients {
+    /// Where every daemon listens: the harness's socket, passed to each.
+    addr: SocketAddr,
     stop: AtomicBool,
     ledger: Mutex<Ledger>,
 }
 
 /// One client: submit random documents until told to stop.
-fn client(shared: Arc<Shared>, seed: u64) {
+fn client(shared: Arc<CrashClients>, seed: u64) {
     let mut rng = Rng::new(seed);
     let mut n = 0u64;
     while !shared.stop.load(Ordering::Relaxed) {
         n += 1;
-        let addr = *shared.addr.lock().unwrap();
+        let addr = shared.addr;
         let len = rng.range(1024, 64 * 1024) as usize;
         let document = rng.bytes(len);
         let hash = sha256_hex(&document);
@@ -87,18 +87,11 @@ fn client(shared: Arc<Shared>, seed: u64) {
     }
 }
 
-/// Starts the daemon on `port`, or on a fresh port when that one cannot be
-/// bound again (the kernel may hold it briefly); publishes the address.
-/// Restarts the daemon and points the clients at it.
-fn restart(
-    spool: &std::path::Path,
-    log: &std::path::Path,
-    port: &mut u16,
-    shared: &Shared,
-) -> Daemon {
-    let daemon = Daemon::restart_on(spool, log, port, RECOVERY_TIMEOUT);
-    *shared.addr.lock().unwrap() = daemon.addr;
-    daemon
+/// Starts a daemon on the spool and the sockets every run shares, as
+/// systemd's `Restart=` would: clients that connected while no daemon ran
+/// wait in the socket's backlog.
+fn restart(spool: &std::path::Path, log: &std::path::Path, sockets: &Arc<PassedSockets>) -> Daemon {
+    Daemon::restart(sockets, spool, log, RECOVERY_TIMEOUT)
 }
 
 fn tail(log: &std::path::Path) -> String {
@@ -120,13 +113,13 @@ fn acknowledged_jobs_survive_sigkill_and_nothing_partial_prints() {
     let started = Instant::now();
     let (mut rng, seed) = Rng::from_env_or_clock();
     eprintln!("crash test seed: {seed} (set PRINTSPOOLD_TEST_SEED={seed} to replay)");
-    let dir = TempDir::new("crash");
+    let dir = ScratchDir::new("crash");
     let spool = dir.path().join("spool");
     let log = dir.path().join("daemon.log");
-    let mut port = free_port();
+    let sockets = Arc::new(PassedSockets::tcp());
 
-    let shared = Arc::new(Shared {
-        addr: Mutex::new(SocketAddr::from(([127, 0, 0, 1], port))),
+    let shared = Arc::new(CrashClients {
+        addr: sockets.addr(),
         stop: AtomicBool::new(false),
         ledger: Mutex::new(Ledger::default()),
     });
@@ -140,7 +133,7 @@ fn acknowledged_jobs_survive_sigkill_and_nothing_partial_prints() {
 
     for round in 0..ROUNDS {
         let restarting = Instant::now();
-        let mut daemon = restart(&spool, &log, &mut port, &shared);
+        let mut daemon = restart(&spool, &log, &sockets);
         let lifetime = Duration::from_millis(rng.range(100, MAX_LIFETIME_MS));
         eprintln!(
             "round {round}: serving after {:?}, killing after {lifetime:?}",
@@ -161,7 +154,7 @@ fn acknowledged_jobs_survive_sigkill_and_nothing_partial_prints() {
 
     let ledger = std::mem::take(&mut *shared.ledger.lock().unwrap());
     let server = TestServer {
-        daemon: restart(&spool, &log, &mut port, &shared),
+        daemon: restart(&spool, &log, &sockets),
         dir,
     };
     eprintln!(

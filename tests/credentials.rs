@@ -28,8 +28,8 @@ fn check_config(config: &std::path::Path, credentials: Option<&std::path::Path>)
     command.output().unwrap()
 }
 
-fn setup(label: &str) -> (TempDir, std::path::PathBuf, std::path::PathBuf) {
-    let dir = TempDir::new(label);
+fn setup(label: &str) -> (ScratchDir, std::path::PathBuf, std::path::PathBuf) {
+    let dir = ScratchDir::new(label);
     let creds = dir.path().join("creds");
     std::fs::create_dir(&creds).unwrap();
     let config = dir.path().join("printspoold.toml");

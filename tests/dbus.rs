@@ -68,6 +68,8 @@ const SYSTEM_LIKE_POLICY: &str = r#"
 /// `printspoold --session-bus` on a private bus, killed on drop.
 struct BusDaemon {
     child: Child,
+    _notifications: Notifications,
+    _sockets: PassedSockets,
     addr: SocketAddr,
     spool: PathBuf,
     log: PathBuf,
@@ -75,53 +77,47 @@ struct BusDaemon {
 
 impl BusDaemon {
     /// Starts the daemon with `config` as its configuration file text and
-    /// waits until it owns the bus name, which it requests last.
-    async fn start(dir: &Path, bus: &PrivateBus, config: &str) -> BusDaemon {
+    /// waits for READY=1, which it sends once it owns the bus name,
+    /// requested last.
+    async fn start(dir: &Path, bus: &DbusTestBus, config: &str) -> BusDaemon {
         let config_path = dir.join("printspoold.toml");
         fs::write(&config_path, config).unwrap();
-        let mut last_log = String::new();
-        for _ in 0..3 {
-            let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-            let log = dir.join("daemon.log");
-            let mut command = Command::new(DAEMON);
-            command
-                .arg("--config")
-                .arg(&config_path)
-                .arg("--listen")
-                .arg(addr.to_string())
-                .arg("--spool-dir")
-                .arg(dir.join("spool"))
-                .arg("--session-bus")
-                .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
-                .stdin(Stdio::null())
-                .stderr(File::create(&log).unwrap());
-            scrub_service_manager_env(&mut command);
-            die_with_parent(&mut command);
-            let mut daemon = BusDaemon {
-                child: command.spawn().unwrap(),
-                addr,
-                spool: dir.join("spool"),
-                log,
-            };
-            if daemon.wait_for_name(bus).await {
-                return daemon;
-            }
-            // Most likely the port was taken between probe and bind.
-            last_log = daemon.log_text();
-        }
-        panic!("printspoold never took {BUS_NAME}; log:\n{last_log}");
-    }
-
-    async fn wait_for_name(&mut self, bus: &PrivateBus) -> bool {
-        if !wait_for_name(&bus.address, &mut self.child, WAIT).await {
-            return false;
-        }
+        let sockets = PassedSockets::tcp();
+        let log = dir.join("daemon.log");
+        let mut launch = ServiceLaunch::new(DAEMON, Some(&sockets), dir);
+        launch
+            .command()
+            .arg("--config")
+            .arg(&config_path)
+            .arg("--spool-dir")
+            .arg(dir.join("spool"))
+            .arg("--session-bus")
+            .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
+            .stdin(Stdio::null())
+            .stderr(File::create(&log).unwrap());
+        let service = launch.spawn(WAIT).unwrap_or_else(|e| {
+            let text = fs::read_to_string(&log).unwrap_or_default();
+            panic!("printspoold never became ready: {e}; log:\n{text}")
+        });
+        let mut daemon = BusDaemon {
+            child: service.child,
+            _notifications: service.notifications,
+            addr: sockets.addr(),
+            _sockets: sockets,
+            spool: dir.join("spool"),
+            log,
+        };
+        assert!(
+            wait_for_name(&bus.address, &mut daemon.child, WAIT).await,
+            "READY=1 without {BUS_NAME}; log:\n{}",
+            daemon.log_text()
+        );
         // The name comes last: IPP must already answer.
         assert!(
-            TcpStream::connect(self.addr).is_ok(),
+            TcpStream::connect(daemon.addr).is_ok(),
             "D-Bus name before IPP listener"
         );
-        true
+        daemon
     }
 
     fn log_text(&self) -> String {
@@ -156,20 +152,20 @@ impl Drop for BusDaemon {
 }
 
 /// A running daemon on an open bus, and a root client.
-struct Fixture {
+struct DbusFixture {
     client: Connection,
     daemon: BusDaemon,
-    bus: PrivateBus,
-    dir: TempDir,
+    bus: DbusTestBus,
+    dir: ScratchDir,
 }
 
-impl Fixture {
-    async fn start(label: &str, config: &str) -> Fixture {
-        let dir = TempDir::new(label);
-        let bus = PrivateBus::open(dir.path());
+impl DbusFixture {
+    async fn start(label: &str, config: &str) -> DbusFixture {
+        let dir = ScratchDir::new(label);
+        let bus = DbusTestBus::open(dir.path());
         let daemon = BusDaemon::start(dir.path(), &bus, config).await;
         let client = bus.connect().await;
-        Fixture {
+        DbusFixture {
             client,
             daemon,
             bus,
@@ -188,10 +184,14 @@ impl Fixture {
     }
 }
 
-type Dict = HashMap<String, OwnedValue>;
-type Options = HashMap<&'static str, Value<'static>>;
+type PropertyMap = HashMap<String, OwnedValue>;
+type DbusCallOptions = HashMap<&'static str, Value<'static>>;
 
-async fn submit(proxy: &Proxy<'_>, document: impl AsFd, options: Options) -> zbus::Result<u32> {
+async fn submit(
+    proxy: &Proxy<'_>,
+    document: impl AsFd,
+    options: DbusCallOptions,
+) -> zbus::Result<u32> {
     proxy
         .call(
             "SubmitJob",
@@ -200,19 +200,19 @@ async fn submit(proxy: &Proxy<'_>, document: impl AsFd, options: Options) -> zbu
         .await
 }
 
-fn held() -> Options {
-    Options::from([("job-hold-until", Value::from("indefinite"))])
+fn held() -> DbusCallOptions {
+    DbusCallOptions::from([("job-hold-until", Value::from("indefinite"))])
 }
 
-async fn get_job(proxy: &Proxy<'_>, id: u32) -> Dict {
+async fn get_job(proxy: &Proxy<'_>, id: u32) -> PropertyMap {
     proxy.call("GetJob", &(id,)).await.unwrap()
 }
 
-fn text(dict: &Dict, key: &str) -> String {
+fn text(dict: &PropertyMap, key: &str) -> String {
     String::try_from(dict[key].clone()).unwrap()
 }
 
-async fn wait_for_state(proxy: &Proxy<'_>, id: u32, state: &str) -> Dict {
+async fn wait_for_state(proxy: &Proxy<'_>, id: u32, state: &str) -> PropertyMap {
     let deadline = Instant::now() + WAIT;
     loop {
         let job = get_job(proxy, id).await;
@@ -324,7 +324,7 @@ fn the_bus_name_is_one_constant_everywhere() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_document_passed_by_fd_prints_byte_exact_with_a_signal_per_state() {
-    let fx = Fixture::start("dbus-exact", "").await;
+    let fx = DbusFixture::start("dbus-exact", "").await;
     let proxy = fx.proxy().await;
     let rule = MatchRule::builder()
         .msg_type(zbus::message::Type::Signal)
@@ -338,7 +338,7 @@ async fn a_document_passed_by_fd_prints_byte_exact_with_a_signal_per_state() {
         .unwrap();
 
     let bytes = pattern(512 * 1024 + 17);
-    let id = submit(&proxy, fx.file("doc.bin", &bytes), Options::new())
+    let id = submit(&proxy, fx.file("doc.bin", &bytes), DbusCallOptions::new())
         .await
         .unwrap();
 
@@ -371,7 +371,7 @@ async fn a_document_passed_by_fd_prints_byte_exact_with_a_signal_per_state() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_descriptors_and_oversized_documents_are_refused_and_serving_goes_on() {
-    let fx = Fixture::start(
+    let fx = DbusFixture::start(
         "dbus-badfd",
         "[server.limits]\nmax_document_bytes = 65536\n",
     )
@@ -396,12 +396,12 @@ async fn bad_descriptors_and_oversized_documents_are_refused_and_serving_goes_on
     ];
     for (what, fd, expected) in refused {
         assert_eq!(
-            error_name(submit(&proxy, &fd, Options::new()).await),
+            error_name(submit(&proxy, &fd, DbusCallOptions::new()).await),
             expected,
             "{what}"
         );
         // Still serving, on both entry paths.
-        let printers: Vec<Dict> = proxy.call("ListPrinters", &()).await.unwrap();
+        let printers: Vec<PropertyMap> = proxy.call("ListPrinters", &()).await.unwrap();
         assert_eq!(printers.len(), 1, "after the {what}");
         let response = ipp_call(
             fx.daemon.addr,
@@ -418,15 +418,15 @@ async fn bad_descriptors_and_oversized_documents_are_refused_and_serving_goes_on
         let _ = writer.write_all(&pattern(200 * 1024));
     });
     assert_eq!(
-        error_name(submit(&proxy, &reader, Options::new()).await),
+        error_name(submit(&proxy, &reader, DbusCallOptions::new()).await),
         TOO_LARGE
     );
     drop(reader);
     feeder.join().unwrap();
 
-    let jobs: Vec<Dict> = proxy.call("ListJobs", &("all",)).await.unwrap();
+    let jobs: Vec<PropertyMap> = proxy.call("ListJobs", &("all",)).await.unwrap();
     assert!(jobs.is_empty(), "refused documents made jobs: {jobs:?}");
-    let id = submit(&proxy, fx.file("ok.txt", b"fine\n"), Options::new())
+    let id = submit(&proxy, fx.file("ok.txt", b"fine\n"), DbusCallOptions::new())
         .await
         .unwrap();
     wait_for_state(&proxy, id, "completed").await;
@@ -478,7 +478,7 @@ async fn nobody_client() {
 }
 
 /// Runs `nobody_client` as nobody:nogroup; returns its RESULT line.
-fn as_nobody(bus: &PrivateBus, action: &str, stdin: Option<File>) -> String {
+fn as_nobody(bus: &DbusTestBus, action: &str, stdin: Option<File>) -> String {
     let mut command = nobody_client_command(action);
     command
         .env("PRINTSPOOLD_TEST_BUS", &bus.address)
@@ -488,7 +488,7 @@ fn as_nobody(bus: &PrivateBus, action: &str, stdin: Option<File>) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn owners_and_admins_over_the_real_bus() {
-    let fx = Fixture::start("dbus-users", "").await;
+    let fx = DbusFixture::start("dbus-users", "").await;
     let proxy = fx.proxy().await;
     let root_job = submit(&proxy, fx.file("root.txt", b"root's\n"), held())
         .await
@@ -539,7 +539,7 @@ async fn owners_and_admins_over_the_real_bus() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_are_the_same_over_dbus_and_ipp() {
-    let fx = Fixture::start("dbus-ipp", "").await;
+    let fx = DbusFixture::start("dbus-ipp", "").await;
     let proxy = fx.proxy().await;
     let uri = fx.daemon.queue_uri();
 
@@ -608,7 +608,7 @@ fn interface_element(xml: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shipped_xml_is_what_the_daemon_reports() {
-    let fx = Fixture::start("dbus-xml", "").await;
+    let fx = DbusFixture::start("dbus-xml", "").await;
     let live = fx.proxy().await.introspect().await.unwrap();
     let shipped = fs::read_to_string(repo_file(&format!("dbus/{BUS_NAME}.xml"))).unwrap();
     assert_eq!(
@@ -623,9 +623,9 @@ async fn the_shipped_xml_is_what_the_daemon_reports() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shipped_policy_lets_anyone_call_but_not_own_or_set() {
-    let dir = TempDir::new("dbus-policy");
+    let dir = ScratchDir::new("dbus-policy");
     let policy = repo_file(&format!("dbus/{BUS_NAME}.conf"));
-    let bus = PrivateBus::start(
+    let bus = DbusTestBus::start(
         dir.path(),
         &format!(
             "{SYSTEM_LIKE_POLICY}  <include>{}</include>\n",
@@ -729,8 +729,9 @@ async fn the_shipped_policy_lets_anyone_call_but_not_own_or_set() {
         ])
         .arg("--config")
         .arg(dir.path().join("printspoold.toml"))
+        // Never bound: the daemon stops before. Port 0 if it were.
         .arg("--listen")
-        .arg(format!("127.0.0.1:{}", free_port()))
+        .arg("127.0.0.1:0")
         .arg("--spool-dir")
         .arg(&spool)
         .arg("--session-bus")
@@ -760,7 +761,7 @@ async fn the_shipped_policy_lets_anyone_call_but_not_own_or_set() {
 /// name; after SIGTERM (name released first) the next call starts it again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_call_activates_the_daemon_and_the_next_one_after_it_stops() {
-    let dir = TempDir::new("dbus-activation");
+    let dir = ScratchDir::new("dbus-activation");
     let services = dir.path().join("services");
     fs::create_dir_all(&services).unwrap();
     let socket = dir.path().join("bus.socket");
@@ -773,11 +774,13 @@ async fn the_first_call_activates_the_daemon_and_the_next_one_after_it_stops() {
     let pids = dir.path().join("activated.pids");
     let exec = format!(
         "/bin/sh -c 'echo $$ >> {}; exec /usr/bin/env DBUS_SESSION_BUS_ADDRESS=unix:path={} NO_COLOR=1 \
-         {DAEMON} --config {} --listen 127.0.0.1:{} --spool-dir {} --session-bus'",
+         {DAEMON} --config {} --listen {} --spool-dir {} --session-bus'",
         pids.display(),
         socket.display(),
         config.display(),
-        free_port(),
+        // The bus starts it, not us: it binds its own socket (no port to
+        // guess).
+        dir.path().join("ipp.sock").display(),
         dir.path().join("spool").display()
     );
     let _cleanup = KillRecorded(pids.clone());
@@ -786,7 +789,7 @@ async fn the_first_call_activates_the_daemon_and_the_next_one_after_it_stops() {
         format!("[D-BUS Service]\nName={name}\nExec={exec}\n"),
     )
     .unwrap();
-    let bus = PrivateBus::start(
+    let bus = DbusTestBus::start(
         dir.path(),
         &format!(
             "{OPEN_POLICY}  <servicedir>{}</servicedir>\n",
@@ -799,7 +802,7 @@ async fn the_first_call_activates_the_daemon_and_the_next_one_after_it_stops() {
     let proxy = service_proxy(&client).await;
 
     let started = Instant::now();
-    let printers: Vec<Dict> = tokio::time::timeout(WAIT, proxy.call("ListPrinters", &()))
+    let printers: Vec<PropertyMap> = tokio::time::timeout(WAIT, proxy.call("ListPrinters", &()))
         .await
         .expect("activation within 10 s")
         .expect("the activated daemon answers");
@@ -829,7 +832,7 @@ async fn the_first_call_activates_the_daemon_and_the_next_one_after_it_stops() {
     );
 
     // The next call activates a new instance, which finds the same spool.
-    let printers: Vec<Dict> = tokio::time::timeout(WAIT, proxy.call("ListPrinters", &()))
+    let printers: Vec<PropertyMap> = tokio::time::timeout(WAIT, proxy.call("ListPrinters", &()))
         .await
         .expect("re-activation within 10 s")
         .expect("the new instance answers");

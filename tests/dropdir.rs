@@ -16,7 +16,7 @@ use std::time::Duration;
 use common::*;
 
 /// Starts a daemon whose configuration is `config` (TOML).
-fn daemon_with(dir: &TempDir, config: &str) -> Daemon {
+fn daemon_with(dir: &ScratchDir, config: &str) -> Daemon {
     let spool = dir.path().join("spool");
     fs::create_dir_all(&spool).unwrap();
     // Daemon::start uses `<spool>.empty.toml` as its configuration file.
@@ -67,7 +67,7 @@ fn reasons(dir: &Path) -> Vec<String> {
 
 #[test]
 fn a_file_written_in_place_slowly_is_not_taken_until_renamed() {
-    let dir = TempDir::new("dropdir-slow");
+    let dir = ScratchDir::new("dropdir-slow");
     let daemon = daemon_with(&dir, "");
     let incoming = incoming(&daemon);
     let temp = incoming.join(".slow.txt");
@@ -122,7 +122,7 @@ fn the_old_intake_section_still_sets_the_drop_directory_with_a_warning() {
 #[test]
 fn a_thousand_files_dropped_at_once_become_a_thousand_jobs() {
     const FILES: usize = 1000;
-    let dir = TempDir::new("dropdir-thousand");
+    let dir = ScratchDir::new("dropdir-thousand");
     // One user's thousand jobs may all be active at once here: the caps
     // (tests/limits.rs) are not this test's subject.
     let daemon = daemon_with(
@@ -166,7 +166,7 @@ fn a_thousand_files_dropped_at_once_become_a_thousand_jobs() {
 
 #[test]
 fn every_bad_kind_of_entry_lands_in_rejected_with_a_reason() {
-    let dir = TempDir::new("dropdir-bad");
+    let dir = ScratchDir::new("dropdir-bad");
     let daemon = daemon_with(&dir, "[server.limits]\nmax_document_bytes = 1000\n");
     let incoming = incoming(&daemon);
     let outside = dir.path().join("secret.txt");
@@ -233,7 +233,7 @@ fn every_bad_kind_of_entry_lands_in_rejected_with_a_reason() {
 
 #[test]
 fn a_printer_subdirectory_targets_that_printer_and_goes_away() {
-    let dir = TempDir::new("dropdir-printer");
+    let dir = ScratchDir::new("dropdir-printer");
     let out = dir.path().join("office-out");
     let daemon = daemon_with(
         &dir,
@@ -265,7 +265,7 @@ fn a_printer_subdirectory_targets_that_printer_and_goes_away() {
 fn sigkill_during_intake_loses_nothing_and_duplicates_nothing() {
     const FILES: usize = 300;
     const ROUNDS: usize = 6;
-    let dir = TempDir::new("dropdir-kill");
+    let dir = ScratchDir::new("dropdir-kill");
     let spool = dir.path().join("spool");
     fs::create_dir_all(&spool).unwrap();
     fs::write(spool.with_extension("empty.toml"), "").unwrap();
@@ -323,7 +323,7 @@ fn a_claim_placeholder_left_by_a_crash_is_removed_and_the_file_still_taken() {
     // swapped in can never be moved); a crash between the two leaves that
     // empty file in claimed/ under the file's token, and the file itself
     // still in incoming/.
-    let dir = TempDir::new("dropdir-placeholder");
+    let dir = ScratchDir::new("dropdir-placeholder");
     let spool = dir.path().join("spool");
     let incoming = spool.join("incoming");
     let claims = spool.join("claimed").join(".default");

@@ -199,7 +199,8 @@ struct SoakLedger {
 }
 
 struct Soak {
-    addr: Mutex<SocketAddr>,
+    /// Where every daemon of the soak listens: one socket, passed to each.
+    addr: SocketAddr,
     stop: AtomicBool,
     ledger: Mutex<SoakLedger>,
 }
@@ -209,7 +210,7 @@ fn soak_client(soak: Arc<Soak>, seed: u64) {
     let mut mine: Vec<i32> = Vec::new();
     let mut n = 0u64;
     while !soak.stop.load(Ordering::Relaxed) {
-        let addr = *soak.addr.lock().unwrap();
+        let addr = soak.addr;
         if rng.range(0, 99) < 15 && !mine.is_empty() {
             let pick = rng.range(0, mine.len() as u64 - 1) as usize;
             let id = mine.swap_remove(pick);
@@ -288,13 +289,10 @@ fn soak_cancel(soak: &Soak, addr: SocketAddr, id: i32) {
     }
 }
 
-/// Starts the daemon on `port`, or on a fresh port when that one cannot be
-/// bound again (the kernel may hold it briefly); publishes the address.
-/// Restarts the daemon and points the soak's clients at it.
-fn soak_restart(spool: &Path, log: &Path, port: &mut u16, soak: &Soak) -> Daemon {
-    let daemon = Daemon::restart_on(spool, log, port, RECOVERY_TIMEOUT);
-    *soak.addr.lock().unwrap() = daemon.addr;
-    daemon
+/// Starts a daemon on the spool and the soak's sockets, as systemd's
+/// `Restart=` would: clients that connected meanwhile wait in the backlog.
+fn soak_restart(spool: &Path, log: &Path, sockets: &Arc<PassedSockets>) -> Daemon {
+    Daemon::restart(sockets, spool, log, RECOVERY_TIMEOUT)
 }
 
 /// The job id a printed file `job-N.EXT` is for.
@@ -334,22 +332,22 @@ fn soak_64_clients_submit_and_cancel_while_the_daemon_is_killed() {
     let started = Instant::now();
     let (mut rng, seed) = Rng::from_env_or_clock();
     eprintln!("soak seed: {seed} (set PRINTSPOOLD_TEST_SEED={seed} to replay)");
-    let dir = TempDir::new("soak");
+    let dir = ScratchDir::new("soak");
     let spool = dir.path().join("spool");
     let log = dir.path().join("daemon.log");
     // The soak measures durability under kills, not the caps on active
     // jobs (tests/limits.rs): its clients share one name and one address,
     // and its held jobs stay. Lift the caps in the configuration file every
-    // restart reads (`Daemon::start_on_within` creates it only if missing).
+    // restart reads (`Daemon::start_on` creates it only if missing).
     fs::write(
         spool.with_extension("empty.toml"),
         "[server.limits]\nmax_active_jobs = 1000000\nmax_active_jobs_per_user = 1000000\n\
          max_active_jobs_per_address = 1000000\n",
     )
     .unwrap();
-    let mut port = free_port();
+    let sockets = Arc::new(PassedSockets::tcp());
     let soak = Arc::new(Soak {
-        addr: Mutex::new(SocketAddr::from(([127, 0, 0, 1], port))),
+        addr: sockets.addr(),
         stop: AtomicBool::new(false),
         ledger: Mutex::new(SoakLedger::default()),
     });
@@ -363,7 +361,7 @@ fn soak_64_clients_submit_and_cancel_while_the_daemon_is_killed() {
 
     let mut rounds = 0;
     while started.elapsed() < SOAK_KILLING {
-        let mut daemon = soak_restart(&spool, &log, &mut port, &soak);
+        let mut daemon = soak_restart(&spool, &log, &sockets);
         let lifetime = Duration::from_millis(rng.range(SOAK_LIFETIME_MS.0, SOAK_LIFETIME_MS.1));
         thread::sleep(lifetime);
         assert!(
@@ -379,7 +377,7 @@ fn soak_64_clients_submit_and_cancel_while_the_daemon_is_killed() {
         client.join().expect("a soak client panicked");
     }
     let ledger = std::mem::take(&mut *soak.ledger.lock().unwrap());
-    let daemon = soak_restart(&spool, &log, &mut port, &soak);
+    let daemon = soak_restart(&spool, &log, &sockets);
     let killing_took = started.elapsed();
 
     // Let the last daemon work through what is left: every acknowledged
@@ -606,7 +604,7 @@ fn slow_and_idle_connections_do_not_keep_new_clients_waiting() {
     // measured is whether slow clients starve others, not when they are
     // cut off; and room for all of them from one address (the per-peer
     // cap is tests/limits.rs's subject).
-    let dir = TempDir::new("slow");
+    let dir = ScratchDir::new("slow");
     let daemon = Daemon::start_with_config(
         &dir.path().join("spool"),
         &dir.path().join("daemon.log"),
@@ -757,7 +755,7 @@ fn a_full_spool_refuses_jobs_cleanly_and_recovers_when_space_is_freed() {
     if !require_root("a_full_spool_refuses_jobs_cleanly_and_recovers_when_space_is_freed") {
         return;
     }
-    let dir = TempDir::new("enospc");
+    let dir = ScratchDir::new("enospc");
     let mount = Mount::tmpfs(&dir.path().join("small"), "2m");
     let spool = mount.path().join("spool");
     let daemon = Daemon::start(&spool, &dir.path().join("daemon.log"));
@@ -978,7 +976,7 @@ impl Drop for FifoPrinter {
 
 #[test]
 fn a_read_only_spool_refuses_jobs_and_keeps_queued_ones_waiting_with_a_reason() {
-    let dir = TempDir::new("readonly");
+    let dir = ScratchDir::new("readonly");
     let spool = dir.path().join("spool");
     let mut printer = FifoPrinter::new(&dir.path().join("printer.fifo"));
     let config = format!(

@@ -24,7 +24,8 @@ use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -47,6 +48,8 @@ const SETTLE: Duration = Duration::from_secs(30);
 /// `<N>` priority, the very thing a forged line would imitate.
 struct JournalDaemon {
     child: Child,
+    _notifications: Notifications,
+    sockets: Arc<PassedSockets>,
     addr: SocketAddr,
     spool: PathBuf,
     log: PathBuf,
@@ -60,55 +63,54 @@ impl JournalDaemon {
         fs::create_dir_all(&spool).unwrap();
         fs::set_permissions(&spool, fs::Permissions::from_mode(0o711)).unwrap();
         fs::write(dir.join("config.toml"), config).unwrap();
-        start_retrying(|| Self::launch(dir, Duration::from_secs(10)))
+        Self::launch(dir, Arc::new(PassedSockets::tcp()), Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("printspoold did not start: {e}"))
     }
 
-    fn launch(dir: &Path, ready_within: Duration) -> Result<JournalDaemon, String> {
+    fn launch(
+        dir: &Path,
+        sockets: Arc<PassedSockets>,
+        ready_within: Duration,
+    ) -> Result<JournalDaemon, String> {
         let spool = dir.join("spool");
         let log = dir.join("daemon.log");
-        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let stderr = File::options()
             .create(true)
             .append(true)
             .open(&log)
             .unwrap();
         let meta = stderr.metadata().unwrap();
-        let mut command = Command::new(DAEMON);
-        command
+        let mut launch = ServiceLaunch::new(DAEMON, Some(&sockets), dir);
+        launch
+            .command()
             .arg("--config")
             .arg(dir.join("config.toml"))
-            .arg("--listen")
-            .arg(addr.to_string())
             .arg("--spool-dir")
             .arg(&spool)
             .arg("--no-dbus")
             .stdin(Stdio::null())
             .stdout(stderr.try_clone().unwrap())
-            .stderr(stderr);
-        scrub_service_manager_env(&mut command);
-        command.env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()));
-        die_with_parent(&mut command);
-        let child = command.spawn().unwrap();
-        let mut daemon = JournalDaemon {
-            child,
-            addr,
+            .stderr(stderr)
+            .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()));
+        let service = launch.spawn(ready_within).map_err(|e| {
+            let text = String::from_utf8_lossy(&fs::read(&log).unwrap_or_default()).into_owned();
+            format!("{e}; log:\n{text}")
+        })?;
+        Ok(JournalDaemon {
+            child: service.child,
+            _notifications: service.notifications,
+            addr: sockets.addr(),
+            sockets,
             spool,
             log,
-        };
-        match wait_serving(&mut daemon.child, ready_within, || accepts(addr)) {
-            Ok(()) => Ok(daemon),
-            Err(e) => {
-                daemon.kill();
-                Err(format!("{e}; log:\n{}", daemon.log_text()))
-            }
-        }
+        })
     }
 
-    /// SIGKILL and a start on the same spool; panics (with the log) if the
-    /// new daemon does not serve within 10 s.
+    /// SIGKILL and a start on the same spool and sockets; panics (with the
+    /// log) if the new daemon does not serve within 10 s.
     fn restart(&mut self, dir: &Path) {
         self.kill();
-        match Self::launch(dir, Duration::from_secs(10)) {
+        match Self::launch(dir, Arc::clone(&self.sockets), Duration::from_secs(10)) {
             Ok(daemon) => *self = daemon,
             Err(e) => panic!("the daemon did not come back after a restart: {e}"),
         }
@@ -627,7 +629,7 @@ fn a_printer_directory_swapped_for_a_symlink_never_reaches_outside_incoming() {
     }
     let started = Instant::now();
     let (mut rng, seed) = Rng::from_env_or_clock();
-    let dir = TempDir::new("hostile-swap");
+    let dir = ScratchDir::new("hostile-swap");
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
     // A root-only file outside the spool, in a root-owned directory.
     let outside = dir.path().join("outside");
@@ -808,7 +810,7 @@ fn drop_directory_names_with_newlines_and_priorities_forge_no_log_line() {
     if !require_root("the forged-name attack (drops to nobody)") {
         return;
     }
-    let dir = TempDir::new("hostile-names");
+    let dir = ScratchDir::new("hostile-names");
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let attacker_home = dir.path().join("attacker");
     fs::create_dir(&attacker_home).unwrap();
@@ -889,7 +891,7 @@ fn recovery_quarantines_a_fifo_a_symlink_and_a_record_without_document() {
     if !require_root("the spool fault cases (FIFO, ownership)") {
         return;
     }
-    let dir = TempDir::new("hostile-recovery");
+    let dir = ScratchDir::new("hostile-recovery");
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let secret = dir.path().join("secret.txt");
     fs::write(&secret, "root only\n").unwrap();

@@ -16,7 +16,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use printspoold::sources::dbus::BUS_NAME;
@@ -24,6 +24,7 @@ use zbus::Proxy;
 use zbus::zvariant::{Fd, OwnedValue, Value};
 
 use common::bus::*;
+use common::ipp::Value as IppValue;
 use common::*;
 
 /// Longest wait for anything here (a start, a job, a child).
@@ -39,8 +40,10 @@ const QUEUE_PATH: &str = "/printers/default";
 // ---------------------------------------------------------------------------
 // The daemon on every entry path, logging in the journal style.
 
-struct Spooler {
+struct IdentityDaemon {
     child: Child,
+    _notifications: Notifications,
+    _sockets: PassedSockets,
     addr: SocketAddr,
     socket: PathBuf,
     spool: PathBuf,
@@ -48,70 +51,66 @@ struct Spooler {
     bus: String,
 }
 
-impl Spooler {
-    /// Starts the daemon and waits until it owns its bus name, which it
-    /// requests last (so TCP, the Unix socket and the drop directory are up).
-    async fn start(dir: &Path, bus: &PrivateBus, extra_args: &[&str]) -> Spooler {
-        Spooler::start_with_config(dir, bus, extra_args, "").await
+impl IdentityDaemon {
+    /// Starts the daemon and waits for READY=1, which it sends once it owns
+    /// its bus name, requested last (so TCP, the Unix socket and the drop
+    /// directory are up).
+    async fn start(dir: &Path, bus: &DbusTestBus, extra_args: &[&str]) -> IdentityDaemon {
+        IdentityDaemon::start_with_config(dir, bus, extra_args, "").await
     }
 
-    /// [`Spooler::start`] with `config_text` as the configuration file.
+    /// [`IdentityDaemon::start`] with `config_text` as the configuration file.
     async fn start_with_config(
         dir: &Path,
-        bus: &PrivateBus,
+        bus: &DbusTestBus,
         extra_args: &[&str],
         config_text: &str,
-    ) -> Spooler {
+    ) -> IdentityDaemon {
         let config = dir.join("printspoold.toml");
         fs::write(&config, config_text).unwrap();
-        let mut last_log = String::new();
-        for attempt in 0..3 {
-            let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-            let log = dir.join(format!("daemon-{}-{attempt}.log", addr.port()));
-            let stderr = File::create(&log).unwrap();
-            let meta = stderr.metadata().unwrap();
-            let socket = dir.join("ipp.sock");
-            let _ = fs::remove_file(&socket);
-            let mut command = Command::new(DAEMON);
-            command
-                .arg("--config")
-                .arg(&config)
-                .arg("--listen")
-                .arg(addr.to_string())
-                .arg("--listen")
-                .arg(&socket)
-                .arg("--spool-dir")
-                .arg(dir.join("spool"))
-                .arg("--session-bus")
-                .args(extra_args)
-                .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(stderr);
-            scrub_service_manager_env(&mut command);
+        let socket = dir.join("ipp.sock");
+        let sockets = PassedSockets::tcp_and_unix(&socket);
+        let log = dir.join("daemon.log");
+        let stderr = File::create(&log).unwrap();
+        let meta = stderr.metadata().unwrap();
+        let mut launch = ServiceLaunch::new(DAEMON, Some(&sockets), dir);
+        launch
+            .command()
+            .arg("--config")
+            .arg(&config)
+            .arg("--spool-dir")
+            .arg(dir.join("spool"))
+            .arg("--session-bus")
+            .args(extra_args)
+            .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
             // stderr is "the journal": the daemon picks the `<N>` style.
-            command.env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()));
-            die_with_parent(&mut command);
-            let mut spooler = Spooler {
-                child: command.spawn().unwrap(),
-                addr,
-                socket,
-                spool: dir.join("spool"),
-                log,
-                bus: bus.address.clone(),
-            };
-            if spooler.wait_for_name().await {
-                return spooler;
-            }
-            // Most likely the port was taken between probe and bind.
-            last_log = spooler.log_text();
-            let _ = spooler.child.kill();
-            let _ = spooler.child.wait();
-        }
-        panic!("printspoold never took {BUS_NAME}; log:\n{last_log}");
+            .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr);
+        let service = launch.spawn(WAIT).unwrap_or_else(|e| {
+            let text = String::from_utf8_lossy(&fs::read(&log).unwrap_or_default()).into_owned();
+            panic!("printspoold never became ready: {e}; log:\n{text}")
+        });
+        let mut daemon = IdentityDaemon {
+            child: service.child,
+            _notifications: service.notifications,
+            addr: sockets.addr(),
+            _sockets: sockets,
+            socket,
+            spool: dir.join("spool"),
+            log,
+            bus: bus.address.clone(),
+        };
+        assert!(
+            daemon.owns_name().await,
+            "READY=1 without {BUS_NAME}; log:\n{}",
+            daemon.log_text()
+        );
+        daemon
     }
 
-    async fn wait_for_name(&mut self) -> bool {
+    async fn owns_name(&mut self) -> bool {
         wait_for_name(&self.bus, &mut self.child, WAIT).await
     }
 
@@ -182,7 +181,7 @@ impl Spooler {
     }
 }
 
-impl Drop for Spooler {
+impl Drop for IdentityDaemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -241,7 +240,7 @@ async fn nobody_client() {
         "list-jobs" => {
             let address = std::env::var("PRINTSPOOLD_TEST_BUS").unwrap();
             let proxy = service_proxy(&connect_to(&address).await).await;
-            let jobs: Vec<Dict> = proxy.call("ListJobs", &("all",)).await.unwrap();
+            let jobs: Vec<JobProperties> = proxy.call("ListJobs", &("all",)).await.unwrap();
             jobs.iter()
                 .map(|job| {
                     let id = u32::try_from(job["id"].clone()).unwrap();
@@ -258,10 +257,10 @@ async fn nobody_client() {
 // ---------------------------------------------------------------------------
 // Requests.
 
-type Dict = HashMap<String, OwnedValue>;
+type JobProperties = HashMap<String, OwnedValue>;
 
 /// A string value of a job dictionary, `-` when absent.
-fn text(dict: &Dict, key: &str) -> String {
+fn text(dict: &JobProperties, key: &str) -> String {
     dict.get(key)
         .map(|v| String::try_from(v.clone()).unwrap())
         .unwrap_or_else(|| "-".to_string())
@@ -269,8 +268,8 @@ fn text(dict: &Dict, key: &str) -> String {
 
 fn job_request(operation: u16, uri: &str, user: &str, id: i32) -> Vec<u8> {
     operation_as(operation, 7, uri, user)
-        .integer("job-id", id)
-        .finish(&[])
+        .attr("job-id", IppValue::Integer(id))
+        .encode()
 }
 
 fn print_request(uri: &str, user: &str, name: &str) -> Vec<u8> {
@@ -278,17 +277,17 @@ fn print_request(uri: &str, user: &str, name: &str) -> Vec<u8> {
 }
 
 fn pause_request(uri: &str, user: &str) -> Vec<u8> {
-    operation_as(PAUSE_PRINTER, 8, uri, user).finish(&[])
+    operation_as(PAUSE_PRINTER, 8, uri, user).encode()
 }
 
 /// Get-Jobs `all` asking for ids, names and owners.
 fn get_jobs_request(uri: &str, user: &str) -> Vec<u8> {
     operation_as(op::GET_JOBS, 9, uri, user)
-        .text(tag::KEYWORD, "which-jobs", "all")
-        .text(tag::KEYWORD, "requested-attributes", "job-id")
-        .value(tag::KEYWORD, b"job-name")
-        .value(tag::KEYWORD, b"job-originating-user-name")
-        .finish(&[])
+        .attr("which-jobs", IppValue::Keyword("all".into()))
+        .attr("requested-attributes", IppValue::Keyword("job-id".into()))
+        .also(IppValue::Keyword("job-name".into()))
+        .also(IppValue::Keyword("job-originating-user-name".into()))
+        .encode()
 }
 
 /// Every value of every attribute called `name` (one per job group).
@@ -309,7 +308,7 @@ fn created_id(response: &IppResponse) -> i32 {
     response.integer("job-id").unwrap()
 }
 
-fn state_of(spooler: &Spooler, id: i32) -> i32 {
+fn state_of(spooler: &IdentityDaemon, id: i32) -> i32 {
     let response = spooler.unix_as_root(&job_request(
         op::GET_JOB_ATTRIBUTES,
         &spooler.queue_uri(),
@@ -331,14 +330,14 @@ async fn submit_over_dbus(proxy: &Proxy<'_>, dir: &Path, title: &str) -> u32 {
 }
 
 /// Drops a file owned by root; returns the job the daemon made of it.
-async fn submit_by_drop(spooler: &Spooler, proxy: &Proxy<'_>) -> u32 {
+async fn submit_by_drop(spooler: &IdentityDaemon, proxy: &Proxy<'_>) -> u32 {
     let incoming = spooler.spool.join("incoming");
     let temp = incoming.join(".dropped.txt.part");
     fs::write(&temp, b"through the drop directory\n").unwrap();
     fs::rename(&temp, incoming.join("dropped.txt")).unwrap();
     let deadline = Instant::now() + WAIT;
     loop {
-        let jobs: Vec<Dict> = proxy.call("ListJobs", &("all",)).await.unwrap();
+        let jobs: Vec<JobProperties> = proxy.call("ListJobs", &("all",)).await.unwrap();
         if let Some(job) = jobs.iter().find(|j| text(j, "origin") == "drop-dir") {
             return u32::try_from(job["id"].clone()).unwrap();
         }
@@ -354,15 +353,15 @@ async fn submit_by_drop(spooler: &Spooler, proxy: &Proxy<'_>) -> u32 {
 /// What every test here starts from: when it can run here (root, the
 /// tools installed), a scratch directory nobody can reach into (for the
 /// Unix socket) and an open private bus in it.
-fn bus_in_scratch(test: &str, label: &str) -> Option<(TempDir, PrivateBus)> {
+fn bus_in_scratch(test: &str, label: &str) -> Option<(ScratchDir, DbusTestBus)> {
     if !require_root(test) {
         return None;
     }
     require_program("setpriv", "util-linux");
     require_program("dbus-daemon", "dbus");
-    let dir = TempDir::new(label);
+    let dir = ScratchDir::new(label);
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let bus = PrivateBus::open(dir.path());
+    let bus = DbusTestBus::open(dir.path());
     Some((dir, bus))
 }
 
@@ -380,7 +379,7 @@ async fn a_claimed_root_cannot_touch_verified_jobs_but_owners_and_admins_can() {
     ) else {
         return;
     };
-    let spooler = Spooler::start(dir.path(), &bus, &[]).await;
+    let spooler = IdentityDaemon::start(dir.path(), &bus, &[]).await;
     let proxy = spooler.proxy().await;
     let uri = spooler.queue_uri();
 
@@ -457,7 +456,7 @@ async fn others_see_jobs_without_names_or_owners() {
     ) else {
         return;
     };
-    let spooler = Spooler::start(dir.path(), &bus, &[]).await;
+    let spooler = IdentityDaemon::start(dir.path(), &bus, &[]).await;
     let proxy = spooler.proxy().await;
     let uri = spooler.queue_uri();
     assert_eq!(
@@ -532,7 +531,7 @@ async fn others_see_jobs_without_names_or_owners() {
     ];
     expected.sort();
     assert_eq!(seen, expected);
-    let jobs: Vec<Dict> = proxy.call("ListJobs", &("all",)).await.unwrap();
+    let jobs: Vec<JobProperties> = proxy.call("ListJobs", &("all",)).await.unwrap();
     let mut names: Vec<String> = jobs.iter().map(|j| text(j, "name")).collect();
     names.sort();
     assert_eq!(names, ["mallory-secret", "nobody-secret", "root-secret"]);
@@ -551,7 +550,7 @@ async fn job_private_values_none_shows_every_name() {
         return;
     };
     let config = "[server]\njob_private_values = [\"none\"]\n";
-    let spooler = Spooler::start_with_config(dir.path(), &bus, &[], config).await;
+    let spooler = IdentityDaemon::start_with_config(dir.path(), &bus, &[], config).await;
     let uri = spooler.queue_uri();
     assert_eq!(
         spooler.unix_as_root(&pause_request(&uri, "x")).status,
@@ -577,7 +576,7 @@ async fn hostile_names_never_forge_a_journal_line() {
     else {
         return;
     };
-    let spooler = Spooler::start(dir.path(), &bus, &["--verbose"]).await;
+    let spooler = IdentityDaemon::start(dir.path(), &bus, &["--verbose"]).await;
     let proxy = spooler.proxy().await;
     let uri = spooler.queue_uri();
 
@@ -625,7 +624,7 @@ async fn records_from_before_identities_load_and_count_as_verified() {
     ) else {
         return;
     };
-    let spooler = Spooler::start(dir.path(), &bus, &[]).await;
+    let spooler = IdentityDaemon::start(dir.path(), &bus, &[]).await;
     let uri = spooler.queue_uri();
     let held =
         |user: &str, name: &str| print_job_as(user, &uri, name, "text/plain", b"legacy\n", true);
@@ -636,7 +635,7 @@ async fn records_from_before_identities_load_and_count_as_verified() {
     for id in [roots, mallorys] {
         strip_identity(&dir.path().join("spool/jobs").join(format!("{id}.job")));
     }
-    let spooler = Spooler::start(dir.path(), &bus, &[]).await;
+    let spooler = IdentityDaemon::start(dir.path(), &bus, &[]).await;
     let uri = spooler.queue_uri();
     for (id, claimed) in [(roots, "root"), (mallorys, "mallory")] {
         assert_eq!(state_of(&spooler, id), job_state::HELD, "job {id} loaded");

@@ -189,7 +189,7 @@ fn require_tools() {
 fn install_puts_down_exactly_the_documented_files() {
     require_tools();
     for with_sysv in [false, true] {
-        let dir = TempDir::new("install-list");
+        let dir = ScratchDir::new("install-list");
         let extra: &[&str] = if with_sysv { &["INSTALL_SYSV=1"] } else { &[] };
         make("install", dir.path(), extra);
         assert_eq!(
@@ -203,7 +203,7 @@ fn install_puts_down_exactly_the_documented_files() {
 #[test]
 fn prefix_and_directory_overrides_are_honoured_and_paths_rewritten() {
     require_tools();
-    let dir = TempDir::new("install-prefix");
+    let dir = ScratchDir::new("install-prefix");
     let overrides = [("systemdsystemunitdir", "/srv/units")];
     make(
         "install",
@@ -226,7 +226,7 @@ fn prefix_and_directory_overrides_are_honoured_and_paths_rewritten() {
 #[test]
 fn uninstall_removes_every_installed_file() {
     require_tools();
-    let dir = TempDir::new("install-uninstall");
+    let dir = ScratchDir::new("install-uninstall");
     make("install", dir.path(), &["INSTALL_SYSV=1"]);
     assert!(!installed_files(dir.path()).is_empty());
     make("uninstall", dir.path(), &["INSTALL_SYSV=1"]);

@@ -21,16 +21,16 @@ const TEST_DIR: &str = "/usr/share/cups/ipptool";
 const IPPTOOL_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[derive(Clone, Copy, Debug)]
-enum Framing {
+enum IpptoolFraming {
     Chunked,
     ContentLength,
 }
 
-impl Framing {
+impl IpptoolFraming {
     fn flag(self) -> &'static str {
         match self {
-            Framing::Chunked => "-C",
-            Framing::ContentLength => "-L",
+            IpptoolFraming::Chunked => "-C",
+            IpptoolFraming::ContentLength => "-L",
         }
     }
 }
@@ -50,7 +50,7 @@ fn ipptool(
     server: &TestServer,
     uri: &str,
     test_file: &str,
-    framing: Framing,
+    framing: IpptoolFraming,
     extra: &[&str],
 ) -> Report {
     require_program("ipptool", "cups-ipp-utils");
@@ -91,7 +91,7 @@ fn assert_clean(report: &Report, what: &str, server: &TestServer) {
     );
 }
 
-fn conformance(test_file: &str, framing: Framing, extra: &[&str]) {
+fn conformance(test_file: &str, framing: IpptoolFraming, extra: &[&str]) {
     let server = TestServer::start("ipptool");
     // -I: carry on after a failure so the report lists every failed check.
     let mut args = vec!["-I", "-f", "testfile.pdf"];
@@ -106,7 +106,7 @@ fn conformance(test_file: &str, framing: Framing, extra: &[&str]) {
     assert_clean(&report, &format!("{test_file} {framing:?}"), &server);
 }
 
-fn single_operation(test_file: &str, framing: Framing) {
+fn single_operation(test_file: &str, framing: IpptoolFraming) {
     let server = TestServer::start("ipptool");
     let report = ipptool(
         &server,
@@ -120,26 +120,30 @@ fn single_operation(test_file: &str, framing: Framing) {
 
 #[test]
 fn ipp_1_1_chunked() {
-    conformance("ipp-1.1.test", Framing::Chunked, &[]);
+    conformance("ipp-1.1.test", IpptoolFraming::Chunked, &[]);
 }
 
 #[test]
 fn ipp_1_1_content_length() {
-    conformance("ipp-1.1.test", Framing::ContentLength, &[]);
+    conformance("ipp-1.1.test", IpptoolFraming::ContentLength, &[]);
 }
 
 #[test]
 fn ipp_2_0_chunked() {
-    conformance("ipp-2.0.test", Framing::Chunked, &["-V", "2.0"]);
+    conformance("ipp-2.0.test", IpptoolFraming::Chunked, &["-V", "2.0"]);
 }
 
 #[test]
 fn ipp_2_0_content_length() {
-    conformance("ipp-2.0.test", Framing::ContentLength, &["-V", "2.0"]);
+    conformance(
+        "ipp-2.0.test",
+        IpptoolFraming::ContentLength,
+        &["-V", "2.0"],
+    );
 }
 
 /// print-job.test, and then the document must arrive unchanged.
-fn print_job_test(framing: Framing) {
+fn print_job_test(framing: IpptoolFraming) {
     let server = TestServer::start("ipptool-print");
     let report = ipptool(
         &server,
@@ -164,38 +168,38 @@ fn print_job_test(framing: Framing) {
 
 #[test]
 fn print_job_chunked() {
-    print_job_test(Framing::Chunked);
+    print_job_test(IpptoolFraming::Chunked);
 }
 
 #[test]
 fn print_job_content_length() {
-    print_job_test(Framing::ContentLength);
+    print_job_test(IpptoolFraming::ContentLength);
 }
 
 #[test]
 fn validate_job_chunked() {
-    single_operation("validate-job.test", Framing::Chunked);
+    single_operation("validate-job.test", IpptoolFraming::Chunked);
 }
 
 #[test]
 fn validate_job_content_length() {
-    single_operation("validate-job.test", Framing::ContentLength);
+    single_operation("validate-job.test", IpptoolFraming::ContentLength);
 }
 
 #[test]
 fn get_jobs_chunked() {
-    single_operation("get-jobs.test", Framing::Chunked);
+    single_operation("get-jobs.test", IpptoolFraming::Chunked);
 }
 
 #[test]
 fn get_jobs_content_length() {
-    single_operation("get-jobs.test", Framing::ContentLength);
+    single_operation("get-jobs.test", IpptoolFraming::ContentLength);
 }
 
 /// get-job-attributes.test takes the job's URI as its target (`job-uri
 /// $uri`), so a job is created first and ipptool is pointed at the
 /// `job-uri` the daemon returned: that URI must reach this daemon.
-fn get_job_attributes(framing: Framing) {
+fn get_job_attributes(framing: IpptoolFraming) {
     let server = TestServer::start("ipptool-gja");
     let document = std::fs::read(data_dir().join("testfile.pdf")).unwrap();
     let uri = server.daemon.default_queue_uri();
@@ -230,19 +234,19 @@ fn get_job_attributes(framing: Framing) {
 
 #[test]
 fn get_job_attributes_chunked() {
-    get_job_attributes(Framing::Chunked);
+    get_job_attributes(IpptoolFraming::Chunked);
 }
 
 #[test]
 fn get_job_attributes_content_length() {
-    get_job_attributes(Framing::ContentLength);
+    get_job_attributes(IpptoolFraming::ContentLength);
 }
 
 /// cancel-current-job.test cancels the oldest not-completed job (Get-Jobs
 /// with limit 1, then Cancel-Job), so one is held first, owned by the user
 /// ipptool sends as requesting-user-name (owners may cancel their own jobs);
 /// afterwards that job must be canceled.
-fn cancel_current_job(framing: Framing) {
+fn cancel_current_job(framing: IpptoolFraming) {
     let server = TestServer::start("ipptool-cancel");
     let document = std::fs::read(data_dir().join("testfile.pdf")).unwrap();
     let job_id = submit_as(&server, &current_user(), &document, "application/pdf", true);
@@ -271,10 +275,10 @@ fn cancel_current_job(framing: Framing) {
 
 #[test]
 fn cancel_current_job_chunked() {
-    cancel_current_job(Framing::Chunked);
+    cancel_current_job(IpptoolFraming::Chunked);
 }
 
 #[test]
 fn cancel_current_job_content_length() {
-    cancel_current_job(Framing::ContentLength);
+    cancel_current_job(IpptoolFraming::ContentLength);
 }

@@ -30,7 +30,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -54,6 +54,8 @@ const MULTIPLE_DOCUMENTS_NOT_SUPPORTED: u16 = 0x0509;
 
 struct Limited {
     child: Child,
+    _notifications: Notifications,
+    sockets: Arc<PassedSockets>,
     tcp: SocketAddr,
     unix: PathBuf,
     dir: PathBuf,
@@ -67,23 +69,20 @@ impl Limited {
     fn start(dir: &Path, limits: &str) -> Limited {
         let config = dir.join("printspoold.toml");
         fs::write(&config, format!("[server.limits]\n{limits}\n")).unwrap();
-        start_retrying(|| Limited::launch(dir, free_port()))
+        fs::create_dir_all(dir.join("run")).unwrap();
+        let sockets = Arc::new(PassedSockets::tcp_and_unix(
+            &dir.join("run").join("ipp.sock"),
+        ));
+        Limited::launch(dir, sockets)
     }
 
-    /// Starts again on the same spool and port (or a fresh port).
+    /// Starts again on the same spool and sockets.
     fn restart(mut self) -> Limited {
         self.stop();
-        for port in [self.tcp.port(), free_port(), free_port()] {
-            if let Ok(daemon) = Limited::launch(&self.dir, port) {
-                return daemon;
-            }
-        }
-        panic!("printspoold did not restart; log:\n{}", self.log_text());
+        Limited::launch(&self.dir, Arc::clone(&self.sockets))
     }
 
-    fn launch(dir: &Path, port: u16) -> Result<Limited, String> {
-        let tcp = SocketAddr::from(([127, 0, 0, 1], port));
-        let unix = dir.join("run").join("ipp.sock");
+    fn launch(dir: &Path, sockets: Arc<PassedSockets>) -> Limited {
         let log = dir.join("daemon.log");
         let stderr = fs::File::options()
             .create(true)
@@ -91,7 +90,9 @@ impl Limited {
             .open(&log)
             .unwrap();
         let measured = std::env::var_os("PRINTSPOOLD_MEASURE_BINARY");
-        let mut command = Command::new(measured.clone().unwrap_or(DAEMON.into()));
+        let program = measured.clone().unwrap_or(DAEMON.into());
+        let mut launch = ServiceLaunch::new(program, Some(&sockets), dir);
+        let command = launch.command();
         if measured.is_none() {
             command.arg("--config").arg(dir.join("printspoold.toml"));
         } else {
@@ -100,28 +101,24 @@ impl Limited {
             command.arg("--config").arg(empty);
         }
         command
-            .arg("--listen")
-            .arg(tcp.to_string())
-            .arg("--listen")
-            .arg(&unix)
             .arg("--spool-dir")
             .arg(dir.join("spool"))
+            .arg("--no-dbus")
             .stdin(Stdio::null())
             .stdout(stderr.try_clone().unwrap())
             .stderr(stderr);
-        scrub_service_manager_env(&mut command);
-        let mut daemon = Limited {
-            child: command.spawn().unwrap(),
-            tcp,
-            unix,
+        let service = launch.spawn(READY_TIMEOUT).unwrap_or_else(|e| {
+            let text = fs::read_to_string(&log).unwrap_or_default();
+            panic!("printspoold did not start: {e}:\n{text}")
+        });
+        Limited {
+            child: service.child,
+            _notifications: service.notifications,
+            tcp: sockets.addr(),
+            unix: sockets.unix_path().to_path_buf(),
+            sockets,
             dir: dir.to_path_buf(),
             log,
-        };
-        let unix = daemon.unix.clone();
-        let serving = || accepts(tcp) && UnixStream::connect(&unix).is_ok();
-        match wait_serving(&mut daemon.child, READY_TIMEOUT, serving) {
-            Ok(()) => Ok(daemon),
-            Err(e) => Err(format!("{e}:\n{}", daemon.log_text())),
         }
     }
 
@@ -319,7 +316,7 @@ fn held_print_job(user: &str, uri: &str, n: usize) -> Vec<u8> {
 
 #[test]
 fn a_flood_from_one_client_stops_at_its_cap_while_another_user_still_prints() {
-    let dir = TempDir::new("limits-flood");
+    let dir = ScratchDir::new("limits-flood");
     let daemon = Limited::start(
         dir.path(),
         "max_active_jobs = 100\nmax_active_jobs_per_user = 20\nmax_active_jobs_per_address = 50",
@@ -439,7 +436,7 @@ fn a_flood_from_one_client_stops_at_its_cap_while_another_user_still_prints() {
 
 #[test]
 fn get_jobs_without_limit_returns_at_most_the_default() {
-    let dir = TempDir::new("limits-getjobs");
+    let dir = ScratchDir::new("limits-getjobs");
     let daemon = Limited::start(
         dir.path(),
         "list_jobs_default_limit = 7\nlist_jobs_max_limit = 10",
@@ -452,11 +449,12 @@ fn get_jobs_without_limit_returns_at_most_the_default() {
         );
     }
     let list = |limit: Option<i32>| {
-        let mut request = operation(op::GET_JOBS, 6, &uri).text(tag::KEYWORD, "which-jobs", "all");
+        let mut request =
+            operation(op::GET_JOBS, 6, &uri).attr("which-jobs", Value::Keyword("all".into()));
         if let Some(limit) = limit {
-            request = request.integer("limit", limit);
+            request = request.attr("limit", Value::Integer(limit));
         }
-        daemon.ipp(&request.finish(&[]))
+        daemon.ipp(&request.encode())
     };
     let unlimited = list(None);
     assert_eq!(unlimited.status, status::OK);
@@ -485,7 +483,7 @@ const GET_JOBS_EVERY: u64 = 50;
 
 #[test]
 fn rss_stays_bounded_during_a_50000_request_flood() {
-    let dir = TempDir::new("limits-rss");
+    let dir = ScratchDir::new("limits-rss");
     // Defaults, but the address cap as high as the total, so one TCP
     // client alone can fill the job table to the total cap.
     let daemon = Limited::start(dir.path(), "max_active_jobs_per_address = 500");
@@ -521,8 +519,8 @@ fn rss_stays_bounded_during_a_50000_request_flood() {
                     }
                     let request = if n % GET_JOBS_EVERY == 0 {
                         operation(op::GET_JOBS, 6, &uri)
-                            .text(tag::KEYWORD, "which-jobs", "all")
-                            .finish(&[])
+                            .attr("which-jobs", Value::Keyword("all".into()))
+                            .encode()
                     } else {
                         held_print_job(&format!("u{c}-{n}"), &uri, n as usize)
                     };
@@ -547,9 +545,9 @@ fn rss_stays_bounded_during_a_50000_request_flood() {
         daemon.tcp,
         "/printers/default",
         &operation(op::GET_JOBS, 6, &uri)
-            .text(tag::KEYWORD, "which-jobs", "all")
-            .text(tag::KEYWORD, "requested-attributes", "all")
-            .finish(&[]),
+            .attr("which-jobs", Value::Keyword("all".into()))
+            .attr("requested-attributes", Value::Keyword("all".into()))
+            .encode(),
     )
     .unwrap();
     eprintln!(
@@ -616,7 +614,7 @@ fn a_user_holding_its_slow_connections_does_not_delay_another_user() {
     if !require_root_here("a_user_holding_its_slow_connections_does_not_delay_another_user") {
         return;
     }
-    let dir = TempDir::new("limits-conns");
+    let dir = ScratchDir::new("limits-conns");
     let daemon = Limited::start(
         dir.path(),
         "max_connections_per_peer = 8\nhead_timeout = 120\nread_timeout = 120",
@@ -659,7 +657,7 @@ fn root_on_the_unix_socket_gets_a_reserved_slot_when_all_others_are_taken() {
     {
         return;
     }
-    let dir = TempDir::new("limits-reserve");
+    let dir = ScratchDir::new("limits-reserve");
     // Five general slots and two for root.
     let daemon = Limited::start(
         dir.path(),
@@ -682,7 +680,7 @@ fn root_on_the_unix_socket_gets_a_reserved_slot_when_all_others_are_taken() {
 
 #[test]
 fn a_slow_loris_is_cut_off_by_the_whole_head_and_body_deadlines() {
-    let dir = TempDir::new("limits-loris");
+    let dir = ScratchDir::new("limits-loris");
     let daemon = Limited::start(
         dir.path(),
         "head_timeout = 2\nbody_timeout = 2\nbody_min_rate = 65536\nread_timeout = 30",
@@ -759,21 +757,21 @@ fn a_slow_loris_is_cut_off_by_the_whole_head_and_body_deadlines() {
 
 fn create_job(uri: &str) -> Vec<u8> {
     operation(op::CREATE_JOB, 7, uri)
-        .text(tag::NAME, "job-name", "waits for its document")
-        .finish(&[])
+        .attr("job-name", Value::Name("waits for its document".into()))
+        .encode()
 }
 
 fn send_document(uri: &str, id: i32, document: &[u8]) -> Vec<u8> {
     operation(op::SEND_DOCUMENT, 8, uri)
-        .integer("job-id", id)
-        .attr(tag::BOOLEAN, "last-document", &[1])
-        .text(tag::MIME_MEDIA_TYPE, "document-format", "text/plain")
-        .finish(document)
+        .attr("job-id", Value::Integer(id))
+        .attr("last-document", Value::Boolean(true))
+        .attr("document-format", Value::MimeMediaType("text/plain".into()))
+        .encode_with(document)
 }
 
 #[test]
 fn create_job_without_a_document_is_aborted_after_the_timeout_also_across_a_restart() {
-    let dir = TempDir::new("limits-mot");
+    let dir = ScratchDir::new("limits-mot");
     let daemon = Limited::start(dir.path(), "multiple_operation_timeout = 2");
     let uri = daemon.queue_uri();
     let attributes = daemon.ipp(&get_printer_attributes(&uri));
@@ -829,7 +827,7 @@ fn create_job_without_a_document_is_aborted_after_the_timeout_also_across_a_rest
 
 #[test]
 fn a_dropped_file_over_its_owners_cap_is_rejected_with_the_reason() {
-    let dir = TempDir::new("limits-dropdir");
+    let dir = ScratchDir::new("limits-dropdir");
     let daemon = Limited::start(dir.path(), "max_active_jobs_per_user = 2");
     // Root's two active jobs, held, from the Unix socket (verified "root",
     // as the owner of a file root drops).

@@ -12,15 +12,15 @@ const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
 /// One apt source: its type (`deb`, `deb-src`), URI and suite.
 #[derive(Debug, PartialEq)]
-struct Source {
+struct AptSource {
     kind: String,
     uri: String,
     suite: String,
 }
 
-impl Source {
-    fn new(kind: &str, uri: &str, suite: &str) -> Source {
-        Source {
+impl AptSource {
+    fn new(kind: &str, uri: &str, suite: &str) -> AptSource {
+        AptSource {
             kind: kind.to_string(),
             uri: uri.trim_end_matches('/').to_string(),
             suite: suite.to_string(),
@@ -29,7 +29,7 @@ impl Source {
 }
 
 /// The one-line format: `deb [options] URI SUITE [COMPONENT...]`.
-fn parse_one_line(text: &str) -> Vec<Source> {
+fn parse_one_line(text: &str) -> Vec<AptSource> {
     let mut out = Vec::new();
     for line in text.lines() {
         let line = line.split('#').next().unwrap_or("");
@@ -39,7 +39,7 @@ fn parse_one_line(text: &str) -> Vec<Source> {
         };
         let words: Vec<&str> = line.split_whitespace().collect();
         if let [kind @ ("deb" | "deb-src"), uri, suite, ..] = words[..] {
-            out.push(Source::new(kind, uri, suite));
+            out.push(AptSource::new(kind, uri, suite));
         }
     }
     out
@@ -47,7 +47,7 @@ fn parse_one_line(text: &str) -> Vec<Source> {
 
 /// deb822: stanzas of `Field: value` lines (names case-insensitive, values
 /// continued on indented lines), separated by blank lines.
-fn parse_deb822(text: &str) -> Vec<Source> {
+fn parse_deb822(text: &str) -> Vec<AptSource> {
     let mut out = Vec::new();
     for stanza in text.split("\n\n").flat_map(|s| s.split("\n\r\n")) {
         let mut fields: Vec<(String, String)> = Vec::new();
@@ -76,7 +76,7 @@ fn parse_deb822(text: &str) -> Vec<Source> {
         for kind in field("types").split_whitespace() {
             for uri in field("uris").split_whitespace() {
                 for suite in field("suites").split_whitespace() {
-                    out.push(Source::new(kind, uri, suite));
+                    out.push(AptSource::new(kind, uri, suite));
                 }
             }
         }
@@ -85,7 +85,7 @@ fn parse_deb822(text: &str) -> Vec<Source> {
 }
 
 /// Every source of the apt configuration under `etc`, in apt's order.
-fn apt_sources(etc: &Path) -> Vec<Source> {
+fn apt_sources(etc: &Path) -> Vec<AptSource> {
     let mut out = Vec::new();
     if let Ok(text) = fs::read_to_string(etc.join("sources.list")) {
         out.extend(parse_one_line(&text));
@@ -276,9 +276,9 @@ fn both_source_formats_are_read() {
     assert_eq!(
         one_line,
         vec![
-            Source::new("deb", "http://mirror.example/debian", "bookworm"),
-            Source::new("deb-src", "http://src.example/debian", "bookworm"),
-            Source::new("deb", "cdrom:/", "bookworm"),
+            AptSource::new("deb", "http://mirror.example/debian", "bookworm"),
+            AptSource::new("deb-src", "http://src.example/debian", "bookworm"),
+            AptSource::new("deb", "cdrom:/", "bookworm"),
         ]
     );
     let deb822 = parse_deb822(

@@ -16,7 +16,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use common::*;
 
@@ -40,15 +41,10 @@ impl Running {
         let spool = dir.join("spool");
         let socket = dir.join("ipp.sock");
         let log = dir.join("daemon.log");
-        let socket_arg = socket.to_str().unwrap().to_string();
-        let mut last_error = String::new();
-        for _ in 0..3 {
-            match Daemon::start_on(&spool, &log, free_port(), &["--listen", &socket_arg]) {
-                Ok(daemon) => return Running { daemon, socket },
-                Err(e) => last_error = e,
-            }
-        }
-        panic!("printspoold did not start: {last_error}");
+        let sockets = Arc::new(PassedSockets::tcp_and_unix(&socket));
+        Daemon::start_on(&sockets, &spool, &log, &[], READY_TIMEOUT)
+            .map(|daemon| Running { daemon, socket })
+            .unwrap_or_else(|e| panic!("printspoold did not start: {e}"))
     }
 
     /// SIGTERM, and the clean exit that must follow.
@@ -63,7 +59,7 @@ impl Running {
     /// An IPP request to the default queue over the Unix socket.
     fn admin(&self, operation: u16) -> IppResponse {
         let uri = "ipp://localhost/printers/default";
-        let body = operation_as(operation, 7, uri, "root").finish(&[]);
+        let body = operation_as(operation, 7, uri, "root").encode();
         post_unix(
             &self.socket,
             "/printers/default",
@@ -118,7 +114,7 @@ fn printed_contains(spool: &Path, document: &[u8]) -> bool {
 
 #[test]
 fn a_paused_queue_is_still_paused_after_a_restart_and_a_resume_is_too() {
-    let dir = TempDir::new("state-pause");
+    let dir = ScratchDir::new("state-pause");
     let spool = dir.path().join("spool");
     let document = b"held back by a pause across restarts\n";
 
@@ -168,8 +164,9 @@ fn start_expecting_exit(spool: &Path, log: &Path) -> (ExitStatus, String) {
     let mut child = Command::new(DAEMON)
         .arg("--config")
         .arg(&config)
+        // Never reached: the check comes first. Port 0 if it were.
         .arg("--listen")
-        .arg(format!("127.0.0.1:{}", free_port()))
+        .arg("127.0.0.1:0")
         .arg("--spool-dir")
         .arg(spool)
         .arg("--no-dbus")
@@ -178,12 +175,8 @@ fn start_expecting_exit(spool: &Path, log: &Path) -> (ExitStatus, String) {
         .stderr(output)
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            return (status, fs::read_to_string(log).unwrap_or_default());
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    if let Some(status) = wait_for_exit(&mut child, Duration::from_secs(10)) {
+        return (status, fs::read_to_string(log).unwrap_or_default());
     }
     let _ = child.kill();
     let _ = child.wait();
@@ -212,7 +205,7 @@ fn a_spool_owned_by_another_user_is_refused_with_exit_6() {
     if !require_root("a_spool_owned_by_another_user_is_refused_with_exit_6") {
         return;
     }
-    let dir = TempDir::new("state-owner");
+    let dir = ScratchDir::new("state-owner");
     let spool = dir.path().join("spool");
     fs::create_dir(&spool).unwrap();
     fs::set_permissions(&spool, fs::Permissions::from_mode(0o700)).unwrap();
@@ -222,7 +215,7 @@ fn a_spool_owned_by_another_user_is_refused_with_exit_6() {
 
 #[test]
 fn a_spool_writable_by_others_is_refused_with_exit_6() {
-    let dir = TempDir::new("state-writable");
+    let dir = ScratchDir::new("state-writable");
     let spool = dir.path().join("spool");
     fs::create_dir(&spool).unwrap();
     fs::set_permissions(&spool, fs::Permissions::from_mode(0o777)).unwrap();
@@ -237,7 +230,7 @@ fn a_spool_writable_by_others_is_refused_with_exit_6() {
 
 #[test]
 fn a_symlinked_spool_is_refused_with_exit_6() {
-    let dir = TempDir::new("state-symlink");
+    let dir = ScratchDir::new("state-symlink");
     let real = dir.path().join("real");
     fs::create_dir(&real).unwrap();
     fs::set_permissions(&real, fs::Permissions::from_mode(0o700)).unwrap();
@@ -261,7 +254,7 @@ fn the_developer_default_spool_passes_the_check() {
     if !require_root("the_developer_default_spool_passes_the_check") {
         return;
     }
-    let dir = TempDir::new("state-home");
+    let dir = ScratchDir::new("state-home");
     let home = dir.path().join("home");
     fs::create_dir(&home).unwrap();
     std::os::unix::fs::chown(&home, Some(NOBODY), Some(NOBODY)).unwrap();
@@ -269,12 +262,16 @@ fn the_developer_default_spool_passes_the_check() {
     let config = dir.path().join("empty.toml");
     fs::write(&config, "").unwrap();
     let output = fs::File::create(&log).unwrap();
-    let port = free_port();
-    let mut child = Command::new(DAEMON)
+    // The own-bind fallback of a start by hand: nothing is passed, the
+    // daemon binds `--listen` itself (a socket in nobody's home), and only
+    // READY=1 says it serves.
+    let mut launch = ServiceLaunch::new(DAEMON, None, dir.path());
+    launch
+        .command()
         .arg("--config")
         .arg(&config)
         .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
+        .arg(home.join("ipp.sock"))
         .arg("--no-dbus")
         .env_clear()
         .env("HOME", &home)
@@ -283,19 +280,12 @@ fn the_developer_default_spool_passes_the_check() {
         .gid(NOBODY)
         .stdin(Stdio::null())
         .stdout(output.try_clone().unwrap())
-        .stderr(output)
-        .spawn()
-        .unwrap();
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let serving = wait_until(READY_TIMEOUT, || {
-        std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-            || child.try_wait().unwrap().is_some()
-    });
-    let exited = child.try_wait().unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
+        .stderr(output);
+    let started = launch.spawn(READY_TIMEOUT);
     let text = fs::read_to_string(&log).unwrap_or_default();
-    assert!(serving && exited.is_none(), "{exited:?}\n{text}");
+    let mut service = started.unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let _ = service.child.kill();
+    let _ = service.child.wait();
     let spool = home.join(".local/state/printspoold");
     let mode = fs::metadata(&spool).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700, "{}", spool.display());

@@ -36,9 +36,9 @@ use tokio::runtime::Runtime;
 
 use error::{BenchError, Context};
 use load::Stop;
-use peers::{Kind, Target};
+use peers::{BenchTarget, PeerKind};
 use report::CONNECTIONS;
-use results::{AnswerSize, Meta, Results, Scenario, Throughput};
+use results::{AnswerSize, Results, RunMeta, Scenario, Throughput};
 
 const USAGE: &str = "\
 printspool-bench: printspoold against cupsd, ippeveprinter and a loopback ceiling
@@ -59,7 +59,7 @@ OPTIONS:
 
 /// How long and how often to measure.
 #[derive(Debug, Clone)]
-struct Plan {
+struct BenchPlan {
     rounds: usize,
     /// Round length for Get-Printer-Attributes.
     round: Duration,
@@ -73,9 +73,9 @@ struct Plan {
     quick: bool,
 }
 
-impl Plan {
-    fn full() -> Plan {
-        Plan {
+impl BenchPlan {
+    fn full() -> BenchPlan {
+        BenchPlan {
             rounds: 5,
             round: Duration::from_millis(1000),
             print_round: Duration::from_millis(2000),
@@ -86,8 +86,8 @@ impl Plan {
         }
     }
 
-    fn quick() -> Plan {
-        Plan {
+    fn quick() -> BenchPlan {
+        BenchPlan {
             rounds: 3,
             round: Duration::from_millis(300),
             print_round: Duration::from_millis(600),
@@ -103,7 +103,7 @@ struct Args {
     daemon: PathBuf,
     out: PathBuf,
     work_dir: PathBuf,
-    plan: Plan,
+    plan: BenchPlan,
 }
 
 fn parse_args(args: Vec<String>) -> Result<Option<Args>, BenchError> {
@@ -140,7 +140,11 @@ fn parse_args(args: Vec<String>) -> Result<Option<Args>, BenchError> {
             other => return Err(BenchError::Usage(format!("unknown argument {other:?}"))),
         }
     }
-    let mut plan = if quick { Plan::quick() } else { Plan::full() };
+    let mut plan = if quick {
+        BenchPlan::quick()
+    } else {
+        BenchPlan::full()
+    };
     if let Some(jobs) = memory_jobs {
         plan.memory_jobs = jobs;
     }
@@ -348,9 +352,9 @@ fn run(args: Args) -> Result<(), BenchError> {
     write_outputs(&results, &args.out)
 }
 
-fn meta(args: &Args, daemon: &Path, work: &Path) -> Meta {
+fn meta(args: &Args, daemon: &Path, work: &Path) -> RunMeta {
     let date = procs::version_of("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
-    Meta {
+    RunMeta {
         date,
         quick: args.plan.quick,
         rounds: args.plan.rounds,
@@ -399,7 +403,7 @@ fn start_targets(
     daemon: &Path,
     work: &Path,
     results: &mut Results,
-) -> Result<Vec<Target>, BenchError> {
+) -> Result<Vec<BenchTarget>, BenchError> {
     let mut targets = vec![
         peers::printspoold(daemon, &work.join("printspoold"))?,
         peers::cupsd(&work.join("cupsd"))?,
@@ -422,7 +426,7 @@ fn start_targets(
             full: full.len(),
             state: state.len(),
         });
-        if target.kind == Kind::Printspoold {
+        if target.kind == PeerKind::Printspoold {
             printspoold_answers = Some((full, state));
         }
     }
@@ -436,8 +440,8 @@ fn start_targets(
 /// target that dies is started again and the death is noted.
 fn throughput(
     runtime: &Runtime,
-    targets: &mut [Target],
-    plan: &Plan,
+    targets: &mut [BenchTarget],
+    plan: &BenchPlan,
     results: &mut Results,
 ) -> Result<(), BenchError> {
     for scenario in Scenario::ALL {
@@ -514,7 +518,7 @@ fn throughput(
 
 /// Restarts `target` if it died during the last run, counting the death.
 fn note_crash(
-    target: &mut Target,
+    target: &mut BenchTarget,
     point: &mut Throughput,
     results: &mut Results,
 ) -> Result<(), BenchError> {
@@ -569,7 +573,7 @@ fn add_notes(results: &mut Results) {
          under test share the machine's cores; all targets are measured the same way."
             .into(),
     );
-    if let Some(memory) = results.memory(Kind::Cupsd) {
+    if let Some(memory) = results.memory(PeerKind::Cupsd) {
         results.notes.push(format!(
             "cupsd runs with MaxJobs 0 (no limit) so it accepts every job; it keeps job history in memory, \
              which its figure after {} jobs includes. Memory is VmRSS of the main process only (not of \

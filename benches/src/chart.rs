@@ -9,7 +9,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::error::{BenchError, Context};
-use crate::peers::Kind;
+use crate::peers::PeerKind;
 use crate::report::{CONNECTIONS, checks, thousands};
 use crate::results::{Results, Scenario};
 use crate::stats;
@@ -18,12 +18,12 @@ pub const FONT_PATH: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 const FONT: &str = "sans-serif";
 const SIZE: (u32, u32) = (1800, 1150);
 
-fn color(kind: Kind) -> RGBColor {
+fn color(kind: PeerKind) -> RGBColor {
     match kind {
-        Kind::Printspoold => RGBColor(0x1f, 0x77, 0xb4),
-        Kind::Cupsd => RGBColor(0xff, 0x7f, 0x0e),
-        Kind::Ippeveprinter => RGBColor(0x2c, 0xa0, 0x2c),
-        Kind::Ceiling => RGBColor(0x9a, 0x9a, 0x9a),
+        PeerKind::Printspoold => RGBColor(0x1f, 0x77, 0xb4),
+        PeerKind::Cupsd => RGBColor(0xff, 0x7f, 0x0e),
+        PeerKind::Ippeveprinter => RGBColor(0x2c, 0xa0, 0x2c),
+        PeerKind::Ceiling => RGBColor(0x9a, 0x9a, 0x9a),
     }
 }
 
@@ -42,9 +42,9 @@ fn chart_error<E: std::fmt::Debug>(e: E) -> BenchError {
 }
 
 /// One bar group: a label under it and one value per series.
-struct Group {
+struct ChartGroup {
     label: String,
-    values: Vec<(Kind, f64)>,
+    values: Vec<(PeerKind, f64)>,
     /// Optional whiskers (low, high) per value, same order.
     ranges: Vec<Option<(f64, f64)>>,
 }
@@ -52,7 +52,7 @@ struct Group {
 struct Panel<'a> {
     title: String,
     unit: &'a str,
-    groups: Vec<Group>,
+    groups: Vec<ChartGroup>,
     /// Formats a bar's value label.
     format: fn(f64) -> String,
 }
@@ -127,13 +127,13 @@ fn panels(results: &Results) -> Vec<Panel<'static>> {
     for scenario in Scenario::ALL {
         // The ceiling's Print-Job rate only moves bytes; next to real
         // spoolers it would flatten their bars. The table has it.
-        let kinds: Vec<Kind> = Kind::ALL
+        let kinds: Vec<PeerKind> = PeerKind::ALL
             .into_iter()
-            .filter(|&k| !(scenario.is_print() && k == Kind::Ceiling))
+            .filter(|&k| !(scenario.is_print() && k == PeerKind::Ceiling))
             .collect();
         let groups = CONNECTIONS
             .iter()
-            .map(|&connections| Group {
+            .map(|&connections| ChartGroup {
                 label: format!(
                     "{connections} conn{}",
                     if connections == 1 { "" } else { "s" }
@@ -171,14 +171,14 @@ fn panels(results: &Results) -> Vec<Panel<'static>> {
     panels.push(Panel {
         title: "Cold start to first answer (median, p10-p90)".into(),
         unit: "ms",
-        groups: vec![Group {
+        groups: vec![ChartGroup {
             label: "socket-activated, first Get-Printer-Attributes".into(),
             values: cold.iter().map(|&(k, m, _)| (k, m)).collect(),
             ranges: cold.iter().map(|&(_, _, r)| Some(r)).collect(),
         }],
         format: |v| format!("{v:.1} ms"),
     });
-    let jobs = results.memory(Kind::Printspoold).map_or(0, |m| m.jobs);
+    let jobs = results.memory(PeerKind::Printspoold).map_or(0, |m| m.jobs);
     let idle = results
         .memory
         .iter()
@@ -193,12 +193,12 @@ fn panels(results: &Results) -> Vec<Panel<'static>> {
         title: "Resident memory (VmRSS)".into(),
         unit: "MiB",
         groups: vec![
-            Group {
+            ChartGroup {
                 label: "idle after start".into(),
                 values: idle,
                 ranges: Vec::new(),
             },
-            Group {
+            ChartGroup {
                 label: format!("after {} jobs", thousands(jobs as f64)),
                 values: after,
                 ranges: Vec::new(),
@@ -270,7 +270,7 @@ fn draw_panel(
         .color(&BLACK)
         .pos(Pos::new(HPos::Center, VPos::Bottom));
     // Series present anywhere in the panel, in a fixed order.
-    let kinds: Vec<Kind> = Kind::ALL
+    let kinds: Vec<PeerKind> = PeerKind::ALL
         .into_iter()
         .filter(|k| {
             panel

@@ -15,7 +15,7 @@ use tokio::runtime::Runtime;
 use crate::error::BenchError;
 use crate::http::{self, Conn};
 use crate::ipp;
-use crate::peers::{self, Kind, QUEUE};
+use crate::peers::{self, PeerKind, QUEUE};
 use crate::procs::{Proc, free_port};
 use crate::results::ColdStart;
 
@@ -46,7 +46,7 @@ pub fn measure(
         printspoold_dir,
         cupsd_dir: dir.join("cold-cupsd"),
     };
-    let kinds = [Kind::Printspoold, Kind::Cupsd];
+    let kinds = [PeerKind::Printspoold, PeerKind::Cupsd];
     for kind in kinds {
         trial(runtime, &setup, kind)?;
     }
@@ -70,7 +70,7 @@ pub fn measure(
 }
 
 /// One start: returns milliseconds from connect to the answer's last byte.
-fn trial(runtime: &Runtime, setup: &Setup, kind: Kind) -> Result<f64, BenchError> {
+fn trial(runtime: &Runtime, setup: &Setup, kind: PeerKind) -> Result<f64, BenchError> {
     let port = free_port()?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let mut command = Command::new("systemd-socket-activate");
@@ -79,7 +79,7 @@ fn trial(runtime: &Runtime, setup: &Setup, kind: Kind) -> Result<f64, BenchError
         .arg(addr.to_string())
         .arg("--fdname=ipp");
     let log = match kind {
-        Kind::Printspoold => {
+        PeerKind::Printspoold => {
             command
                 .arg(&setup.daemon)
                 .arg("--config")

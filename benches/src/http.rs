@@ -31,7 +31,7 @@ pub fn post(host: &str, path: &str, ipp: &[u8], document: &[u8]) -> Vec<u8> {
 
 /// What came back for one request.
 #[derive(Debug, Clone, Copy)]
-pub struct Reply {
+pub struct BenchReply {
     pub http_status: u16,
     /// The server will close the connection after this response.
     pub close: bool,
@@ -60,7 +60,7 @@ impl Conn {
 
     /// Sends `request` and reads the response; its body is then in
     /// [`Conn::body`].
-    pub async fn exchange(&mut self, request: &[u8]) -> io::Result<Reply> {
+    pub async fn exchange(&mut self, request: &[u8]) -> io::Result<BenchReply> {
         self.stream.write_all(request).await?;
         loop {
             let reply = self.read_response().await?;
@@ -72,7 +72,11 @@ impl Conn {
     }
 
     /// [`Conn::exchange`] bounded by `limit`.
-    pub async fn exchange_within(&mut self, request: &[u8], limit: Duration) -> io::Result<Reply> {
+    pub async fn exchange_within(
+        &mut self,
+        request: &[u8],
+        limit: Duration,
+    ) -> io::Result<BenchReply> {
         tokio::time::timeout(limit, self.exchange(request))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no answer in time"))?
@@ -83,7 +87,7 @@ impl Conn {
         &self.body
     }
 
-    async fn read_response(&mut self) -> io::Result<Reply> {
+    async fn read_response(&mut self) -> io::Result<BenchReply> {
         let head_len = self.fill_until_head().await?;
         let mut headers = [httparse::EMPTY_HEADER; 64];
         let mut response = httparse::Response::new(&mut headers);
@@ -124,7 +128,7 @@ impl Conn {
             return Err(invalid("response without a length".into()));
         }
         self.compact();
-        Ok(Reply { http_status, close })
+        Ok(BenchReply { http_status, close })
     }
 
     /// Reads until the buffered input holds a whole head; returns its length.

@@ -1,97 +1,69 @@
-//! Just enough IPP (RFC 8010) to build the benchmark's requests by hand and
-//! read a status code and a few integers out of the answers. Written here on
-//! purpose instead of borrowing the daemon's codec: the load generator must
-//! not share the code it measures.
+//! The benchmark's IPP: requests encoded by the workspace's codec crate
+//! (`ipp_proto`, the one encoder in the repository), and a status code and
+//! a few integers read out of the answers. The load generator shares the
+//! encoder with the daemon, which is what it measures only on the daemon's
+//! side of the wire: what travels is the same bytes any client sends.
+
+use ipp_proto::request::RequestBuilder;
+use ipp_proto::{Message, Value, encode_message};
 
 /// Operation ids used here (RFC 8011, section 5.4.15).
 pub const PRINT_JOB: u16 = 0x0002;
 pub const GET_PRINTER_ATTRIBUTES: u16 = 0x000B;
 
-const OPERATION_ATTRIBUTES: u8 = 0x01;
 const END_OF_ATTRIBUTES: u8 = 0x03;
 const TAG_INTEGER: u8 = 0x21;
 const TAG_ENUM: u8 = 0x23;
-const TAG_NAME: u8 = 0x42;
-const TAG_KEYWORD: u8 = 0x44;
-const TAG_URI: u8 = 0x45;
-const TAG_CHARSET: u8 = 0x47;
-const TAG_LANGUAGE: u8 = 0x48;
-const TAG_MIME: u8 = 0x49;
 
 /// Every request carries this id; the servers echo it and nothing here
 /// relies on telling answers apart (one request at a time per connection).
 pub const REQUEST_ID: u32 = 1;
 
-/// Builds an IPP/2.0 request: header and operation attributes, in the order
-/// RFC 8011 requires (charset, language, target first).
-struct Request {
-    bytes: Vec<u8>,
-}
-
-impl Request {
-    fn new(operation: u16, printer_uri: &str) -> Request {
-        let mut bytes = Vec::with_capacity(256);
-        bytes.extend_from_slice(&[2, 0]);
-        bytes.extend_from_slice(&operation.to_be_bytes());
-        bytes.extend_from_slice(&REQUEST_ID.to_be_bytes());
-        bytes.push(OPERATION_ATTRIBUTES);
-        let mut request = Request { bytes };
-        request.attr(TAG_CHARSET, "attributes-charset", "utf-8");
-        request.attr(TAG_LANGUAGE, "attributes-natural-language", "en");
-        request.attr(TAG_URI, "printer-uri", printer_uri);
-        request.attr(TAG_NAME, "requesting-user-name", "bench");
-        request
-    }
-
-    fn attr(&mut self, tag: u8, name: &str, value: &str) -> &mut Request {
-        self.value(tag, name, value.as_bytes())
-    }
-
-    /// One value; an empty `name` adds another value to the previous
-    /// attribute (a "1setOf").
-    fn value(&mut self, tag: u8, name: &str, value: &[u8]) -> &mut Request {
-        self.bytes.push(tag);
-        self.bytes
-            .extend_from_slice(&(name.len() as u16).to_be_bytes());
-        self.bytes.extend_from_slice(name.as_bytes());
-        self.bytes
-            .extend_from_slice(&(value.len() as u16).to_be_bytes());
-        self.bytes.extend_from_slice(value);
-        self
-    }
-
-    fn finish(mut self) -> Vec<u8> {
-        self.bytes.push(END_OF_ATTRIBUTES);
-        self.bytes
-    }
+/// An IPP/2.0 request with the operation attributes in the order RFC 8011
+/// requires (charset, language, target first), then who asks.
+fn request(operation: u16, printer_uri: &str) -> RequestBuilder {
+    RequestBuilder::new(operation, REQUEST_ID)
+        .operation_group(printer_uri)
+        .attr("requesting-user-name", Value::Name("bench".into()))
 }
 
 /// Get-Printer-Attributes; `requested` empty asks for the full answer
 /// (the default "all").
 pub fn get_printer_attributes(printer_uri: &str, requested: &[&str]) -> Vec<u8> {
-    let mut request = Request::new(GET_PRINTER_ATTRIBUTES, printer_uri);
+    let mut request = request(GET_PRINTER_ATTRIBUTES, printer_uri);
     for (i, keyword) in requested.iter().enumerate() {
-        let name = if i == 0 { "requested-attributes" } else { "" };
-        request.attr(TAG_KEYWORD, name, keyword);
+        let value = Value::Keyword((*keyword).into());
+        request = if i == 0 {
+            request.attr("requested-attributes", value)
+        } else {
+            request.also(value)
+        };
     }
-    request.finish()
+    request.encode()
 }
 
 /// The attribute part of a Print-Job; the document follows it in the body.
 pub fn print_job(printer_uri: &str, document_format: &str) -> Vec<u8> {
-    let mut request = Request::new(PRINT_JOB, printer_uri);
-    request
-        .attr(TAG_NAME, "job-name", "bench")
-        .attr(TAG_MIME, "document-format", document_format);
-    request.finish()
+    request(PRINT_JOB, printer_uri)
+        .attr("job-name", Value::Name("bench".into()))
+        .attr(
+            "document-format",
+            Value::MimeMediaType(document_format.into()),
+        )
+        .encode()
 }
 
 /// The smallest successful answer: version 2.0, successful-ok, our request
 /// id, no attributes. The loopback ceiling answers Print-Job with it.
 pub fn minimal_success() -> Vec<u8> {
-    let mut bytes = vec![2, 0, 0, 0];
-    bytes.extend_from_slice(&REQUEST_ID.to_be_bytes());
-    bytes.push(END_OF_ATTRIBUTES);
+    let answer = Message {
+        version: (2, 0),
+        code: 0,
+        request_id: REQUEST_ID,
+        groups: Vec::new(),
+    };
+    let mut bytes = Vec::new();
+    encode_message(&answer, &mut bytes);
     bytes
 }
 
@@ -157,28 +129,30 @@ pub fn status_name(status: u16) -> String {
 mod tests {
     use super::*;
 
-    fn push(bytes: &mut Vec<u8>, tag: u8, name: &str, value: &[u8]) {
-        bytes.push(tag);
-        bytes.extend_from_slice(&(name.len() as u16).to_be_bytes());
-        bytes.extend_from_slice(name.as_bytes());
-        bytes.extend_from_slice(&(value.len() as u16).to_be_bytes());
-        bytes.extend_from_slice(value);
-    }
+    use ipp_proto::{Attribute, DelimiterTag, Group};
 
     #[test]
     fn finds_integers_in_an_answer() {
-        let mut answer = vec![2, 0, 0, 0, 0, 0, 0, 1, OPERATION_ATTRIBUTES];
-        push(&mut answer, TAG_CHARSET, "attributes-charset", b"utf-8");
-        answer.push(0x04); // printer-attributes group
-        push(&mut answer, TAG_ENUM, "printer-state", &3i32.to_be_bytes());
-        push(&mut answer, TAG_KEYWORD, "printer-state-reasons", b"none");
-        push(
-            &mut answer,
-            TAG_INTEGER,
-            "queued-job-count",
-            &42i32.to_be_bytes(),
-        );
-        answer.push(END_OF_ATTRIBUTES);
+        let mut operation = Group::new(DelimiterTag::Operation);
+        operation.push(Attribute::new(
+            "attributes-charset",
+            Value::Charset("utf-8".into()),
+        ));
+        let mut printer = Group::new(DelimiterTag::Printer);
+        printer.push(Attribute::new("printer-state", Value::Enum(3)));
+        printer.push(Attribute::new(
+            "printer-state-reasons",
+            Value::Keyword("none".into()),
+        ));
+        printer.push(Attribute::new("queued-job-count", Value::Integer(42)));
+        let message = Message {
+            version: (2, 0),
+            code: 0,
+            request_id: 1,
+            groups: vec![operation, printer],
+        };
+        let mut answer = Vec::new();
+        encode_message(&message, &mut answer);
         assert_eq!(find_integer(&answer, "queued-job-count"), Some(42));
         assert_eq!(find_integer(&answer, "printer-state"), Some(3));
         assert_eq!(find_integer(&answer, "job-id"), None);

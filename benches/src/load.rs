@@ -31,7 +31,7 @@ pub enum Stop {
 
 /// What one run did.
 #[derive(Debug, Clone, Default)]
-pub struct Outcome {
+pub struct LoadOutcome {
     /// HTTP 200 with an IPP status in the successful class.
     pub ok: u64,
     /// Answered, but with an IPP error status (e.g. server-error-busy).
@@ -43,7 +43,7 @@ pub struct Outcome {
     pub first_error: Option<String>,
 }
 
-impl Outcome {
+impl LoadOutcome {
     /// Successful requests per second.
     pub fn rate(&self) -> f64 {
         let secs = self.elapsed.as_secs_f64();
@@ -54,7 +54,7 @@ impl Outcome {
         }
     }
 
-    fn merge(&mut self, other: Outcome) {
+    fn merge(&mut self, other: LoadOutcome) {
         self.ok += other.ok;
         self.rejected += other.rejected;
         self.errors += other.errors;
@@ -121,9 +121,9 @@ pub async fn run(
     request: Arc<Vec<u8>>,
     connections: usize,
     stop: Stop,
-) -> Outcome {
+) -> LoadOutcome {
     let mut conns = Vec::with_capacity(connections);
-    let mut failed = Outcome::default();
+    let mut failed = LoadOutcome::default();
     for _ in 0..connections {
         match Conn::connect(addr).await {
             Ok(conn) => conns.push(conn),
@@ -174,8 +174,8 @@ pub async fn run(
 
 /// One connection's loop; returns its counts and when its last counted
 /// answer arrived.
-async fn connection_loop(run: Arc<Run>, conn: Conn) -> (Outcome, Instant) {
-    let mut outcome = Outcome::default();
+async fn connection_loop(run: Arc<Run>, conn: Conn) -> (LoadOutcome, Instant) {
+    let mut outcome = LoadOutcome::default();
     let mut last = run.start;
     let mut conn = Some(conn);
     while run.take_ticket() {
@@ -231,7 +231,7 @@ async fn connection_loop(run: Arc<Run>, conn: Conn) -> (Outcome, Instant) {
     (outcome, last)
 }
 
-async fn reconnect(run: &Run, outcome: &mut Outcome) -> Option<Conn> {
+async fn reconnect(run: &Run, outcome: &mut LoadOutcome) -> Option<Conn> {
     match Conn::connect(run.addr).await {
         Ok(conn) => Some(conn),
         Err(e) => {

@@ -11,7 +11,7 @@ use crate::error::BenchError;
 use crate::http::{self, Conn};
 use crate::ipp;
 use crate::load::{self, Stop};
-use crate::peers::Target;
+use crate::peers::BenchTarget;
 use crate::results::{Memory, Scenario};
 
 /// Idle time before each reading, so start-up and the last request's
@@ -25,7 +25,7 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(300);
 const PRINTER_IDLE: i32 = 3;
 
 /// Measures `target`; `jobs` = 0 takes only the idle reading.
-pub fn measure(runtime: &Runtime, target: &Target, jobs: u64) -> Result<Memory, BenchError> {
+pub fn measure(runtime: &Runtime, target: &BenchTarget, jobs: u64) -> Result<Memory, BenchError> {
     let state_request = http::post(
         &target.host,
         &target.path,
@@ -75,7 +75,11 @@ pub fn measure(runtime: &Runtime, target: &Target, jobs: u64) -> Result<Memory, 
 }
 
 /// Polls until no job is queued and the printer is idle.
-fn wait_drained(runtime: &Runtime, target: &Target, request: &[u8]) -> Result<bool, BenchError> {
+fn wait_drained(
+    runtime: &Runtime,
+    target: &BenchTarget,
+    request: &[u8],
+) -> Result<bool, BenchError> {
     let deadline = Instant::now() + DRAIN_LIMIT;
     while Instant::now() < deadline {
         let body = runtime.block_on(ask(target, request))?;
@@ -91,7 +95,7 @@ fn wait_drained(runtime: &Runtime, target: &Target, request: &[u8]) -> Result<bo
 }
 
 /// One request on a fresh connection; the answer's IPP body.
-pub async fn ask(target: &Target, request: &[u8]) -> Result<Vec<u8>, BenchError> {
+pub async fn ask(target: &BenchTarget, request: &[u8]) -> Result<Vec<u8>, BenchError> {
     let fail = |what: String| BenchError::Setup(format!("{}: {what}", target.kind));
     let mut conn = Conn::connect(target.addr)
         .await

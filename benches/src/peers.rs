@@ -28,32 +28,32 @@ const START_LIMIT: Duration = Duration::from_secs(20);
 pub const QUEUE: &str = "bench";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
+pub enum PeerKind {
     Printspoold,
     Cupsd,
     Ippeveprinter,
     Ceiling,
 }
 
-impl Kind {
-    pub const ALL: [Kind; 4] = [
-        Kind::Printspoold,
-        Kind::Cupsd,
-        Kind::Ippeveprinter,
-        Kind::Ceiling,
+impl PeerKind {
+    pub const ALL: [PeerKind; 4] = [
+        PeerKind::Printspoold,
+        PeerKind::Cupsd,
+        PeerKind::Ippeveprinter,
+        PeerKind::Ceiling,
     ];
 
     pub fn name(self) -> &'static str {
         match self {
-            Kind::Printspoold => "printspoold",
-            Kind::Cupsd => "cupsd",
-            Kind::Ippeveprinter => "ippeveprinter",
-            Kind::Ceiling => "loopback ceiling",
+            PeerKind::Printspoold => "printspoold",
+            PeerKind::Cupsd => "cupsd",
+            PeerKind::Ippeveprinter => "ippeveprinter",
+            PeerKind::Ceiling => "loopback ceiling",
         }
     }
 }
 
-impl fmt::Display for Kind {
+impl fmt::Display for PeerKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
@@ -69,8 +69,8 @@ enum Spec {
 }
 
 /// A running server and how to address its printer.
-pub struct Target {
-    pub kind: Kind,
+pub struct BenchTarget {
+    pub kind: PeerKind,
     pub addr: SocketAddr,
     /// The Host header value.
     pub host: String,
@@ -84,25 +84,25 @@ pub struct Target {
     spec: Spec,
 }
 
-impl Target {
-    fn start(kind: Kind, spec: Spec) -> Result<Target, BenchError> {
+impl BenchTarget {
+    fn start(kind: PeerKind, spec: Spec) -> Result<BenchTarget, BenchError> {
         let port = free_port()?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let (proc, helpers) = launch(&spec, port)?;
         let (host, path, printer_uri) = match kind {
-            Kind::Ippeveprinter => (
+            PeerKind::Ippeveprinter => (
                 format!("localhost:{port}"),
                 "/ipp/print".to_string(),
                 format!("ipp://localhost:{port}/ipp/print"),
             ),
-            Kind::Ceiling => (addr.to_string(), "/".to_string(), format!("ipp://{addr}/")),
-            Kind::Printspoold | Kind::Cupsd => (
+            PeerKind::Ceiling => (addr.to_string(), "/".to_string(), format!("ipp://{addr}/")),
+            PeerKind::Printspoold | PeerKind::Cupsd => (
                 addr.to_string(),
                 format!("/printers/{QUEUE}"),
                 format!("ipp://{addr}/printers/{QUEUE}"),
             ),
         };
-        Ok(Target {
+        Ok(BenchTarget {
             kind,
             addr,
             host,
@@ -150,13 +150,13 @@ fn launch(spec: &Spec, port: u16) -> Result<(Proc, Vec<Proc>), BenchError> {
 }
 
 /// Starts printspoold from `binary` in `dir`.
-pub fn printspoold(binary: &Path, dir: &Path) -> Result<Target, BenchError> {
+pub fn printspoold(binary: &Path, dir: &Path) -> Result<BenchTarget, BenchError> {
     write_printspoold_config(dir)?;
     let spec = Spec::Printspoold {
         binary: binary.to_path_buf(),
         dir: dir.to_path_buf(),
     };
-    Target::start(Kind::Printspoold, spec)
+    BenchTarget::start(PeerKind::Printspoold, spec)
 }
 
 fn launch_printspoold(binary: &Path, dir: &Path, addr: SocketAddr) -> Result<Proc, BenchError> {
@@ -194,9 +194,9 @@ pub fn write_printspoold_config(dir: &Path) -> Result<PathBuf, BenchError> {
 }
 
 /// Starts cupsd in `dir` (foreground, `-f`).
-pub fn cupsd(dir: &Path) -> Result<Target, BenchError> {
-    Target::start(
-        Kind::Cupsd,
+pub fn cupsd(dir: &Path) -> Result<BenchTarget, BenchError> {
+    BenchTarget::start(
+        PeerKind::Cupsd,
         Spec::Cupsd {
             dir: dir.to_path_buf(),
         },
@@ -286,9 +286,9 @@ pub fn write_cupsd_config(dir: &Path, port: u16) -> Result<(PathBuf, PathBuf), B
 }
 
 /// Starts ippeveprinter in `dir`.
-pub fn ippeveprinter(dir: &Path) -> Result<Target, BenchError> {
-    Target::start(
-        Kind::Ippeveprinter,
+pub fn ippeveprinter(dir: &Path) -> Result<BenchTarget, BenchError> {
+    BenchTarget::start(
+        PeerKind::Ippeveprinter,
         Spec::Ippeveprinter {
             dir: dir.to_path_buf(),
         },
@@ -328,12 +328,12 @@ fn launch_ippeveprinter(dir: &Path, port: u16) -> Result<(Proc, Proc), BenchErro
 
 /// Starts the loopback ceiling (this program's `ceiling` subcommand),
 /// answering with `full` and `state` (see `ceiling.rs`).
-pub fn ceiling(dir: &Path, full: &[u8], state: &[u8]) -> Result<Target, BenchError> {
+pub fn ceiling(dir: &Path, full: &[u8], state: &[u8]) -> Result<BenchTarget, BenchError> {
     fs::create_dir_all(dir).context(|| format!("creating {}", dir.display()))?;
     write_bytes(&dir.join("full.ipp"), full)?;
     write_bytes(&dir.join("state.ipp"), state)?;
-    Target::start(
-        Kind::Ceiling,
+    BenchTarget::start(
+        PeerKind::Ceiling,
         Spec::Ceiling {
             dir: dir.to_path_buf(),
         },

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::peers::Kind;
+use crate::peers::PeerKind;
 use crate::procs::Rss;
 use crate::results::{Results, Scenario};
 use crate::stats;
@@ -11,7 +11,7 @@ use crate::stats;
 pub const CONNECTIONS: [usize; 3] = [1, 8, 64];
 
 /// One target from the issue, evaluated on this run.
-pub struct Check {
+pub struct ReportCheck {
     pub what: String,
     pub measured: String,
     pub goal: &'static str,
@@ -19,7 +19,7 @@ pub struct Check {
     pub met: Option<bool>,
 }
 
-impl Check {
+impl ReportCheck {
     fn status(&self) -> &'static str {
         match self.met {
             Some(true) => "**met**",
@@ -29,20 +29,20 @@ impl Check {
     }
 }
 
-fn ratio(results: &Results, scenario: Scenario, connections: usize, peer: Kind) -> Option<f64> {
+fn ratio(results: &Results, scenario: Scenario, connections: usize, peer: PeerKind) -> Option<f64> {
     let ours = results
-        .point(scenario, connections, Kind::Printspoold)?
+        .point(scenario, connections, PeerKind::Printspoold)?
         .median();
     let theirs = results.point(scenario, connections, peer)?.median();
     (theirs > 0.0).then(|| ours / theirs)
 }
 
 /// The targets: ratios from this same run.
-pub fn checks(results: &Results) -> Vec<Check> {
+pub fn checks(results: &Results) -> Vec<ReportCheck> {
     let mut checks = Vec::new();
     let ratio_check = |what: &str, scenario, peer, goal, min: f64| {
         let r = ratio(results, scenario, 8, peer);
-        Check {
+        ReportCheck {
             what: what.to_string(),
             measured: r.map_or("-".into(), |r| format!("{r:.2}x")),
             goal,
@@ -52,34 +52,34 @@ pub fn checks(results: &Results) -> Vec<Check> {
     checks.push(ratio_check(
         "Full Get-Printer-Attributes, 8 connections, printspoold / cupsd",
         Scenario::GpaFull,
-        Kind::Cupsd,
+        PeerKind::Cupsd,
         ">= 3x",
         3.0,
     ));
     checks.push(ratio_check(
         "Full Get-Printer-Attributes, 8 connections, printspoold / loopback ceiling",
         Scenario::GpaFull,
-        Kind::Ceiling,
+        PeerKind::Ceiling,
         ">= 0.5x",
         0.5,
     ));
     checks.push(ratio_check(
         "Durable 1 KiB Print-Job, 8 connections, printspoold / cupsd",
         Scenario::PrintSmall,
-        Kind::Cupsd,
+        PeerKind::Cupsd,
         ">= 2x",
         2.0,
     ));
     let cold_median = |kind| results.cold(kind).map(|c| stats::median(&c.samples_ms));
-    let ours = cold_median(Kind::Printspoold);
-    let cupsd = cold_median(Kind::Cupsd);
-    checks.push(Check {
+    let ours = cold_median(PeerKind::Printspoold);
+    let cupsd = cold_median(PeerKind::Cupsd);
+    checks.push(ReportCheck {
         what: "Cold start to first answer, printspoold median".into(),
         measured: ours.map_or("-".into(), |ms| format!("{ms:.1} ms")),
         goal: "< 20 ms",
         met: ours.map(|ms| ms < 20.0),
     });
-    checks.push(Check {
+    checks.push(ReportCheck {
         what: "Cold start to first answer, printspoold vs cupsd (medians)".into(),
         measured: match (ours, cupsd) {
             (Some(a), Some(b)) => format!("{a:.1} ms vs {b:.1} ms"),
@@ -88,15 +88,15 @@ pub fn checks(results: &Results) -> Vec<Check> {
         goal: "below cupsd",
         met: ours.zip(cupsd).map(|(a, b)| a < b),
     });
-    let memory = results.memory(Kind::Printspoold);
-    checks.push(Check {
+    let memory = results.memory(PeerKind::Printspoold);
+    checks.push(ReportCheck {
         what: "Idle resident memory of printspoold after start".into(),
         measured: memory.map_or("-".into(), |m| mib(m.idle.total)),
         goal: "< 4 MiB",
         met: memory.map(|m| m.idle.total < 4 * 1024),
     });
     let growth = memory.and_then(|m| Some((m.after?.total as i64 - m.idle.total as i64, m.jobs)));
-    checks.push(Check {
+    checks.push(ReportCheck {
         what: format!(
             "Growth of printspoold's resident memory after {} jobs",
             growth.map_or("the".into(), |(_, jobs)| thousands(jobs as f64))
@@ -178,13 +178,13 @@ pub fn markdown(results: &Results) -> String {
                 scenario.label(),
                 scenario.unit(),
                 connections,
-                cell(Kind::Printspoold),
-                cell(Kind::Cupsd),
-                cell(Kind::Ippeveprinter),
-                cell(Kind::Ceiling),
-                r(Kind::Cupsd),
-                r(Kind::Ippeveprinter),
-                r(Kind::Ceiling)
+                cell(PeerKind::Printspoold),
+                cell(PeerKind::Cupsd),
+                cell(PeerKind::Ippeveprinter),
+                cell(PeerKind::Ceiling),
+                r(PeerKind::Cupsd),
+                r(PeerKind::Ippeveprinter),
+                r(PeerKind::Ceiling)
             );
         }
     }
@@ -349,13 +349,13 @@ mod tests {
         let mut results = Results::default();
         for scenario in Scenario::ALL {
             for connections in CONNECTIONS {
-                for kind in Kind::ALL {
+                for kind in PeerKind::ALL {
                     results.throughput.push(Throughput {
                         scenario,
                         connections,
                         kind,
                         rounds: vec![100.0, 200.0, 300.0],
-                        rejected: u64::from(kind == Kind::Ippeveprinter),
+                        rejected: u64::from(kind == PeerKind::Ippeveprinter),
                         errors: 0,
                         crashes: 0,
                         first_problem: None,
@@ -364,7 +364,7 @@ mod tests {
             }
         }
         results.cold.push(ColdStart {
-            kind: Kind::Printspoold,
+            kind: PeerKind::Printspoold,
             samples_ms: vec![5.0, 6.0, 7.0],
         });
         let rss = Rss {
@@ -374,7 +374,7 @@ mod tests {
             pss: 3500,
         };
         results.memory.push(Memory {
-            kind: Kind::Printspoold,
+            kind: PeerKind::Printspoold,
             idle: rss,
             after: Some(rss),
             jobs: 10_000,

@@ -2,7 +2,7 @@
 
 use crate::http;
 use crate::ipp;
-use crate::peers::{Kind, Target};
+use crate::peers::{BenchTarget, PeerKind};
 use crate::procs::Rss;
 use crate::stats;
 
@@ -54,7 +54,7 @@ impl Scenario {
     }
 
     /// The whole HTTP request for `target`, built once per point.
-    pub fn request(self, target: &Target) -> Vec<u8> {
+    pub fn request(self, target: &BenchTarget) -> Vec<u8> {
         let uri = &target.printer_uri;
         let ipp = match self {
             Scenario::GpaFull => ipp::get_printer_attributes(uri, &[]),
@@ -67,9 +67,9 @@ impl Scenario {
             _ => Vec::new(),
         };
         let path = match (target.kind, self) {
-            (Kind::Ceiling, Scenario::GpaFull) => "/full",
-            (Kind::Ceiling, Scenario::GpaState) => "/state",
-            (Kind::Ceiling, _) => "/job",
+            (PeerKind::Ceiling, Scenario::GpaFull) => "/full",
+            (PeerKind::Ceiling, Scenario::GpaState) => "/state",
+            (PeerKind::Ceiling, _) => "/job",
             _ => target.path.as_str(),
         };
         http::post(&target.host, path, &ipp, &document)
@@ -98,7 +98,7 @@ pub fn document(len: usize) -> Vec<u8> {
 pub struct Throughput {
     pub scenario: Scenario,
     pub connections: usize,
-    pub kind: Kind,
+    pub kind: PeerKind,
     /// Successful requests per second, one value per round.
     pub rounds: Vec<f64>,
     /// Answered with an IPP error (summed over rounds).
@@ -120,14 +120,14 @@ impl Throughput {
 /// Cold start to first answer, one target.
 #[derive(Debug, Clone)]
 pub struct ColdStart {
-    pub kind: Kind,
+    pub kind: PeerKind,
     pub samples_ms: Vec<f64>,
 }
 
 /// Resident memory of one target.
 #[derive(Debug, Clone)]
 pub struct Memory {
-    pub kind: Kind,
+    pub kind: PeerKind,
     pub idle: Rss,
     /// After the job load and the queue drained; `None` where not measured.
     pub after: Option<Rss>,
@@ -141,14 +141,14 @@ pub struct Memory {
 /// Sizes of the Get-Printer-Attributes answers (IPP bytes).
 #[derive(Debug, Clone)]
 pub struct AnswerSize {
-    pub kind: Kind,
+    pub kind: PeerKind,
     pub full: usize,
     pub state: usize,
 }
 
 /// How the run was made.
 #[derive(Debug, Clone, Default)]
-pub struct Meta {
+pub struct RunMeta {
     pub date: String,
     pub quick: bool,
     pub rounds: usize,
@@ -166,7 +166,7 @@ pub struct Meta {
 
 #[derive(Debug, Clone, Default)]
 pub struct Results {
-    pub meta: Meta,
+    pub meta: RunMeta,
     pub throughput: Vec<Throughput>,
     pub cold: Vec<ColdStart>,
     pub memory: Vec<Memory>,
@@ -176,17 +176,22 @@ pub struct Results {
 }
 
 impl Results {
-    pub fn point(&self, scenario: Scenario, connections: usize, kind: Kind) -> Option<&Throughput> {
+    pub fn point(
+        &self,
+        scenario: Scenario,
+        connections: usize,
+        kind: PeerKind,
+    ) -> Option<&Throughput> {
         self.throughput
             .iter()
             .find(|p| p.scenario == scenario && p.connections == connections && p.kind == kind)
     }
 
-    pub fn cold(&self, kind: Kind) -> Option<&ColdStart> {
+    pub fn cold(&self, kind: PeerKind) -> Option<&ColdStart> {
         self.cold.iter().find(|c| c.kind == kind)
     }
 
-    pub fn memory(&self, kind: Kind) -> Option<&Memory> {
+    pub fn memory(&self, kind: PeerKind) -> Option<&Memory> {
         self.memory.iter().find(|m| m.kind == kind)
     }
 }

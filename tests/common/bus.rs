@@ -13,7 +13,7 @@ use zbus::fdo::DBusProxy;
 use zbus::names::BusName;
 use zbus::{Connection, Proxy};
 
-use super::die_with_parent;
+use super::process::die_with_parent;
 
 /// Everyone may connect, own and send: only the daemon's checks apply.
 pub const OPEN_POLICY: &str = r#"
@@ -27,16 +27,16 @@ pub const OPEN_POLICY: &str = r#"
 
 /// A `dbus-daemon` listening on a socket in a scratch directory, killed on
 /// drop.
-pub struct PrivateBus {
+pub struct DbusTestBus {
     child: Child,
     /// Kept open: the daemon (and what it activates) may write to stdout.
     _stdout: BufReader<ChildStdout>,
     pub address: String,
 }
 
-impl PrivateBus {
+impl DbusTestBus {
     /// `extra` goes inside `<busconfig>` (policies, includes, servicedirs).
-    pub fn start(dir: &Path, extra: &str) -> PrivateBus {
+    pub fn start(dir: &Path, extra: &str) -> DbusTestBus {
         // nobody must reach the socket.
         fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
         let config = dir.join("bus.conf");
@@ -63,7 +63,7 @@ impl PrivateBus {
         let mut line = String::new();
         stdout.read_line(&mut line).unwrap();
         assert!(line.starts_with("unix:"), "dbus-daemon printed {line:?}");
-        PrivateBus {
+        DbusTestBus {
             child,
             _stdout: stdout,
             address: format!("unix:path={}", socket.display()),
@@ -71,8 +71,8 @@ impl PrivateBus {
     }
 
     /// A bus with [`OPEN_POLICY`].
-    pub fn open(dir: &Path) -> PrivateBus {
-        PrivateBus::start(dir, OPEN_POLICY)
+    pub fn open(dir: &Path) -> DbusTestBus {
+        DbusTestBus::start(dir, OPEN_POLICY)
     }
 
     pub async fn connect(&self) -> Connection {
@@ -80,7 +80,7 @@ impl PrivateBus {
     }
 }
 
-impl Drop for PrivateBus {
+impl Drop for DbusTestBus {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

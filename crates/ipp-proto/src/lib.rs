@@ -10,6 +10,7 @@
 
 pub mod decode;
 pub mod encode;
+pub mod request;
 pub mod value;
 
 pub use decode::{DecodeError, DecodeLimits, decode_request};
