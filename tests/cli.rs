@@ -98,7 +98,7 @@ fn check_config_refuses_a_bad_value_and_a_missing_file() {
 
 #[test]
 fn check_config_accepts_the_old_intake_section_with_a_warning_and_refuses_both() {
-    let dir = TempDir::new("cli-intake");
+    let dir = ScratchDir::new("cli-intake");
     let config = write_config(&dir, "old.toml", "[intake]\ndisabled = true\n");
     let output = daemon(&["--check-config", "--config", &config]);
     let stderr = text(&output.stderr);
