@@ -152,20 +152,20 @@ impl Drop for BusDaemon {
 }
 
 /// A running daemon on an open bus, and a root client.
-struct DbusFixture {
+struct DaemonOnBus {
     client: Connection,
     daemon: BusDaemon,
     bus: DbusTestBus,
     dir: ScratchDir,
 }
 
-impl DbusFixture {
-    async fn start(label: &str, config: &str) -> DbusFixture {
+impl DaemonOnBus {
+    async fn start(label: &str, config: &str) -> DaemonOnBus {
         let dir = ScratchDir::new(label);
         let bus = DbusTestBus::open(dir.path());
         let daemon = BusDaemon::start(dir.path(), &bus, config).await;
         let client = bus.connect().await;
-        DbusFixture {
+        DaemonOnBus {
             client,
             daemon,
             bus,
@@ -324,7 +324,7 @@ fn the_bus_name_is_one_constant_everywhere() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_document_passed_by_fd_prints_byte_exact_with_a_signal_per_state() {
-    let fx = DbusFixture::start("dbus-exact", "").await;
+    let fx = DaemonOnBus::start("dbus-exact", "").await;
     let proxy = fx.proxy().await;
     let rule = MatchRule::builder()
         .msg_type(zbus::message::Type::Signal)
@@ -371,7 +371,7 @@ async fn a_document_passed_by_fd_prints_byte_exact_with_a_signal_per_state() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_descriptors_and_oversized_documents_are_refused_and_serving_goes_on() {
-    let fx = DbusFixture::start(
+    let fx = DaemonOnBus::start(
         "dbus-badfd",
         "[server.limits]\nmax_document_bytes = 65536\n",
     )
@@ -488,7 +488,7 @@ fn as_nobody(bus: &DbusTestBus, action: &str, stdin: Option<File>) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn owners_and_admins_over_the_real_bus() {
-    let fx = DbusFixture::start("dbus-users", "").await;
+    let fx = DaemonOnBus::start("dbus-users", "").await;
     let proxy = fx.proxy().await;
     let root_job = submit(&proxy, fx.file("root.txt", b"root's\n"), held())
         .await
@@ -539,7 +539,7 @@ async fn owners_and_admins_over_the_real_bus() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_are_the_same_over_dbus_and_ipp() {
-    let fx = DbusFixture::start("dbus-ipp", "").await;
+    let fx = DaemonOnBus::start("dbus-ipp", "").await;
     let proxy = fx.proxy().await;
     let uri = fx.daemon.queue_uri();
 
@@ -608,7 +608,7 @@ fn interface_element(xml: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shipped_xml_is_what_the_daemon_reports() {
-    let fx = DbusFixture::start("dbus-xml", "").await;
+    let fx = DaemonOnBus::start("dbus-xml", "").await;
     let live = fx.proxy().await.introspect().await.unwrap();
     let shipped = fs::read_to_string(repo_file(&format!("dbus/{BUS_NAME}.xml"))).unwrap();
     assert_eq!(
