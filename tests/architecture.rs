@@ -1,6 +1,7 @@
 //! The job core's shape, checked from its source (issue 13): no file of
 //! `src/core` imports another in a circle, and the number of `pub(super)`
-//! items (visibility that lets sibling files reach in) does not grow.
+//! items (visibility that lets sibling files reach in) does not grow. And
+//! across the workspace, one name per role: no type name is defined twice.
 //!
 //! An import is a path that names a sibling from a core file: `use
 //! super::x`, `super::x::...` in code, or `crate::core::x`. A name that
@@ -522,4 +523,97 @@ fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>>
         }
     }
     None
+}
+
+/// Every type name (`struct`, `enum`, `union`, `type`, `trait`) is defined
+/// once in the workspace: the daemon, its protocol crate, the tests, the
+/// benchmark and the fuzz targets. Two `Queue`s or two `Limits` make a
+/// reader ask which one a line means.
+#[test]
+fn no_type_name_is_defined_twice_in_the_workspace() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut defined: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for dir in ["src", "crates", "tests", "benches/src", "fuzz"] {
+        for file in rust_files(&root.join(dir)) {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let shown = file.strip_prefix(root).unwrap().display().to_string();
+            for (line, name) in type_definitions(&text) {
+                defined
+                    .entry(name)
+                    .or_default()
+                    .push(format!("{shown}:{line}"));
+            }
+        }
+    }
+    assert!(
+        defined.len() > 100,
+        "found only {} type names: is the walk broken?",
+        defined.len()
+    );
+    let twice: Vec<String> = defined
+        .iter()
+        .filter(|(_, places)| places.len() > 1)
+        .map(|(name, places)| format!("{name}: {}", places.join(", ")))
+        .collect();
+    assert!(
+        twice.is_empty(),
+        "type names defined more than once:\n{}",
+        twice.join("\n")
+    );
+}
+
+#[test]
+fn the_type_name_scan_sees_every_kind_of_definition() {
+    let text = "pub struct A;\nenum B { X }\npub(crate) type C = u8;\n    trait D {}\n// struct E;\nlet s = \"struct F\";\npub(super) union G { a: u8 }\nimpl I for A {\n    type Output = B;\n}\n";
+    let names: Vec<String> = type_definitions(text).into_iter().map(|(_, n)| n).collect();
+    assert_eq!(names, ["A", "B", "C", "D", "G"]);
+}
+
+/// `.rs` files below `dir`, skipping build output.
+fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n == "target") {
+                continue;
+            }
+            found.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            found.push(path);
+        }
+    }
+    found
+}
+
+/// (line number, name) of each type defined in `text`: a line whose code
+/// starts, after an optional visibility, with one of the defining keywords.
+fn type_definitions(text: &str) -> Vec<(usize, String)> {
+    let mut found = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let mut words = line.trim_start().split_whitespace();
+        let mut word = words.next().unwrap_or("");
+        if word.starts_with("pub") {
+            word = words.next().unwrap_or("");
+        }
+        if !matches!(word, "struct" | "enum" | "union" | "type" | "trait") {
+            continue;
+        }
+        let name: String = words
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        // A trait's associated types (`type Output = ...` in an impl) are
+        // the trait's names, not new ones.
+        let associated = word == "type" && line.starts_with(char::is_whitespace);
+        if name.starts_with(|c: char| c.is_ascii_uppercase()) && !associated {
+            found.push((index + 1, name));
+        }
+    }
+    found
 }
