@@ -41,7 +41,7 @@ const USAGE: &str = "\
 transport [--daemon PATH] [--rounds N] [--round-secs S] [--connections 1,8,64]
           [--work-dir DIR] [--out FILE]
   ours (printspoold's transport) against hyper 1.x on gpa-full; writes FILE
-  (default benches/results/transport.md)";
+  (default benches/results/transport-latest.md)";
 
 /// How long a server may take to start accepting.
 const START_LIMIT: Duration = Duration::from_secs(20);
@@ -69,11 +69,11 @@ fn parse_args(args: &[String]) -> Result<TransportArgs, BenchError> {
         } else {
             target.join("debug/printspoold")
         },
-        rounds: 7,
+        rounds: 11,
         round: Duration::from_secs(1),
         connections: vec![1, 8, 64],
         work_dir: std::env::temp_dir(),
-        out: PathBuf::from("benches/results/transport.md"),
+        out: PathBuf::from("benches/results/transport-latest.md"),
     };
     let mut iter = args.iter();
     let usage = |what: &str| BenchError::Usage(format!("{what}\n{USAGE}"));
