@@ -119,3 +119,48 @@ fn error_answer(request_id: u32, status: StatusCode, message: &str) -> Vec<u8> {
     encode_message(&reply, &mut out);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(operation: Operation, request_id: u32) -> Vec<u8> {
+        let mut group = operation_group(None);
+        group.push(Attribute::new(
+            "printer-uri",
+            Value::Uri("ipp://h/p".into()),
+        ));
+        let message = Message {
+            version: (2, 0),
+            code: operation as u16,
+            request_id,
+            groups: vec![group],
+        };
+        let mut out = Vec::new();
+        encode_message(&message, &mut out);
+        out
+    }
+
+    #[test]
+    fn answers_with_the_printer_groups_of_the_given_answer() {
+        let mut printer = Group::new(DelimiterTag::Printer);
+        printer.push(Attribute::new("printer-state", Value::Enum(3)));
+        let answer = Message {
+            version: (2, 0),
+            code: 0,
+            request_id: 7,
+            groups: vec![operation_group(None), printer],
+        };
+        let mut bytes = Vec::new();
+        encode_message(&answer, &mut bytes);
+        let responder = GpaResponder::from_answer(&bytes).unwrap();
+        assert_eq!(
+            responder.answer(&request(Operation::GetPrinterAttributes, 7)),
+            bytes
+        );
+        let other = responder.answer(&request(Operation::GetJobs, 9));
+        assert_eq!(&other[2..8], &[0x05, 0x01, 0, 0, 0, 9]);
+        let malformed = responder.answer(b"\x02\x00");
+        assert_eq!(&malformed[2..4], &[0x04, 0x00]);
+    }
+}

@@ -257,3 +257,16 @@ fn statuses(seen: &[u8]) -> Vec<u16> {
         .filter_map(|rest| rest.get(..3)?.parse().ok())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_every_status_line_and_frames_chunks() {
+        let seen = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        assert_eq!(statuses(seen), vec![100, 200]);
+        assert_eq!(chunked(b"abc", 2), b"2\r\nab\r\n1\r\nc\r\n0\r\n\r\n");
+        assert_eq!(all(b"x").len(), 14);
+    }
+}
