@@ -27,6 +27,7 @@ mod procs;
 mod report;
 mod results;
 mod stats;
+mod transport;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -162,6 +163,10 @@ fn main() {
         ceiling_main(&args[1..])
     } else if args.first().map(String::as_str) == Some("load") {
         load_main(&args[1..])
+    } else if args.first().map(String::as_str) == Some("transport") {
+        transport::main(&args[1..])
+    } else if args.first().map(String::as_str) == Some("transport-serve") {
+        transport::serve_main(&args[1..])
     } else {
         match parse_args(args) {
             Ok(Some(args)) => run(args),
