@@ -6,6 +6,8 @@
 //! reproducers, minimised with `cargo fuzz tmin`, and other minimal inputs
 //! worth keeping) and the committed seeds `fuzz/corpus/<target>/seed-*`. A
 //! parser panic or a broken invariant fails the test and names the file.
+//! The IPP codec's target lives with its crate, in `crates/ipp-proto/fuzz/`
+//! (fuzzing it builds no daemon), and is replayed from there.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -16,12 +18,12 @@ mod config;
 mod device_id;
 #[path = "../fuzz/checks/http_head.rs"]
 mod http_head;
-#[path = "../fuzz/checks/ipp_decode.rs"]
+#[path = "../crates/ipp-proto/fuzz/checks/ipp_decode.rs"]
 mod ipp_decode;
 
 #[test]
 fn ipp_decode_regressions() {
-    replay("ipp_decode", ipp_decode::check);
+    replay_in("crates/ipp-proto/fuzz", "ipp_decode", ipp_decode::check);
 }
 
 #[test]
@@ -39,14 +41,21 @@ fn config_regressions() {
     replay("config", config::check);
 }
 
-/// Runs `check` on every regression input and seed of `target`; fails with
-/// the list of files that panicked.
+/// Runs `check` on every regression input and seed of the daemon's fuzz
+/// `target` (in `fuzz/`).
 fn replay(target: &str, check: fn(&[u8])) {
-    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    replay_in("fuzz", target, check);
+}
+
+/// Runs `check` on every regression input and seed of `target` in the
+/// cargo-fuzz package at `package` (relative to the repository); fails
+/// with the list of files that panicked.
+fn replay_in(package: &str, target: &str, check: fn(&[u8])) {
+    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join(package);
     let regressions = files_in(&fuzz.join("regressions").join(target));
     assert!(
         !regressions.is_empty(),
-        "fuzz/regressions/{target}/ holds no input"
+        "{package}/regressions/{target}/ holds no input"
     );
     let seeds = files_in(&fuzz.join("corpus").join(target))
         .into_iter()

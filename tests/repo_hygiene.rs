@@ -354,7 +354,13 @@ fn repo_file(path: &str) -> String {
 /// states it, with both texts in the tree.
 #[test]
 fn the_licence_is_mit_or_apache_2_everywhere() {
-    for manifest in ["Cargo.toml", "benches/Cargo.toml", "fuzz/Cargo.toml"] {
+    for manifest in [
+        "Cargo.toml",
+        "benches/Cargo.toml",
+        "fuzz/Cargo.toml",
+        "crates/ipp-proto/Cargo.toml",
+        "crates/ipp-proto/fuzz/Cargo.toml",
+    ] {
         assert!(
             repo_file(manifest)
                 .lines()

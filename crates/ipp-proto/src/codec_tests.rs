@@ -775,11 +775,11 @@ fn encoder_cuts_overlong_strings_at_a_char_boundary() {
 /// The `ipp_decode` fuzz corpus, in the repository's `fuzz/` (this crate
 /// is `crates/ipp-proto`).
 fn fuzz_corpus() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/ipp_decode")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/ipp_decode")
 }
 
 /// Replays the committed fuzz seeds (crash reproducers live in
-/// `fuzz/regressions/`, replayed by `tests/fuzz_regressions.rs`): each must
+/// `fuzz/regressions/`, replayed by `tests/fuzz_regressions.rs` of this crate): each must
 /// decode or fail without panicking, and round-trip when it decodes.
 #[test]
 fn fuzz_seeds_replay_cleanly() {
