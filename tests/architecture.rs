@@ -594,7 +594,7 @@ fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
 fn type_definitions(text: &str) -> Vec<(usize, String)> {
     let mut found = Vec::new();
     for (index, line) in text.lines().enumerate() {
-        let mut words = line.trim_start().split_whitespace();
+        let mut words = line.split_whitespace();
         let mut word = words.next().unwrap_or("");
         if word.starts_with("pub") {
             word = words.next().unwrap_or("");
