@@ -435,3 +435,54 @@ fn every_lintian_override_says_why() {
     }
     assert!(overrides > 0, "an empty overrides file: delete it instead");
 }
+
+/// `tests/under-load`, which the README names: it runs the test command the
+/// number of times asked while stress-ng keeps every core busy, reports each
+/// run, stops the load when it ends, and fails when a run fails. Run here
+/// with the quick `fmt` stage (and without CI=true, which would make the
+/// inner `tests/run` run every stage).
+#[test]
+fn under_load_runs_the_test_command_repeatedly_under_stress_and_stops_the_load() {
+    let under_load = |args: &[&str]| {
+        let out = Command::new(Path::new(REPO).join("tests/under-load"))
+            .args(args)
+            .env_remove("CI")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), text)
+    };
+    let load_pid = |text: &str| -> u32 {
+        let after = text
+            .split("(pid ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no stress-ng pid reported:\n{text}"));
+        after[..after.find(')').unwrap()].parse().unwrap()
+    };
+
+    let (status, text) = under_load(&["2", "--", "fmt"]);
+    assert_eq!(status, Some(0), "{text}");
+    for line in [
+        "run 1 of 2 passed",
+        "run 2 of 2 passed",
+        "2 runs passed under load",
+    ] {
+        assert!(text.contains(line), "no \"{line}\" in:\n{text}");
+    }
+    let pid = load_pid(&text);
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "stress-ng {pid} still runs after the script ended"
+    );
+
+    let (status, text) = under_load(&["1", "--", "no-such-stage"]);
+    assert_eq!(
+        status,
+        Some(1),
+        "a failed run must fail the script:\n{text}"
+    );
+    assert!(text.contains("run 1 of 1 failed"), "{text}");
+    let pid = load_pid(&text);
+    assert!(!Path::new(&format!("/proc/{pid}")).exists());
+}

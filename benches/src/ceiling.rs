@@ -36,14 +36,7 @@ pub fn main(port: u16, full: &Path, state: &Path) -> Result<(), BenchError> {
         state: response(&read(state)?),
         job: response(&ipp::minimal_success()),
     });
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get().min(4))
-        .unwrap_or(2);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .context(|| "building the ceiling's runtime".into())?;
+    let runtime = server_runtime("the ceiling")?;
     runtime.block_on(async move {
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let listener = TcpListener::bind(addr)
@@ -61,6 +54,20 @@ pub fn main(port: u16, full: &Path, state: &Path) -> Result<(), BenchError> {
             });
         }
     })
+}
+
+/// The runtime a benchmark server runs on: printspoold's shape (a
+/// multi-threaded runtime with up to 4 workers), so servers compare on
+/// equal terms.
+pub fn server_runtime(what: &str) -> Result<tokio::runtime::Runtime, BenchError> {
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get().min(4))
+        .unwrap_or(2);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .context(|| format!("building {what}'s runtime"))
 }
 
 fn fs_read(path: &Path) -> Result<Vec<u8>, BenchError> {

@@ -32,7 +32,7 @@ use crate::error::{BenchError, Context};
 use crate::load::{self, Stop};
 use crate::procs::{Proc, free_port};
 use crate::results::Scenario;
-use crate::{http, memory, peers, stats};
+use crate::{http, ipp, memory, peers, stats};
 
 pub use servers::serve_main;
 use servers::{LimitProfile, TransportKind};
@@ -136,7 +136,7 @@ pub fn main(args: &[String]) -> Result<(), BenchError> {
     let answer_path = work.0.join("answer.ipp");
     std::fs::write(&answer_path, &answer)
         .context(|| format!("writing {}", answer_path.display()))?;
-    let gpa_body = gpa_request_body("ipp://127.0.0.1/printers/bench");
+    let gpa_body = ipp::get_printer_attributes("ipp://127.0.0.1/printers/bench", &[]);
     let same_bytes = gpa::GpaResponder::from_answer(&answer)
         .map_err(BenchError::Setup)?
         .answer(&gpa_body)
@@ -219,38 +219,6 @@ fn daemon_answer(runtime: &Runtime, daemon: &Path, work: &Path) -> Result<Vec<u8
     answer
 }
 
-/// A Get-Printer-Attributes request asking for everything, encoded with
-/// the daemon's codec.
-fn gpa_request_body(printer_uri: &str) -> Vec<u8> {
-    use ipp_proto::value::{Attribute, DelimiterTag, Group, Message, Operation, Value};
-    let mut group = Group::new(DelimiterTag::Operation);
-    group.push(Attribute::new(
-        "attributes-charset",
-        Value::Charset("utf-8".into()),
-    ));
-    group.push(Attribute::new(
-        "attributes-natural-language",
-        Value::NaturalLanguage("en".into()),
-    ));
-    group.push(Attribute::new(
-        "printer-uri",
-        Value::Uri(printer_uri.into()),
-    ));
-    group.push(Attribute::new(
-        "requesting-user-name",
-        Value::Name("bench".into()),
-    ));
-    let message = Message {
-        version: (2, 0),
-        code: Operation::GetPrinterAttributes as u16,
-        request_id: 1,
-        groups: vec![group],
-    };
-    let mut out = Vec::new();
-    ipp_proto::encode_message(&message, &mut out);
-    out
-}
-
 fn gpa_post(addr: SocketAddr, body: &[u8]) -> Vec<u8> {
     http::post(&addr.to_string(), "/printers/bench", body, &[])
 }
@@ -330,7 +298,7 @@ fn load_point(
         .map(|c| {
             Arc::new(gpa_post(
                 c.addr,
-                &gpa_request_body(&format!("ipp://{}/printers/bench", c.addr)),
+                &ipp::get_printer_attributes(&format!("ipp://{}/printers/bench", c.addr), &[]),
             ))
         })
         .collect();

@@ -125,14 +125,7 @@ pub fn serve_main(args: &[String]) -> Result<(), BenchError> {
     let profile = LimitProfile::parse(profile).ok_or_else(usage)?;
     let answer = std::fs::read(Path::new(answer)).context(|| format!("reading {answer}"))?;
     let responder = Arc::new(GpaResponder::from_answer(&answer).map_err(BenchError::Setup)?);
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get().min(4))
-        .unwrap_or(2);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .context(|| "building the server's runtime".into())?;
+    let runtime = crate::ceiling::server_runtime("the server")?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let limits = profile.limits();
     runtime.block_on(async move {
