@@ -43,7 +43,8 @@
 //!   watchdog's questions ([`Spooler::answers_within`],
 //!   [`Spooler::spool_can_commit`]).
 //!
-//! Below them: `state.rs` (the one state), `queue.rs`, `finished.rs`,
+//! Below them: `state.rs` (the one state), `job_index.rs` (what requests
+//! ask of the job table, kept ready), `queue.rs`, `finished.rs`,
 //! `caps.rs`, `record.rs`, `memory.rs`, and the model every entry path
 //! shares: [`job`], [`printer`], `access.rs` ([`Requester`]), `error.rs`
 //! ([`CoreError`]).
@@ -55,6 +56,7 @@ mod finished;
 mod history;
 mod hotplug;
 pub mod job;
+mod job_index;
 mod jobs;
 mod lifecycle;
 mod limits;
