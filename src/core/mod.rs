@@ -55,6 +55,8 @@ mod error;
 mod finished;
 mod history;
 mod hotplug;
+#[cfg(test)]
+mod index_tests;
 pub mod job;
 mod job_index;
 mod jobs;
