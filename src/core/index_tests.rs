@@ -77,10 +77,7 @@ fn hold_release_and_cancel_of_held_and_pending_jobs_keep_the_counts() {
     state.insert(job(2, "a", "alice", JobState::Held));
     state.insert(job(3, "b", "bob", JobState::Pending));
     assert_eq!((queued(&state, "a"), queued(&state, "b")), (2, 1));
-    assert_eq!(
-        state.summary(),
-        "2 printers, 0 printing, 2 pending, 1 held"
-    );
+    assert_eq!(state.summary(), "2 printers, 0 printing, 2 pending, 1 held");
 
     changed(state.hold(1, &alice()));
     assert_eq!(state.summary(), "2 printers, 0 printing, 1 pending, 2 held");
@@ -137,11 +134,7 @@ fn take_settle_defer_and_revert_keep_the_fifo_in_id_order() {
     state.revert(before, &after);
     assert_eq!(state.job(4).map(|j| j.state), Some(JobState::Pending));
     assert_eq!(state.take_next("a").map(|t| t.job.id), Some(4));
-    state.settle(
-        "a",
-        4,
-        &Err(BackendError::DocumentMissing("/gone".into())),
-    );
+    state.settle("a", 4, &Err(BackendError::DocumentMissing("/gone".into())));
     assert!(state.take_next("a").is_none(), "job 5 has no document");
     assert_eq!(listed(&state, None, WhichJobs::NotCompleted), [5]);
     assert_eq!(listed(&state, None, WhichJobs::Completed), [4, 3, 2, 1]);
@@ -208,7 +201,11 @@ fn jobs_of_a_removed_queue_stay_counted_and_print_when_it_returns() {
     assert!(state.printer("b").is_none());
     assert_eq!(listed(&state, Some("b"), WhichJobs::NotCompleted), [1, 2]);
     assert!(state.is_idle(), "no queue can print job 1");
-    assert!(state.summary().contains("1 pending, 1 held"), "{}", state.summary());
+    assert!(
+        state.summary().contains("1 pending, 1 held"),
+        "{}",
+        state.summary()
+    );
     // Back: the same counts, and job 1 prints.
     state.reconfigure(&[printer(&dir, "a"), printer(&dir, "b")], "a");
     assert_eq!(queued(&state, "b"), 2);
@@ -270,7 +267,11 @@ fn ten_thousand_jobs_are_counted_listed_and_cancelled_through_the_index() {
     for id in 1..=N {
         let held = id % 2 == 0;
         let owner = if id % 3 == 0 { "bob" } else { "alice" };
-        let state_of = if held { JobState::Held } else { JobState::Pending };
+        let state_of = if held {
+            JobState::Held
+        } else {
+            JobState::Pending
+        };
         state.insert(job(id, "a", owner, state_of));
     }
     state.check_index_now();
@@ -284,9 +285,10 @@ fn ten_thousand_jobs_are_counted_listed_and_cancelled_through_the_index() {
         },
         10,
     );
-    assert_eq!(page.iter().map(|j| j.id).collect::<Vec<_>>(), [
-        3, 6, 9, 12, 15, 18, 21, 24, 27, 30
-    ]);
+    assert_eq!(
+        page.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [3, 6, 9, 12, 15, 18, 21, 24, 27, 30]
+    );
     // The worker's next job, past 5,000 held ones, in order.
     for expected in [1, 3, 5] {
         let taken = state.take_next("a").expect("a pending job");
@@ -375,4 +377,50 @@ async fn a_restart_indexes_the_jobs_read_back_from_the_spool() {
     assert!(spooler.lock().is_drained("a"));
     spooler.lock().check_index_now();
     spooler.shutdown(Duration::from_secs(5)).await;
+}
+
+/// What a queued job costs in memory: the job, its box, its strings and
+/// its index entries, measured as glibc's bytes in use. A measurement, not
+/// a test of a bound (other tests allocate concurrently): run alone with
+/// `cargo test --lib core::index_tests::memory -- --ignored --nocapture`.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+#[ignore = "a measurement, run alone"]
+fn memory_per_queued_job() {
+    fn in_use() -> usize {
+        // SAFETY: mallinfo2 only reads the allocator's statistics.
+        unsafe { libc::mallinfo2() }.uordblks
+    }
+    let queued = |id| Job {
+        name: "quarterly-report.pdf".into(),
+        reasons: vec!["job-hold-until-specified".into()],
+        format: Some("application/pdf".into()),
+        document_bytes: Some(1024),
+        ticket: JobTicket {
+            job_hold_until: Some("indefinite".into()),
+            ..JobTicket::default()
+        },
+        ..job(id, "a", "alice", JobState::Held)
+    };
+    const N: JobId = 10_000;
+    // The table as it was before the index: jobs unboxed in the tree.
+    let before = in_use();
+    let mut unboxed = std::collections::BTreeMap::new();
+    for id in 1..=N {
+        unboxed.insert(id, queued(id));
+    }
+    let table_before = (in_use() - before) / N as usize;
+    drop(unboxed);
+    let dir = TempDir::new("index-memory");
+    let mut state = state(&dir);
+    let before = in_use();
+    for id in 1..=N {
+        state.insert(queued(id));
+    }
+    let now = (in_use() - before) / N as usize;
+    println!(
+        "size_of::<Job>() = {} bytes; heap per queued job: {table_before} bytes in an \
+         unboxed table (before), {now} bytes boxed and indexed (now)",
+        std::mem::size_of::<Job>(),
+    );
 }

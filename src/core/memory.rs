@@ -43,6 +43,12 @@ impl Trimmer {
             let _ = tokio::task::spawn_blocking(release_free_memory).await;
         }));
     }
+
+    /// Tests: whether a trim is scheduled and has not run yet.
+    #[cfg(test)]
+    pub fn is_scheduled(&self) -> bool {
+        self.scheduled.load(Ordering::SeqCst)
+    }
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -32,8 +32,8 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::access::Requester;
-use super::error::CoreError;
 use super::caps::ActiveJobs;
+use super::error::CoreError;
 use super::finished::FinishedJobs;
 use super::job::{Assurance, Job, JobId, JobState, NewJob};
 use super::job_index::JobIndex;
@@ -137,11 +137,8 @@ impl CoreState {
     /// The active jobs (pending, held, printing) `new` is counted with by
     /// the caps.
     pub fn active_jobs(&self, new: &NewJob) -> ActiveJobs {
-        self.index.active_jobs(
-            &new.owner,
-            new.identity == Assurance::Claimed,
-            new.tcp_peer,
-        )
+        self.index
+            .active_jobs(&new.owner, new.identity == Assurance::Claimed, new.tcp_peer)
     }
 
     /// The jobs `filter` asks for, at most `limit`: not-completed jobs
@@ -705,14 +702,14 @@ impl CoreState {
     }
 
     /// Tests: the maintained index equals one built from the table, after
-    /// every change. Past a few thousand jobs only every 512th change is
+    /// every change. Past 256 jobs only every 1024th change is
     /// checked, so a test of 10,000 jobs stays quick (and ends with
     /// a check of its own).
     #[cfg(test)]
     pub fn check_index(&self) {
         let n = self.changes_checked.get();
         self.changes_checked.set(n.wrapping_add(1));
-        if self.jobs.len() <= 2048 || n % 512 == 0 {
+        if self.jobs.len() <= 256 || n.is_multiple_of(1024) {
             self.check_index_now();
         }
     }
@@ -758,7 +755,6 @@ fn finish(job: &mut Job, state: JobState, reason: &str, message: &str) {
     job.completed_at = Some(unix_now());
 }
 
-
 /// How printing ended, for `job`.
 fn settle_job(job: &mut Job, result: &Result<(), BackendError>) {
     match result {
@@ -794,8 +790,6 @@ fn settle_job(job: &mut Job, result: &Result<(), BackendError>) {
             );
             job.reasons.push("document-access-error".to_string());
         }
-        Err(BackendError::Failed(why)) => {
-            finish(job, JobState::Aborted, "aborted-by-system", why)
-        }
+        Err(BackendError::Failed(why)) => finish(job, JobState::Aborted, "aborted-by-system", why),
     }
 }
