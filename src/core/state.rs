@@ -172,7 +172,8 @@ impl CoreState {
 
     /// Puts a job whose record is durable into the table (new, with its
     /// document now, or recovered).
-    pub fn insert(&mut self, job: Job) {
+    pub fn insert(&mut self, mut job: Job) {
+        shrink(&mut job);
         if let Some(token) = &job.claim {
             self.finished.claimed(token);
         }
@@ -744,6 +745,37 @@ impl CoreState {
     /// A queue's snapshot for a state-change event.
     fn event_info(&self, name: &str) -> Option<PrinterInfo> {
         self.queue(name).map(|q| self.info(q))
+    }
+}
+
+/// Gives back the spare capacity of `job`'s lists and strings before it
+/// stays in the table for as long as it waits: a record decoded from the
+/// spool grows `reasons` to room for four keywords, and a parsed string
+/// may keep its parser's buffer.
+fn shrink(job: &mut Job) {
+    job.reasons.iter_mut().for_each(String::shrink_to_fit);
+    job.reasons.shrink_to_fit();
+    job.ticket.finishings.shrink_to_fit();
+    let ticket = &mut job.ticket;
+    let optional = [
+        &mut job.format,
+        &mut job.claim,
+        &mut ticket.sides,
+        &mut ticket.media,
+        &mut ticket.output_bin,
+        &mut ticket.print_color_mode,
+        &mut ticket.job_hold_until,
+    ];
+    for text in optional.into_iter().flatten() {
+        text.shrink_to_fit();
+    }
+    for text in [
+        &mut job.printer,
+        &mut job.owner,
+        &mut job.name,
+        &mut job.message,
+    ] {
+        text.shrink_to_fit();
     }
 }
 
