@@ -16,6 +16,13 @@
 //! `JobCaps`). No file here imports another in a circle
 //! (`tests/architecture.rs` checks it).
 //!
+//! No request walks the job table under the lock: the state keeps a
+//! `JobIndex` (`job_index.rs`) up to date at every change, so a printer's
+//! queued count is O(1), a page of Get-Jobs costs its `limit`, the print
+//! worker's next job and the caps' counts are one look-up each. A queue
+//! emptied for any reason (printed, cancelled, aborted) gives its memory
+//! back (`memory.rs`).
+//!
 //! # Where each operation lives
 //!
 //! - jobs (`jobs.rs`): [`Spooler::submit`], [`Spooler::submit_claimed`],
