@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use super::job::{Assurance, Job, JobId, NewJob};
+use super::job::{Assurance, JobId, NewJob};
 use crate::config::ServerLimits;
 
 /// The job caps, resolved from [`ServerLimits`].
@@ -137,6 +137,16 @@ impl Owner {
     }
 }
 
+/// The active jobs (not finished) a new job is counted with: all of them,
+/// its owner's (the same name and assurance) and, for a job over TCP, its
+/// client address group's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActiveJobs {
+    pub total: usize,
+    pub of_owner: usize,
+    pub of_address: usize,
+}
+
 /// Submissions that passed the caps and are being written to disk, not
 /// yet in the job table: counted as if they were, so a burst of parallel
 /// requests cannot all pass a cap that has room for one.
@@ -199,33 +209,19 @@ impl JobCaps {
     }
 
     /// Refuses `new` when a cap is reached, counting `active` (the jobs not
-    /// finished, from the locked table) and the reservations.
-    pub fn check<'a>(
-        &self,
-        active: impl Iterator<Item = &'a Job>,
-        new: &NewJob,
-    ) -> Result<(), CapReached> {
+    /// finished, counted by the locked table's index) and the reservations.
+    pub fn check(&self, active: ActiveJobs, new: &NewJob) -> Result<(), CapReached> {
         let caps = self.lock();
         let limits = &caps.limits;
         let reserved = &caps.reserved;
         let owner = Owner::of(&new.owner, new.identity);
         let address = new.tcp_peer.map(address_group);
-        let (mut total, mut of_owner, mut of_address) = (
-            reserved.total,
-            reserved.owners.get(&owner).copied().unwrap_or(0),
-            address
+        let total = active.total + reserved.total;
+        let of_owner = active.of_owner + reserved.owners.get(&owner).copied().unwrap_or(0);
+        let of_address = active.of_address
+            + address
                 .and_then(|a| reserved.addresses.get(&a).copied())
-                .unwrap_or(0),
-        );
-        for job in active {
-            total += 1;
-            if job.owner == owner.name && (job.identity == Assurance::Claimed) == owner.claimed {
-                of_owner += 1;
-            }
-            if address.is_some() && job.tcp_peer.map(address_group) == address {
-                of_address += 1;
-            }
-        }
+                .unwrap_or(0);
         let refuse = |cap: JobCap, limit: usize| Err(CapReached { cap, limit });
         if of_owner >= limits.max_active_jobs_per_user {
             return refuse(

@@ -41,11 +41,16 @@ impl Spooler {
         self.lock().finished_in_memory()
     }
 
-    /// Drops finished jobs that `printspoold cleanup` purged from disk.
-    /// Returns how many.
+    /// Drops finished jobs that `printspoold cleanup` purged from disk, and
+    /// gives their memory back. Returns how many.
     pub fn forget_purged(&self) -> usize {
         let spool = self.spool();
-        self.lock().forget_purged(|id| spool.forget_if_purged(id))
+        let forgotten = self.lock().forget_purged(|id| spool.forget_if_purged(id));
+        if forgotten > 0 {
+            // What they took is free: give it back (memory.rs).
+            self.trimmer().after_burst();
+        }
+        forgotten
     }
 
     /// Job `id` finished and its final state is on disk: it may leave

@@ -38,7 +38,7 @@ impl Spooler {
         self.refuse_if_shutting_down()?;
         let state = self.lock();
         state.check_accepting(job)?;
-        Ok(self.caps().check(state.active_jobs(), job)?)
+        Ok(self.caps().check(state.active_jobs(job), job)?)
     }
 
     /// Creates a job with its document in one step (Print-Job, D-Bus
@@ -156,6 +156,7 @@ impl Spooler {
         self.admit(job.clone());
         if job.state.is_terminal() {
             self.retire(id);
+            self.trim_if_drained(&job.printer);
         }
         Ok(job)
     }
@@ -166,6 +167,7 @@ impl Spooler {
         if changed {
             tracing::info!(id, by = %requester.user, "job canceled");
             self.retire(id);
+            self.trim_if_drained(&job.printer);
         }
         Ok(job)
     }
@@ -301,8 +303,19 @@ impl Spooler {
         self.refuse_if_shutting_down()?;
         let state = self.lock();
         state.check_accepting(new)?;
-        self.caps().check(state.active_jobs(), new)?;
+        self.caps().check(state.active_jobs(new), new)?;
         Ok(self.caps().reserve(new))
+    }
+
+    /// A job of `printer` left the queue other than by printing (the
+    /// worker sees its own): if it was the last one, the memory the backlog
+    /// took goes back (see [`super::memory`]), so cancelling a burst gives
+    /// back as much as printing it.
+    fn trim_if_drained(&self, printer: &str) {
+        let drained = self.lock().is_drained(printer);
+        if drained {
+            self.trimmer().after_burst();
+        }
     }
 
     /// Puts a job whose record is durable into the table and wakes its

@@ -60,6 +60,12 @@ impl Spooler {
             }
             self.emit(&job);
             self.retire(job.id);
+            // The last job of its queue may have gone: give the memory
+            // back, as after printing (memory.rs).
+            let drained = self.lock().is_drained(&job.printer);
+            if drained {
+                self.trimmer().after_burst();
+            }
         }
         next
     }

@@ -6,8 +6,8 @@
 //! the process, but glibc returns to the kernel only what lies at the top
 //! of its main heap; the rest stays resident, and a daemon that saw one
 //! burst would keep much of its peak for the rest of its life. So when a
-//! queue runs dry after printing, the core asks glibc to give back every
-//! free page (`malloc_trim(0)`, which also covers the per-thread arenas the
+//! queue runs dry, whether its last job printed, was cancelled or was
+//! aborted, the core asks glibc to give back every free page (`malloc_trim(0)`, which also covers the per-thread arenas the
 //! blocking pool's threads allocate from).
 //!
 //! The trim runs [`TRIM_DELAY`] after the queue ran dry: by then tokio's
@@ -30,8 +30,8 @@ pub struct Trimmer {
 }
 
 impl Trimmer {
-    /// A queue ran dry after printing: trims after [`TRIM_DELAY`] unless a
-    /// trim is already on its way. Must be called inside the tokio runtime.
+    /// A queue ran dry (its last job printed, was cancelled or aborted):
+    /// trims after [`TRIM_DELAY`] unless a trim is already on its way. Must be called inside the tokio runtime.
     pub fn after_burst(&self) {
         if self.scheduled.swap(true, Ordering::SeqCst) {
             return;
@@ -42,6 +42,12 @@ impl Trimmer {
             scheduled.store(false, Ordering::SeqCst);
             let _ = tokio::task::spawn_blocking(release_free_memory).await;
         }));
+    }
+
+    /// Tests: whether a trim is scheduled and has not run yet.
+    #[cfg(test)]
+    pub fn is_scheduled(&self) -> bool {
+        self.scheduled.load(Ordering::SeqCst)
     }
 }
 

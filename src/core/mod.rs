@@ -16,6 +16,13 @@
 //! `JobCaps`). No file here imports another in a circle
 //! (`tests/architecture.rs` checks it).
 //!
+//! No request walks the job table under the lock: the state keeps a
+//! `JobIndex` (`job_index.rs`) up to date at every change, so a printer's
+//! queued count is O(1), a page of Get-Jobs costs its `limit`, the print
+//! worker's next job and the caps' counts are one look-up each. A queue
+//! emptied for any reason (printed, cancelled, aborted) gives its memory
+//! back (`memory.rs`).
+//!
 //! # Where each operation lives
 //!
 //! - jobs (`jobs.rs`): [`Spooler::submit`], [`Spooler::submit_claimed`],
@@ -43,7 +50,8 @@
 //!   watchdog's questions ([`Spooler::answers_within`],
 //!   [`Spooler::spool_can_commit`]).
 //!
-//! Below them: `state.rs` (the one state), `queue.rs`, `finished.rs`,
+//! Below them: `state.rs` (the one state), `job_index.rs` (what requests
+//! ask of the job table, kept ready), `queue.rs`, `finished.rs`,
 //! `caps.rs`, `record.rs`, `memory.rs`, and the model every entry path
 //! shares: [`job`], [`printer`], `access.rs` ([`Requester`]), `error.rs`
 //! ([`CoreError`]).
@@ -54,7 +62,10 @@ mod error;
 mod finished;
 mod history;
 mod hotplug;
+#[cfg(test)]
+mod index_tests;
 pub mod job;
+mod job_index;
 mod jobs;
 mod lifecycle;
 mod limits;

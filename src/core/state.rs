@@ -10,7 +10,11 @@
 //!   "no job has this claim" cache;
 //! - a queue's printing job is its current job, with the flag that cancels
 //!   it; queues keep configuration order, and a device never takes over a
-//!   configured queue's name.
+//!   configured queue's name;
+//! - the [`JobIndex`] is that of the jobs in the table: every method that
+//!   changes a job takes it out of the index as it was and puts it back as
+//!   it is, so no request walks the table (tests recompute the index after
+//!   each change, `check_index`).
 //!
 //! Nothing here waits: the operations ([`jobs`](super::jobs),
 //! [`queues`](super::queues), [`history`](super::history),
@@ -28,9 +32,11 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::access::Requester;
+use super::caps::ActiveJobs;
 use super::error::CoreError;
 use super::finished::FinishedJobs;
-use super::job::{Job, JobId, JobState, NewJob};
+use super::job::{Assurance, Job, JobId, JobState, NewJob};
+use super::job_index::JobIndex;
 use super::printer::PrinterInfo;
 use super::queue::PrinterQueue;
 use super::{JobFilter, WhichJobs};
@@ -40,8 +46,12 @@ use crate::config::{JobPrivateValues, PrinterConfig};
 
 /// The job table and the queues.
 pub struct CoreState {
-    /// Every job not finished, and the newest finished ones.
-    jobs: BTreeMap<JobId, Job>,
+    /// Every job not finished, and the newest finished ones. Boxed: a
+    /// tree node holds eleven entries but is often half full, and empty
+    /// slots of a `Job`'s size cost more than the job's pointer.
+    jobs: BTreeMap<JobId, Box<Job>>,
+    /// What requests ask of `jobs`, kept ready (see [`JobIndex`]).
+    index: JobIndex,
     /// Which finished jobs may leave `jobs`, and how many may stay.
     finished: FinishedJobs,
     /// Queues in configuration order.
@@ -49,6 +59,9 @@ pub struct CoreState {
     default_printer: String,
     /// What only owners and administrators see (`job_private_values`).
     job_private_values: JobPrivateValues,
+    /// Tests: changes seen by `check_index`, which samples past a size.
+    #[cfg(test)]
+    changes_checked: std::cell::Cell<usize>,
 }
 
 /// What a client's change to a job (cancel, hold, release) did in memory.
@@ -101,56 +114,75 @@ impl CoreState {
     ) -> CoreState {
         CoreState {
             jobs: BTreeMap::new(),
+            index: JobIndex::default(),
             finished: FinishedJobs::new(history_limit),
             queues,
             default_printer,
             job_private_values: JobPrivateValues::default(),
+            #[cfg(test)]
+            changes_checked: std::cell::Cell::new(0),
         }
     }
 
     // ---- jobs ----
 
     pub fn job(&self, id: JobId) -> Option<&Job> {
-        self.jobs.get(&id)
+        self.jobs.get(&id).map(|job| &**job)
     }
 
     pub fn has_job(&self, id: JobId) -> bool {
         self.jobs.contains_key(&id)
     }
 
-    /// Jobs not finished (pending, held, printing), for the caps.
-    pub fn active_jobs(&self) -> impl Iterator<Item = &Job> {
-        self.jobs.values().filter(|j| !j.state.is_terminal())
+    /// The active jobs (pending, held, printing) `new` is counted with by
+    /// the caps.
+    pub fn active_jobs(&self, new: &NewJob) -> ActiveJobs {
+        self.index
+            .active_jobs(&new.owner, new.identity == Assurance::Claimed, new.tcp_peer)
     }
 
     /// The jobs `filter` asks for, at most `limit`: not-completed jobs
     /// oldest first, then completed jobs newest first.
+    ///
+    /// Paged through the [`JobIndex`]: with a printer or an owner filter,
+    /// or neither, it visits `limit` jobs; with both, it walks the smaller
+    /// of the printer's and the owner's jobs at worst (an index per pair
+    /// would cost memory per job for a rare question).
     pub fn list(&self, filter: &JobFilter, limit: usize) -> Vec<Job> {
+        let printer = filter.printer.as_deref();
+        let owner = filter.owner.as_deref();
         let matches = |job: &&Job| {
-            filter.printer.as_ref().is_none_or(|p| &job.printer == p)
-                && filter.owner.as_ref().is_none_or(|o| &job.owner == o)
+            printer.is_none_or(|p| job.printer == p) && owner.is_none_or(|o| job.owner == o)
         };
-        let active = self.active_jobs().filter(matches);
-        let done = self
-            .jobs
-            .values()
-            .rev()
-            .filter(|j| j.state.is_terminal())
-            .filter(matches);
+        let jobs = |ids: &mut dyn Iterator<Item = JobId>| -> Vec<Job> {
+            ids.filter_map(|id| self.job(id))
+                .filter(matches)
+                .take(limit)
+                .cloned()
+                .collect()
+        };
+        let active = || self.index.active_ids(printer, owner);
+        let done = || self.index.finished_ids(printer, owner);
         match filter.which {
-            WhichJobs::NotCompleted => active.take(limit).cloned().collect(),
-            WhichJobs::Completed => done.take(limit).cloned().collect(),
-            WhichJobs::All => active.chain(done).take(limit).cloned().collect(),
+            WhichJobs::NotCompleted => jobs(&mut active()),
+            WhichJobs::Completed => jobs(&mut done()),
+            WhichJobs::All => jobs(&mut active().chain(done())),
         }
     }
 
     /// Puts a job whose record is durable into the table (new, with its
     /// document now, or recovered).
-    pub fn insert(&mut self, job: Job) {
+    pub fn insert(&mut self, mut job: Job) {
+        shrink(&mut job);
         if let Some(token) = &job.claim {
             self.finished.claimed(token);
         }
-        self.jobs.insert(job.id, job);
+        if let Some(old) = self.jobs.get(&job.id) {
+            self.index.remove(old);
+        }
+        self.index.add(&job);
+        self.jobs.insert(job.id, Box::new(job));
+        self.check_index();
     }
 
     /// Refuses `new` unless its queue exists and accepts jobs.
@@ -171,7 +203,7 @@ impl CoreState {
         id: JobId,
         requester: &Requester,
     ) -> Result<Option<Job>, CoreError> {
-        let Some(job) = self.jobs.get(&id) else {
+        let Some(job) = self.job(id) else {
             return Ok(None);
         };
         requester.authorize(job, "add a document to")?;
@@ -190,7 +222,7 @@ impl CoreState {
     /// Cancel-Job. A job printing now is canceled by its worker, which
     /// sees the raised flag between writes; it shows as canceling.
     pub fn cancel(&mut self, id: JobId, requester: &Requester) -> Result<JobChange, CoreError> {
-        let Some(job) = self.jobs.get_mut(&id) else {
+        let Some(job) = self.jobs.get_mut(&id).map(|job| &mut **job) else {
             return Ok(JobChange::NotInMemory);
         };
         requester.authorize(job, "cancel")?;
@@ -210,15 +242,18 @@ impl CoreState {
         }
         let before = job.clone();
         finish(job, JobState::Canceled, "job-canceled-by-user", "canceled");
+        let after = job.clone();
+        self.index.changed(&before, &after);
+        self.check_index();
         Ok(JobChange::Changed {
             before: Box::new(before),
-            after: job.clone(),
+            after,
         })
     }
 
     /// Hold-Job: a pending job waits (`job-hold-until=indefinite`).
     pub fn hold(&mut self, id: JobId, requester: &Requester) -> Result<JobChange, CoreError> {
-        let Some(job) = self.jobs.get_mut(&id) else {
+        let Some(job) = self.jobs.get_mut(&id).map(|job| &mut **job) else {
             return Ok(JobChange::NotInMemory);
         };
         requester.authorize(job, "hold")?;
@@ -236,15 +271,18 @@ impl CoreState {
         job.state = JobState::Held;
         job.reasons = vec!["job-hold-until-specified".to_string()];
         job.ticket.job_hold_until = Some("indefinite".to_string());
+        let after = job.clone();
+        self.index.changed(&before, &after);
+        self.check_index();
         Ok(JobChange::Changed {
             before: Box::new(before),
-            after: job.clone(),
+            after,
         })
     }
 
     /// Release-Job: a held job is pending again.
     pub fn release(&mut self, id: JobId, requester: &Requester) -> Result<JobChange, CoreError> {
-        let Some(job) = self.jobs.get_mut(&id) else {
+        let Some(job) = self.jobs.get_mut(&id).map(|job| &mut **job) else {
             return Ok(JobChange::NotInMemory);
         };
         requester.authorize(job, "release")?;
@@ -262,9 +300,12 @@ impl CoreState {
             vec!["job-incoming".to_string()]
         };
         job.ticket.job_hold_until = Some("no-hold".to_string());
+        let after = job.clone();
+        self.index.changed(&before, &after);
+        self.check_index();
         Ok(JobChange::Changed {
             before: Box::new(before),
-            after: job.clone(),
+            after,
         })
     }
 
@@ -272,10 +313,12 @@ impl CoreState {
     /// unless it changed again meanwhile.
     pub fn revert(&mut self, before: Job, after: &Job) {
         if let Some(job) = self.jobs.get_mut(&after.id)
-            && job == after
+            && **job == *after
         {
-            *job = before;
+            self.index.changed(after, &before);
+            **job = before;
         }
+        self.check_index();
     }
 
     /// Aborts the Create-Jobs whose document is late at `now` (none of
@@ -289,12 +332,18 @@ impl CoreState {
     ) -> (Vec<Job>, Option<u64>) {
         let mut aborted = Vec::new();
         let mut next: Option<u64> = None;
-        for job in self.jobs.values_mut() {
-            if !waits_for_document(job) || receiving.contains(&job.id) {
+        let waiting: Vec<JobId> = self
+            .index
+            .awaiting_document()
+            .filter(|id| !receiving.contains(id))
+            .collect();
+        for id in waiting {
+            let Some(job) = self.jobs.get_mut(&id).map(|job| &mut **job) else {
                 continue;
-            }
+            };
             let due = job.created_at.max(started_at).saturating_add(timeout);
             if due <= now {
+                let before = job.clone();
                 finish(
                     job,
                     JobState::Aborted,
@@ -303,11 +352,13 @@ impl CoreState {
                         "no document arrived within multiple-operation-time-out ({timeout} s)"
                     ),
                 );
+                self.index.changed(&before, job);
                 aborted.push(job.clone());
             } else {
                 next = Some(next.map_or(due, |n| n.min(due)));
             }
         }
+        self.check_index();
         (aborted, next)
     }
 
@@ -321,15 +372,13 @@ impl CoreState {
             return None;
         }
         let backend = queue.backend();
-        let job = self
-            .jobs
-            .values_mut()
-            .find(|j| j.printer == printer && j.state == JobState::Pending && j.has_document)?;
-        job.state = JobState::Processing;
-        job.reasons = vec!["job-printing".to_string()];
-        job.message = String::new();
-        job.processing_at = Some(unix_now());
-        let job = job.clone();
+        let id = self.index.next_printable(printer)?;
+        let job = self.change(id, |job| {
+            job.state = JobState::Processing;
+            job.reasons = vec!["job-printing".to_string()];
+            job.message = String::new();
+            job.processing_at = Some(unix_now());
+        })?;
         let cancel = Arc::new(AtomicBool::new(false));
         if let Some(queue) = self.queue_mut(printer) {
             queue.set_current(Some((job.id, Arc::clone(&cancel))));
@@ -356,45 +405,7 @@ impl CoreState {
                 queue.set_offline(Some(why.clone()));
             }
         }
-        let job = self.jobs.get_mut(&id)?;
-        match result {
-            Ok(()) => finish(
-                job,
-                JobState::Completed,
-                "job-completed-successfully",
-                "printed",
-            ),
-            Err(BackendError::Canceled) => finish(
-                job,
-                JobState::Canceled,
-                "job-canceled-by-user",
-                "canceled while printing",
-            ),
-            Err(BackendError::Offline(why)) => {
-                // Not aborted, not lost: back in line for when the printer
-                // returns.
-                job.state = JobState::Pending;
-                job.reasons = vec!["printer-stopped".to_string()];
-                job.message = format!("printer offline: {why}");
-            }
-            Err(BackendError::DocumentMissing(path)) => {
-                finish(
-                    job,
-                    JobState::Aborted,
-                    "aborted-by-system",
-                    &format!(
-                        "document {} is missing from the spool (removed outside \
-                         printspoold); submit the job again",
-                        path.display()
-                    ),
-                );
-                job.reasons.push("document-access-error".to_string());
-            }
-            Err(BackendError::Failed(why)) => {
-                finish(job, JobState::Aborted, "aborted-by-system", why)
-            }
-        }
-        let job = job.clone();
+        let job = self.change(id, |job| settle_job(job, result))?;
         Some((job, self.event_info(printer)))
     }
 
@@ -404,14 +415,13 @@ impl CoreState {
         if let Some(queue) = self.queue_mut(printer) {
             queue.set_current(None);
         }
-        let job = self.jobs.get_mut(&id)?;
-        job.state = JobState::Pending;
-        job.reasons = vec!["resources-are-not-ready".to_string()];
-        job.message = message;
-        job.processing_at = None;
-        Some(job.clone())
+        self.change(id, |job| {
+            job.state = JobState::Pending;
+            job.reasons = vec!["resources-are-not-ready".to_string()];
+            job.message = message;
+            job.processing_at = None;
+        })
     }
-
     /// Sets or clears why the spool keeps `printer` from printing; the
     /// queue as it is now when that changed.
     pub fn set_spool_trouble(
@@ -586,17 +596,8 @@ impl CoreState {
 
     /// A one-line queue summary for `STATUS=`.
     pub fn summary(&self) -> String {
-        let mut pending = 0;
-        let mut held = 0;
-        let mut printing = 0;
-        for job in self.jobs.values() {
-            match job.state {
-                JobState::Pending | JobState::Stopped => pending += 1,
-                JobState::Held => held += 1,
-                JobState::Processing => printing += 1,
-                _ => {}
-            }
-        }
+        let totals = self.index.totals();
+        let (pending, held, printing) = (totals.pending, totals.held, totals.processing);
         let stopped = self.queues.iter().filter(|q| q.is_stopped()).count();
         let mut line = format!(
             "{} printer{}, {printing} printing, {pending} pending, {held} held",
@@ -611,13 +612,17 @@ impl CoreState {
 
     /// No job printing and no pending job a worker could print now.
     pub fn is_idle(&self) -> bool {
-        self.jobs.values().all(|job| match job.state {
-            JobState::Processing => false,
-            JobState::Pending => !self
-                .queue(&job.printer)
-                .is_some_and(|q| q.can_print() && job.has_document),
-            _ => true,
-        })
+        !self.index.any_processing()
+            && !self
+                .queues
+                .iter()
+                .any(|q| q.can_print() && self.index.next_printable(q.name()).is_some())
+    }
+
+    /// Whether `printer` has no job pending, held or printing: its last
+    /// one just left, so the memory the queue took may go back.
+    pub fn is_drained(&self, printer: &str) -> bool {
+        self.index.queued_on(printer) == 0
     }
 
     // ---- finished jobs ----
@@ -664,11 +669,7 @@ impl CoreState {
     /// table has it, `Some(false)` when it is known to have no job, `None`
     /// when only the records on disk can tell.
     pub fn claim_in_memory(&self, token: &str) -> Option<bool> {
-        if self
-            .jobs
-            .values()
-            .any(|j| j.claim.as_deref() == Some(token))
-        {
+        if self.index.has_claim(token) {
             return Some(true);
         }
         self.finished.known_unclaimed(token).then_some(false)
@@ -682,9 +683,47 @@ impl CoreState {
 
     fn remove(&mut self, ids: &[JobId]) {
         for id in ids {
-            self.jobs.remove(id);
+            if let Some(job) = self.jobs.remove(id) {
+                self.index.remove(&job);
+            }
+        }
+        self.check_index();
+    }
+
+    /// Changes job `id` with `change`, keeping the index in step; the job
+    /// as it is now.
+    fn change(&mut self, id: JobId, change: impl FnOnce(&mut Job)) -> Option<Job> {
+        let job = self.jobs.get_mut(&id)?;
+        self.index.remove(job);
+        change(job);
+        self.index.add(job);
+        let job = Job::clone(job);
+        self.check_index();
+        Some(job)
+    }
+
+    /// Tests: the maintained index equals one built from the table, after
+    /// every change. Past 256 jobs only every 1024th change is
+    /// checked, so a test of 10,000 jobs stays quick (and ends with
+    /// a check of its own).
+    #[cfg(test)]
+    pub fn check_index(&self) {
+        let n = self.changes_checked.get();
+        self.changes_checked.set(n.wrapping_add(1));
+        if self.jobs.len() <= 256 || n.is_multiple_of(1024) {
+            self.check_index_now();
         }
     }
+
+    /// Tests: the maintained index equals one built from the table.
+    #[cfg(test)]
+    pub fn check_index_now(&self) {
+        let rebuilt = JobIndex::of(self.jobs.values().map(|job| &**job));
+        assert_eq!(self.index, rebuilt, "the job index drifted from the table");
+    }
+
+    #[cfg(not(test))]
+    fn check_index(&self) {}
 
     fn queue(&self, name: &str) -> Option<&PrinterQueue> {
         self.queues.iter().find(|q| q.name() == name)
@@ -694,26 +733,49 @@ impl CoreState {
         self.queues.iter_mut().find(|q| q.name() == name)
     }
 
-    fn queued_on(&self, name: &str) -> usize {
-        self.jobs
-            .values()
-            .filter(|j| j.printer == name && !j.state.is_terminal())
-            .count()
-    }
-
-    /// A queue's snapshot for listings, with its number of queued jobs.
+    /// A queue's snapshot, with its number of queued jobs (from the
+    /// index: never a walk of the table).
     fn info(&self, queue: &PrinterQueue) -> PrinterInfo {
         queue.info(
             queue.name() == self.default_printer,
-            self.queued_on(queue.name()),
+            self.index.queued_on(queue.name()),
         )
     }
 
-    /// A queue's snapshot for a state-change event: without the count of
-    /// queued jobs, which would cost a walk of the table per event.
+    /// A queue's snapshot for a state-change event.
     fn event_info(&self, name: &str) -> Option<PrinterInfo> {
-        self.queue(name)
-            .map(|q| q.info(q.name() == self.default_printer, 0))
+        self.queue(name).map(|q| self.info(q))
+    }
+}
+
+/// Gives back the spare capacity of `job`'s lists and strings before it
+/// stays in the table for as long as it waits: a record decoded from the
+/// spool grows `reasons` to room for four keywords, and a parsed string
+/// may keep its parser's buffer.
+fn shrink(job: &mut Job) {
+    job.reasons.iter_mut().for_each(String::shrink_to_fit);
+    job.reasons.shrink_to_fit();
+    job.ticket.finishings.shrink_to_fit();
+    let ticket = &mut job.ticket;
+    let optional = [
+        &mut job.format,
+        &mut job.claim,
+        &mut ticket.sides,
+        &mut ticket.media,
+        &mut ticket.output_bin,
+        &mut ticket.print_color_mode,
+        &mut ticket.job_hold_until,
+    ];
+    for text in optional.into_iter().flatten() {
+        text.shrink_to_fit();
+    }
+    for text in [
+        &mut job.printer,
+        &mut job.owner,
+        &mut job.name,
+        &mut job.message,
+    ] {
+        text.shrink_to_fit();
     }
 }
 
@@ -725,7 +787,41 @@ fn finish(job: &mut Job, state: JobState, reason: &str, message: &str) {
     job.completed_at = Some(unix_now());
 }
 
-/// A job made by Create-Job still waiting for its document.
-fn waits_for_document(job: &Job) -> bool {
-    !job.has_document && !job.state.is_terminal()
+/// How printing ended, for `job`.
+fn settle_job(job: &mut Job, result: &Result<(), BackendError>) {
+    match result {
+        Ok(()) => finish(
+            job,
+            JobState::Completed,
+            "job-completed-successfully",
+            "printed",
+        ),
+        Err(BackendError::Canceled) => finish(
+            job,
+            JobState::Canceled,
+            "job-canceled-by-user",
+            "canceled while printing",
+        ),
+        Err(BackendError::Offline(why)) => {
+            // Not aborted, not lost: back in line for when the printer
+            // returns.
+            job.state = JobState::Pending;
+            job.reasons = vec!["printer-stopped".to_string()];
+            job.message = format!("printer offline: {why}");
+        }
+        Err(BackendError::DocumentMissing(path)) => {
+            finish(
+                job,
+                JobState::Aborted,
+                "aborted-by-system",
+                &format!(
+                    "document {} is missing from the spool (removed outside \
+                     printspoold); submit the job again",
+                    path.display()
+                ),
+            );
+            job.reasons.push("document-access-error".to_string());
+        }
+        Err(BackendError::Failed(why)) => finish(job, JobState::Aborted, "aborted-by-system", why),
+    }
 }

@@ -426,3 +426,20 @@ async fn listings_use_the_default_limit_and_lower_a_larger_one() {
     assert_eq!(spooler.jobs(&filter(Some(100))).len(), 6);
     spooler.shutdown(Duration::from_secs(5)).await;
 }
+
+/// Cancelling a queue's backlog gives its memory back as printing it
+/// does: the trim is scheduled when the last job leaves, not before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_the_last_queued_job_schedules_a_trim() {
+    let dir = TempDir::new("trim-on-cancel");
+    let spooler = start(&dir);
+    let ids = futures_join(&spooler, 3, true).await;
+    assert!(!spooler.trimmer().is_scheduled());
+    for &id in &ids[..2] {
+        spooler.cancel(id, &alice()).await.unwrap();
+        assert!(!spooler.trimmer().is_scheduled(), "a job is still queued");
+    }
+    spooler.cancel(ids[2], &alice()).await.unwrap();
+    assert!(spooler.trimmer().is_scheduled(), "the queue ran dry");
+    spooler.shutdown(Duration::from_secs(5)).await;
+}
