@@ -18,7 +18,7 @@ set -u
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SPOOL_DISK=/dev/disk/by-label/printspool
-CLIENTS=2
+CLIENTS=4
 cmdline() { tr ' ' '\n' </proc/cmdline | sed -n "s/^printspoold\.$1=//p"; }
 MODE=$(cmdline crash)
 BOOT=$(cmdline boot)

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-struct Settings {
+struct LoadSettings {
     server: String,
     path: String,
     clients: u64,
@@ -57,8 +57,8 @@ fn main() {
     }
 }
 
-fn parse_args() -> Result<Settings, String> {
-    let mut settings = Settings {
+fn parse_args() -> Result<LoadSettings, String> {
+    let mut settings = LoadSettings {
         server: "127.0.0.1:631".into(),
         path: "/printers/default".into(),
         clients: 2,
@@ -93,7 +93,7 @@ fn parse_args() -> Result<Settings, String> {
     Ok(settings)
 }
 
-fn run_client(settings: &Settings, client: u64, console: &Mutex<File>) {
+fn run_client(settings: &LoadSettings, client: u64, console: &Mutex<File>) {
     let marker_disk = settings.marker_disk.as_ref().and_then(|path| {
         OpenOptions::new()
             .write(true)
@@ -152,7 +152,7 @@ fn next(state: &mut u64) -> u64 {
 }
 
 /// One Print-Job on its own connection; the job id of a successful answer.
-fn print_job(settings: &Settings, document: &[u8], seq: u64) -> Result<i32, String> {
+fn print_job(settings: &LoadSettings, document: &[u8], seq: u64) -> Result<i32, String> {
     let uri = format!("ipp://{}{}", settings.server, settings.path);
     let mut body = vec![2, 0, 0, 2];
     body.extend_from_slice(&(seq as u32).to_be_bytes());
