@@ -144,7 +144,7 @@ fn apply(image: &mut [u8], log: &mut WriteLog, entry: &LogEntry) -> Result<(), R
     Ok(())
 }
 
-/// The acknowledgements in a marker write: one "ACK <id> <sha256>" per
+/// The acknowledgements in a marker write: one `ACK <id> <sha256>` per
 /// sector, zero-padded.
 pub fn markers_in(data: &[u8]) -> Vec<Acknowledgement> {
     data.chunks(512)

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
 
-/// A job the client was told was accepted: "ACK <job-id> <sha256>", one
+/// A job the client was told was accepted: `ACK <job-id> <sha256>`, one
 /// per line, as the VM's client writes it to the console and to the
 /// marker area of the logged disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,7 +17,7 @@ pub struct Acknowledgement {
 }
 
 impl Acknowledgement {
-    /// Finds "ACK <id> <sha256>" anywhere in `line` (a console line may
+    /// Finds `ACK <id> <sha256>` anywhere in `line` (a console line may
     /// carry other output before it).
     pub fn find_in(line: &str) -> Option<Acknowledgement> {
         let start = line.find("ACK ")?;
