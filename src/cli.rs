@@ -15,6 +15,9 @@ pub enum Command {
     CheckConfig,
     /// Purge old history and stray files once, then exit (`cleanup`).
     Cleanup,
+    /// Recover the spool as the daemon does and print every job as one JSON
+    /// line (`check-spool`), for tests and crash-consistency harnesses.
+    CheckSpool,
     Help,
     Version,
 }
@@ -54,6 +57,8 @@ printspoold: a print spool server (IPP, D-Bus, drop directory, USB)
 USAGE:
   printspoold [OPTIONS]            run the spooler in the foreground
   printspoold cleanup [--config F] purge old job history and stray files
+  printspoold check-spool [--spool DIR]
+                                   recover the spool, print each job as JSON
   printspoold --check-config [--config F]
 
 OPTIONS:
@@ -120,6 +125,14 @@ impl Cli {
                 Value(word) if word == "cleanup" && cli.command == Command::Run => {
                     cli.command = Command::Cleanup
                 }
+                Value(word) if word == "check-spool" && cli.command == Command::Run => {
+                    cli.command = Command::CheckSpool
+                }
+                // `check-spool`'s own name for the spool directory (after
+                // the subcommand), as the inspection command is specified.
+                Long("spool") if cli.command == Command::CheckSpool => {
+                    cli.spool_dir = Some(parser.value().map_err(err)?.into())
+                }
                 other => return Err(err(other.unexpected())),
             }
         }
@@ -178,6 +191,9 @@ mod tests {
         assert_eq!(cli.listen, ["127.0.0.1:1", "/tmp/s"]);
         assert_eq!(cli.idle_exit, Some(5));
         assert_eq!(parse(&["cleanup"]).unwrap().command, Command::Cleanup);
+        let check = parse(&["check-spool", "--spool", "/s"]).unwrap();
+        assert_eq!(check.command, Command::CheckSpool);
+        assert_eq!(check.spool_dir, Some(PathBuf::from("/s")));
         assert_eq!(
             parse(&["--check-config"]).unwrap().command,
             Command::CheckConfig
@@ -190,5 +206,6 @@ mod tests {
         assert!(parse(&["--idle-exit", "soon"]).is_err());
         assert!(parse(&["--pid-file", "/run/x.pid"]).is_err());
         assert!(parse(&["print"]).is_err());
+        assert!(parse(&["--spool", "/s"]).is_err());
     }
 }

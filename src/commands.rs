@@ -2,13 +2,19 @@
 //! spooler is [`crate::daemon::run`]; the others do one thing and exit with
 //! an LSB status ([`Exit`]).
 
+use std::io::{self, Read, Write};
+use std::path::Path;
 use std::process::ExitCode;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::cli::{Cli, Command, USAGE};
 use crate::config::Config;
 use crate::daemon::{self, DaemonSettings};
 use crate::exit::Exit;
 use crate::logging::{self, Style};
+use crate::spool::{RecoveredJob, Spool, SpoolError};
 
 /// The binary's entry point.
 pub fn main() -> ExitCode {
@@ -30,6 +36,7 @@ pub fn main() -> ExitCode {
         }
         Command::CheckConfig => check_config(&cli),
         Command::Cleanup => cleanup(&cli),
+        Command::CheckSpool => check_spool(&cli),
         Command::Run => daemon::run(&cli),
     };
     exit.into()
@@ -92,4 +99,114 @@ fn cleanup(cli: &Cli) -> Exit {
             }
         }
     }
+}
+
+/// `check-spool`: recover the spool exactly as the daemon's start does
+/// (taking its lock, so never beside a running daemon) and print every job,
+/// live and finished, as one JSON line ([`InspectedJob`]) in id order. Exit
+/// 0 when recovery succeeded, 1 when it did not (a running daemon holds the
+/// lock, or the spool cannot be read), 6 for an unsafe spool directory.
+fn check_spool(cli: &Cli) -> Exit {
+    logging::init(Style::detect(), cli.verbose);
+    let settings = match DaemonSettings::resolve(cli) {
+        Ok(settings) => settings,
+        Err(e) => {
+            tracing::error!("{e}");
+            return e.exit();
+        }
+    };
+    let max_document_bytes = settings.config.server.limits.max_document_bytes;
+    let jobs = match inspect_spool(&settings.spool_dir, max_document_bytes) {
+        Ok(jobs) => jobs,
+        Err(e) => {
+            tracing::error!("check-spool {}: {e}", settings.spool_dir.display());
+            return if e.is_unsafe_dir() {
+                Exit::NotConfigured
+            } else {
+                Exit::Failure
+            };
+        }
+    };
+    let mut out = io::stdout().lock();
+    for job in &jobs {
+        let line = serde_json::to_string(job).unwrap_or_default();
+        if writeln!(out, "{line}").is_err() {
+            return Exit::Failure;
+        }
+    }
+    Exit::Success
+}
+
+/// One job as `check-spool` prints it (the inspection command of the spool
+/// design): what recovery kept, and whether its document is still the one
+/// acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InspectedJob {
+    pub id: u32,
+    /// The recorded `job-state` keyword; `None` when the record does not
+    /// decode (the daemon then leaves it in the spool and skips it).
+    pub state: Option<&'static str>,
+    pub printer: Option<String>,
+    /// The recorded document length; `None` for a job without a document.
+    pub document_bytes: Option<u64>,
+    /// SHA-256 (lower-case hex) of the document bytes as read back now;
+    /// `None` when there is no document or it cannot be read.
+    pub document_sha256: Option<String>,
+    /// Whether that hash is the recorded one; `None` without a document.
+    pub document_intact: Option<bool>,
+}
+
+/// Opens `dir` with the daemon's recovery ([`Spool::open`]) and inspects
+/// every job it returns. The spool is closed (its lock released) on return.
+/// Only [`Spool::open`] and [`Spool::document_path`] are used, so this is
+/// the one place to port to another spool layout.
+pub fn inspect_spool(dir: &Path, max_document_bytes: u64) -> Result<Vec<InspectedJob>, SpoolError> {
+    let (spool, recovery) = Spool::open(dir, max_document_bytes)?;
+    let mut jobs: Vec<InspectedJob> = recovery
+        .jobs
+        .iter()
+        .map(|job| inspect_job(&spool, job))
+        .collect();
+    jobs.sort_by_key(|job| job.id);
+    Ok(jobs)
+}
+
+fn inspect_job(spool: &Spool, recovered: &RecoveredJob) -> InspectedJob {
+    // The record is the core's [`crate::core::Job`] as JSON, as
+    // `Spooler::start` decodes it.
+    let job = serde_json::from_slice::<crate::core::Job>(&recovered.meta).ok();
+    let computed = recovered.document.as_ref().and_then(|_| {
+        std::fs::File::open(spool.document_path(recovered.id))
+            .and_then(sha256_hex)
+            .ok()
+    });
+    InspectedJob {
+        id: recovered.id,
+        state: job.as_ref().map(|job| job.state.keyword()),
+        printer: job.map(|job| job.printer),
+        document_bytes: recovered.document.as_ref().map(|doc| doc.len),
+        document_intact: recovered
+            .document
+            .as_ref()
+            .map(|doc| computed.as_deref() == Some(doc.sha256.as_str())),
+        document_sha256: computed,
+    }
+}
+
+/// Lower-case hex SHA-256 of everything `reader` yields.
+fn sha256_hex(mut reader: impl Read) -> io::Result<String> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect())
 }
