@@ -97,6 +97,7 @@ mod dircheck;
 mod disk_history;
 mod error;
 mod health;
+pub(crate) mod journal;
 mod layout;
 mod lock;
 mod paused;

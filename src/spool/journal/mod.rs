@@ -1,0 +1,290 @@
+//! The spool's write-ahead journal: every job, every state change and
+//! every departure of a live job is an entry appended to a log of
+//! fixed-size, preallocated segments, and concurrent writers share one
+//! `fdatasync` per batch.
+//!
+//! - [`entry`]: the byte format of one entry (length, CRC32, body);
+//! - [`segment`]: `journal/<seq>.wal` files, zero-filled before use;
+//! - [`appender`]: the thread that owns the active segment (group commit,
+//!   rotation, a full disk);
+//! - [`replay`]: reading the log back to its last whole entry, and folding
+//!   it into the live jobs.
+//!
+//! The journal knows nothing of what a meta means: it stores opaque bytes
+//! per job id and version, and hands back *where* they are ([`Extent`]),
+//! so the spool's index never holds the bytes themselves.
+
+mod appender;
+pub(crate) mod entry;
+mod replay;
+pub(crate) mod segment;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use tokio::sync::oneshot;
+
+use super::SpoolError;
+use super::error::IoContext;
+use appender::{Active, AppenderShared, Request, Writer};
+pub(crate) use entry::{Document, Record};
+use replay::{Fold, scan_segment};
+use segment::{list_segments, prepare_segment, read_segment, segment_path};
+
+/// Size of every segment in a daemon's spool.
+pub(crate) const SEGMENT_BYTES: u64 = 8 << 20;
+
+/// Bytes at a known place in a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Extent {
+    pub seq: u64,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// Where an appended record's parts went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Placed {
+    pub meta: Option<Extent>,
+    pub inline: Option<Extent>,
+}
+
+/// A live job's document, as the index keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LiveDocument {
+    None,
+    Inline(Extent),
+    /// `docs/<id>.doc`.
+    File {
+        len: u64,
+        sha256: [u8; 32],
+    },
+}
+
+/// What replay knows of a live job: where its latest meta and its
+/// document are, never the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LiveJob {
+    pub version: u64,
+    pub meta: Extent,
+    pub document: LiveDocument,
+}
+
+/// Directories the journal uses.
+#[derive(Debug, Clone)]
+pub(crate) struct JournalPaths {
+    pub journal: PathBuf,
+    pub tmp: PathBuf,
+    pub docs: PathBuf,
+}
+
+/// What [`Journal::open`] read back.
+#[derive(Debug)]
+pub(crate) struct Replayed {
+    pub live: BTreeMap<u32, LiveJob>,
+    /// Highest id any entry named, live or not.
+    pub highest_id: u32,
+    /// Highest `next_id` any segment header recorded.
+    pub header_next_id: u32,
+    /// The segments replayed (each sealed now: appends go to a new one).
+    pub sealed: Vec<u64>,
+}
+
+/// The journal of one spool: the appender thread and readers of segments.
+pub(crate) struct Journal {
+    paths: JournalPaths,
+    shared: Arc<AppenderShared>,
+    thread: Option<JoinHandle<()>>,
+    /// Open segments for reading metas and inline documents back.
+    readers: Mutex<BTreeMap<u64, Arc<File>>>,
+}
+
+impl Journal {
+    /// Replays every segment, removes those with no entry (a crash right
+    /// after preparing one), starts a new active segment past them (never
+    /// appending after a torn tail) and the appender thread. `next_id` is
+    /// what the headers of new segments record.
+    pub fn open(
+        paths: JournalPaths,
+        segment_bytes: u64,
+        next_id: Arc<AtomicU32>,
+    ) -> Result<(Journal, Replayed), SpoolError> {
+        let mut fold = Fold::default();
+        let mut sealed = Vec::new();
+        let mut emptied = false;
+        let seqs = list_segments(&paths.journal)?;
+        for &seq in &seqs {
+            let scan = scan_segment(&read_segment(&paths.journal, seq)?, seq);
+            if scan.entries.is_empty() {
+                let path = segment_path(&paths.journal, seq);
+                std::fs::remove_file(&path).context("remove empty segment", &path)?;
+                emptied = true;
+                continue;
+            }
+            fold.add_segment(seq, &scan);
+            sealed.push(seq);
+        }
+        if emptied {
+            super::sync_dir(&paths.journal)?;
+        }
+        let first_seq = seqs.last().map_or(1, |last| last + 1);
+        let (highest_id, header_next_id, last_lsn) =
+            (fold.highest_id, fold.header_next_id, fold.last_lsn);
+        let replayed = Replayed {
+            live: fold.into_live(),
+            highest_id,
+            header_next_id,
+            sealed,
+        };
+        let journal = Journal::start(paths, segment_bytes, first_seq, last_lsn + 1, next_id)?;
+        Ok((journal, replayed))
+    }
+
+    fn start(
+        paths: JournalPaths,
+        segment_bytes: u64,
+        seq: u64,
+        next_lsn: u64,
+        next_id: Arc<AtomicU32>,
+    ) -> Result<Journal, SpoolError> {
+        let file = prepare_segment(&paths.journal, &paths.tmp, seq, segment_bytes)?;
+        let shared = Arc::new(AppenderShared::default());
+        let writer = Writer::new(
+            (paths.journal.clone(), paths.tmp.clone(), paths.docs.clone()),
+            segment_bytes,
+            Active { seq, file, end: 0 },
+            next_lsn,
+            Arc::clone(&next_id),
+            Arc::clone(&shared),
+        );
+        // The header goes first, in the first batch written.
+        let header = Record::Header {
+            seq,
+            next_id: next_id.load(Ordering::SeqCst),
+        };
+        let (reply, _answer) = oneshot::channel();
+        shared.enqueue(Request {
+            records: vec![header],
+            reply,
+        });
+        let thread = std::thread::Builder::new()
+            .name("spool-journal".into())
+            .spawn(move || writer.run())
+            .context("start the journal thread for", &paths.journal)?;
+        Ok(Journal {
+            paths,
+            shared,
+            thread: Some(thread),
+            readers: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// Queues `records` now (so entries are in the log in the order of
+    /// these calls) and returns a future that resolves once the batch
+    /// holding them is on stable storage, with where each record's meta
+    /// and inline document went.
+    pub fn append(
+        &self,
+        records: Vec<Record>,
+    ) -> impl Future<Output = Result<Vec<Placed>, SpoolError>> + Send + 'static + use<> {
+        let (reply, answer) = oneshot::channel();
+        self.shared.enqueue(Request { records, reply });
+        async move {
+            match answer.await {
+                Ok(Ok(placed)) => Ok(placed),
+                Ok(Err(failure)) => Err(failure.into_error()),
+                Err(_) => Err(SpoolError::SyncStopped),
+            }
+        }
+    }
+
+    /// Syncs on the append path so far: segment fdatasyncs and `docs/`
+    /// fsyncs.
+    pub fn syncs(&self) -> u64 {
+        self.shared.syncs.load(Ordering::Relaxed)
+    }
+
+    /// The segment appends go to now; every lower one is sealed.
+    pub fn active_seq(&self) -> u64 {
+        self.shared.active_seq.load(Ordering::SeqCst)
+    }
+
+    /// Whether the appender thread runs: nothing is durable without it.
+    pub fn is_running(&self) -> bool {
+        self.thread
+            .as_ref()
+            .is_some_and(|thread| !thread.is_finished())
+    }
+
+    /// Reads `extent` back (a meta, or an inline document).
+    pub fn read(&self, extent: Extent) -> Result<Vec<u8>, SpoolError> {
+        let file = self.reader(extent.seq)?;
+        let mut bytes = vec![0; extent.len as usize];
+        std::os::unix::fs::FileExt::read_exact_at(&*file, &mut bytes, extent.offset)
+            .context("read", &segment_path(&self.paths.journal, extent.seq))?;
+        Ok(bytes)
+    }
+
+    /// A handle on segment `seq` for reading (shared, kept open).
+    pub fn reader(&self, seq: u64) -> Result<Arc<File>, SpoolError> {
+        let mut readers = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(file) = readers.get(&seq) {
+            return Ok(Arc::clone(file));
+        }
+        let path = segment_path(&self.paths.journal, seq);
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(&path)
+            .context("open", &path)?;
+        let file = Arc::new(file);
+        readers.insert(seq, Arc::clone(&file));
+        Ok(file)
+    }
+
+    /// Removes sealed segment `seq` (compaction copied what was live in
+    /// it, durably) and makes the removal durable.
+    pub fn remove_segment(&self, seq: u64) -> Result<(), SpoolError> {
+        self.readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&seq);
+        let path = segment_path(&self.paths.journal, seq);
+        std::fs::remove_file(&path).context("remove", &path)?;
+        super::sync_dir(&self.paths.journal)
+    }
+
+    /// Every segment on disk, by seq.
+    pub fn segments(&self) -> Result<Vec<u64>, SpoolError> {
+        list_segments(&self.paths.journal)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.paths.journal
+    }
+
+    #[cfg(test)]
+    pub(crate) fn hold_appender(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.shared
+            .gate
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        self.shared.stop();
+        if let Some(thread) = self.thread.take() {
+            // Requests still queued are written (and answered) first.
+            let _ = thread.join();
+        }
+    }
+}
