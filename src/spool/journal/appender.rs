@@ -99,9 +99,27 @@ impl Failure {
 
 pub(crate) type Reply = oneshot::Sender<Result<Vec<Placed>, Failure>>;
 
+/// Runs on the appender thread with a request's outcome (see
+/// [`Journal::append_then`](super::Journal::append_then)).
+pub(crate) type Then = Box<dyn FnOnce(Result<&[Placed], &Failure>) + Send>;
+
 pub(crate) struct Request {
     pub records: Vec<Record>,
-    pub reply: Reply,
+    /// `None`: nobody waits (the first segment's header).
+    pub reply: Option<Reply>,
+    pub then: Option<Then>,
+}
+
+impl Request {
+    fn answer(self, outcome: Result<Vec<Placed>, Failure>) {
+        if let Some(then) = self.then {
+            then(outcome.as_deref().map_err(|failure| failure));
+        }
+        if let Some(reply) = self.reply {
+            // A waiter that went away has nothing to be told.
+            let _ = reply.send(outcome);
+        }
+    }
 }
 
 #[derive(Default)]
@@ -192,7 +210,7 @@ pub(crate) struct Writer {
 
 /// A request being put into the batch: its entries and where they go.
 struct Placing {
-    reply: Reply,
+    request: Request,
     /// For each record: offset in the batch buffer and its placement.
     placed: Vec<Placed>,
 }
@@ -245,7 +263,7 @@ impl Writer {
         {
             let failure = Failure::from_spool_error(&e);
             for request in batch {
-                let _ = request.reply.send(Err(failure.clone()));
+                request.answer(Err(failure.clone()));
             }
             return;
         }
@@ -260,6 +278,10 @@ impl Writer {
     /// Encodes `request` into `buffer` where it fits, moving to the next
     /// segment when it does not; refuses it when it cannot be written.
     fn place(&mut self, request: Request, buffer: &mut Vec<u8>, placing: &mut Vec<Placing>) {
+        if request.records.is_empty() {
+            request.answer(Ok(Vec::new()));
+            return;
+        }
         let grows = request.records.iter().any(Record::grows_spool);
         let mut rotated = false;
         loop {
@@ -273,19 +295,16 @@ impl Writer {
             };
             if base + encoded.len() as u64 + reserve <= self.segment_bytes {
                 buffer.extend_from_slice(&encoded);
-                placing.push(Placing {
-                    reply: request.reply,
-                    placed,
-                });
+                placing.push(Placing { request, placed });
                 return;
             }
             if rotated {
-                let _ = request.reply.send(Err(too_large(&self.journal)));
+                request.answer(Err(too_large(&self.journal)));
                 return;
             }
             self.flush(buffer, placing);
             if let Err(failure) = self.rotate(buffer) {
-                let _ = request.reply.send(Err(failure));
+                request.answer(Err(failure));
                 return;
             }
             rotated = true;
@@ -340,8 +359,8 @@ impl Writer {
         match written {
             Ok(()) => {
                 self.active.end += buffer.len() as u64;
-                for request in placing.drain(..) {
-                    let _ = request.reply.send(Ok(request.placed));
+                for placing in placing.drain(..) {
+                    placing.request.answer(Ok(placing.placed));
                 }
             }
             Err(failure) => {
@@ -349,8 +368,8 @@ impl Writer {
                 // pages: never write this segment again.
                 tracing::error!("spool journal: {}", failure.clone().into_error());
                 self.active.end = self.segment_bytes;
-                for request in placing.drain(..) {
-                    let _ = request.reply.send(Err(failure.clone()));
+                for placing in placing.drain(..) {
+                    placing.request.answer(Err(failure.clone()));
                 }
             }
         }

@@ -33,6 +33,7 @@ use tokio::sync::oneshot;
 
 use super::SpoolError;
 use super::error::IoContext;
+pub(crate) use appender::Then;
 use appender::{Active, AppenderShared, Request, Writer};
 pub(crate) use entry::{Document, Record};
 use replay::{Fold, scan_segment};
@@ -94,7 +95,11 @@ pub(crate) struct Replayed {
     /// Highest `next_id` any segment header recorded.
     pub header_next_id: u32,
     /// The segments replayed (each sealed now: appends go to a new one).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub sealed: Vec<u64>,
+    /// The first segment the appender may use.
+    next_seq: u64,
+    next_lsn: u64,
 }
 
 /// The journal of one spool: the appender thread and readers of segments.
@@ -107,15 +112,22 @@ pub(crate) struct Journal {
 }
 
 impl Journal {
-    /// Replays every segment, removes those with no entry (a crash right
-    /// after preparing one), starts a new active segment past them (never
-    /// appending after a torn tail) and the appender thread. `next_id` is
-    /// what the headers of new segments record.
+    /// Replays every segment and starts the appender on a new segment
+    /// (see [`Journal::replay`] and [`Journal::start`]).
+    #[cfg(test)]
     pub fn open(
         paths: JournalPaths,
         segment_bytes: u64,
         next_id: Arc<AtomicU32>,
     ) -> Result<(Journal, Replayed), SpoolError> {
+        let replayed = Journal::replay(&paths)?;
+        let journal = Journal::start(paths, segment_bytes, &replayed, next_id)?;
+        Ok((journal, replayed))
+    }
+
+    /// Replays every segment and removes those with no entry (a crash
+    /// right after preparing one).
+    pub fn replay(paths: &JournalPaths) -> Result<Replayed, SpoolError> {
         let mut fold = Fold::default();
         let mut sealed = Vec::new();
         let mut emptied = false;
@@ -134,33 +146,35 @@ impl Journal {
         if emptied {
             super::sync_dir(&paths.journal)?;
         }
-        let first_seq = seqs.last().map_or(1, |last| last + 1);
         let (highest_id, header_next_id, last_lsn) =
             (fold.highest_id, fold.header_next_id, fold.last_lsn);
-        let replayed = Replayed {
+        Ok(Replayed {
             live: fold.into_live(),
             highest_id,
             header_next_id,
             sealed,
-        };
-        let journal = Journal::start(paths, segment_bytes, first_seq, last_lsn + 1, next_id)?;
-        Ok((journal, replayed))
+            next_seq: seqs.last().map_or(1, |last| last + 1),
+            next_lsn: last_lsn + 1,
+        })
     }
 
-    fn start(
+    /// Starts the appender on a new segment past every replayed one (never
+    /// appending after a torn tail). `next_id` is what the headers of new
+    /// segments record.
+    pub fn start(
         paths: JournalPaths,
         segment_bytes: u64,
-        seq: u64,
-        next_lsn: u64,
+        replayed: &Replayed,
         next_id: Arc<AtomicU32>,
     ) -> Result<Journal, SpoolError> {
+        let seq = replayed.next_seq;
         let file = prepare_segment(&paths.journal, &paths.tmp, seq, segment_bytes)?;
         let shared = Arc::new(AppenderShared::default());
         let writer = Writer::new(
             (paths.journal.clone(), paths.tmp.clone(), paths.docs.clone()),
             segment_bytes,
             Active { seq, file, end: 0 },
-            next_lsn,
+            replayed.next_lsn,
             Arc::clone(&next_id),
             Arc::clone(&shared),
         );
@@ -169,10 +183,10 @@ impl Journal {
             seq,
             next_id: next_id.load(Ordering::SeqCst),
         };
-        let (reply, _answer) = oneshot::channel();
         shared.enqueue(Request {
             records: vec![header],
-            reply,
+            reply: None,
+            then: None,
         });
         let thread = std::thread::Builder::new()
             .name("spool-journal".into())
@@ -194,8 +208,24 @@ impl Journal {
         &self,
         records: Vec<Record>,
     ) -> impl Future<Output = Result<Vec<Placed>, SpoolError>> + Send + 'static + use<> {
+        self.append_then(records, None)
+    }
+
+    /// [`Journal::append`], and `then` runs on the appender thread with
+    /// the outcome, before the future resolves and before any later batch
+    /// is written: the spool's index learns where entries went even when
+    /// nobody awaits the future, in log order.
+    pub fn append_then(
+        &self,
+        records: Vec<Record>,
+        then: Option<Then>,
+    ) -> impl Future<Output = Result<Vec<Placed>, SpoolError>> + Send + 'static + use<> {
         let (reply, answer) = oneshot::channel();
-        self.shared.enqueue(Request { records, reply });
+        self.shared.enqueue(Request {
+            records,
+            reply: Some(reply),
+            then,
+        });
         async move {
             match answer.await {
                 Ok(Ok(placed)) => Ok(placed),
@@ -203,6 +233,24 @@ impl Journal {
                 Err(_) => Err(SpoolError::SyncStopped),
             }
         }
+    }
+
+    /// Queues `records` like [`Journal::append`], for a caller that
+    /// waits by blocking (start-up, compaction): [`Submitted::wait`].
+    pub fn submit(&self, records: Vec<Record>, then: Option<Then>) -> Submitted {
+        let (done, answer) = std::sync::mpsc::channel();
+        let then: Then = Box::new(move |outcome| {
+            if let Some(then) = then {
+                then(outcome);
+            }
+            let _ = done.send(outcome.map(<[Placed]>::to_vec).map_err(Clone::clone));
+        });
+        self.shared.enqueue(Request {
+            records,
+            reply: None,
+            then: Some(then),
+        });
+        Submitted { answer }
     }
 
     /// Syncs on the append path so far: segment fdatasyncs and `docs/`
@@ -276,6 +324,23 @@ impl Journal {
             .gate
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Records queued by [`Journal::submit`].
+pub(crate) struct Submitted {
+    answer: std::sync::mpsc::Receiver<Result<Vec<Placed>, appender::Failure>>,
+}
+
+impl Submitted {
+    /// Blocks until the records are durable (or failed). Fine on any
+    /// thread: it waits on a plain channel, not on the runtime.
+    pub fn wait(self) -> Result<Vec<Placed>, SpoolError> {
+        match self.answer.recv() {
+            Ok(Ok(placed)) => Ok(placed),
+            Ok(Err(failure)) => Err(failure.into_error()),
+            Err(_) => Err(SpoolError::SyncStopped),
+        }
     }
 }
 
