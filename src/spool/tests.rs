@@ -1007,3 +1007,208 @@ async fn without_a_history_store_released_jobs_stay_in_the_journal() {
         Err(SpoolError::NoSuchJob { .. })
     ));
 }
+
+/// Copies what a spool directory holds on disk now (the journal, `docs/`,
+/// `format`) into `to`: the state a crash at this instant would leave.
+fn snapshot(spool_dir: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(spool_dir.join("journal"))
+        .arg(spool_dir.join("docs"))
+        .arg(spool_dir.join("format"))
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o700)).unwrap();
+}
+
+/// Every live job's id, meta and document bytes.
+fn live_jobs(spool: &Spool, recovery: Opened) -> BTreeMap<u32, (Vec<u8>, Option<Vec<u8>>)> {
+    recovery
+        .jobs
+        .into_iter()
+        .map(|job| {
+            let document = job.document_len.map(|_| document_bytes(spool, job.id));
+            (job.id, (job.meta, document))
+        })
+        .collect()
+}
+
+const SMALL_SEGMENTS: u64 = 16 * 1024;
+
+fn open_small(dir: &Path) -> (Spool, Opened) {
+    let (spool, recovery) = Spool::open_with_segment_bytes(dir, LIMIT, SMALL_SEGMENTS).unwrap();
+    (spool, collect(recovery))
+}
+
+/// Many jobs come and go: compaction keeps the journal to a few segments,
+/// and the live jobs replay the same after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heavy_churn_keeps_the_journal_bounded() {
+    let dir = TempDir::new("churn");
+    let spool_dir = dir.path().join("spool");
+    let (spool, _) = open_small(&spool_dir);
+    let spool = Arc::new(spool);
+    let mut live = Vec::new();
+    for id in 1..=400u32 {
+        let doc = staged(&spool, &vec![id as u8; 300]).await;
+        spool.commit(id, &meta_for(id, 1), Some(doc)).await.unwrap();
+        spool
+            .update(id, &meta_for(id, 2), id % 2 == 0)
+            .await
+            .unwrap();
+        if id % 10 == 0 {
+            live.push(id);
+        } else {
+            spool.remove(id).await.unwrap();
+        }
+    }
+    // A large document and a job without one survive compaction too.
+    let doc = staged(&spool, &large(9)).await;
+    spool
+        .commit(401, &meta_for(401, 1), Some(doc))
+        .await
+        .unwrap();
+    spool.commit(402, &meta_for(402, 1), None).await.unwrap();
+    live.extend([401, 402]);
+    let compacting = Arc::clone(&spool);
+    tokio::task::spawn_blocking(move || compacting.compact_now().unwrap())
+        .await
+        .unwrap();
+    let segments = spool.journal_segments().len();
+    // Sealed ones kept, the active one, and its prepared spare.
+    assert!(
+        segments <= compact::KEEP_SEALED + 2,
+        "{segments} segments after compaction"
+    );
+    let spool = Arc::into_inner(spool).unwrap();
+    drop(spool);
+    let (spool, recovery) = open_small(&spool_dir);
+    let replayed = live_jobs(&spool, recovery);
+    assert_eq!(replayed.keys().copied().collect::<Vec<_>>(), live);
+    for (id, (meta, document)) in &replayed {
+        match id {
+            401 => assert_eq!(document.as_deref(), Some(&large(9)[..])),
+            402 => assert!(document.is_none()),
+            _ => {
+                assert_eq!(meta, &meta_for(*id, 2));
+                assert_eq!(document.as_deref(), Some(&vec![*id as u8; 300][..]));
+            }
+        }
+    }
+}
+
+/// A crash in the middle of compaction, after the copies are durable and
+/// before the old segment is unlinked: both are on disk, and the live
+/// jobs replay the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_before_compaction_unlinks_replays_the_same_jobs() {
+    let dir = TempDir::new("compact-crash");
+    let spool_dir = dir.path().join("spool");
+    let (spool, _) = open_small(&spool_dir);
+    let spool = Arc::new(spool);
+    for id in 1..=60u32 {
+        let doc = staged(&spool, &vec![id as u8; 500]).await;
+        spool.commit(id, &meta_for(id, 1), Some(doc)).await.unwrap();
+        if id % 3 == 0 {
+            spool.update(id, &meta_for(id, 2), true).await.unwrap();
+        }
+    }
+    let (expected_spool, expected) = {
+        let expected_dir = dir.path().join("expected");
+        snapshot(&spool_dir, &expected_dir);
+        let (s, r) = open_small(&expected_dir);
+        let jobs = live_jobs(&s, r);
+        (s, jobs)
+    };
+    drop(expected_spool);
+    let shared = Arc::clone(&spool.shared);
+    let crashed = dir.path().join("crashed");
+    let crashed_for_copy = crashed.clone();
+    let spool_dir_for_copy = spool_dir.clone();
+    tokio::task::spawn_blocking(move || {
+        // The background compactor waits for this lock: nothing unlinks.
+        let _held = shared.compacting.lock().unwrap();
+        let oldest = shared.journal.segments().unwrap()[0];
+        compact::copy_live_out_of(&shared, oldest).unwrap();
+        snapshot(&spool_dir_for_copy, &crashed_for_copy);
+    })
+    .await
+    .unwrap();
+    let (crashed_spool, recovery) = open_small(&crashed);
+    assert_eq!(live_jobs(&crashed_spool, recovery), expected);
+    assert_eq!(expected.len(), 60);
+}
+
+/// "processing" is appended but never waited on; completion is waited
+/// on. A crash before "processing" reached the disk brings the job back
+/// as it was (pending: it prints again); once completion returned, it is
+/// on disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processing_is_not_waited_on_and_completion_is() {
+    let dir = TempDir::new("processing");
+    let spool_dir = dir.path().join("spool");
+    let (spool, _) = reopen(&spool_dir);
+    spool.commit(1, b"pending", None).await.unwrap();
+    let (processing_returned, completion) = {
+        let _appender = spool.shared.journal.hold_appender();
+        // Nothing can be written while the appender is held, yet the
+        // non-durable update returns.
+        spool.update(1, b"processing", false).await.unwrap();
+        let completion = tokio::spawn(spool.update(1, b"completed", true));
+        // A crash now: neither is on disk.
+        snapshot(&spool_dir, &dir.path().join("crash-while-printing"));
+        assert!(
+            !completion.is_finished(),
+            "completion returned before it was written"
+        );
+        (true, completion)
+    };
+    assert!(processing_returned);
+    completion.await.unwrap().unwrap();
+    snapshot(&spool_dir, &dir.path().join("crash-after-completion"));
+    let (before, recovery) = reopen(&dir.path().join("crash-while-printing"));
+    assert_eq!(recovery.jobs[0].meta, b"pending");
+    drop(before);
+    let (_after, recovery) = reopen(&dir.path().join("crash-after-completion"));
+    assert_eq!(recovery.jobs[0].meta, b"completed");
+}
+
+/// Syncs per job with 8 concurrent writers (`--nocapture` prints it):
+/// layout 1 took 2 fdatasyncs per job on the request path plus a shared
+/// directory fsync, and 2 more per printed job in the worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syncs_per_job_with_eight_writers() {
+    let dir = TempDir::new("syncs");
+    let (spool, _) = reopen(&dir.path().join("spool"));
+    let spool = Arc::new(spool);
+    let before = spool.sync_count();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let spool = Arc::clone(&spool);
+            tokio::spawn(async move {
+                for _ in 0..125 {
+                    let id = spool.reserve_id();
+                    let doc = staged(&spool, &[b'j'; 1024]).await;
+                    spool.commit(id, &meta_for(id, 1), Some(doc)).await.unwrap();
+                    // What the worker writes: processing (not waited on),
+                    // then completed (waited on).
+                    spool.update(id, &meta_for(id, 2), false).await.unwrap();
+                    spool.update(id, &meta_for(id, 3), true).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let syncs = spool.sync_count() - before;
+    println!(
+        "spool: 1000 printed jobs (commit, processing, completed) from 8 tasks: {syncs} syncs, {:.2} per job",
+        syncs as f64 / 1000.0
+    );
+    assert!(syncs < 2000, "{syncs} syncs for 1000 jobs");
+}
