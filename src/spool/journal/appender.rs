@@ -113,7 +113,7 @@ pub(crate) struct Request {
 impl Request {
     fn answer(self, outcome: Result<Vec<Placed>, Failure>) {
         if let Some(then) = self.then {
-            then(outcome.as_deref().map_err(|failure| failure));
+            then(outcome.as_deref());
         }
         if let Some(reply) = self.reply {
             // A waiter that went away has nothing to be told.
