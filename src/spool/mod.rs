@@ -3,31 +3,59 @@
 //!
 //! # The promise
 //!
-//! A job is acknowledged only after its document and record are on stable
+//! A job is acknowledged only after its meta and document are on stable
 //! storage. A `kill -9` (or power cut) at any instant never loses an
 //! acknowledged job and never shows a half-written one after restart. Only
 //! one daemon uses a spool at a time.
 //!
-//! # Layout
+//! # Layout (2)
 //!
 //! ```text
-//! dir/lock            flock(2)ed by the running daemon ([`lock`])
-//! dir/next-id         lowest id never handed out, once purges made it matter
-//! dir/jobs/<id>.job   record: envelope header line + the core's meta ([`layout`])
-//! dir/jobs/<id>.doc   the document, byte for byte as received
-//! dir/tmp/            files being written; emptied at every start
-//! dir/corrupt/        records recovery could not trust, kept for a human
-//! dir/paused-printers queues an administrator paused ([`paused`])
+//! dir/lock                   flock(2)ed by the running daemon ([`lock`])
+//! dir/format                 "printspoold spool 2\n"
+//! dir/journal/<seq>.wal      the write-ahead journal ([`journal`]): fixed-size
+//!                            segments, seq in 16 hex digits, zero-filled before use
+//! dir/docs/<id>.doc          documents larger than INLINE_MAX (64 KiB), as received
+//! dir/history/<first>-<last>.hist   finished jobs (the history store's, see [`release`])
+//! dir/tmp/                   files being written; emptied at every start
+//! dir/corrupt/               what recovery could not trust, with a .reason file
+//! dir/paused-printers        queues an administrator paused ([`paused`])
 //! ```
 //!
 //! Directories are created mode 0700: documents are private data. At
 //! start the spool directory must be a real directory owned by the
 //! daemon's user and not writable by group or others ([`dircheck`]), or
-//! the daemon refuses to start.
+//! the daemon refuses to start. A spool of layout 1 (`jobs/<id>.job` and
+//! `jobs/<id>.doc`, no `format`) is refused until it is migrated.
+//!
+//! # A job's bytes on disk
+//!
+//! ```text
+//!  journal/0000000000000007.wal  (8 MiB, zero-filled when prepared)
+//!  +--------+----------------------+-----------------------+-------+----------
+//!  | Header | Accept job 12 (v1)   | Accept job 13 (v1)    | Update| 00 00 00 …
+//!  | seq 7  | meta + 1 KiB inline  | meta + docs/13.doc    | 12 v2 | (never written)
+//!  +--------+----------------------+-----------------------+-------+----------
+//!  every entry: [u32 body_len][u32 crc32(body)][kind][lsn][job id][version][payload]
+//!
+//!  docs/13.doc                   job 13's 300 KiB document, byte for byte
+//!                                (the entry names it: length + SHA-256)
+//!
+//!  history/0000000001-0000001024.hist   job 12 after it finished and the
+//!                                core let it go: meta + document, sorted by
+//!                                id, with a footer index (read by id)
+//! ```
+//!
+//! A small job is one entry: its meta and its document together, no file
+//! of its own. A state change is one more entry with the new meta (the
+//! document stays where it is). A job leaves the journal with a `Forget`
+//! entry once history holds it; the journal then holds only live jobs,
+//! and compaction ([`compact`]) copies the live ones out of old segments
+//! so the journal's size follows them, not the traffic.
 //!
 //! # Why the order of writes is crash safe
 //!
-//! Two facts about POSIX file systems carry everything:
+//! Three facts about POSIX file systems carry everything:
 //!
 //! 1. `rename(2)` within one file system is atomic: after a crash the new
 //!    name shows either the old file or the new one, never a mix.
@@ -35,62 +63,90 @@
 //!    `fdatasync(file)` for the bytes, `fsync(dir)` for names created,
 //!    renamed or removed in that directory. Until then the kernel may write
 //!    them in any order, or not at all.
+//! 3. `fdatasync` of a file whose blocks are already allocated (the
+//!    segments are written with zeros when prepared) flushes the data
+//!    only: no block allocation, no size change, no metadata to wait for.
 //!
-//! So nothing is ever written *in place* under `jobs/`. Every file is
-//! written whole in `tmp/`, fdatasynced, and only then renamed into `jobs/`.
-//! A name in `jobs/` therefore always points at complete, durable bytes.
-//! A commit (Print-Job) is, in order:
+//! A log entry can be torn by a crash (half of a `pwrite` on disk), so
+//! every entry carries its length and a CRC32 of its body: replay stops at
+//! the first entry that is not whole ([`journal`]'s replay), and the
+//! appender never writes after a torn tail (a restart starts a new
+//! segment). A commit (Print-Job) is, in order:
 //!
-//! 1. [`Staging::write`] the document into `tmp/doc-N`, hashing as it goes;
-//!    [`Staging::finish`] fdatasyncs it. Each job does this on its own, in
-//!    parallel with the others.
-//! 2. Write the record into `tmp/rec-N` and fdatasync it. Every byte of the
-//!    job is now on disk, but under names nobody looks at: a crash here
-//!    leaves temp files, and recovery deletes them. Writing the record
-//!    *before* publishing anything also means a full disk (ENOSPC) fails
-//!    the commit while nothing is visible yet; renames need no data blocks.
-//! 3. Rename the document to `jobs/<id>.doc`, then the record to
-//!    `jobs/<id>.job`. The record names the document's length and SHA-256.
-//! 4. `fsync(jobs/)`, shared with every other job that reached step 3 (see
-//!    [`commit`]: group commit). Only now does [`Spool::commit`] return, and only then
-//!    does the core acknowledge the job.
+//! 1. [`Staging`] receives the document: in memory up to [`INLINE_MAX`];
+//!    beyond, in `tmp/doc-N`, which [`Staging::finish`] fdatasyncs. The
+//!    SHA-256 is computed as the bytes arrive.
+//! 2. A spilled document is renamed to `docs/<id>.doc`.
+//! 3. The `Accept` entry (meta, and the document inline or naming the
+//!    file) goes to the journal's appender thread, which gathers every
+//!    request waiting into one batch and: if an entry of the batch names a
+//!    file, `fsync(docs/)` (the name is durable before any byte naming
+//!    it); one `pwrite` of the batch; one `fdatasync` of the segment.
+//! 4. Only then does [`Spool::commit`] return, and only then does the core
+//!    acknowledge the job.
 //!
-//! A crash before step 4 completes may leave any subset of the two renames
-//! on disk — recovery sorts it out, and none of it was acknowledged:
-//! a document with no record is deleted; a record whose document is
-//! missing or of the wrong length is moved to `corrupt/` (never deleted:
-//! the same sight is what a document moved away behind the daemon's back
-//! leaves, and that job was acknowledged). After step 4 both names are
-//! durable and point at durable bytes: the job survives.
+//! A crash before step 3's sync completes leaves at most a torn or
+//! unsynced tail, which replay ignores (that job was not acknowledged),
+//! and perhaps a file in `docs/` no entry names (a stray for cleanup).
+//! After it, the entry is durable and everything it names is too.
+//! Concurrent jobs share step 3: one sync per batch (group commit), where
+//! layout 1 paid two fdatasyncs per job on the request path.
 //!
 //! Adding a document to an existing job ([`Spool::attach`], Send-Document)
-//! must not risk the job itself, which was already acknowledged: if the new
-//! record could reach the disk before the document's rename, recovery would
-//! find "a record whose document is missing" and set an acknowledged job
-//! aside. So attach syncs twice: document rename, `fsync(jobs/)`, record
-//! rename, `fsync(jobs/)`.
+//! is the same with an `Attach` entry: the job itself is never at risk,
+//! since until the entry is durable replay shows the job as it was.
 //!
-//! State changes ([`Spool::update`]) replace the record the same way (temp,
-//! fdatasync, rename), so a crash shows the old state or the new one. The
-//! record's fdatasync is never skipped, even when the caller does not wait
-//! for durability: skipping it could leave an empty record after a crash,
-//! and an unreadable record is a lost job. What `durable: false` skips is
-//! only the wait for the directory sync: the rename may be lost, and the
-//! job comes back in its previous state (it prints again; it is not lost).
+//! State changes ([`Spool::update`]) append an `Update` entry; a crash
+//! shows the old meta or the new one, never a mix. Every entry of a job
+//! carries a version, taken (and the entry queued) under the index lock
+//! when `update` is *called*, so the log holds one job's entries in call
+//! order and replay keeps the highest version.
 //!
-//! Removal ([`Spool::remove`]) unlinks the record first, then the document:
-//! a crash in between leaves a document without a record, which recovery
-//! deletes. Ids are never reused: recovery takes the next id past every
-//! file it sees, and before a purge could remove the highest id, `next-id`
-//! is written (temp, fdatasync, rename, `fsync(dir)`) past it.
+//! Removal ([`Spool::remove`]) appends a `Forget`, waits for it, then
+//! unlinks `docs/<id>.doc`: a crash in between leaves a stray document,
+//! never an entry naming a missing one. Ids are never reused: every
+//! segment's header records the next id, and replay takes the next id
+//! past every entry and every header (and past history's highest id).
+//!
+//! # "processing" is not waited on
+//!
+//! When a worker starts printing a job it records "processing" with
+//! `update(…, durable: false)`: the entry is queued (in order, before
+//! anything later) but the worker does not wait for it. A crash while
+//! printing brings the job back pending, and it prints again, whether or
+//! not "processing" reached the disk: restart treats both the same
+//! (`restore_after_restart` in the core). Completion (and every other
+//! outcome) is appended *and waited on* before the job may leave memory,
+//! so a finished job is not printed twice after a later crash; with group
+//! commit that wait shares its sync with every other writer. Test:
+//! `processing_is_not_waited_on_and_completion_is`.
 //!
 //! # Recovery
 //!
-//! See [`recover`]: temp files and documents without a record are removed;
-//! records it cannot trust (unreadable, document missing or damaged, not a
-//! regular file) are moved to `corrupt/` with a reason file. Every document's length is
-//! checked at start; hashes are checked newest first within a budget, since
-//! only the newest documents can have been caught by a crash.
+//! See [`open`]: `tmp/` is emptied; the journal is replayed to its last
+//! whole entry in each segment, folding entries into the live index (per
+//! job: version, where its latest meta is, where its document is — never
+//! the bytes). Each `docs/` file a live job names is checked for its
+//! length; the newest are hashed within a budget. A job whose document is
+//! missing, of the wrong length, not a regular file or damaged is set
+//! aside: its meta goes to `corrupt/<id>.job` with a `.reason`, and a
+//! `Forget` is appended. The live jobs are then handed to the core one by
+//! one ([`Recovery::jobs`] reads each meta with one `pread` as it is
+//! reached): start-up reads live jobs only, never history, and never
+//! holds every record at once.
+//!
+//! # Where this differs from the design note
+//!
+//! - Compaction copies the live jobs of the oldest sealed segment once
+//!   more than [`compact::KEEP_SEALED`] are sealed, whether or not it is
+//!   "mostly dead": with live jobs few and segments 8 MiB, the copy is
+//!   small, and the rule is simpler to reason about.
+//! - A copy is made only of a job with no write in flight, so that an
+//!   `Update` (which names no document) never follows a copy it would
+//!   need the document of from a removed segment.
+//! - Until a history store is plugged in ([`Spool::open_with_history`]),
+//!   released jobs stay in the journal ([`JournalKeepsHistory`]), as layout
+//!   1 kept their files in `jobs/`.
 
 mod compact;
 mod dircheck;
@@ -104,7 +160,6 @@ mod live;
 mod lock;
 mod open;
 mod paused;
-mod writes;
 // Layout 1's recovery: what migration (layout 1 to 2) runs first.
 #[allow(dead_code)]
 mod recover;
@@ -112,6 +167,7 @@ mod release;
 mod staging;
 #[cfg(test)]
 mod tests;
+mod writes;
 
 use std::fs::DirBuilder;
 use std::io;
