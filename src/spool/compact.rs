@@ -23,7 +23,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::error::IoContext;
-use super::journal::{Document, Extent, Record};
+use super::journal::{EntryDocument, Extent, Record};
 use super::live::{DocSlot, Placing, placer};
 use super::{SpoolError, SpoolShared};
 
@@ -152,11 +152,11 @@ pub(super) fn compact(shared: &SpoolShared) -> Result<usize, SpoolError> {
 }
 
 /// One job's copy, read outside the index lock.
-struct Copy {
+struct LiveCopy {
     id: u32,
     version: u64,
     meta: Vec<u8>,
-    document: Document,
+    document: EntryDocument,
     slot: DocSlot,
 }
 
@@ -237,20 +237,20 @@ fn read_copy(
     version: u64,
     meta: Extent,
     slot: DocSlot,
-) -> Result<Copy, SpoolError> {
+) -> Result<LiveCopy, SpoolError> {
     let meta = shared.journal.read(meta)?;
     let (document, slot) = match slot {
         DocSlot::Inline {
             extent: Some(extent),
             len,
         } => (
-            Document::Inline(shared.journal.read(extent)?),
+            EntryDocument::Inline(shared.journal.read(extent)?),
             DocSlot::Inline { extent: None, len },
         ),
-        DocSlot::File { len, sha256 } => (Document::File { len, sha256 }, slot),
-        _ => (Document::None, DocSlot::Absent),
+        DocSlot::File { len, sha256 } => (EntryDocument::File { len, sha256 }, slot),
+        _ => (EntryDocument::None, DocSlot::Absent),
     };
-    Ok(Copy {
+    Ok(LiveCopy {
         id,
         version,
         meta,

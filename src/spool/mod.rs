@@ -273,9 +273,10 @@ impl Iterator for RecoveredJobs {
 /// Calls for the same job may overlap; of overlapping `update`s the one
 /// called last wins (see [`Spool::update`]).
 pub struct Spool {
-    shared: Arc<SpoolShared>,
-    /// Declared after `shared`: dropped (and its thread joined) first.
+    /// Declared first: its thread stops (and lets go of the spool) before
+    /// `shared` is dropped.
     compactor: Compactor,
+    shared: Arc<SpoolShared>,
 }
 
 struct SpoolShared {
@@ -564,6 +565,14 @@ impl Spool {
     }
 }
 
+impl Drop for Spool {
+    /// Shutdown: history seals its batch and the jobs in it are forgotten
+    /// (the journal writes every queued entry before its thread ends).
+    fn drop(&mut self) {
+        self.shared.flush_history();
+    }
+}
+
 impl SpoolShared {
     fn temp_path(&self, kind: &str) -> PathBuf {
         let serial = self.serial.fetch_add(1, Ordering::Relaxed);
@@ -600,6 +609,18 @@ impl SpoolShared {
             _ => HistoryDocument::None,
         };
         Ok(HistoryJob { id, meta, document })
+    }
+
+    /// Asks the history store to seal what it batched, and forgets those
+    /// jobs (compaction, shutdown).
+    fn flush_history(&self) {
+        if !self.history.takes_jobs() {
+            return;
+        }
+        match self.history.flush() {
+            Ok(sealed) => self.forget_all(&sealed),
+            Err(e) => tracing::warn!("finished jobs stay in the journal for now: {e}"),
+        }
     }
 
     /// Appends a `Forget` for each of `ids` (in history now) and drops

@@ -1213,4 +1213,19 @@ async fn syncs_per_job_with_eight_writers() {
         syncs as f64 / 1000.0
     );
     assert!(syncs < 2000, "{syncs} syncs for 1000 jobs");
+    // One writer alone: nothing to share with but its own entries.
+    let before = spool.sync_count();
+    for _ in 0..100 {
+        let id = spool.reserve_id();
+        let doc = staged(&spool, &[b'j'; 1024]).await;
+        spool.commit(id, &meta_for(id, 1), Some(doc)).await.unwrap();
+        spool.update(id, &meta_for(id, 2), false).await.unwrap();
+        spool.update(id, &meta_for(id, 3), true).await.unwrap();
+    }
+    let syncs = spool.sync_count() - before;
+    println!(
+        "spool: 100 printed jobs from 1 task: {syncs} syncs, {:.2} per job",
+        f64::from(u32::try_from(syncs).unwrap_or(u32::MAX)) / 100.0
+    );
+    assert!(syncs <= 300, "{syncs} syncs for 100 jobs");
 }

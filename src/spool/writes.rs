@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::error::IoContext;
-use super::journal::{Document, Placed, Record};
+use super::journal::{EntryDocument, Placed, Record};
 use super::layout::sha256_from_hex;
 use super::live::{DocSlot, IndexedJob, Placing, placer};
 use super::staging::StagedBody;
@@ -61,14 +61,14 @@ impl SpoolShared {
         &self,
         id: u32,
         document: Option<StagedDocument>,
-    ) -> Result<(Document, DocSlot), SpoolError> {
+    ) -> Result<(EntryDocument, DocSlot), SpoolError> {
         let Some(document) = document else {
-            return Ok((Document::None, DocSlot::Absent));
+            return Ok((EntryDocument::None, DocSlot::Absent));
         };
         let len = document.info.len;
         match document.body {
             StagedBody::Inline(bytes) => Ok((
-                Document::Inline(bytes),
+                EntryDocument::Inline(bytes),
                 DocSlot::Inline { extent: None, len },
             )),
             StagedBody::Spilled(temp) => {
@@ -82,7 +82,7 @@ impl SpoolShared {
                 })
                 .await?;
                 Ok((
-                    Document::File { len, sha256 },
+                    EntryDocument::File { len, sha256 },
                     DocSlot::File { len, sha256 },
                 ))
             }

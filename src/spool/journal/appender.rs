@@ -209,7 +209,7 @@ pub(crate) struct Writer {
 }
 
 /// A request being put into the batch: its entries and where they go.
-struct Placing {
+struct Batched {
     request: Request,
     /// For each record: offset in the batch buffer and its placement.
     placed: Vec<Placed>,
@@ -277,7 +277,7 @@ impl Writer {
 
     /// Encodes `request` into `buffer` where it fits, moving to the next
     /// segment when it does not; refuses it when it cannot be written.
-    fn place(&mut self, request: Request, buffer: &mut Vec<u8>, placing: &mut Vec<Placing>) {
+    fn place(&mut self, request: Request, buffer: &mut Vec<u8>, placing: &mut Vec<Batched>) {
         if request.records.is_empty() {
             request.answer(Ok(Vec::new()));
             return;
@@ -295,7 +295,7 @@ impl Writer {
             };
             if base + encoded.len() as u64 + reserve <= self.segment_bytes {
                 buffer.extend_from_slice(&encoded);
-                placing.push(Placing { request, placed });
+                placing.push(Batched { request, placed });
                 return;
             }
             if rotated {
@@ -339,7 +339,7 @@ impl Writer {
 
     /// Writes the buffer at the segment's end with one `pwrite`, syncs it
     /// with one `fdatasync`, and answers the requests in it.
-    fn flush(&mut self, buffer: &mut Vec<u8>, placing: &mut Vec<Placing>) {
+    fn flush(&mut self, buffer: &mut Vec<u8>, placing: &mut Vec<Batched>) {
         if buffer.is_empty() {
             return;
         }

@@ -44,7 +44,7 @@ impl Kind {
 
 /// A job's document as a log entry carries it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Document {
+pub(crate) enum EntryDocument {
     None,
     /// The bytes themselves, inside the entry.
     Inline(Vec<u8>),
@@ -67,7 +67,7 @@ pub(crate) enum Record {
         id: u32,
         version: u64,
         meta: Vec<u8>,
-        document: Document,
+        document: EntryDocument,
     },
     Update {
         id: u32,
@@ -78,7 +78,7 @@ pub(crate) enum Record {
         id: u32,
         version: u64,
         meta: Vec<u8>,
-        document: Document,
+        document: EntryDocument,
     },
     Forget {
         id: u32,
@@ -103,10 +103,10 @@ impl Record {
         matches!(
             self,
             Record::Accept {
-                document: Document::File { .. },
+                document: EntryDocument::File { .. },
                 ..
             } | Record::Attach {
-                document: Document::File { .. },
+                document: EntryDocument::File { .. },
                 ..
             }
         )
@@ -169,20 +169,24 @@ pub(crate) fn encode(record: &Record, lsn: u64, out: &mut Vec<u8>) -> Placement 
     placement
 }
 
-fn encode_document(document: &Document, start: usize, out: &mut Vec<u8>) -> Option<(u64, u64)> {
+fn encode_document(
+    document: &EntryDocument,
+    start: usize,
+    out: &mut Vec<u8>,
+) -> Option<(u64, u64)> {
     match document {
-        Document::None => {
+        EntryDocument::None => {
             out.push(0);
             None
         }
-        Document::Inline(bytes) => {
+        EntryDocument::Inline(bytes) => {
             out.push(1);
             out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
             let at = (out.len() - start) as u64;
             out.extend_from_slice(bytes);
             Some((at, bytes.len() as u64))
         }
-        Document::File { len, sha256 } => {
+        EntryDocument::File { len, sha256 } => {
             out.push(2);
             out.extend_from_slice(&len.to_le_bytes());
             out.extend_from_slice(sha256);
@@ -238,7 +242,7 @@ pub(crate) fn decode(buf: &[u8], at: usize) -> Option<Decoded> {
     if crc32fast::hash(body) != crc {
         return None;
     }
-    let mut reader = Reader {
+    let mut reader = BodyReader {
         body,
         pos: 0,
         base: body_start,
@@ -270,14 +274,14 @@ pub(crate) fn decode(buf: &[u8], at: usize) -> Option<Decoded> {
     (reader.pos == body.len()).then_some(decoded)
 }
 
-struct Reader<'a> {
+struct BodyReader<'a> {
     body: &'a [u8],
     pos: usize,
     /// Offset of `body` in the decoded buffer.
     base: usize,
 }
 
-impl Reader<'_> {
+impl BodyReader<'_> {
     fn take(&mut self, n: usize) -> Option<&[u8]> {
         let bytes = self.body.get(self.pos..self.pos.checked_add(n)?)?;
         self.pos += n;

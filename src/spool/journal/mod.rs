@@ -35,7 +35,7 @@ use super::SpoolError;
 use super::error::IoContext;
 pub(crate) use appender::Then;
 use appender::{Active, AppenderShared, Request, Writer};
-pub(crate) use entry::{Document, Record};
+pub(crate) use entry::{EntryDocument, Record};
 use replay::{Fold, scan_segment};
 use segment::{list_segments, prepare_segment, read_segment, segment_path};
 

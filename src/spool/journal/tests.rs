@@ -26,7 +26,7 @@ fn open(dir: &Path, segment_bytes: u64) -> (Journal, Replayed) {
     Journal::open(paths(dir), segment_bytes, Arc::new(AtomicU32::new(1))).unwrap()
 }
 
-fn accept(id: u32, version: u64, document: Document) -> Record {
+fn accept(id: u32, version: u64, document: EntryDocument) -> Record {
     Record::Accept {
         id,
         version,
@@ -43,12 +43,12 @@ fn meta_of(journal: &Journal, job: &LiveJob) -> String {
 fn every_kind_of_entry_round_trips() {
     let records = [
         Record::Header { seq: 7, next_id: 9 },
-        accept(1, 1, Document::None),
-        accept(2, 1, Document::Inline(b"hello".to_vec())),
+        accept(1, 1, EntryDocument::None),
+        accept(2, 1, EntryDocument::Inline(b"hello".to_vec())),
         accept(
             3,
             1,
-            Document::File {
+            EntryDocument::File {
                 len: 10,
                 sha256: [7; 32],
             },
@@ -62,7 +62,7 @@ fn every_kind_of_entry_round_trips() {
             id: 1,
             version: 2,
             meta: b"m".to_vec(),
-            document: Document::Inline(vec![1, 2, 3]),
+            document: EntryDocument::Inline(vec![1, 2, 3]),
         },
         Record::Forget { id: 3, version: 2 },
     ];
@@ -101,9 +101,9 @@ async fn appended_entries_replay_into_the_live_jobs() {
         assert!(replayed.live.is_empty());
         journal
             .append(vec![
-                accept(1, 1, Document::Inline(b"one".to_vec())),
-                accept(2, 1, Document::None),
-                accept(3, 1, Document::None),
+                accept(1, 1, EntryDocument::Inline(b"one".to_vec())),
+                accept(2, 1, EntryDocument::None),
+                accept(3, 1, EntryDocument::None),
             ])
             .await
             .unwrap();
@@ -141,7 +141,7 @@ fn segment_with_entries(n: u32) -> (Vec<u8>, Vec<usize>) {
     encode(&Record::Header { seq: 1, next_id: 1 }, 1, &mut buf);
     ends.push(buf.len());
     for id in 1..=n {
-        let document = Document::Inline(vec![id as u8; 40]);
+        let document = EntryDocument::Inline(vec![id as u8; 40]);
         encode(&accept(id, 1, document), u64::from(id) + 1, &mut buf);
         ends.push(buf.len());
     }
@@ -191,9 +191,9 @@ fn a_torn_tail_replays_exactly_the_whole_entries_at_every_offset() {
 fn stale_or_foreign_entries_end_a_segment() {
     let mut buf = Vec::new();
     encode(&Record::Header { seq: 1, next_id: 1 }, 5, &mut buf);
-    encode(&accept(1, 1, Document::None), 6, &mut buf);
+    encode(&accept(1, 1, EntryDocument::None), 6, &mut buf);
     // An lsn not greater than the previous one: not written after it.
-    encode(&accept(2, 1, Document::None), 6, &mut buf);
+    encode(&accept(2, 1, EntryDocument::None), 6, &mut buf);
     assert_eq!(scan_segment(&buf, 1).entries.len(), 2);
     // A header of another segment: nothing here belongs to segment 2.
     assert!(scan_segment(&buf, 2).entries.is_empty());
@@ -206,7 +206,7 @@ async fn a_torn_tail_on_disk_replays_the_acknowledged_entries() {
     let seq = journal.active_seq();
     for id in 1..=4 {
         journal
-            .append(vec![accept(id, 1, Document::None)])
+            .append(vec![accept(id, 1, EntryDocument::None)])
             .await
             .unwrap();
     }
@@ -224,7 +224,7 @@ async fn a_torn_tail_on_disk_replays_the_acknowledged_entries() {
     // Appends after the restart go to a new segment and replay too.
     assert!(journal.active_seq() > seq);
     journal
-        .append(vec![accept(5, 1, Document::None)])
+        .append(vec![accept(5, 1, EntryDocument::None)])
         .await
         .unwrap();
     drop(journal);
@@ -241,14 +241,14 @@ async fn requests_queued_together_share_one_sync() {
     let (journal, _) = open(dir.path(), SEGMENT_BYTES);
     // The header's batch first.
     journal
-        .append(vec![accept(1, 1, Document::None)])
+        .append(vec![accept(1, 1, EntryDocument::None)])
         .await
         .unwrap();
     let before = journal.syncs();
     let futures: Vec<_> = {
         let _held = journal.hold_appender();
         (2..=33)
-            .map(|id| journal.append(vec![accept(id, 1, Document::None)]))
+            .map(|id| journal.append(vec![accept(id, 1, EntryDocument::None)]))
             .collect()
     };
     for future in futures {
@@ -271,7 +271,7 @@ async fn concurrent_appenders_share_syncs() {
             tokio::spawn(async move {
                 for n in 0..125u32 {
                     let id = task * 1000 + n + 1;
-                    let document = Document::Inline(vec![0; 1024]);
+                    let document = EntryDocument::Inline(vec![0; 1024]);
                     journal.append(vec![accept(id, 1, document)]).await.unwrap();
                 }
             })
@@ -296,7 +296,7 @@ async fn a_full_segment_rotates_to_the_prepared_next_one() {
         let (journal, _) = open(dir.path(), segment_bytes);
         let first = journal.active_seq();
         for id in 1..=100 {
-            let document = Document::Inline(vec![id as u8; 200]);
+            let document = EntryDocument::Inline(vec![id as u8; 200]);
             journal.append(vec![accept(id, 1, document)]).await.unwrap();
         }
         assert!(journal.active_seq() > first + 3, "no rotation");
@@ -329,11 +329,11 @@ async fn a_full_segment_rotates_to_the_prepared_next_one() {
 async fn an_entry_larger_than_a_segment_is_refused_alone() {
     let dir = TempDir::new("journal-too-large");
     let (journal, _) = open(dir.path(), 4096);
-    let huge = accept(1, 1, Document::Inline(vec![0; 8192]));
+    let huge = accept(1, 1, EntryDocument::Inline(vec![0; 8192]));
     let err = journal.append(vec![huge]).await.unwrap_err();
     assert!(err.to_string().contains("too large") || err.to_string().contains("File too large"));
     journal
-        .append(vec![accept(2, 1, Document::None)])
+        .append(vec![accept(2, 1, EntryDocument::None)])
         .await
         .unwrap();
 }
@@ -380,7 +380,7 @@ async fn full_disk_case(root: &Path) -> Result<(), String> {
     let mut refused = None;
     let mut accepted = 0u32;
     for id in 1..=200 {
-        let record = accept(id, 1, Document::Inline(vec![0; 8 * 1024]));
+        let record = accept(id, 1, EntryDocument::Inline(vec![0; 8 * 1024]));
         match journal.append(vec![record]).await {
             Ok(_) => accepted += 1,
             Err(e) => {
