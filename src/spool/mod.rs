@@ -250,13 +250,13 @@ impl Iterator for RecoveredJobs {
 
     fn next(&mut self) -> Option<Self::Item> {
         let id = self.ids.next()?;
-        let job = self.shared.index.lock().jobs.get(&id).cloned();
-        let job = job?;
-        let meta = match job.meta {
-            Some(extent) => self.shared.journal.read(extent),
-            None => return Some(Err(SpoolError::NoSuchJob { id })),
+        let job = self.shared.index.lock().jobs.get(&id).cloned()?;
+        let meta = match self.shared.read_current(id, |job| job.meta) {
+            Ok(Some(meta)) => meta,
+            Ok(None) => return Some(Err(SpoolError::NoSuchJob { id })),
+            Err(e) => return Some(Err(e)),
         };
-        Some(meta.map(|meta| RecoveredJob {
+        Some(Ok(RecoveredJob {
             id,
             meta,
             document_len: job.document.is_present().then(|| job.document.len()),
@@ -474,13 +474,11 @@ impl Spool {
     /// (one `pread`), a finished one's from history; `None` when neither
     /// has it. Blocking, one small read.
     pub fn read_meta(&self, id: u32) -> Result<Option<Vec<u8>>, SpoolError> {
-        let extent = self.shared.index.lock().jobs.get(&id).map(|job| job.meta);
-        match extent {
-            Some(Some(extent)) => self.shared.journal.read(extent).map(Some),
-            // Being committed: nothing written yet.
-            Some(None) => Ok(None),
-            None => self.shared.history.read_meta(id),
+        if self.shared.index.lock().jobs.contains_key(&id) {
+            // `None` while being committed: nothing written yet.
+            return self.shared.read_current(id, |job| job.meta);
         }
+        self.shared.history.read_meta(id)
     }
 
     /// The ids of every job the spool holds, live or in history, in no
@@ -596,15 +594,17 @@ impl SpoolShared {
     }
 
     fn history_job(&self, id: u32, job: &live::IndexedJob) -> Result<HistoryJob, SpoolError> {
-        let meta = match job.meta {
-            Some(extent) => self.journal.read(extent)?,
-            None => return Err(SpoolError::NoSuchJob { id }),
+        let meta = self
+            .read_current(id, |job| job.meta)?
+            .ok_or(SpoolError::NoSuchJob { id })?;
+        let inline = |job: &live::IndexedJob| match job.document {
+            DocSlot::Inline { extent, .. } => extent,
+            _ => None,
         };
         let document = match job.document {
-            DocSlot::Inline {
-                extent: Some(extent),
-                ..
-            } => HistoryDocument::Inline(self.journal.read(extent)?),
+            DocSlot::Inline { .. } => {
+                HistoryDocument::Inline(self.read_current(id, inline)?.unwrap_or_default())
+            }
             DocSlot::File { len, sha256 } => HistoryDocument::File { len, sha256 },
             _ => HistoryDocument::None,
         };
@@ -642,7 +642,53 @@ impl SpoolShared {
         }
     }
 
+    /// Reads the part of job `id` that `part` picks (its meta, its inline
+    /// document) as the index says now. Compaction may remove the segment
+    /// between looking the extent up and reading it; the index then
+    /// already points at the copy, so the read is tried again there.
+    fn read_current(
+        &self,
+        id: u32,
+        part: impl Fn(&live::IndexedJob) -> Option<journal::Extent>,
+    ) -> Result<Option<Vec<u8>>, SpoolError> {
+        let current = || self.index.lock().jobs.get(&id).and_then(&part);
+        let mut extent = current();
+        loop {
+            let Some(at) = extent else { return Ok(None) };
+            match self.journal.read(at) {
+                Ok(bytes) => return Ok(Some(bytes)),
+                Err(e) if is_not_found(&e) && current() != Some(at) => extent = current(),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     fn document(&self, id: u32) -> Result<DocumentHandle, SpoolError> {
+        loop {
+            match self.open_document(id) {
+                Err(e) if is_not_found(&e) && self.moved_by_compaction(id, &e) => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// Whether `error` names a journal segment no longer holding job
+    /// `id`'s inline document (compaction moved it meanwhile).
+    fn moved_by_compaction(&self, id: u32, error: &SpoolError) -> bool {
+        let SpoolError::Io { path, .. } = error else {
+            return false;
+        };
+        let slot = self.index.lock().jobs.get(&id).map(|job| job.document);
+        match slot {
+            Some(DocSlot::Inline {
+                extent: Some(extent),
+                ..
+            }) => journal::segment::segment_path(self.journal.dir(), extent.seq) != *path,
+            _ => false,
+        }
+    }
+
+    fn open_document(&self, id: u32) -> Result<DocumentHandle, SpoolError> {
         let slot = self.index.lock().jobs.get(&id).map(|job| job.document);
         let path = self.layout.doc_file(id);
         match slot {
@@ -676,6 +722,10 @@ impl SpoolShared {
             )),
         }
     }
+}
+
+fn is_not_found(error: &SpoolError) -> bool {
+    matches!(error, SpoolError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
 }
 
 /// Opens `docs/<id>.doc` for reading, never through a symlink, never

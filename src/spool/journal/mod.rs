@@ -99,6 +99,8 @@ pub(crate) struct Replayed {
     pub sealed: Vec<u64>,
     /// The first segment the appender may use.
     next_seq: u64,
+    /// A prepared, never used segment left by the previous run.
+    spare: Option<u64>,
     next_lsn: u64,
 }
 
@@ -126,24 +128,43 @@ impl Journal {
     }
 
     /// Replays every segment and removes those with no entry (a crash
-    /// right after preparing one).
+    /// right after preparing one), except the last one if it is past
+    /// every segment with entries: a spare prepared by the previous run,
+    /// zero-filled and synced, which becomes the new active segment (so a
+    /// full disk does not keep the daemon from starting).
     pub fn replay(paths: &JournalPaths) -> Result<Replayed, SpoolError> {
         let mut fold = Fold::default();
         let mut sealed = Vec::new();
-        let mut emptied = false;
+        let mut empty = Vec::new();
         let seqs = list_segments(&paths.journal)?;
         for &seq in &seqs {
-            let scan = scan_segment(&read_segment(&paths.journal, seq)?, seq);
+            let bytes = read_segment(&paths.journal, seq)?;
+            let scan = scan_segment(&bytes, seq);
             if scan.entries.is_empty() {
-                let path = segment_path(&paths.journal, seq);
-                std::fs::remove_file(&path).context("remove empty segment", &path)?;
-                emptied = true;
+                // Reusable only if never written at all: the torn remains
+                // of a write must not sit behind new entries.
+                let untouched = bytes.iter().all(|&b| b == 0);
+                empty.push((seq, untouched));
                 continue;
             }
             fold.add_segment(seq, &scan);
             sealed.push(seq);
         }
-        if emptied {
+        let last_sealed = sealed.last().copied().unwrap_or(0);
+        let spare = empty
+            .last()
+            .filter(|&&(seq, untouched)| untouched && seq > last_sealed)
+            .map(|&(seq, _)| seq);
+        let stale: Vec<u64> = empty
+            .into_iter()
+            .map(|(seq, _)| seq)
+            .filter(|&seq| Some(seq) != spare)
+            .collect();
+        for &seq in &stale {
+            let path = segment_path(&paths.journal, seq);
+            std::fs::remove_file(&path).context("remove empty segment", &path)?;
+        }
+        if !stale.is_empty() {
             super::sync_dir(&paths.journal)?;
         }
         let (highest_id, header_next_id, last_lsn) =
@@ -153,7 +174,8 @@ impl Journal {
             highest_id,
             header_next_id,
             sealed,
-            next_seq: seqs.last().map_or(1, |last| last + 1),
+            next_seq: spare.unwrap_or_else(|| seqs.last().map_or(1, |last| last + 1)),
+            spare,
             next_lsn: last_lsn + 1,
         })
     }
@@ -168,7 +190,14 @@ impl Journal {
         next_id: Arc<AtomicU32>,
     ) -> Result<Journal, SpoolError> {
         let seq = replayed.next_seq;
-        let file = prepare_segment(&paths.journal, &paths.tmp, seq, segment_bytes)?;
+        let file = match replayed
+            .spare
+            .map(|spare| reuse_spare(&paths, spare, segment_bytes))
+        {
+            Some(Ok(Some(file))) => file,
+            Some(Err(e)) => return Err(e),
+            _ => prepare_segment(&paths.journal, &paths.tmp, seq, segment_bytes)?,
+        };
         let shared = Arc::new(AppenderShared::default());
         let writer = Writer::new(
             (paths.journal.clone(), paths.tmp.clone(), paths.docs.clone()),
@@ -325,6 +354,28 @@ impl Journal {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Opens the previous run's spare segment `seq` for appending, if it has
+/// the size this run uses (`None`: removed, prepare a new one).
+fn reuse_spare(
+    paths: &JournalPaths,
+    seq: u64,
+    segment_bytes: u64,
+) -> Result<Option<File>, SpoolError> {
+    let path = segment_path(&paths.journal, seq);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+        .open(&path)
+        .context("open", &path)?;
+    let meta = file.metadata().context("stat", &path)?;
+    if meta.is_file() && meta.len() == segment_bytes {
+        return Ok(Some(file));
+    }
+    std::fs::remove_file(&path).context("remove", &path)?;
+    Ok(None)
 }
 
 /// Records queued by [`Journal::submit`].

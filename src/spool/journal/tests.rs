@@ -407,3 +407,45 @@ async fn full_disk_case(root: &Path) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// A start on a full disk: the previous run's spare segment (prepared,
+/// never written) becomes the active one, so no new segment is needed;
+/// one that was written to, even torn, is never reused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_reuses_an_untouched_spare_and_never_a_torn_one() {
+    let dir = TempDir::new("journal-spare");
+    let journal_dir = dir.path().join("journal");
+    let first = {
+        let (journal, _) = open(dir.path(), 4096);
+        journal
+            .append(vec![accept(1, 1, EntryDocument::None)])
+            .await
+            .unwrap();
+        journal.active_seq()
+    };
+    // The journal's drop waits for its spare.
+    assert!(
+        segment::list_segments(&journal_dir)
+            .unwrap()
+            .contains(&(first + 1))
+    );
+    let (journal, replayed) = open(dir.path(), 4096);
+    assert_eq!(journal.active_seq(), first + 1, "the spare was reused");
+    assert_eq!(replayed.live.len(), 1);
+    drop(journal);
+    // Tear the start of the spare that run left: a header that never made
+    // it whole. It is removed, not reused.
+    let spare = *segment::list_segments(&journal_dir)
+        .unwrap()
+        .last()
+        .unwrap();
+    assert!(spare > first + 1);
+    let path = segment::segment_path(&journal_dir, spare);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[0] = 0x33;
+    std::fs::write(&path, &bytes).unwrap();
+    let (journal, replayed) = open(dir.path(), 4096);
+    assert!(journal.active_seq() > spare);
+    assert!(!journal.segments().unwrap().contains(&spare));
+    assert_eq!(replayed.live.len(), 1);
+}
