@@ -144,6 +144,11 @@
 //! - A copy is made only of a job with no write in flight, so that an
 //!   `Update` (which names no document) never follows a copy it would
 //!   need the document of from a removed segment.
+//! - A restart appends to the previous run's spare segment when it was
+//!   never written (all zeros), instead of preparing a new one: with
+//!   8 MiB segments, a full disk would otherwise keep the daemon from
+//!   starting at all. A spare with any byte written (a torn header) is
+//!   removed, never reused.
 //! - Until a history store is plugged in ([`Spool::open_with_history`]),
 //!   released jobs stay in the journal ([`JournalKeepsHistory`]), as layout
 //!   1 kept their files in `jobs/`.
