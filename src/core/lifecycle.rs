@@ -52,7 +52,17 @@ impl Spooler {
             HistoryConfig::default().max_jobs_in_memory,
         );
         let mut released = Vec::new();
+        // One job at a time: each meta is read from the journal as the
+        // iterator reaches it, decoded, and dropped.
         for recovered in recovery.jobs {
+            let recovered = match recovered {
+                Ok(recovered) => recovered,
+                Err(e) => {
+                    tracing::error!("job record unreadable, left in the spool: {e}");
+                    report.discarded += 1;
+                    continue;
+                }
+            };
             let mut job: Job = match decode(&recovered.meta) {
                 Ok(job) => job,
                 Err(e) => {
@@ -67,7 +77,7 @@ impl Spooler {
             // Only a record that was already final may leave memory: one
             // changed by `restore_after_restart` is not on disk like that.
             let settled = job.state.is_terminal();
-            restore_after_restart(&mut job, recovered.document.is_some(), &mut report);
+            restore_after_restart(&mut job, recovered.document_len.is_some(), &mut report);
             let id = job.id;
             state.insert(job);
             if settled {

@@ -1,0 +1,247 @@
+//! Opening a spool (layout 2): the directories, the lock, the journal's
+//! replay, the check of document files, and the live index.
+//!
+//! Recovery does not read history, and holds no meta: the index built
+//! here says where each live job's meta is, and [`RecoveredJobs`] reads
+//! them one by one as the core takes them.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, AtomicU64};
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+
+use super::compact::Compactor;
+use super::dircheck;
+use super::error::IoContext;
+use super::health::Health;
+use super::journal::{Journal, JournalPaths, LiveDocument, LiveJob, Record, SEGMENT_BYTES};
+use super::layout::SpoolLayout;
+use super::live::{DocSlot, Index, IndexCell, IndexedJob};
+use super::lock::SpoolLock;
+use super::paused::PausedPrinters;
+use super::recover::{self, HASH_BUDGET_BYTES, HASH_BUDGET_FILES};
+use super::staging::{TempFile, write_new_file_synced};
+use super::{
+    HistoryStore, RecoveredJobs, Recovery, Spool, SpoolError, SpoolShared, create_private_dir,
+    first_free_id, parent_dir, sync_dir,
+};
+
+/// What `format` says for this layout.
+pub(crate) const FORMAT_2: &str = "printspoold spool 2\n";
+
+pub(super) fn open(
+    dir: &Path,
+    max_document_bytes: u64,
+    history: Arc<dyn HistoryStore>,
+    segment_bytes: u64,
+) -> Result<(Spool, Recovery), SpoolError> {
+    let layout = SpoolLayout::new(dir);
+    let lock = prepare_directories(&layout)?;
+    recover::empty_temp_dir(&layout.tmp)?;
+    let paths = JournalPaths {
+        journal: layout.journal.clone(),
+        tmp: layout.tmp.clone(),
+        docs: layout.docs.clone(),
+    };
+    let replayed = Journal::replay(&paths)?;
+    let next_id = first_free_id(&[
+        replayed.header_next_id,
+        replayed.highest_id.saturating_add(1),
+        history.highest_id().saturating_add(1),
+    ]);
+    let (live, damaged) = check_documents(&layout, &replayed.live);
+    let next_id_cell = Arc::new(AtomicU32::new(next_id));
+    let journal = Journal::start(paths, segment_bytes, &replayed, Arc::clone(&next_id_cell))?;
+    let discarded = quarantine_all(&layout, &journal, &replayed.live, &damaged)?;
+
+    let mut index = Index::default();
+    let ids: Vec<u32> = live.keys().copied().collect();
+    for (id, job) in live {
+        let mut indexed = IndexedJob::new(DocSlot::from_live(job.document));
+        indexed.version = job.version;
+        indexed.written = job.version;
+        indexed.meta = Some(job.meta);
+        index.insert(id, indexed);
+    }
+    let paused = PausedPrinters::load(&layout.paused_file())?;
+    let health = Arc::new(Health::new(layout.root.clone()));
+    let shared = Arc::new(SpoolShared {
+        layout,
+        max_document_bytes,
+        next_id: next_id_cell,
+        serial: AtomicU64::new(1),
+        index: Arc::new(IndexCell::new(index)),
+        journal,
+        history,
+        document_syncs: Arc::new(AtomicU64::new(0)),
+        compacting: Mutex::new(()),
+        health,
+        paused,
+        _lock: lock,
+    });
+    let compactor = Compactor::start(&shared)?;
+    let recovery = Recovery {
+        jobs: RecoveredJobs {
+            shared: Arc::clone(&shared),
+            ids: ids.into_iter(),
+        },
+        discarded,
+        next_id,
+    };
+    Ok((Spool { shared, compactor }, recovery))
+}
+
+/// Creates what is missing (mode 0700), checks the root is private, takes
+/// the lock, and refuses a layout 1 spool that was not migrated.
+fn prepare_directories(layout: &SpoolLayout) -> Result<SpoolLock, SpoolError> {
+    // Whatever is at the path is checked as it is, a symbolic link
+    // included (a dangling one must not make us create its target).
+    let created_root = match std::fs::symlink_metadata(&layout.root) {
+        Ok(_) => false,
+        Err(_) => create_private_dir(&layout.root)?,
+    };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    dircheck::check_private_root(&layout.root, unsafe { libc::geteuid() })?;
+    let lock = SpoolLock::acquire(&layout.lock_file())?;
+    let format = std::fs::read_to_string(layout.format_file()).ok();
+    if layout.jobs.is_dir() && format.as_deref() != Some(FORMAT_2) {
+        return Err(SpoolError::Corrupt {
+            path: layout.jobs.clone(),
+            reason: "this spool has layout 1 (jobs/); it must be migrated to layout 2 first".into(),
+        });
+    }
+    let mut created = created_root;
+    for sub in [&layout.tmp, &layout.corrupt, &layout.journal, &layout.docs] {
+        created |= create_private_dir(sub)?;
+    }
+    if created {
+        // New directory entries are durable only once their parent is.
+        sync_dir(&layout.root)?;
+        if created_root {
+            sync_dir(parent_dir(&layout.root))?;
+        }
+    }
+    if format.as_deref() != Some(FORMAT_2) {
+        write_format(layout)?;
+    }
+    Ok(lock)
+}
+
+/// `format`: temp, fdatasync, rename, fsync of the root.
+fn write_format(layout: &SpoolLayout) -> Result<(), SpoolError> {
+    let temp = TempFile::new(layout.temp("format", 0));
+    write_new_file_synced(temp.path(), FORMAT_2.as_bytes())?;
+    let target = layout.format_file();
+    std::fs::rename(temp.path(), &target).context("move format to", &target)?;
+    temp.disarm();
+    sync_dir(&layout.root)
+}
+
+/// Checks every `docs/` file a live job names: present, regular, of the
+/// recorded length; the newest (highest ids) hashed within the budget
+/// (see [`recover`]: only the newest can have been caught by a crash or a
+/// lying disk). Returns the good jobs and the damaged ones with a reason.
+fn check_documents(
+    layout: &SpoolLayout,
+    live: &BTreeMap<u32, LiveJob>,
+) -> (BTreeMap<u32, LiveJob>, Vec<(u32, String)>) {
+    let mut good = BTreeMap::new();
+    let mut damaged = Vec::new();
+    let mut files = HASH_BUDGET_FILES;
+    let mut bytes = HASH_BUDGET_BYTES;
+    for (&id, job) in live.iter().rev() {
+        if let LiveDocument::File { len, sha256 } = job.document {
+            let hash = files > 0 && len <= bytes;
+            if hash {
+                files -= 1;
+                bytes -= len;
+            }
+            if let Err(reason) = check_document_file(&layout.doc_file(id), len, &sha256, hash) {
+                damaged.push((id, reason));
+                continue;
+            }
+        }
+        good.insert(id, *job);
+    }
+    (good, damaged)
+}
+
+fn check_document_file(path: &Path, len: u64, sha256: &[u8; 32], hash: bool) -> Result<(), String> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut file = match recover::open_regular(path) {
+        Ok(file) => file,
+        Err(recover::RegularFileError::NotRegular(what)) => {
+            return Err(format!(
+                "its document {name} is not a regular file ({what})"
+            ));
+        }
+        Err(recover::RegularFileError::Io(e)) => {
+            return Err(format!("its document {name} cannot be opened: {e}"));
+        }
+    };
+    let actual = file
+        .metadata()
+        .map(|m| m.len())
+        .map_err(|e| e.to_string())?;
+    if actual != len {
+        return Err(format!(
+            "its document {name} is {actual} bytes, the journal says {len}"
+        ));
+    }
+    if hash {
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = std::io::Read::read(&mut file, &mut buf).map_err(|e| e.to_string())?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        if hasher.finalize().as_slice() != sha256 {
+            return Err(format!("its document {name} does not match its sha256"));
+        }
+    }
+    Ok(())
+}
+
+/// Moves each damaged job aside: its meta to `corrupt/<id>.job` with a
+/// `.reason`, then a `Forget` (waited for), so it is set aside once.
+fn quarantine_all(
+    layout: &SpoolLayout,
+    journal: &Journal,
+    live: &BTreeMap<u32, LiveJob>,
+    damaged: &[(u32, String)],
+) -> Result<usize, SpoolError> {
+    let mut forgets = Vec::new();
+    for (id, reason) in damaged {
+        let Some(job) = live.get(id) else { continue };
+        tracing::error!(id, "spool: job set aside in corrupt/: {reason}");
+        let meta = journal.read(job.meta)?;
+        let target =
+            recover::free_name_in(&layout.corrupt, &layout.corrupt.join(format!("{id}.job")));
+        std::fs::write(&target, &meta).context("write", &target)?;
+        let mut reason_path = target.clone().into_os_string();
+        reason_path.push(".reason");
+        let reason_path = std::path::PathBuf::from(reason_path);
+        recover::write_reason(&reason_path, reason).context("write", &reason_path)?;
+        forgets.push(Record::Forget {
+            id: *id,
+            version: job.version + 1,
+        });
+    }
+    if forgets.is_empty() {
+        return Ok(0);
+    }
+    sync_dir(&layout.corrupt)?;
+    journal.submit(forgets, None).wait()?;
+    Ok(damaged.len())
+}
+
+/// Default segment size for [`open`].
+pub(super) const DEFAULT_SEGMENT_BYTES: u64 = SEGMENT_BYTES;
