@@ -556,12 +556,15 @@ fn scan_segment(
     })
 }
 
+/// Sees each entry of a segment, decoded and as raw bytes.
+type RawVisitor<'a> = dyn FnMut(&HistoryEntry, &[u8]) -> Result<(), LoadError> + 'a;
+
 /// Reads every entry of a segment in order, checking each against the
 /// footer, and hands each over with its raw bytes.
 fn scan_raw(
     path: &Path,
     name: &HistorySegmentName,
-    visit: &mut dyn FnMut(&HistoryEntry, &[u8]) -> Result<(), LoadError>,
+    visit: &mut RawVisitor<'_>,
 ) -> Result<(), LoadError> {
     let mut file = open_segment(path)?;
     let index = SegmentIndex::load(&file, name)?;
