@@ -82,6 +82,7 @@ pub fn run(
             outcome.segments_damaged
         );
     }
+    spool.remove_empty_segments()?;
     summary.purged_jobs = plan.purge.len();
     summary.purged_bytes = plan.purged_bytes;
     summary.kept_jobs = candidates.len() - plan.purge.len();
@@ -377,6 +378,13 @@ mod tests {
         assert_eq!(summary.purged_jobs, 2);
         assert!(!f.in_history(7) && !f.in_history(9));
         assert_eq!(f.store.highest_id().unwrap(), 9);
+        assert_eq!(f.store.segment_names().unwrap().len(), 1);
+        // Once a higher segment exists, the empty one goes.
+        f.seal(&[(12, JobState::Completed, Some(999_999))]);
+        run_within(&f.spool, history(10, None)).unwrap();
+        let names = f.store.segment_names().unwrap();
+        assert_eq!(names.iter().map(|n| n.last).collect::<Vec<_>>(), [12]);
+        assert!(f.in_history(12));
     }
 
     #[test]

@@ -235,6 +235,23 @@ impl DiskHistory {
         Ok(outcome)
     }
 
+    /// Unlinks the empty segments a purge kept because each was the
+    /// highest then, except the highest now. Returns how many went.
+    pub fn remove_empty_segments(&self) -> Result<usize, SpoolError> {
+        let names = self.store.segment_names()?;
+        let highest_last = names.iter().map(|n| n.last).max();
+        let mut removed = 0;
+        for name in names.iter().filter(|n| Some(n.last) != highest_last) {
+            if self.store.remove_if_empty(name)? {
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            sync_dir(self.store.dir())?;
+        }
+        Ok(removed)
+    }
+
     fn write_intent(&self, ids: &BTreeSet<u32>) -> Result<(), SpoolError> {
         let serial = self
             .serial

@@ -349,6 +349,29 @@ impl HistoryStore {
         result
     }
 
+    /// Unlinks segment `name` if it holds no job (cleanup left it so
+    /// while it was the highest; once a higher one exists it may go).
+    /// Returns whether it did. The caller fsyncs `history/`.
+    pub fn remove_if_empty(&self, name: &HistorySegmentName) -> Result<bool, SpoolError> {
+        let path = self.dir.join(name.file_name());
+        let empty_len = MAGIC.len() as u64 + format::TRAILER_LEN;
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_file() && meta.len() == empty_len => {}
+            _ => return Ok(false),
+        }
+        let empty = open_segment(&path)
+            .and_then(|file| SegmentIndex::load(&file, name))
+            .is_ok_and(|index| index.slots.is_empty());
+        if !empty {
+            return Ok(false);
+        }
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(SpoolError::io("remove", &path, e)),
+        }
+    }
+
     /// Every segment name listed now, in order.
     pub fn segment_names(&self) -> Result<Vec<HistorySegmentName>, SpoolError> {
         self.relist()?;

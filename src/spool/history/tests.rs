@@ -327,3 +327,48 @@ fn special_files_in_history_neither_hang_nor_get_read() {
     assert_eq!(scan.damaged.len(), 2);
     drop(store);
 }
+
+/// A reader (the daemon) never misses a kept job nor sees an error while
+/// cleanup rewrites the segment under it, one purge at a time.
+#[test]
+fn reads_beside_rewrites_always_find_kept_jobs() {
+    let dir = TempDir::new("history-concurrent");
+    let store = open(dir.path());
+    let metas: Vec<Vec<u8>> = (1..=40u32)
+        .map(|id| format!("{{\"id\":{id}}}").into_bytes())
+        .collect();
+    let batch: Vec<JobToSeal<'_>> = (1..=40u32)
+        .zip(&metas)
+        .map(|(id, meta)| JobToSeal {
+            id,
+            meta,
+            document: DocumentToSeal::Inline(meta),
+        })
+        .collect();
+    let name = store.seal(&batch).unwrap().unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let daemon = HistoryStore::open(dir.path(), OnDamage::Report).unwrap();
+            let mut reads = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) || reads < 100 {
+                for id in (2..=40u32).step_by(2) {
+                    let hit = daemon.read(id).unwrap().expect("a kept job went missing");
+                    assert_eq!(hit.entry.meta, format!("{{\"id\":{id}}}").into_bytes());
+                    assert_eq!(hit.inline_document().unwrap().unwrap(), hit.entry.meta);
+                    reads += 1;
+                }
+            }
+            reads
+        });
+        for purged in (1..=39u32).step_by(2) {
+            let dropped = store
+                .rewrite_without(&name, |id| id == purged, true)
+                .unwrap();
+            assert_eq!(dropped.len(), 1);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(reader.join().unwrap() >= 100);
+    });
+    assert!(store.read(1).unwrap().is_none());
+}
