@@ -34,7 +34,7 @@
 //! A lookup reads the trailer (the last 28 bytes), the footer, binary
 //! searches it and reads one entry. Every length and offset read from
 //! disk is checked against the file's length and the others before use
-//! ([`format`]): a segment damaged on disk, or written by someone with
+//! ([`format`](mod@format)): a segment damaged on disk, or written by someone with
 //! the daemon's uid, is reported with its path and skipped (moved to
 //! `corrupt/` with a `.reason` when the store was opened with
 //! [`OnDamage::Quarantine`]), never a panic.
