@@ -157,16 +157,16 @@ pub struct InspectedJob {
 }
 
 /// Opens `dir` with the daemon's recovery ([`Spool::open`]) and inspects
-/// every job it returns. The spool is closed (its lock released) on return.
-/// Only [`Spool::open`] and [`Spool::document_path`] are used, so this is
-/// the one place to port to another spool layout.
+/// every job it returns, one at a time as recovery streams them. The spool
+/// is closed (its lock released) on return. Only [`Spool::open`] and
+/// [`Spool::document`] are used, so this is the one place to port to
+/// another spool layout.
 pub fn inspect_spool(dir: &Path, max_document_bytes: u64) -> Result<Vec<InspectedJob>, SpoolError> {
     let (spool, recovery) = Spool::open(dir, max_document_bytes)?;
-    let mut jobs: Vec<InspectedJob> = recovery
-        .jobs
-        .iter()
-        .map(|job| inspect_job(&spool, job))
-        .collect();
+    let mut jobs = Vec::new();
+    for recovered in recovery.jobs {
+        jobs.push(inspect_job(&spool, &recovered?));
+    }
     jobs.sort_by_key(|job| job.id);
     Ok(jobs)
 }
@@ -175,21 +175,23 @@ fn inspect_job(spool: &Spool, recovered: &RecoveredJob) -> InspectedJob {
     // The record is the core's [`crate::core::Job`] as JSON, as
     // `Spooler::start` decodes it.
     let job = serde_json::from_slice::<crate::core::Job>(&recovered.meta).ok();
-    let computed = recovered.document.as_ref().and_then(|_| {
-        std::fs::File::open(spool.document_path(recovered.id))
-            .and_then(sha256_hex)
-            .ok()
+    let read_back = recovered.document_len.and_then(|_| {
+        let handle = spool.document(recovered.id).ok()?;
+        let bytes = handle.read_all().ok()?;
+        Some((bytes.len() as u64, sha256_hex(bytes.as_slice()).ok()?))
     });
     InspectedJob {
         id: recovered.id,
         state: job.as_ref().map(|job| job.state.keyword()),
         printer: job.map(|job| job.printer),
-        document_bytes: recovered.document.as_ref().map(|doc| doc.len),
+        document_bytes: recovered.document_len,
+        // Recovery checked the bytes (the entry's CRC-32 for an inline
+        // document; length and SHA-256 for a docs/ file): intact means
+        // they read back whole.
         document_intact: recovered
-            .document
-            .as_ref()
-            .map(|doc| computed.as_deref() == Some(doc.sha256.as_str())),
-        document_sha256: computed,
+            .document_len
+            .map(|len| read_back.as_ref().is_some_and(|(read, _)| *read == len)),
+        document_sha256: read_back.map(|(_, sha)| sha),
     }
 }
 

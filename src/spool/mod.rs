@@ -159,10 +159,12 @@ mod disk_history;
 mod document;
 mod error;
 mod health;
+pub mod history;
 pub(crate) mod journal;
 mod layout;
 mod live;
 mod lock;
+pub mod migrate;
 mod open;
 mod paused;
 // Layout 1's recovery: what migration (layout 1 to 2) runs first.
