@@ -16,6 +16,7 @@
 //!    an answered client can count on the service being "active".
 
 mod main_loop;
+mod runtime;
 mod settings;
 
 use std::time::Duration;
@@ -120,12 +121,7 @@ pub fn run(cli: &Cli) -> Exit {
         (EarlyListeners::Passed(passed), None)
     };
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(worker_threads())
-        .thread_name("printspoold")
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime::build() {
         Ok(runtime) => runtime,
         Err(e) => {
             let e = DaemonError::Runtime(e);
@@ -144,12 +140,6 @@ pub fn run(cli: &Cli) -> Exit {
             e.exit()
         }
     }
-}
-
-fn worker_threads() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get().min(4))
-        .unwrap_or(2)
 }
 
 /// SysV steps 1-13, after binding the sockets as the invoking user.
