@@ -162,13 +162,19 @@ pub struct InspectedJob {
 /// [`Spool::document`] are used, so this is the one place to port to
 /// another spool layout.
 pub fn inspect_spool(dir: &Path, max_document_bytes: u64) -> Result<Vec<InspectedJob>, SpoolError> {
-    let (spool, recovery) = Spool::open(dir, max_document_bytes)?;
+    let (spool, recovery) = Spool::open(dir, max_document_bytes, record_is_finished)?;
     let mut jobs = Vec::new();
     for recovered in recovery.jobs {
         jobs.push(inspect_job(&spool, &recovered?));
     }
     jobs.sort_by_key(|job| job.id);
     Ok(jobs)
+}
+
+/// Whether a record is a finished job's: what the daemon's start-up tells
+/// the spool, so a layout-1 spool is migrated the same way by either.
+fn record_is_finished(meta: &[u8]) -> bool {
+    serde_json::from_slice::<crate::core::Job>(meta).is_ok_and(|job| job.state.is_terminal())
 }
 
 fn inspect_job(spool: &Spool, recovered: &RecoveredJob) -> InspectedJob {
