@@ -18,7 +18,7 @@ use common::*;
 
 /// One line of `spool-v1.expected`.
 #[derive(Debug, Clone)]
-struct Expected {
+struct ReleaseJob {
     id: i32,
     state: String,
     printer: String,
@@ -26,14 +26,14 @@ struct Expected {
     sha256: Option<String>,
 }
 
-fn expected() -> Vec<Expected> {
+fn expected() -> Vec<ReleaseJob> {
     fs::read_to_string(data_dir().join("spool-v1.expected"))
         .unwrap()
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .map(|line| {
             let fields: Vec<&str> = line.split(' ').collect();
-            Expected {
+            ReleaseJob {
                 id: fields[0].parse().unwrap(),
                 state: fields[1].to_string(),
                 printer: fields[2].to_string(),
@@ -182,7 +182,7 @@ fn a_release_spool_migrates_and_every_job_is_kept() {
     assert!(!spool.join("jobs").exists(), "layout 1 left behind");
 
     // Held jobs with a document are released and print the bytes sent.
-    let held: Vec<&Expected> = jobs
+    let held: Vec<&ReleaseJob> = jobs
         .iter()
         .filter(|j| j.state == "pending-held" && j.sha256.is_some())
         .collect();
