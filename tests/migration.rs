@@ -174,7 +174,10 @@ fn a_release_spool_migrates_and_every_job_is_kept() {
     for printer in ["office", "stopped"] {
         let unfinished: Vec<i32> = jobs
             .iter()
-            .filter(|j| j.printer == printer && !["completed", "canceled", "aborted"].contains(&j.state.as_str()))
+            .filter(|j| {
+                j.printer == printer
+                    && !["completed", "canceled", "aborted"].contains(&j.state.as_str())
+            })
             .map(|j| j.id)
             .collect();
         assert_eq!(not_completed(&daemon, printer), unfinished, "{printer}");
@@ -197,7 +200,12 @@ fn a_release_spool_migrates_and_every_job_is_kept() {
         )
         .unwrap()
         .ipp();
-        assert_eq!(answer.status, status::OK, "Release-Job {}: {answer:?}", job.id);
+        assert_eq!(
+            answer.status,
+            status::OK,
+            "Release-Job {}: {answer:?}",
+            job.id
+        );
     }
     for job in &held {
         assert!(
@@ -211,7 +219,12 @@ fn a_release_spool_migrates_and_every_job_is_kept() {
             indent(&daemon.log_text())
         );
         let bytes = printed(scratch.path(), &job.printer, job.id).unwrap();
-        assert_eq!(Some(sha256_hex(&bytes)), job.sha256, "job {} printed", job.id);
+        assert_eq!(
+            Some(sha256_hex(&bytes)),
+            job.sha256,
+            "job {} printed",
+            job.id
+        );
     }
 
     // After a clean stop, the spool itself: every job, its state, its

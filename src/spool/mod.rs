@@ -26,7 +26,8 @@
 //! start the spool directory must be a real directory owned by the
 //! daemon's user and not writable by group or others ([`dircheck`]), or
 //! the daemon refuses to start. A spool of layout 1 (`jobs/<id>.job` and
-//! `jobs/<id>.doc`, no `format`) is refused until it is migrated.
+//! `jobs/<id>.doc`, no `format` saying 2) is migrated when it is opened
+//! (see "Migration" below).
 //!
 //! # A job's bytes on disk
 //!
@@ -52,6 +53,28 @@
 //! entry once history holds it; the journal then holds only live jobs,
 //! and compaction ([`compact`]) copies the live ones out of old segments
 //! so the journal's size follows them, not the traffic.
+//!
+//! Compaction copies the live jobs of the oldest sealed segment once more
+//! than [`compact::KEEP_SEALED`] segments are sealed, however many of its
+//! entries are dead: live jobs are few and segments 8 MiB, so the copy is
+//! small, and the rule is simple to reason about. It copies only a job
+//! with no write in flight, so that an `Update` (which names no document)
+//! never follows a copy whose document it would need from a removed
+//! segment. A restart appends to the previous run's spare segment when it
+//! was never written (all zeros) instead of preparing a new one, so a
+//! full disk does not keep the daemon from starting at all; a spare with
+//! any byte written (a torn header) is removed, never reused.
+//!
+//! # History
+//!
+//! When the core lets go of a finished job ([`Spool::release`]) it joins a
+//! batch; the batch is sealed into one `history/<first>-<last>.hist`
+//! ([`history`]) at [`HISTORY_BATCH`] jobs, when compaction runs, and at a
+//! clean shutdown ([`Spool::seal_history`]), and then a `Forget` per job
+//! takes them out of the journal ([`release`]). [`Spool::read_meta`] and
+//! [`Spool::document`] read a live job from the journal and any other from
+//! history. `printspoold cleanup` purges history segments only, beside a
+//! running daemon ([`DiskHistory`]).
 //!
 //! # Why the order of writes is crash safe
 //!
@@ -135,23 +158,23 @@
 //! reached): start-up reads live jobs only, never history, and never
 //! holds every record at once.
 //!
-//! # Where this differs from the design note
+//! Start-up cost does not grow with history: the next id is past every
+//! history segment's name (never its contents), and the only history
+//! lookups are for live jobs whose id a segment's range covers (a crash
+//! between sealing and forgetting, see [`release`]).
 //!
-//! - Compaction copies the live jobs of the oldest sealed segment once
-//!   more than [`compact::KEEP_SEALED`] are sealed, whether or not it is
-//!   "mostly dead": with live jobs few and segments 8 MiB, the copy is
-//!   small, and the rule is simpler to reason about.
-//! - A copy is made only of a job with no write in flight, so that an
-//!   `Update` (which names no document) never follows a copy it would
-//!   need the document of from a removed segment.
-//! - A restart appends to the previous run's spare segment when it was
-//!   never written (all zeros), instead of preparing a new one: with
-//!   8 MiB segments, a full disk would otherwise keep the daemon from
-//!   starting at all. A spare with any byte written (a torn header) is
-//!   removed, never reused.
-//! - Until a history store is plugged in ([`Spool::open_with_history`]),
-//!   released jobs stay in the journal ([`JournalKeepsHistory`]), as layout
-//!   1 kept their files in `jobs/`.
+//! # Migration
+//!
+//! A spool of layout 1 is migrated by [`Spool::open`] before anything else
+//! ([`migrate`] and `open::migrate_v1`): layout 1's own recovery runs,
+//! unfinished jobs are appended as `Accept` entries, finished ones are
+//! sealed into history (documents inline up to [`INLINE_MAX`], else
+//! renamed into `docs/`); everything is synced, then `format` is written,
+//! then `jobs/` and `next-id` are removed. Until `format` exists layout 1
+//! is the authority: a crash before it discards the partial journal and
+//! history at the next open and migrates again (documents already renamed
+//! are moved back first); a crash after it leaves only layout 1's files to
+//! remove.
 
 mod compact;
 mod dircheck;
@@ -176,12 +199,12 @@ mod staging;
 mod tests;
 mod writes;
 
+use std::collections::BTreeSet;
 use std::fs::DirBuilder;
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 pub use disk_history::{DiskHistory, HistoryRecord, STRAY_AFTER};
@@ -607,12 +630,7 @@ impl Spool {
         max_document_bytes: u64,
         segment_bytes: u64,
     ) -> Result<(Spool, Recovery), SpoolError> {
-        open::open(
-            dir,
-            max_document_bytes,
-            |_| false,
-            segment_bytes,
-        )
+        open::open(dir, max_document_bytes, |_| false, segment_bytes)
     }
 
     /// The journal's segments on disk (tests).

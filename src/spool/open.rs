@@ -19,18 +19,18 @@ use super::compact::Compactor;
 use super::dircheck;
 use super::error::IoContext;
 use super::health::Health;
-use super::journal::{Journal, JournalPaths, LiveDocument, LiveJob, Record, SEGMENT_BYTES};
-use super::layout::SpoolLayout;
-use super::live::{DocSlot, Index, IndexCell, IndexedJob};
-use super::lock::SpoolLock;
-use super::paused::PausedPrinters;
-use super::recover::{self, HASH_BUDGET_BYTES, HASH_BUDGET_FILES};
-use super::staging::{TempFile, write_new_file_synced};
 use super::history::{DocumentToSeal, HistoryStore, JobToSeal, OnDamage};
 use super::journal::EntryDocument;
+use super::journal::{Journal, JournalPaths, LiveDocument, LiveJob, Record, SEGMENT_BYTES};
+use super::layout::SpoolLayout;
 use super::layout::sha256_from_hex;
+use super::live::{DocSlot, Index, IndexCell, IndexedJob};
+use super::lock::SpoolLock;
 use super::migrate::{self, V1Job};
+use super::paused::PausedPrinters;
+use super::recover::{self, HASH_BUDGET_BYTES, HASH_BUDGET_FILES};
 use super::release::{HISTORY_BATCH, in_history};
+use super::staging::{TempFile, write_new_file_synced};
 use super::{
     INLINE_MAX, IsFinished, RecoveredJobs, Recovery, Spool, SpoolError, SpoolShared,
     create_private_dir, first_free_id, parent_dir, sync_dir,

@@ -87,10 +87,7 @@ impl SpoolShared {
     /// a time; a job that cannot be read back stays released in the
     /// journal and is tried again with the next batch. Blocking.
     pub(super) fn seal_history(&self) -> Result<usize, SpoolError> {
-        let _one_at_a_time = self
-            .sealing
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let _one_at_a_time = self.sealing.lock().unwrap_or_else(PoisonError::into_inner);
         let ids = std::mem::take(&mut *self.history_batch());
         if ids.is_empty() {
             return Ok(0);
@@ -153,9 +150,9 @@ impl SpoolShared {
             return Ok(None);
         };
         let document = match job.document {
-            DocSlot::Inline { .. } => ReleasedDocument::Inline(
-                self.read_current(id, inline_extent)?.unwrap_or_default(),
-            ),
+            DocSlot::Inline { .. } => {
+                ReleasedDocument::Inline(self.read_current(id, inline_extent)?.unwrap_or_default())
+            }
             DocSlot::File { len, sha256 } => ReleasedDocument::File(DocumentInfo {
                 len,
                 sha256: to_hex(&sha256),

@@ -926,12 +926,17 @@ async fn released_jobs_leave_the_journal_and_stay_readable() {
     ids.sort_unstable();
     let peak = spool.shared.index.lock().jobs.capacity();
     let kept = ids[0];
-    let documents: BTreeMap<u32, Vec<u8>> =
-        ids.iter().map(|&id| (id, document_bytes(&spool, id))).collect();
+    let documents: BTreeMap<u32, Vec<u8>> = ids
+        .iter()
+        .map(|&id| (id, document_bytes(&spool, id)))
+        .collect();
     for &id in &ids[1..] {
         spool.release(id);
     }
-    assert_eq!(spool.usage_bytes(), (meta_for(kept, 1).len() + documents[&kept].len()) as u64);
+    assert_eq!(
+        spool.usage_bytes(),
+        (meta_for(kept, 1).len() + documents[&kept].len()) as u64
+    );
     // Released, not sealed yet: read from the journal.
     let id = ids[7];
     assert_eq!(spool.read_meta(id).unwrap(), Some(meta_for(id, 1)));

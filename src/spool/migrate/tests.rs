@@ -191,7 +191,11 @@ fn open_and_list(spool: &Path) -> (Vec<String>, u32) {
             Ok(handle) => sha256_hex(&handle.read_all().unwrap()),
             Err(_) => "-".to_string(),
         };
-        lines.push(format!("{id} {} {} {sha}", meta.state.keyword(), meta.printer));
+        lines.push(format!(
+            "{id} {} {} {sha}",
+            meta.state.keyword(),
+            meta.printer
+        ));
     }
     (lines, next_id)
 }
@@ -246,13 +250,20 @@ fn a_migration_cut_before_format_starts_over() {
     let large = fs::read_dir(spool.join("jobs"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "doc") && fs::metadata(p).unwrap().len() > 64 * 1024)
+        .find(|p| {
+            p.extension().is_some_and(|e| e == "doc") && fs::metadata(p).unwrap().len() > 64 * 1024
+        })
         .unwrap();
     fs::rename(&large, spool.join("docs").join(large.file_name().unwrap())).unwrap();
     let (lines, next_id) = open_and_list(&spool);
     assert_eq!(lines, expected());
     assert!(next_id > highest_expected());
-    assert!(fs::read_dir(spool.join("corrupt")).unwrap().next().is_none());
+    assert!(
+        fs::read_dir(spool.join("corrupt"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
 }
 
 /// Crash point: `format` written, layout 1's files not yet removed: the
