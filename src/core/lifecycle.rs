@@ -36,7 +36,11 @@ impl Spooler {
     /// workers. Must run inside a tokio runtime. Queued jobs resume; a job
     /// that was printing when the daemon stopped starts again from the top.
     pub fn start(options: CoreOptions) -> Result<(Spooler, RecoveryReport), CoreError> {
-        let (spool, recovery) = Spool::open(&options.spool_dir, options.max_document_bytes)?;
+        let (spool, recovery) = Spool::open(
+            &options.spool_dir,
+            options.max_document_bytes,
+            record_is_finished,
+        )?;
         let mut report = RecoveryReport {
             discarded: recovery.discarded,
             ..RecoveryReport::default()
@@ -118,6 +122,13 @@ impl Spooler {
                 "print workers did not stop within {grace:?}; their jobs restart next time"
             );
         }
+        // The finished jobs let go of since the last seal go to history
+        // now, so the next start does not read them from the journal.
+        match self.spool().seal_history().await {
+            Ok(0) => {}
+            Ok(sealed) => tracing::debug!("{sealed} finished jobs sealed into history"),
+            Err(e) => tracing::warn!("finished jobs stay in the journal until next time: {e}"),
+        }
     }
 
     /// A one-line queue summary for `STATUS=`.
@@ -131,6 +142,14 @@ impl Spooler {
     pub fn is_idle(&self) -> bool {
         self.lock().is_idle()
     }
+}
+
+/// Whether a spool record is that of a finished job (for the migration
+/// of a layout-1 spool, which sends those to history). A record that does
+/// not decode counts as unfinished: it stays live, where start-up reports
+/// it.
+fn record_is_finished(meta: &[u8]) -> bool {
+    decode(meta).is_ok_and(|job: Job| job.state.is_terminal())
 }
 
 /// After a restart: a job that was printing prints again from the top; a

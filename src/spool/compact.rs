@@ -133,6 +133,11 @@ pub(super) fn compact(shared: &SpoolShared) -> Result<usize, SpoolError> {
         .compacting
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
+    // Sealing the released jobs first takes them out of the journal: they
+    // need no copy.
+    if let Err(e) = shared.seal_history() {
+        tracing::warn!("finished jobs stay in the journal for now: {e}");
+    }
     let mut removed = 0;
     loop {
         let active = shared.journal.active_seq();

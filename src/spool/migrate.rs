@@ -66,13 +66,10 @@ fn is_v2(dir: &Path) -> bool {
     fs::read(dir.join("format")).is_ok_and(|bytes| bytes == FORMAT_V2.as_bytes())
 }
 
-/// Runs layout 1's recovery on `dir` and hands each surviving job to
-/// `visit`, in id order; stops at the first error `visit` returns.
-/// The caller holds the spool lock. Blocking.
-pub fn read_v1(
-    dir: &Path,
-    mut visit: impl FnMut(V1Job) -> Result<(), SpoolError>,
-) -> Result<V1Summary, SpoolError> {
+/// Runs layout 1's recovery on `dir` and returns what it found with every
+/// surviving job, in id order (layout 1's recovery holds them all
+/// anyway). The caller holds the spool lock. Blocking.
+pub fn read_v1(dir: &Path) -> Result<(V1Summary, Vec<V1Job>), SpoolError> {
     let layout = SpoolLayout::new(dir);
     for sub in [&layout.tmp, &layout.corrupt] {
         if !sub.is_dir() {
@@ -92,15 +89,18 @@ pub fn read_v1(
     };
     let mut survivors = scan.survivors;
     survivors.sort_unstable_by_key(|s| s.job.id);
-    for survivor in survivors {
-        let job = survivor.job;
-        visit(V1Job {
-            id: job.id,
-            document: job.document.map(|info| (layout.document(job.id), info)),
-            meta: job.meta,
-        })?;
-    }
-    Ok(summary)
+    let jobs = survivors
+        .into_iter()
+        .map(|survivor| {
+            let job = survivor.job;
+            V1Job {
+                id: job.id,
+                document: job.document.map(|info| (layout.document(job.id), info)),
+                meta: job.meta,
+            }
+        })
+        .collect();
+    Ok((summary, jobs))
 }
 
 /// An interrupted migration may have renamed `jobs/<id>.doc` to

@@ -26,7 +26,8 @@
 //! start the spool directory must be a real directory owned by the
 //! daemon's user and not writable by group or others ([`dircheck`]), or
 //! the daemon refuses to start. A spool of layout 1 (`jobs/<id>.job` and
-//! `jobs/<id>.doc`, no `format`) is refused until it is migrated.
+//! `jobs/<id>.doc`, no `format` saying 2) is migrated when it is opened
+//! (see "Migration" below).
 //!
 //! # A job's bytes on disk
 //!
@@ -52,6 +53,28 @@
 //! entry once history holds it; the journal then holds only live jobs,
 //! and compaction ([`compact`]) copies the live ones out of old segments
 //! so the journal's size follows them, not the traffic.
+//!
+//! Compaction copies the live jobs of the oldest sealed segment once more
+//! than [`compact::KEEP_SEALED`] segments are sealed, however many of its
+//! entries are dead: live jobs are few and segments 8 MiB, so the copy is
+//! small, and the rule is simple to reason about. It copies only a job
+//! with no write in flight, so that an `Update` (which names no document)
+//! never follows a copy whose document it would need from a removed
+//! segment. A restart appends to the previous run's spare segment when it
+//! was never written (all zeros) instead of preparing a new one, so a
+//! full disk does not keep the daemon from starting at all; a spare with
+//! any byte written (a torn header) is removed, never reused.
+//!
+//! # History
+//!
+//! When the core lets go of a finished job ([`Spool::release`]) it joins a
+//! batch; the batch is sealed into one `history/<first>-<last>.hist`
+//! ([`history`]) at [`HISTORY_BATCH`] jobs, when compaction runs, and at a
+//! clean shutdown ([`Spool::seal_history`]), and then a `Forget` per job
+//! takes them out of the journal ([`release`]). [`Spool::read_meta`] and
+//! [`Spool::document`] read a live job from the journal and any other from
+//! history. `printspoold cleanup` purges history segments only, beside a
+//! running daemon ([`DiskHistory`]).
 //!
 //! # Why the order of writes is crash safe
 //!
@@ -135,23 +158,23 @@
 //! reached): start-up reads live jobs only, never history, and never
 //! holds every record at once.
 //!
-//! # Where this differs from the design note
+//! Start-up cost does not grow with history: the next id is past every
+//! history segment's name (never its contents), and the only history
+//! lookups are for live jobs whose id a segment's range covers (a crash
+//! between sealing and forgetting, see [`release`]).
 //!
-//! - Compaction copies the live jobs of the oldest sealed segment once
-//!   more than [`compact::KEEP_SEALED`] are sealed, whether or not it is
-//!   "mostly dead": with live jobs few and segments 8 MiB, the copy is
-//!   small, and the rule is simpler to reason about.
-//! - A copy is made only of a job with no write in flight, so that an
-//!   `Update` (which names no document) never follows a copy it would
-//!   need the document of from a removed segment.
-//! - A restart appends to the previous run's spare segment when it was
-//!   never written (all zeros), instead of preparing a new one: with
-//!   8 MiB segments, a full disk would otherwise keep the daemon from
-//!   starting at all. A spare with any byte written (a torn header) is
-//!   removed, never reused.
-//! - Until a history store is plugged in ([`Spool::open_with_history`]),
-//!   released jobs stay in the journal ([`JournalKeepsHistory`]), as layout
-//!   1 kept their files in `jobs/`.
+//! # Migration
+//!
+//! A spool of layout 1 is migrated by [`Spool::open`] before anything else
+//! ([`migrate`] and `open::migrate_v1`): layout 1's own recovery runs,
+//! unfinished jobs are appended as `Accept` entries, finished ones are
+//! sealed into history (documents inline up to [`INLINE_MAX`], else
+//! renamed into `docs/`); everything is synced, then `format` is written,
+//! then `jobs/` and `next-id` are removed. Until `format` exists layout 1
+//! is the authority: a crash before it discards the partial journal and
+//! history at the next open and migrates again (documents already renamed
+//! are moved back first); a crash after it leaves only layout 1's files to
+//! remove.
 
 mod compact;
 mod dircheck;
@@ -176,6 +199,7 @@ mod staging;
 mod tests;
 mod writes;
 
+use std::collections::BTreeSet;
 use std::fs::DirBuilder;
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
@@ -186,18 +210,18 @@ use std::sync::{Arc, Mutex};
 pub use disk_history::{DiskHistory, HistoryRecord, STRAY_AFTER};
 pub use document::DocumentHandle;
 pub use error::SpoolError;
-pub use release::{HistoryDocument, HistoryJob, HistoryStore, JournalKeepsHistory};
+pub use release::HISTORY_BATCH;
 pub use staging::{StagedDocument, Staging};
 
 use compact::Compactor;
 use error::IoContext;
 use health::Health;
-use journal::{Journal, Record};
+use history::HistoryStore;
+use journal::Journal;
 use layout::SpoolLayout;
 use live::{DocSlot, IndexCell};
 use lock::SpoolLock;
 use paused::PausedPrinters;
-use staging::{TempFile, write_new_file_synced};
 
 /// Ids count up to the largest IPP `integer` and then wrap to 1.
 const MAX_JOB_ID: u32 = i32::MAX as u32;
@@ -255,25 +279,35 @@ impl std::fmt::Debug for RecoveredJobs {
 impl Iterator for RecoveredJobs {
     type Item = Result<RecoveredJob, SpoolError>;
 
+    /// A job the index no longer holds (forgotten since open: a purge)
+    /// is skipped: the iteration goes on with the next id.
     fn next(&mut self) -> Option<Self::Item> {
-        let id = self.ids.next()?;
-        let job = self.shared.index.lock().jobs.get(&id).cloned()?;
-        let meta = match self.shared.read_current(id, |job| job.meta) {
-            Ok(Some(meta)) => meta,
-            Ok(None) => return Some(Err(SpoolError::NoSuchJob { id })),
-            Err(e) => return Some(Err(e)),
-        };
-        Some(Ok(RecoveredJob {
-            id,
-            meta,
-            document_len: job.document.is_present().then(|| job.document.len()),
-        }))
+        loop {
+            let id = self.ids.next()?;
+            let Some(job) = self.shared.index.lock().jobs.get(&id).cloned() else {
+                continue;
+            };
+            let meta = match self.shared.read_current(id, |job| job.meta) {
+                Ok(Some(meta)) => meta,
+                Ok(None) => return Some(Err(SpoolError::NoSuchJob { id })),
+                Err(e) => return Some(Err(e)),
+            };
+            return Some(Ok(RecoveredJob {
+                id,
+                meta,
+                document_len: job.document.is_present().then(|| job.document.len()),
+            }));
+        }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         (0, Some(self.ids.len()))
     }
 }
+
+/// Says whether a record (the core's meta, opaque to the spool) is that of
+/// a finished job: migration sends those to history.
+pub type IsFinished = fn(&[u8]) -> bool;
 
 /// The spool of one daemon. `Send + Sync`; the core keeps it in an `Arc`.
 ///
@@ -296,7 +330,12 @@ struct SpoolShared {
     serial: AtomicU64,
     index: Arc<IndexCell>,
     journal: Journal,
-    history: Arc<dyn HistoryStore>,
+    /// Finished jobs the core released and the journal forgot.
+    history: HistoryStore,
+    /// Released jobs waiting to be sealed into history ([`release`]).
+    history_batch: Mutex<BTreeSet<u32>>,
+    /// One seal at a time.
+    sealing: Mutex<()>,
     /// fdatasyncs of spilled (large) documents.
     document_syncs: Arc<AtomicU64>,
     /// One compaction at a time.
@@ -319,27 +358,23 @@ impl std::fmt::Debug for Spool {
 }
 
 impl Spool {
-    /// [`Spool::open_with_history`] with no history store: released jobs
-    /// stay in the journal ([`JournalKeepsHistory`]).
-    pub fn open(dir: &Path, max_document_bytes: u64) -> Result<(Spool, Recovery), SpoolError> {
-        Spool::open_with_history(dir, max_document_bytes, Arc::new(JournalKeepsHistory))
-    }
-
     /// Creates the layout under `dir` (mode 0700 directories where missing),
     /// takes the lock ([`SpoolError::Locked`] if another process holds it),
-    /// and recovers (see [`open`]): empties `tmp/`, replays the journal,
-    /// moves jobs whose document is missing or damaged to `corrupt/`.
-    /// Blocking; called once at start-up. The live jobs are read one by
-    /// one as [`Recovery::jobs`] is iterated.
-    pub fn open_with_history(
+    /// migrates a spool of layout 1 ([`migrate`]; `is_finished` says which
+    /// of its records are finished jobs, which go to history), and
+    /// recovers (see [`open`]): empties `tmp/`, replays the journal, moves
+    /// jobs whose document is missing or damaged to `corrupt/`. Blocking;
+    /// called once at start-up. The live jobs are read one by one as
+    /// [`Recovery::jobs`] is iterated.
+    pub fn open(
         dir: &Path,
         max_document_bytes: u64,
-        history: Arc<dyn HistoryStore>,
+        is_finished: IsFinished,
     ) -> Result<(Spool, Recovery), SpoolError> {
         open::open(
             dir,
             max_document_bytes,
-            history,
+            is_finished,
             open::DEFAULT_SEGMENT_BYTES,
         )
     }
@@ -456,44 +491,92 @@ impl Spool {
         result
     }
 
-    /// After `printspoold cleanup` purged job `id` behind the daemon's
-    /// back: true if the spool has no trace of it any more (the journal
-    /// never loses a job to cleanup: cleanup reads history only).
+    /// After `printspoold cleanup` purged history behind the daemon's
+    /// back: true if the spool has no trace of job `id` any more. Cleanup
+    /// purges sealed history only, and after open a job is never both live
+    /// and in history ([`release`]), so a job the journal holds (every job
+    /// the core holds) is never purged: this is true only for a job that
+    /// left the journal and then history.
     pub fn forget_if_purged(&self, id: u32) -> bool {
         if self.shared.index.lock().jobs.contains_key(&id) {
             return false;
         }
-        match self.shared.history.read_meta(id) {
-            Ok(meta) => meta.is_none(),
-            Err(_) => false,
-        }
+        matches!(self.shared.history.contains(id), Ok(false))
     }
 
     /// The core let go of finished job `id`: it will never be written
-    /// again. It stops counting in [`Spool::usage_bytes`] and goes to the
-    /// [`HistoryStore`]; once that has it durably, a `Forget` takes it out
-    /// of the journal (so the next start does not read it).
+    /// again. It stops counting in [`Spool::usage_bytes`] and joins the
+    /// history batch; once [`HISTORY_BATCH`] jobs wait, the batch is sealed
+    /// into history (on tokio's blocking pool) and the jobs leave the
+    /// journal, so the next start does not read them.
     pub fn release(&self, id: u32) {
-        self.shared.release(id);
+        if self.shared.release(id) {
+            release::seal_in_background(&self.shared);
+        }
     }
 
-    /// The meta last recorded for job `id`: a live job's from the journal
-    /// (one `pread`), a finished one's from history; `None` when neither
-    /// has it. Blocking, one small read.
+    /// Seals the jobs released so far into history and forgets them in
+    /// the journal, durably (clean shutdown; compaction does the same).
+    /// Returns how many jobs were sealed.
+    pub async fn seal_history(&self) -> Result<usize, SpoolError> {
+        let shared = Arc::clone(&self.shared);
+        run_blocking(move || shared.seal_history()).await
+    }
+
+    /// The meta last recorded for job `id`: a live (or released, not yet
+    /// sealed) job's from the journal (one `pread`), else a finished one's
+    /// from history; `None` when neither has it. Blocking, small reads.
     pub fn read_meta(&self, id: u32) -> Result<Option<Vec<u8>>, SpoolError> {
         if self.shared.index.lock().jobs.contains_key(&id) {
             // `None` while being committed: nothing written yet.
             return self.shared.read_current(id, |job| job.meta);
         }
-        self.shared.history.read_meta(id)
+        Ok(self.shared.history.read(id)?.map(|hit| hit.entry.meta))
     }
 
-    /// The ids of every job the spool holds, live or in history, in no
-    /// particular order.
-    pub fn record_ids(&self) -> Result<Vec<u32>, SpoolError> {
-        let mut ids: Vec<u32> = self.shared.index.lock().jobs.keys().copied().collect();
-        ids.extend(self.shared.history.ids()?);
-        Ok(ids)
+    /// Visits the meta of every finished job the core let go of: the
+    /// released ones still in the journal, then history's, streaming (one
+    /// record in memory at a time). Blocking; reads all of history.
+    pub fn scan_released(&self, mut visit: impl FnMut(u32, &[u8])) -> Result<(), SpoolError> {
+        let released: Vec<u32> = {
+            let index = self.shared.index.lock();
+            let mut ids: Vec<u32> = index
+                .jobs
+                .iter()
+                .filter(|(_, job)| job.released)
+                .map(|(&id, _)| id)
+                .collect();
+            ids.sort_unstable();
+            ids
+        };
+        for id in released {
+            if let Some(meta) = self.shared.read_current(id, |job| job.meta)? {
+                visit(id, &meta);
+            }
+        }
+        self.shared
+            .history
+            .scan(|_, entry| visit(entry.id, &entry.meta))
+            .map(drop)
+    }
+
+    /// Visits every job history holds (id, meta, document length), in
+    /// segment then id order, streaming. Blocking.
+    pub fn scan_history(
+        &self,
+        mut visit: impl FnMut(u32, &[u8], Option<u64>),
+    ) -> Result<(), SpoolError> {
+        self.shared
+            .history
+            .scan(|_, entry| {
+                let len = match &entry.document {
+                    history::HistoryDocument::None => None,
+                    history::HistoryDocument::Inline { len, .. } => Some(*len),
+                    history::HistoryDocument::File(info) => Some(info.len),
+                };
+                visit(entry.id, &entry.meta, len);
+            })
+            .map(drop)
     }
 
     /// Job `id`'s document, open for the print worker to read (see
@@ -547,12 +630,7 @@ impl Spool {
         max_document_bytes: u64,
         segment_bytes: u64,
     ) -> Result<(Spool, Recovery), SpoolError> {
-        open::open(
-            dir,
-            max_document_bytes,
-            Arc::new(JournalKeepsHistory),
-            segment_bytes,
-        )
+        open::open(dir, max_document_bytes, |_| false, segment_bytes)
     }
 
     /// The journal's segments on disk (tests).
@@ -571,10 +649,12 @@ impl Spool {
 }
 
 impl Drop for Spool {
-    /// Shutdown: history seals its batch and the jobs in it are forgotten
-    /// (the journal writes every queued entry before its thread ends).
+    /// Shutdown: the history batch is sealed and its jobs forgotten, if
+    /// [`Spool::seal_history`] did not do it already.
     fn drop(&mut self) {
-        self.shared.flush_history();
+        if let Err(e) = self.shared.seal_history() {
+            tracing::warn!("finished jobs stay in the journal for now: {e}");
+        }
     }
 }
 
@@ -582,71 +662,6 @@ impl SpoolShared {
     fn temp_path(&self, kind: &str) -> PathBuf {
         let serial = self.serial.fetch_add(1, Ordering::Relaxed);
         self.layout.temp(kind, serial)
-    }
-
-    fn release(&self, id: u32) {
-        let job = self.index.lock().change(id, |job| {
-            job.released = true;
-            job.clone()
-        });
-        let Some(job) = job else { return };
-        if !self.history.takes_jobs() {
-            return;
-        }
-        let handed = self.history_job(id, &job).and_then(|j| self.history.add(j));
-        match handed {
-            Ok(sealed) => self.forget_all(&sealed),
-            Err(e) => tracing::warn!(id, "finished job stays in the journal: {e}"),
-        }
-    }
-
-    fn history_job(&self, id: u32, job: &live::IndexedJob) -> Result<HistoryJob, SpoolError> {
-        let meta = self
-            .read_current(id, |job| job.meta)?
-            .ok_or(SpoolError::NoSuchJob { id })?;
-        let inline = |job: &live::IndexedJob| match job.document {
-            DocSlot::Inline { extent, .. } => extent,
-            _ => None,
-        };
-        let document = match job.document {
-            DocSlot::Inline { .. } => {
-                HistoryDocument::Inline(self.read_current(id, inline)?.unwrap_or_default())
-            }
-            DocSlot::File { len, sha256 } => HistoryDocument::File { len, sha256 },
-            _ => HistoryDocument::None,
-        };
-        Ok(HistoryJob { id, meta, document })
-    }
-
-    /// Asks the history store to seal what it batched, and forgets those
-    /// jobs (compaction, shutdown).
-    fn flush_history(&self) {
-        if !self.history.takes_jobs() {
-            return;
-        }
-        match self.history.flush() {
-            Ok(sealed) => self.forget_all(&sealed),
-            Err(e) => tracing::warn!("finished jobs stay in the journal for now: {e}"),
-        }
-    }
-
-    /// Appends a `Forget` for each of `ids` (in history now) and drops
-    /// them from the index. Not waited on: if it is lost, the job is both
-    /// in the journal and in history, which recovery tolerates.
-    fn forget_all(&self, ids: &[u32]) {
-        let mut index = self.index.lock();
-        let mut records = Vec::new();
-        for &id in ids {
-            if let Some(mut job) = index.remove(id) {
-                records.push(Record::Forget {
-                    id,
-                    version: job.next_version(),
-                });
-            }
-        }
-        if !records.is_empty() {
-            drop(self.journal.append(records));
-        }
     }
 
     /// Reads the part of job `id` that `part` picks (its meta, its inline
@@ -722,11 +737,38 @@ impl SpoolShared {
                     path,
                 })
             }
+            None => self.history_document(id),
             _ => Err(SpoolError::io(
                 "open",
                 &path,
                 io::Error::from(io::ErrorKind::NotFound),
             )),
+        }
+    }
+
+    /// A finished job's document, where history says it is: inside the
+    /// segment (read through the handle the lookup opened, so a rewrite
+    /// by cleanup cannot move the bytes) or `docs/<id>.doc`.
+    fn history_document(&self, id: u32) -> Result<DocumentHandle, SpoolError> {
+        let path = self.layout.doc_file(id);
+        let not_found = || SpoolError::io("open", &path, io::Error::from(io::ErrorKind::NotFound));
+        let Some(hit) = self.history.read(id)? else {
+            return Err(not_found());
+        };
+        match hit.entry.document {
+            history::HistoryDocument::Inline { offset, len } => Ok(DocumentHandle {
+                file: hit.segment,
+                offset,
+                len,
+                path: hit.path,
+            }),
+            history::HistoryDocument::File(info) => Ok(DocumentHandle {
+                file: open_document_file(&path)?,
+                offset: 0,
+                len: info.len,
+                path,
+            }),
+            history::HistoryDocument::None => Err(not_found()),
         }
     }
 }
@@ -752,16 +794,6 @@ fn open_document_file(path: &Path) -> Result<std::fs::File, SpoolError> {
 fn first_free_id(candidates: &[u32]) -> u32 {
     let next = candidates.iter().copied().max().unwrap_or(1).max(1);
     if next > MAX_JOB_ID { 1 } else { next }
-}
-
-/// `next-id` (layout 1): temp, fdatasync, rename, fsync of the directory.
-fn persist_next_id(layout: &SpoolLayout, temp: &Path, value: u32) -> Result<(), SpoolError> {
-    let temp = TempFile::new(temp.to_path_buf());
-    write_new_file_synced(temp.path(), recover::next_id_text(value).as_bytes())?;
-    let target = layout.next_id_file();
-    std::fs::rename(temp.path(), &target).context("move next-id to", &target)?;
-    temp.disarm();
-    sync_dir(&layout.root)
 }
 
 /// Creates `dir` (and missing parents) mode 0700; true if it was created.

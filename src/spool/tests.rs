@@ -75,7 +75,7 @@ fn large(byte: u8) -> Vec<u8> {
 fn reopen(dir: &Path) -> (Spool, Opened) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
-        match Spool::open(dir, LIMIT) {
+        match Spool::open(dir, LIMIT, |_| false) {
             Err(SpoolError::Locked { .. }) if std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
@@ -170,7 +170,7 @@ async fn ids_keep_increasing_after_removing_the_highest() {
 fn a_second_open_of_the_same_spool_is_locked() {
     let dir = TempDir::new("lock");
     let (first, _) = reopen(&dir.path().join("spool"));
-    match Spool::open(&dir.path().join("spool"), LIMIT) {
+    match Spool::open(&dir.path().join("spool"), LIMIT, |_| false) {
         Err(SpoolError::Locked { path }) => assert_eq!(path, dir.path().join("spool").join("lock")),
         other => panic!("expected Locked, got {other:?}"),
     }
@@ -339,7 +339,7 @@ async fn a_fifo_or_symlink_where_a_document_should_be_is_never_opened() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staging_past_the_limit_fails_and_removes_the_temp_file() {
     let dir = TempDir::new("limit");
-    let (spool, _) = Spool::open(&dir.path().join("spool"), 10).unwrap();
+    let (spool, _) = Spool::open(&dir.path().join("spool"), 10, |_| false).unwrap();
     let mut staging = spool.stage().await.unwrap();
     staging.write(b"12345678").await.unwrap();
     assert_eq!(staging.len(), 8);
@@ -631,7 +631,7 @@ fn crash_child(dir: &Path) -> ! {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let (spool, _) = Spool::open(dir, LIMIT).unwrap();
+        let (spool, _) = Spool::open(dir, LIMIT, |_| false).unwrap();
         let spool = Arc::new(spool);
         // Libtest has printed "test <name> ... " without a newline.
         say("\nREADY");
@@ -899,49 +899,22 @@ fn bench_group_commit() {
     }
 }
 
-/// A history store kept in memory: takes every released job at once.
-#[derive(Default)]
-struct MemoryHistory(std::sync::Mutex<BTreeMap<u32, Vec<u8>>>);
-
-impl HistoryStore for MemoryHistory {
-    fn takes_jobs(&self) -> bool {
-        true
-    }
-    fn add(&self, job: HistoryJob) -> Result<Vec<u32>, SpoolError> {
-        self.0.lock().unwrap().insert(job.id, job.meta);
-        Ok(vec![job.id])
-    }
-    fn flush(&self) -> Result<Vec<u32>, SpoolError> {
-        Ok(Vec::new())
-    }
-    fn read_meta(&self, id: u32) -> Result<Option<Vec<u8>>, SpoolError> {
-        Ok(self.0.lock().unwrap().get(&id).cloned())
-    }
-    fn ids(&self) -> Result<Vec<u32>, SpoolError> {
-        Ok(self.0.lock().unwrap().keys().copied().collect())
-    }
-    fn highest_id(&self) -> u32 {
-        self.0.lock().unwrap().keys().max().copied().unwrap_or(0)
-    }
-}
-
-/// A released job leaves the live set for the history store: it can be
-/// read back, it no longer counts in [`Spool::usage_bytes`], the next
-/// start does not read it, and after a burst the index gives its capacity
-/// back.
+/// A released job leaves the live set for history: it can be read back
+/// (meta and document) before and after the batch is sealed, it no longer
+/// counts in [`Spool::usage_bytes`], the next start does not read it, and
+/// once sealed the index gives its capacity back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn released_jobs_leave_the_journal_and_stay_readable() {
     let dir = TempDir::new("release");
-    let history = Arc::new(MemoryHistory::default());
-    let (spool, _) =
-        Spool::open_with_history(&dir.path().join("spool"), LIMIT, history.clone()).unwrap();
+    let (spool, _) = reopen(&dir.path().join("spool"));
     let spool = Arc::new(spool);
     let tasks: Vec<_> = (0..400)
-        .map(|_| {
+        .map(|n| {
             let spool = Arc::clone(&spool);
             tokio::spawn(async move {
                 let id = spool.reserve_id();
-                spool.commit(id, &meta_for(id, 1), None).await.unwrap();
+                let doc = staged(&spool, &vec![n as u8; 100 + n * 300]).await;
+                spool.commit(id, &meta_for(id, 1), Some(doc)).await.unwrap();
                 id
             })
         })
@@ -950,62 +923,146 @@ async fn released_jobs_leave_the_journal_and_stay_readable() {
     for task in tasks {
         ids.push(task.await.unwrap());
     }
+    ids.sort_unstable();
     let peak = spool.shared.index.lock().jobs.capacity();
+    let kept = ids[0];
+    let documents: BTreeMap<u32, Vec<u8>> = ids
+        .iter()
+        .map(|&id| (id, document_bytes(&spool, id)))
+        .collect();
     for &id in &ids[1..] {
         spool.release(id);
     }
-    let kept = ids[0];
+    assert_eq!(
+        spool.usage_bytes(),
+        (meta_for(kept, 1).len() + documents[&kept].len()) as u64
+    );
+    // Released, not sealed yet: read from the journal.
+    let id = ids[7];
+    assert_eq!(spool.read_meta(id).unwrap(), Some(meta_for(id, 1)));
+    let mut seen = Vec::new();
+    spool.scan_released(|id, _| seen.push(id)).unwrap();
+    assert_eq!(seen, ids[1..]);
+    assert_eq!(spool.seal_history().await.unwrap(), ids.len() - 1);
     assert_eq!(spool.shared.index.lock().jobs.len(), 1);
     let capacity = spool.shared.index.lock().jobs.capacity();
     assert!(
         capacity <= peak / 2,
         "capacity {capacity} after a peak of {peak}"
     );
-    assert_eq!(spool.usage_bytes(), meta_for(kept, 1).len() as u64);
-    // Released jobs are readable and listed.
-    let id = ids[7];
-    assert_eq!(spool.read_meta(id).unwrap(), Some(meta_for(id, 1)));
+    // Sealed: read from history, documents inline (small) and in docs/.
+    for &id in &ids[1..] {
+        assert_eq!(spool.read_meta(id).unwrap(), Some(meta_for(id, 1)), "{id}");
+        assert_eq!(document_bytes(&spool, id), documents[&id], "{id}");
+    }
+    assert!(documents.values().any(|d| d.len() as u64 > INLINE_MAX));
     assert_eq!(spool.read_meta(999_999).unwrap(), None);
-    let mut listed = spool.record_ids().unwrap();
-    listed.sort_unstable();
-    let mut all = ids.clone();
-    all.sort_unstable();
-    assert_eq!(listed, all);
+    let mut seen = Vec::new();
+    spool.scan_released(|id, _| seen.push(id)).unwrap();
+    assert_eq!(seen, ids[1..]);
     // A released job is never written again; an update says so.
+    assert!(matches!(
+        spool.update(kept, &meta_for(kept, 2), true).await,
+        Ok(())
+    ));
     assert!(matches!(
         spool.update(id, &meta_for(id, 2), true).await,
         Err(SpoolError::NoSuchJob { .. })
     ));
-    // Their Forgets are durable once a later write is: the next start
-    // reads only the live job, and ids stay past every released one.
-    spool.update(kept, &meta_for(kept, 2), true).await.unwrap();
+    // Cleanup purges history only: a live job is never "purged".
+    assert!(!spool.forget_if_purged(kept));
+    assert!(!spool.forget_if_purged(id));
+    assert!(spool.forget_if_purged(999_999));
     drop(spool);
-    let (_spool, recovery) =
-        Spool::open_with_history(&dir.path().join("spool"), LIMIT, history).unwrap();
-    let recovery = collect(recovery);
+    let (_spool, recovery) = reopen(&dir.path().join("spool"));
     assert_eq!(
         recovery.jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
         [kept]
     );
-    assert!(recovery.next_id > *all.last().unwrap());
+    assert!(recovery.next_id > *ids.last().unwrap());
 }
 
-/// Without a history store, a released job stays in the journal (as
-/// layout 1 kept its files): readable, not counted, and never written.
+/// At [`HISTORY_BATCH`] released jobs the batch is sealed on its own
+/// (compaction may seal a smaller one before), and the journal forgets
+/// them: released jobs never pile up past a batch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_a_history_store_released_jobs_stay_in_the_journal() {
-    let dir = TempDir::new("release-journal");
-    let (spool, _) = reopen(&dir.path().join("spool"));
-    spool.commit(1, &meta_for(1, 1), None).await.unwrap();
+async fn a_full_batch_is_sealed_without_waiting_for_shutdown() {
+    let dir = TempDir::new("release-batch");
+    let spool_dir = dir.path().join("spool");
+    let (spool, _) = reopen(&spool_dir);
+    let jobs = 2 * HISTORY_BATCH as u32 + 10;
+    for id in 1..=jobs {
+        spool.commit(id, &meta_for(id, 1), None).await.unwrap();
+        spool.release(id);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while spool.shared.index.lock().jobs.len() >= HISTORY_BATCH {
+        assert!(Instant::now() < deadline, "a full batch was not sealed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let history = history::HistoryStore::open(&spool_dir, history::OnDamage::Report).unwrap();
+    assert!(history.contains(1).unwrap());
+    assert!(history.contains(2 * HISTORY_BATCH as u32 - 1000).unwrap());
+    drop(spool);
+    for id in [1, jobs] {
+        assert!(history.contains(id).unwrap(), "{id} sealed at shutdown");
+    }
+}
+
+/// A crash between sealing a batch and its `Forget`s being durable leaves
+/// jobs live in the journal and in history: open forgets the live copy
+/// and hands only the other jobs to the core; both read back whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_both_live_and_in_history_is_forgotten_at_open() {
+    let dir = TempDir::new("release-both");
+    let spool_dir = dir.path().join("spool");
+    let crashed = dir.path().join("crashed");
+    let (spool, _) = reopen(&spool_dir);
+    for id in 1..=3 {
+        let doc = staged(&spool, format!("doc {id}").as_bytes()).await;
+        spool.commit(id, &meta_for(id, 1), Some(doc)).await.unwrap();
+    }
+    // The journal as it is with jobs 1-3 live.
+    snapshot(&spool_dir, &crashed);
     spool.release(1);
-    assert_eq!(spool.usage_bytes(), 0);
-    assert_eq!(spool.read_meta(1).unwrap(), Some(meta_for(1, 1)));
-    assert!(!spool.forget_if_purged(1));
-    assert!(spool.forget_if_purged(2));
-    assert!(matches!(
-        spool.update(1, &meta_for(1, 2), true).await,
-        Err(SpoolError::NoSuchJob { .. })
-    ));
+    spool.release(2);
+    spool.seal_history().await.unwrap();
+    drop(spool);
+    // History with 1 and 2, beside the journal from before their Forgets.
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(spool_dir.join("history"))
+        .arg(&crashed)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (spool, recovery) = reopen(&crashed);
+    assert_eq!(recovery.jobs.iter().map(|j| j.id).collect::<Vec<_>>(), [3]);
+    for id in 1..=3 {
+        assert_eq!(spool.read_meta(id).unwrap(), Some(meta_for(id, 1)));
+        assert_eq!(document_bytes(&spool, id), format!("doc {id}").as_bytes());
+    }
+    drop(spool);
+    let (_spool, recovery) = reopen(&crashed);
+    assert_eq!(recovery.jobs.iter().map(|j| j.id).collect::<Vec<_>>(), [3]);
+}
+
+/// A job forgotten after open (a purge while the core is still taking the
+/// recovered jobs) is skipped: the jobs after it still come.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_skips_a_job_forgotten_meanwhile() {
+    let dir = TempDir::new("recover-skip");
+    let spool_dir = dir.path().join("spool");
+    {
+        let (spool, _) = reopen(&spool_dir);
+        for id in 1..=3 {
+            spool.commit(id, &meta_for(id, 1), None).await.unwrap();
+        }
+    }
+    let (spool, recovery) = Spool::open(&spool_dir, LIMIT, |_| false).unwrap();
+    spool.remove(2).await.unwrap();
+    let ids: Vec<u32> = recovery.jobs.map(|job| job.unwrap().id).collect();
+    assert_eq!(ids, [1, 3]);
 }
 
 /// Copies what a spool directory holds on disk now (the journal, `docs/`,

@@ -43,7 +43,8 @@ fn expected() -> Vec<String> {
 /// each document's bytes against its recorded hash on the way.
 fn read_all(spool: &Path) -> (Vec<String>, V1Summary) {
     let mut lines = Vec::new();
-    let summary = read_v1(spool, |job| {
+    let (summary, jobs) = read_v1(spool).unwrap();
+    for job in jobs {
         let meta: Job = serde_json::from_slice(&job.meta).unwrap();
         assert_eq!(meta.id, job.id);
         let sha = match &job.document {
@@ -61,9 +62,7 @@ fn read_all(spool: &Path) -> (Vec<String>, V1Summary) {
             meta.state.keyword(),
             meta.printer
         ));
-        Ok(())
-    })
-    .unwrap();
+    }
     (lines, summary)
 }
 
@@ -162,4 +161,128 @@ fn a_damaged_record_goes_to_corrupt_and_the_rest_migrates() {
     assert_eq!(lines, expected()[1..]);
     assert_eq!(summary.discarded, 1);
     assert!(spool.join("corrupt").join(format!("{victim}.job")).exists());
+}
+
+/// The core's rule: a record of a job in a final state is finished.
+fn finished(meta: &[u8]) -> bool {
+    serde_json::from_slice::<Job>(meta).is_ok_and(|job| job.state.is_terminal())
+}
+
+/// Opens `spool` as the daemon does (migrating it if need be) and lists
+/// every job as `spool-v1.expected` does: live ones from recovery,
+/// finished ones from history, each document read back and hashed.
+fn open_and_list(spool: &Path) -> (Vec<String>, u32) {
+    let (opened, recovery) = crate::spool::Spool::open(spool, 1 << 30, finished).unwrap();
+    let next_id = recovery.next_id;
+    let mut live = Vec::new();
+    for job in recovery.jobs {
+        live.push(job.unwrap().id);
+    }
+    let mut lines = Vec::new();
+    for line in expected() {
+        let id: u32 = line.split(' ').next().unwrap().parse().unwrap();
+        let meta: Job = serde_json::from_slice(&opened.read_meta(id).unwrap().unwrap()).unwrap();
+        assert_eq!(
+            live.contains(&id),
+            !meta.state.is_terminal(),
+            "job {id} is live exactly when unfinished"
+        );
+        let sha = match opened.document(id) {
+            Ok(handle) => sha256_hex(&handle.read_all().unwrap()),
+            Err(_) => "-".to_string(),
+        };
+        lines.push(format!(
+            "{id} {} {} {sha}",
+            meta.state.keyword(),
+            meta.printer
+        ));
+    }
+    (lines, next_id)
+}
+
+fn highest_expected() -> u32 {
+    expected()
+        .iter()
+        .filter_map(|l| l.split(' ').next()?.parse().ok())
+        .max()
+        .unwrap()
+}
+
+#[test]
+fn open_migrates_the_release_spool_whole() {
+    let dir = TempDir::new("migrate-open");
+    let spool = unpack(&dir);
+    let (lines, next_id) = open_and_list(&spool);
+    assert_eq!(lines, expected());
+    assert!(next_id > highest_expected());
+    assert!(!spool.join("jobs").exists() && !spool.join("next-id").exists());
+    assert_eq!(fs::read_to_string(spool.join("format")).unwrap(), FORMAT_V2);
+    // A large document went to docs/, untouched.
+    assert!(fs::read_dir(spool.join("docs")).unwrap().next().is_some());
+    // And a second open reads layout 2 only.
+    let (again, next_again) = open_and_list(&spool);
+    assert_eq!(again, expected());
+    assert_eq!(next_again, next_id);
+}
+
+/// Crash point: some documents moved to `docs/`, journal and history
+/// segments written, `format` not yet: the next open starts over.
+#[test]
+fn a_migration_cut_before_format_starts_over() {
+    let dir = TempDir::new("migrate-cut-early");
+    let spool = unpack(&dir);
+    // What a complete migration writes, as a stand-in for a partial one.
+    let other = TempDir::new("migrate-cut-early-other");
+    let migrated = unpack(&other);
+    open_and_list(&migrated);
+    let copy = |sub: &str| {
+        let status = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(migrated.join(sub))
+            .arg(&spool)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    copy("journal");
+    copy("history");
+    fs::create_dir(spool.join("docs")).unwrap();
+    let large = fs::read_dir(spool.join("jobs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.extension().is_some_and(|e| e == "doc") && fs::metadata(p).unwrap().len() > 64 * 1024
+        })
+        .unwrap();
+    fs::rename(&large, spool.join("docs").join(large.file_name().unwrap())).unwrap();
+    let (lines, next_id) = open_and_list(&spool);
+    assert_eq!(lines, expected());
+    assert!(next_id > highest_expected());
+    assert!(
+        fs::read_dir(spool.join("corrupt"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+}
+
+/// Crash point: `format` written, layout 1's files not yet removed: the
+/// next open does not migrate again; it only removes them.
+#[test]
+fn a_migration_cut_after_format_only_removes_layout_1() {
+    let dir = TempDir::new("migrate-cut-late");
+    let spool = unpack(&dir);
+    open_and_list(&spool);
+    let other = TempDir::new("migrate-cut-late-other");
+    let original = unpack(&other);
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(original.join("jobs"))
+        .arg(&spool)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (lines, _) = open_and_list(&spool);
+    assert_eq!(lines, expected());
+    assert!(!spool.join("jobs").exists());
 }
