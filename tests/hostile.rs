@@ -15,6 +15,9 @@
 //! and no drop-directory name forges a line in the journal-style log.
 
 mod common;
+#[allow(dead_code, reason = "shared with other test crates")]
+#[path = "common/spool_files.rs"]
+mod spool_files;
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -884,72 +887,251 @@ fn drop_directory_names_with_newlines_and_priorities_forge_no_log_line() {
 }
 
 // ---------------------------------------------------------------------------
-// Recovery: things in jobs/ that are not what they should be.
+// Recovery: things in the spool (layout 2) that are not what they should be.
+
+/// A name in `corrupt/` and its `.reason`, if both are there.
+fn quarantined(corrupt: &Path, name: &str) -> Option<(fs::Metadata, String)> {
+    let meta = fs::symlink_metadata(corrupt.join(name)).ok()?;
+    let reason = fs::read_to_string(corrupt.join(format!("{name}.reason"))).ok()?;
+    Some((meta, reason))
+}
+
+fn corrupt_listing(corrupt: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(corrupt)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A root-only file outside the spool with `bytes`.
+fn root_only_file(path: &Path, bytes: &[u8]) {
+    fs::write(path, bytes).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
+}
 
 #[test]
-fn recovery_quarantines_a_fifo_a_symlink_and_a_record_without_document() {
+fn recovery_quarantines_fifos_and_symlinks_named_like_spool_files_and_damaged_documents() {
     if !require_root("the spool fault cases (FIFO, ownership)") {
         return;
     }
     let dir = ScratchDir::new("hostile-recovery");
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let secret = dir.path().join("secret.txt");
-    fs::write(&secret, "root only\n").unwrap();
-    fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
+    let outside = dir.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    let secret = outside.join("secret.txt");
+    root_only_file(&secret, b"root only\n");
     let mut daemon = JournalDaemon::start(dir.path(), &config(dir.path()));
-    let kept = b"a job that must survive\n".to_vec();
-    let kept_id = daemon.submit_held(&kept);
-    let orphan_id = daemon.submit_held(b"its document will vanish\n");
+    let large = |tag: u8| -> Vec<u8> {
+        (0..spool_files::LARGE_DOCUMENT)
+            .map(|i| tag ^ (i % 251) as u8)
+            .collect()
+    };
+    let kept_small = b"a small job that must survive\n".to_vec();
+    let kept_large = large(1);
+    let kept_small_id = daemon.submit_held(&kept_small);
+    let kept_large_id = daemon.submit_held(&kept_large);
+    let vanished_id = daemon.submit_held(&large(2));
+    let truncated_id = daemon.submit_held(&large(3));
+    let fifo_id = daemon.submit_held(&large(4));
+    // Its document becomes a symlink to a copy with the very same bytes:
+    // followed, the job would pass every check.
+    let linked = large(5);
+    let linked_id = daemon.submit_held(&linked);
     daemon.kill();
 
-    let jobs = daemon.spool.join("jobs");
-    fs::remove_file(jobs.join(format!("{orphan_id}.doc"))).unwrap();
-    let orphan_record = fs::read(jobs.join(format!("{orphan_id}.job"))).unwrap();
-    mkfifo(&jobs.join("500.job"), 0o600);
-    std::os::unix::fs::symlink(&secret, jobs.join("501.job")).unwrap();
-    let secret_before = snapshot(dir.path()).remove("secret.txt").unwrap();
-
-    // A FIFO opened blocking would hang start-up here.
-    daemon.restart(dir.path());
-    let corrupt = daemon.spool.join("corrupt");
-    let moved = |name: &str| fs::symlink_metadata(corrupt.join(name)).ok();
-    assert!(
-        moved("500.job").is_some_and(|m| m.file_type().is_fifo()),
-        "the FIFO was not moved to corrupt/: {:?}; log:\n{}",
-        fs::read_dir(&corrupt).map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>()),
-        daemon.log_text()
-    );
-    assert!(moved("501.job").is_some_and(|m| m.file_type().is_symlink()));
-    assert_eq!(
-        fs::read(corrupt.join(format!("{orphan_id}.job"))).ok(),
-        Some(orphan_record),
-        "the record whose document vanished was not kept in corrupt/"
-    );
-    for name in ["500.job", "501.job", &format!("{orphan_id}.job")] {
-        let reason = fs::read_to_string(corrupt.join(format!("{name}.reason")))
-            .unwrap_or_else(|e| panic!("no reason for {name}: {e}"));
-        assert!(!reason.trim().is_empty());
+    let spool = daemon.spool.clone();
+    let doc = |id: i32| spool_files::doc_path(&spool, id);
+    for id in [kept_large_id, vanished_id, truncated_id, fifo_id, linked_id] {
+        assert!(doc(id).is_file(), "job {id}'s document is not in docs/");
     }
-    let reason = fs::read_to_string(corrupt.join(format!("{orphan_id}.job.reason"))).unwrap();
-    assert!(reason.contains("document"), "{reason}");
-    assert_eq!(
-        snapshot(dir.path()).remove("secret.txt"),
-        Some(secret_before),
-        "the symlink's target was touched"
-    );
-    let log = daemon.log_text();
-    assert!(
-        log.contains("corrupt/"),
-        "recovery did not log the quarantine:\n{log}"
-    );
-    assert!(!jobs.join(format!("{orphan_id}.job")).exists());
+    let decoy = outside.join("decoy.doc");
+    root_only_file(&decoy, &linked);
+    fs::remove_file(doc(vanished_id)).unwrap();
+    File::options()
+        .write(true)
+        .open(doc(truncated_id))
+        .unwrap()
+        .set_len(1000)
+        .unwrap();
+    fs::remove_file(doc(fifo_id)).unwrap();
+    mkfifo(&doc(fifo_id), 0o600);
+    fs::remove_file(doc(linked_id)).unwrap();
+    std::os::unix::fs::symlink(&decoy, doc(linked_id)).unwrap();
 
-    assert_eq!(daemon.state(kept_id), Some(job_state::HELD));
+    // Journal segments: a FIFO opened blocking would hang start-up; a
+    // symlink must not be read through.
+    let last_seq = spool_files::journal_segments(&spool)
+        .iter()
+        .filter_map(|p| u64::from_str_radix(p.file_stem()?.to_str()?, 16).ok())
+        .max()
+        .expect("no journal segment");
+    let fifo_segment = spool_files::segment_path(&spool, last_seq + 0x10);
+    let linked_segment = spool_files::segment_path(&spool, last_seq + 0x11);
+    mkfifo(&fifo_segment, 0o600);
+    std::os::unix::fs::symlink(&secret, &linked_segment).unwrap();
+    // History segments, where the history store looks for them.
+    let history = spool.join("history");
+    fs::create_dir_all(&history).unwrap();
+    fs::set_permissions(&history, fs::Permissions::from_mode(0o700)).unwrap();
+    let fifo_history = history.join("0000000001-0000000002.hist");
+    let linked_history = history.join("0000000003-0000000004.hist");
+    mkfifo(&fifo_history, 0o600);
+    std::os::unix::fs::symlink(&secret, &linked_history).unwrap();
+    let outside_before = snapshot(&outside);
+
+    daemon.restart(dir.path());
+    let corrupt = spool.join("corrupt");
+    let listing = corrupt_listing(&corrupt);
+    let log = daemon.log_text();
+    let name = |path: &Path| path.file_name().unwrap().to_string_lossy().into_owned();
+
+    // The odd segments: moved aside as what they are, with a reason.
+    let (meta, reason) = quarantined(&corrupt, &name(&fifo_segment))
+        .unwrap_or_else(|| panic!("the FIFO segment was not quarantined: {listing:?}\n{log}"));
+    assert!(meta.file_type().is_fifo() && reason.contains("FIFO"), "{reason}");
+    let (meta, reason) = quarantined(&corrupt, &name(&linked_segment))
+        .unwrap_or_else(|| panic!("the symlink segment was not quarantined: {listing:?}\n{log}"));
+    assert!(
+        meta.file_type().is_symlink() && reason.contains("symbolic link"),
+        "{reason}"
+    );
+    assert!(!fifo_segment.exists() && fs::symlink_metadata(&linked_segment).is_err());
+    for path in [&fifo_segment, &linked_segment] {
+        assert!(
+            log.contains(&name(path)) && log.contains("corrupt/"),
+            "the log does not name {}:\n{log}",
+            path.display()
+        );
+    }
+
+    // Jobs whose document is not what the journal says: each one's meta
+    // in corrupt/<id>.job, with a reason naming the document.
+    for (id, why) in [
+        (vanished_id, "cannot be opened"),
+        (truncated_id, "1000 bytes"),
+        (fifo_id, "not a regular file (a FIFO)"),
+        (linked_id, "not a regular file (a symbolic link)"),
+    ] {
+        let (meta, reason) = quarantined(&corrupt, &format!("{id}.job"))
+            .unwrap_or_else(|| panic!("job {id} was not set aside: {listing:?}\n{log}"));
+        assert!(meta.is_file() && meta.len() > 0);
+        let record = fs::read_to_string(corrupt.join(format!("{id}.job"))).unwrap();
+        assert!(record.contains(&format!("\"id\":{id}")), "{record}");
+        assert!(
+            reason.contains(&format!("{id}.doc")) && reason.contains(why),
+            "job {id}'s reason does not say {why:?}: {reason}"
+        );
+        assert_eq!(daemon.state(id), None, "job {id} is still served");
+    }
+
+    // History entries that are not segments: never read through, never
+    // hung on; if moved, then into corrupt/ with a reason.
+    for (path, fifo) in [(&fifo_history, true), (&linked_history, false)] {
+        let kind = match fs::symlink_metadata(path) {
+            Ok(meta) => meta.file_type(),
+            Err(_) => {
+                quarantined(&corrupt, &name(path))
+                    .unwrap_or_else(|| panic!("{} vanished: {listing:?}", path.display()))
+                    .0
+                    .file_type()
+            }
+        };
+        assert!(
+            if fifo { kind.is_fifo() } else { kind.is_symlink() },
+            "{} was replaced: {kind:?}",
+            path.display()
+        );
+    }
+    assert_eq!(
+        snapshot(&outside),
+        outside_before,
+        "a symlink's target was touched"
+    );
+
+    // Nothing acknowledged lost: both good jobs are held and print whole.
+    for (id, document) in [(kept_small_id, &kept_small), (kept_large_id, &kept_large)] {
+        assert_eq!(daemon.state(id), Some(job_state::HELD), "job {id}");
+        assert_eq!(daemon.release(id), status::OK);
+        assert!(
+            wait_until(SETTLE, || printed(dir.path(), id).as_ref() == Some(document)),
+            "job {id} did not print byte-identical; log:\n{}",
+            daemon.log_text()
+        );
+    }
+    // And a new job still gets a fresh id.
+    let new_id = daemon.submit_held(b"after recovery\n");
+    assert!(new_id > linked_id, "id {new_id} reused");
+}
+
+/// A job's final state, waited for (`None` if it has none within SETTLE).
+fn final_state(daemon: &JournalDaemon, id: i32) -> Option<i32> {
+    let mut last = None;
+    let done = wait_until(SETTLE, || {
+        last = daemon.state(id);
+        matches!(
+            last,
+            Some(job_state::COMPLETED | job_state::ABORTED | job_state::CANCELED)
+        )
+    });
+    done.then_some(last).flatten()
+}
+
+#[test]
+fn a_document_damaged_behind_the_running_daemon_never_prints_short() {
+    if !require_root("the spool fault cases (FIFO, ownership)") {
+        return;
+    }
+    let dir = ScratchDir::new("hostile-running");
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let daemon = JournalDaemon::start(dir.path(), &config(dir.path()));
+    let large = |tag: u8| -> Vec<u8> {
+        (0..spool_files::LARGE_DOCUMENT)
+            .map(|i| tag ^ (i % 241) as u8)
+            .collect()
+    };
+    let kept = large(1);
+    let kept_id = daemon.submit_held(&kept);
+    let removed_id = daemon.submit_held(&large(2));
+    let truncated_id = daemon.submit_held(&large(3));
+    let fifo_id = daemon.submit_held(&large(4));
+    let doc = |id: i32| spool_files::doc_path(&daemon.spool, id);
+    fs::remove_file(doc(removed_id)).unwrap();
+    File::options()
+        .write(true)
+        .open(doc(truncated_id))
+        .unwrap()
+        .set_len(1000)
+        .unwrap();
+    fs::remove_file(doc(fifo_id)).unwrap();
+    mkfifo(&doc(fifo_id), 0o600);
+
+    for id in [removed_id, truncated_id, fifo_id] {
+        assert_eq!(daemon.release(id), status::OK, "Release-Job {id}");
+        let state = final_state(&daemon, id);
+        assert_ne!(
+            state,
+            Some(job_state::COMPLETED),
+            "job {id} with a damaged document was reported printed"
+        );
+        assert!(
+            state.is_some(),
+            "job {id} never ended (a hang on its document?); log tail:\n{}",
+            log_tail(&daemon.log_text(), 40)
+        );
+        assert_eq!(
+            printed(dir.path(), id),
+            None,
+            "job {id}'s damaged document reached the printer"
+        );
+    }
     assert_eq!(daemon.release(kept_id), status::OK);
     assert!(
-        wait_until(SETTLE, || printed(dir.path(), kept_id)
-            == Some(kept.clone())),
-        "the surviving job did not print; log:\n{}",
+        wait_until(SETTLE, || printed(dir.path(), kept_id).as_ref() == Some(&kept)),
+        "the intact job did not print; log:\n{}",
         daemon.log_text()
     );
 }
