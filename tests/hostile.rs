@@ -992,7 +992,10 @@ fn recovery_quarantines_fifos_and_symlinks_named_like_spool_files_and_damaged_do
     // The odd segments: moved aside as what they are, with a reason.
     let (meta, reason) = quarantined(&corrupt, &name(&fifo_segment))
         .unwrap_or_else(|| panic!("the FIFO segment was not quarantined: {listing:?}\n{log}"));
-    assert!(meta.file_type().is_fifo() && reason.contains("FIFO"), "{reason}");
+    assert!(
+        meta.file_type().is_fifo() && reason.contains("FIFO"),
+        "{reason}"
+    );
     let (meta, reason) = quarantined(&corrupt, &name(&linked_segment))
         .unwrap_or_else(|| panic!("the symlink segment was not quarantined: {listing:?}\n{log}"));
     assert!(
@@ -1033,15 +1036,17 @@ fn recovery_quarantines_fifos_and_symlinks_named_like_spool_files_and_damaged_do
     for (path, fifo) in [(&fifo_history, true), (&linked_history, false)] {
         let kind = match fs::symlink_metadata(path) {
             Ok(meta) => meta.file_type(),
-            Err(_) => {
-                quarantined(&corrupt, &name(path))
-                    .unwrap_or_else(|| panic!("{} vanished: {listing:?}", path.display()))
-                    .0
-                    .file_type()
-            }
+            Err(_) => quarantined(&corrupt, &name(path))
+                .unwrap_or_else(|| panic!("{} vanished: {listing:?}", path.display()))
+                .0
+                .file_type(),
         };
         assert!(
-            if fifo { kind.is_fifo() } else { kind.is_symlink() },
+            if fifo {
+                kind.is_fifo()
+            } else {
+                kind.is_symlink()
+            },
             "{} was replaced: {kind:?}",
             path.display()
         );
@@ -1057,7 +1062,8 @@ fn recovery_quarantines_fifos_and_symlinks_named_like_spool_files_and_damaged_do
         assert_eq!(daemon.state(id), Some(job_state::HELD), "job {id}");
         assert_eq!(daemon.release(id), status::OK);
         assert!(
-            wait_until(SETTLE, || printed(dir.path(), id).as_ref() == Some(document)),
+            wait_until(SETTLE, || printed(dir.path(), id).as_ref()
+                == Some(document)),
             "job {id} did not print byte-identical; log:\n{}",
             daemon.log_text()
         );
@@ -1130,7 +1136,8 @@ fn a_document_damaged_behind_the_running_daemon_never_prints_short() {
     }
     assert_eq!(daemon.release(kept_id), status::OK);
     assert!(
-        wait_until(SETTLE, || printed(dir.path(), kept_id).as_ref() == Some(&kept)),
+        wait_until(SETTLE, || printed(dir.path(), kept_id).as_ref()
+            == Some(&kept)),
         "the intact job did not print; log:\n{}",
         daemon.log_text()
     );

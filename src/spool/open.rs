@@ -16,6 +16,7 @@ use super::compact::Compactor;
 use super::dircheck;
 use super::error::IoContext;
 use super::health::Health;
+use super::journal::segment::parse_segment_name;
 use super::journal::{Journal, JournalPaths, LiveDocument, LiveJob, Record, SEGMENT_BYTES};
 use super::layout::SpoolLayout;
 use super::live::{DocSlot, Index, IndexCell, IndexedJob};
@@ -40,6 +41,7 @@ pub(super) fn open(
     let layout = SpoolLayout::new(dir);
     let lock = prepare_directories(&layout)?;
     recover::empty_temp_dir(&layout.tmp)?;
+    quarantine_odd_segments(&layout)?;
     let paths = JournalPaths {
         journal: layout.journal.clone(),
         tmp: layout.tmp.clone(),
@@ -127,6 +129,47 @@ fn prepare_directories(layout: &SpoolLayout) -> Result<SpoolLock, SpoolError> {
         write_format(layout)?;
     }
     Ok(lock)
+}
+
+/// Moves aside every entry of `journal/` named like a segment that is not
+/// a regular file: replay's `open` would block on a FIFO until a writer
+/// came, and a symbolic link is never read through. Each goes to
+/// `corrupt/` as it is (never opened), with a `.reason`. None of them can
+/// hold an acknowledged entry: the appender only writes segments it
+/// created as regular files.
+fn quarantine_odd_segments(layout: &SpoolLayout) -> Result<(), SpoolError> {
+    let journal = &layout.journal;
+    let mut moved = false;
+    for entry in std::fs::read_dir(journal).context("list", journal)? {
+        let entry = entry.context("list", journal)?;
+        let name = entry.file_name();
+        if name.to_str().and_then(parse_segment_name).is_none() {
+            continue;
+        }
+        // The entry's own type (lstat): a symlink is not followed.
+        let path = entry.path();
+        let kind = entry.file_type().context("stat", &path)?;
+        if kind.is_file() {
+            continue;
+        }
+        let reason = format!(
+            "named like a journal segment, but {}",
+            recover::describe(&kind)
+        );
+        let target = recover::free_name_in(&layout.corrupt, &layout.corrupt.join(&name));
+        std::fs::rename(&path, &target).context("move aside", &path)?;
+        let mut reason_path = target.clone().into_os_string();
+        reason_path.push(".reason");
+        let reason_path = std::path::PathBuf::from(reason_path);
+        recover::write_reason(&reason_path, &reason).context("write", &reason_path)?;
+        tracing::error!("spool: {} set aside in corrupt/: {reason}", path.display());
+        moved = true;
+    }
+    if moved {
+        sync_dir(journal)?;
+        sync_dir(&layout.corrupt)?;
+    }
+    Ok(())
 }
 
 /// `format`: temp, fdatasync, rename, fsync of the root.
