@@ -10,9 +10,10 @@
 //! test process has threads, so nothing else is safe there).
 //!
 //! What must hold afterwards: every job queued before the attack is still
-//! there, untouched (inode, mtime and SHA-256 of `jobs/`, of the spool root
-//! and of a root-only file outside the spool), and prints byte-identical;
-//! and no drop-directory name forges a line in the journal-style log.
+//! there, untouched (inode, mtime and SHA-256 of `docs/`, of the journal's
+//! segments as far as they were written, of the spool root and of a
+//! root-only file outside the spool), and prints byte-identical; and no
+//! drop-directory name forges a line in the journal-style log.
 
 mod common;
 #[allow(dead_code, reason = "shared with other test crates")]
@@ -33,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Swap attacks; cycled over the three targets, so each gets a third.
+/// Swap attacks; cycled over the four targets, so each gets a quarter.
 const ROUNDS: usize = 60;
 /// Jobs queued (held) before the attack.
 const VICTIMS: usize = 4;
@@ -432,32 +433,54 @@ fn give_to_nobody(path: &Path) {
 
 /// What a directory entry was: inode and type always; for a regular file
 /// also its mtime and content hash (a directory's mtime changes whenever
-/// the daemon adds a job, which is not the attack).
+/// the daemon adds a job, which is not the attack). A journal segment is
+/// appended to in place by every job, so for it only the bytes written
+/// when first seen (`prefix`: up to its last non-zero byte) are hashed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Seen {
     ino: u64,
     kind: u32,
     mtime: (i64, i64),
     sha256: Option<String>,
+    prefix: Option<usize>,
 }
 
 fn snapshot(dir: &Path) -> BTreeMap<String, Seen> {
+    snapshot_against(dir, &BTreeMap::new())
+}
+
+/// [`snapshot`], hashing each segment seen in `before` over the prefix
+/// recorded then.
+fn snapshot_against(dir: &Path, before: &BTreeMap<String, Seen>) -> BTreeMap<String, Seen> {
     let mut seen = BTreeMap::new();
     for entry in fs::read_dir(dir).unwrap() {
         let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
         let meta = fs::symlink_metadata(entry.path()).unwrap();
         let is_file = meta.file_type().is_file();
+        let bytes = if is_file {
+            fs::read(entry.path()).unwrap()
+        } else {
+            Vec::new()
+        };
+        let segment = is_file && name.ends_with(".wal");
+        let prefix = match before.get(&name).map(|b| b.prefix) {
+            Some(prefix) => prefix,
+            None => segment.then(|| bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1)),
+        };
+        let hashed = &bytes[..prefix.unwrap_or(bytes.len()).min(bytes.len())];
         seen.insert(
-            entry.file_name().to_string_lossy().into_owned(),
+            name,
             Seen {
                 ino: meta.ino(),
                 kind: meta.mode() & libc::S_IFMT,
-                mtime: if is_file {
+                mtime: if is_file && prefix.is_none() {
                     (meta.mtime(), meta.mtime_nsec())
                 } else {
                     (0, 0)
                 },
-                sha256: is_file.then(|| sha256_hex(&fs::read(entry.path()).unwrap())),
+                sha256: is_file.then(|| sha256_hex(hashed)),
+                prefix,
             },
         );
     }
@@ -467,7 +490,7 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Seen> {
 /// Every entry of `before` still in `dir` as it was; what differs.
 fn damage(dir: &Path, before: &BTreeMap<String, Seen>) -> Vec<String> {
     let now = if dir.is_dir() {
-        snapshot(dir)
+        snapshot_against(dir, before)
     } else {
         BTreeMap::new()
     };
@@ -515,9 +538,11 @@ fn hashes_under(dir: &Path) -> Vec<String> {
 
 #[derive(Clone, Copy, Debug)]
 enum Aim {
-    /// The spool's `jobs/`: entries named like the victims' files.
-    Jobs,
-    /// The spool root: entries named `jobs`, `lock`, `next-id`.
+    /// The spool's `docs/`: entries named like the victims' documents.
+    Docs,
+    /// The spool's `journal/`: entries named like its segments.
+    Journal,
+    /// The spool root: entries named like the spool's own.
     SpoolRoot,
     /// A root-owned directory outside the spool with a root-only file.
     Outside,
@@ -651,28 +676,47 @@ fn a_printer_directory_swapped_for_a_symlink_never_reaches_outside_incoming() {
     let daemon = JournalDaemon::start(dir.path(), &config(dir.path()));
     let incoming = daemon.incoming();
     let mut victims: Vec<(i32, Vec<u8>)> = Vec::new();
-    for _ in 0..VICTIMS {
-        let len = rng.range(1, 20_000) as usize;
-        let document = rng.bytes(len);
+    for index in 0..VICTIMS {
+        // Half inline in the journal, half in docs/ (over 64 KiB).
+        let len = if index % 2 == 0 {
+            rng.range(1, 20_000)
+        } else {
+            spool_files::LARGE_DOCUMENT as u64 + rng.range(0, 20_000)
+        };
+        let document = rng.bytes(len as usize);
         victims.push((daemon.submit_held(&document), document));
     }
     for (id, _) in &victims {
         assert_eq!(daemon.state(*id), Some(job_state::HELD), "job {id}");
     }
-    let jobs = daemon.spool.join("jobs");
-    let protected = [jobs.clone(), daemon.spool.clone(), outside.clone()];
+    let docs = daemon.spool.join("docs");
+    let journal = daemon.spool.join("journal");
+    let history = daemon.spool.join("history");
+    let mut protected = vec![
+        docs.clone(),
+        journal.clone(),
+        daemon.spool.clone(),
+        outside.clone(),
+    ];
+    if history.is_dir() {
+        protected.push(history.clone());
+    }
     let before: Vec<_> = protected.iter().map(|d| snapshot(d)).collect();
 
-    let victim_files: Vec<String> = victims
-        .iter()
-        .flat_map(|(id, _)| [format!("{id}.doc"), format!("{id}.job")])
-        .collect();
+    let victim_files: Vec<String> = victims.iter().map(|(id, _)| format!("{id}.doc")).collect();
+    let segments: Vec<String> = before[1].keys().cloned().collect();
+    assert!(!segments.is_empty(), "no journal segment");
     let aims = [
-        (Aim::Jobs, jobs.clone(), victim_files),
+        (Aim::Docs, docs.clone(), victim_files),
+        (Aim::Journal, journal.clone(), segments),
         (
             Aim::SpoolRoot,
             daemon.spool.clone(),
-            ["jobs", "lock", "next-id"].map(String::from).to_vec(),
+            [
+                "journal", "docs", "history", "tmp", "corrupt", "lock", "format",
+            ]
+            .map(String::from)
+            .to_vec(),
         ),
         (
             Aim::Outside,
@@ -758,8 +802,17 @@ fn a_printer_directory_swapped_for_a_symlink_never_reaches_outside_incoming() {
         "directories were moved into rejected/: {spool_dirs:?}"
     );
     let secret_hash = sha256_hex(secret.as_bytes());
+    for segment in spool_files::journal_segments(&daemon.spool) {
+        let bytes = fs::read(&segment).unwrap();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "the root-only file was copied into {}",
+            segment.display()
+        );
+    }
     for place in [
-        jobs.clone(),
+        docs.clone(),
+        history.clone(),
         dir.path().join("office-out"),
         dir.path().join("default-out"),
         daemon.spool.join("claimed"),
