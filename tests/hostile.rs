@@ -1195,3 +1195,140 @@ fn a_document_damaged_behind_the_running_daemon_never_prints_short() {
         daemon.log_text()
     );
 }
+
+// ---------------------------------------------------------------------------
+// The spool root's own entries replaced by a FIFO or a symlink.
+
+/// What is planted where the spool keeps one of its own entries.
+#[derive(Debug, Clone, Copy)]
+enum Plant {
+    Fifo,
+    /// A symlink to a copy outside the spool (with a sentinel file, for a
+    /// directory): followed, the daemon would read or change the copy.
+    Symlink,
+}
+
+/// Copies the regular files of `from` (flat) into a new directory `to`,
+/// with a sentinel `keep.txt`.
+fn copy_dir_with_sentinel(from: &Path, to: &Path) {
+    fs::create_dir(to).unwrap();
+    fs::set_permissions(to, fs::Permissions::from_mode(0o700)).unwrap();
+    for entry in fs::read_dir(from).into_iter().flatten().flatten() {
+        if entry.file_type().unwrap().is_file() {
+            fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+    root_only_file(&to.join("keep.txt"), b"must stay\n");
+}
+
+/// Everything under `dir` (one level of subdirectories), as [`snapshot`]s.
+fn deep_snapshot(dir: &Path) -> BTreeMap<String, BTreeMap<String, Seen>> {
+    let mut all = BTreeMap::from([(String::new(), snapshot(dir))]);
+    for entry in fs::read_dir(dir).unwrap().flatten() {
+        if entry.file_type().unwrap().is_dir() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            all.insert(name, snapshot(&entry.path()));
+        }
+    }
+    all
+}
+
+#[test]
+fn the_spool_roots_own_entries_are_never_followed_or_hung_on() {
+    if !require_root("the spool fault cases (FIFO, ownership)") {
+        return;
+    }
+    let dir = ScratchDir::new("hostile-root-entries");
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let mut daemon = JournalDaemon::start(dir.path(), &config(dir.path()));
+    let small = b"a small held job\n".to_vec();
+    let large: Vec<u8> = (0..spool_files::LARGE_DOCUMENT)
+        .map(|i| (i % 239) as u8)
+        .collect();
+    let jobs = [
+        (daemon.submit_held(&small), small),
+        (daemon.submit_held(&large), large),
+    ];
+    daemon.kill();
+    let spool = daemon.spool.clone();
+    // Made if missing, so that every case has something real to replace.
+    let history = spool.join("history");
+    fs::create_dir_all(&history).unwrap();
+    fs::set_permissions(&history, fs::Permissions::from_mode(0o700)).unwrap();
+    let aside = dir.path().join("aside");
+    fs::create_dir(&aside).unwrap();
+
+    let cases = [
+        ("format", Plant::Fifo),
+        ("format", Plant::Symlink),
+        ("lock", Plant::Fifo),
+        ("lock", Plant::Symlink),
+        ("tmp", Plant::Symlink),
+        ("journal", Plant::Symlink),
+        ("journal", Plant::Fifo),
+        ("docs", Plant::Symlink),
+        ("corrupt", Plant::Symlink),
+        ("history", Plant::Symlink),
+    ];
+    for (index, (name, plant)) in cases.into_iter().enumerate() {
+        let entry = spool.join(name);
+        let real = aside.join(name);
+        fs::rename(&entry, &real).unwrap();
+        let outside = dir.path().join(format!("outside-{index}"));
+        fs::create_dir(&outside).unwrap();
+        match plant {
+            Plant::Fifo => mkfifo(&entry, 0o600),
+            Plant::Symlink => {
+                let copy = outside.join(name);
+                if real.is_dir() {
+                    copy_dir_with_sentinel(&real, &copy);
+                } else {
+                    fs::copy(&real, &copy).unwrap();
+                }
+                std::os::unix::fs::symlink(&copy, &entry).unwrap();
+            }
+        }
+        let before = deep_snapshot(&outside);
+        let started = JournalDaemon::launch(
+            dir.path(),
+            Arc::clone(&daemon.sockets),
+            Duration::from_secs(10),
+        );
+        let log = daemon.log_text();
+        match started {
+            Ok(mut wrongly) => {
+                wrongly.kill();
+                panic!("the daemon started with {name} being a {plant:?}; log:\n{log}");
+            }
+            Err(e) => assert!(
+                !e.contains("no READY=1"),
+                "the daemon hung on {name} being a {plant:?}: {e}"
+            ),
+        }
+        assert!(
+            log_tail(&log, 5).contains(&spool.join(name).display().to_string()),
+            "the refusal does not name {name}:\n{}",
+            log_tail(&log, 5)
+        );
+        assert_eq!(
+            deep_snapshot(&outside),
+            before,
+            "{name} being a {plant:?}: the daemon went through it"
+        );
+        fs::remove_file(&entry).unwrap();
+        fs::rename(&real, &entry).unwrap();
+    }
+
+    // Put back, the spool is whole: every job held, printing byte-identical.
+    daemon.restart(dir.path());
+    for (id, document) in &jobs {
+        assert_eq!(daemon.state(*id), Some(job_state::HELD), "job {id}");
+        assert_eq!(daemon.release(*id), status::OK);
+        assert!(
+            wait_until(SETTLE, || printed(dir.path(), *id).as_ref()
+                == Some(document)),
+            "job {id} did not print byte-identical; log:\n{}",
+            daemon.log_text()
+        );
+    }
+}
