@@ -106,6 +106,7 @@ fn prepare_directories(layout: &SpoolLayout) -> Result<SpoolLock, SpoolError> {
     };
     // SAFETY: geteuid has no preconditions and cannot fail.
     dircheck::check_private_root(&layout.root, unsafe { libc::geteuid() })?;
+    check_own_entries(layout)?;
     let lock = SpoolLock::acquire(&layout.lock_file())?;
     let format = std::fs::read_to_string(layout.format_file()).ok();
     if layout.jobs.is_dir() && format.as_deref() != Some(FORMAT_2) {
@@ -168,6 +169,50 @@ fn quarantine_odd_segments(layout: &SpoolLayout) -> Result<(), SpoolError> {
     if moved {
         sync_dir(journal)?;
         sync_dir(&layout.corrupt)?;
+    }
+    Ok(())
+}
+
+/// Refuses a spool whose own entries are not what the spool makes: a
+/// directory that is a symbolic link would be followed (`tmp/` emptied
+/// wherever it points, segments and documents written there), and a
+/// FIFO at `format` would block its read until a writer came. Absent
+/// entries are fine (created next). Nothing is moved: what such an entry
+/// stands for (a whole journal, say) is for an administrator to look at.
+fn check_own_entries(layout: &SpoolLayout) -> Result<(), SpoolError> {
+    let history = layout.root.join("history");
+    let dirs = [
+        &layout.tmp,
+        &layout.corrupt,
+        &layout.journal,
+        &layout.docs,
+        &history,
+    ];
+    let files = [layout.format_file(), layout.lock_file()];
+    let wanted = dirs
+        .into_iter()
+        .map(|dir| (dir.as_path(), true))
+        .chain(files.iter().map(|file| (file.as_path(), false)));
+    for (path, want_dir) in wanted {
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            continue;
+        };
+        let kind = meta.file_type();
+        if (want_dir && kind.is_dir()) || (!want_dir && kind.is_file()) {
+            continue;
+        }
+        return Err(SpoolError::UnsafeDir {
+            path: path.to_path_buf(),
+            problem: format!(
+                "is {}, where the spool keeps its own {}",
+                if kind.is_file() {
+                    "a regular file"
+                } else {
+                    recover::describe(&kind)
+                },
+                if want_dir { "directory" } else { "file" }
+            ),
+        });
     }
     Ok(())
 }
