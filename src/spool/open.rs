@@ -21,6 +21,7 @@ use super::error::IoContext;
 use super::health::Health;
 use super::history::{DocumentToSeal, HistoryStore, JobToSeal, OnDamage};
 use super::journal::EntryDocument;
+use super::journal::segment::parse_segment_name;
 use super::journal::{Journal, JournalPaths, LiveDocument, LiveJob, Record, SEGMENT_BYTES};
 use super::layout::SpoolLayout;
 use super::layout::sha256_from_hex;
@@ -52,6 +53,7 @@ pub(super) fn open(
     }
     recover::empty_temp_dir(&layout.tmp)?;
     let history = HistoryStore::open(&layout.root, OnDamage::Quarantine)?;
+    quarantine_odd_segments(&layout)?;
     let paths = journal_paths(&layout);
     let replayed = Journal::replay(&paths)?;
     let next_id = first_free_id(&[
@@ -126,6 +128,7 @@ fn prepare_directories(layout: &SpoolLayout) -> Result<(SpoolLock, bool), SpoolE
     };
     // SAFETY: geteuid has no preconditions and cannot fail.
     dircheck::check_private_root(&layout.root, unsafe { libc::geteuid() })?;
+    check_own_entries(layout)?;
     let lock = SpoolLock::acquire(&layout.lock_file())?;
     let format = std::fs::read_to_string(layout.format_file()).ok();
     let layout_1 = layout.jobs.is_dir() && format.as_deref() != Some(FORMAT_2);
@@ -149,6 +152,91 @@ fn prepare_directories(layout: &SpoolLayout) -> Result<(SpoolLock, bool), SpoolE
         migrate::finish_v1(&layout.root)?;
     }
     Ok((lock, layout_1))
+}
+
+/// Moves aside every entry of `journal/` named like a segment that is not
+/// a regular file: replay's `open` would block on a FIFO until a writer
+/// came, and a symbolic link is never read through. Each goes to
+/// `corrupt/` as it is (never opened), with a `.reason`. None of them can
+/// hold an acknowledged entry: the appender only writes segments it
+/// created as regular files.
+fn quarantine_odd_segments(layout: &SpoolLayout) -> Result<(), SpoolError> {
+    let journal = &layout.journal;
+    let mut moved = false;
+    for entry in std::fs::read_dir(journal).context("list", journal)? {
+        let entry = entry.context("list", journal)?;
+        let name = entry.file_name();
+        if name.to_str().and_then(parse_segment_name).is_none() {
+            continue;
+        }
+        // The entry's own type (lstat): a symlink is not followed.
+        let path = entry.path();
+        let kind = entry.file_type().context("stat", &path)?;
+        if kind.is_file() {
+            continue;
+        }
+        let reason = format!(
+            "named like a journal segment, but {}",
+            recover::describe(&kind)
+        );
+        let target = recover::free_name_in(&layout.corrupt, &layout.corrupt.join(&name));
+        std::fs::rename(&path, &target).context("move aside", &path)?;
+        let mut reason_path = target.clone().into_os_string();
+        reason_path.push(".reason");
+        let reason_path = std::path::PathBuf::from(reason_path);
+        recover::write_reason(&reason_path, &reason).context("write", &reason_path)?;
+        tracing::error!("spool: {} set aside in corrupt/: {reason}", path.display());
+        moved = true;
+    }
+    if moved {
+        sync_dir(journal)?;
+        sync_dir(&layout.corrupt)?;
+    }
+    Ok(())
+}
+
+/// Refuses a spool whose own entries are not what the spool makes: a
+/// directory that is a symbolic link would be followed (`tmp/` emptied
+/// wherever it points, segments and documents written there), and a
+/// FIFO at `format` would block its read until a writer came. Absent
+/// entries are fine (created next). Nothing is moved: what such an entry
+/// stands for (a whole journal, say) is for an administrator to look at.
+fn check_own_entries(layout: &SpoolLayout) -> Result<(), SpoolError> {
+    let history = layout.root.join("history");
+    let dirs = [
+        &layout.tmp,
+        &layout.corrupt,
+        &layout.journal,
+        &layout.docs,
+        &history,
+    ];
+    let files = [layout.format_file(), layout.lock_file()];
+    let wanted = dirs
+        .into_iter()
+        .map(|dir| (dir.as_path(), true))
+        .chain(files.iter().map(|file| (file.as_path(), false)));
+    for (path, want_dir) in wanted {
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            continue;
+        };
+        let kind = meta.file_type();
+        if (want_dir && kind.is_dir()) || (!want_dir && kind.is_file()) {
+            continue;
+        }
+        return Err(SpoolError::UnsafeDir {
+            path: path.to_path_buf(),
+            problem: format!(
+                "is {}, where the spool keeps its own {}",
+                if kind.is_file() {
+                    "a regular file"
+                } else {
+                    recover::describe(&kind)
+                },
+                if want_dir { "directory" } else { "file" }
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// `format`: temp, fdatasync, rename, fsync of the root.

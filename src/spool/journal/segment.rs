@@ -89,7 +89,9 @@ pub(crate) fn open_segment(dir: &Path, seq: u64) -> Result<File, SpoolError> {
     let path = segment_path(dir, seq);
     OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+        // Never blocks on a FIFO (open quarantines those first; this is
+        // the last line); a regular file reads as ever.
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(&path)
         .context("open", &path)
 }
