@@ -333,9 +333,11 @@ fn preflight(args: &Args) -> Result<(), BenchError> {
             args.daemon.display()
         )));
     }
+    // A scale-only run starts no peer and draws no chart.
+    let needed = |path: &str| !args.plan.scale_only || path == "/usr/bin/systemd-socket-activate";
     let missing: Vec<String> = NEEDED
         .iter()
-        .filter(|(path, _)| !Path::new(path).exists())
+        .filter(|(path, _)| needed(path) && !Path::new(path).exists())
         .map(|(path, package)| format!("{path} (Debian package {package})"))
         .collect();
     if !missing.is_empty() {
@@ -358,7 +360,9 @@ impl Drop for WorkDir {
 
 fn run(args: Args) -> Result<(), BenchError> {
     preflight(&args)?;
-    chart::load_font()?;
+    if !args.plan.scale_only {
+        chart::load_font()?;
+    }
     let started = Instant::now();
     let work = WorkDir(
         args.work_dir
