@@ -12,12 +12,20 @@
 //! 3. cold start of printspoold and cupsd under systemd-socket-activate;
 //! 4. resident memory of a fresh printspoold and cupsd, idle and after the
 //!    job load;
-//! 5. the report and the chart.
+//! 5. scale (issue 14): spools with history built (or taken from the
+//!    cache), start-up against history, requests with held jobs queued,
+//!    memory per queued job and after drains, printing against acceptance;
+//! 6. the report and the chart.
+//!
+//! The physical floor (`floor.rs`) runs inside step 2, as one more entry
+//! of every Print-Job round. `--scale-only` runs step 5 and, for the floor
+//! ratios, step 2 for printspoold's 1 KiB Print-Job and the floor only.
 
 mod ceiling;
 mod chart;
 mod coldstart;
 mod error;
+mod floor;
 mod http;
 mod ipp;
 mod load;
@@ -26,6 +34,8 @@ mod peers;
 mod procs;
 mod report;
 mod results;
+mod scale;
+mod spools;
 mod stats;
 mod transport;
 
@@ -36,10 +46,13 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
 
 use error::{BenchError, Context};
+use floor::FloorDesign;
 use load::Stop;
 use peers::{BenchTarget, PeerKind};
 use report::CONNECTIONS;
-use results::{AnswerSize, Results, RunMeta, Scenario, Throughput};
+use results::{AnswerSize, FloorPoint, Results, RunMeta, Scenario, Throughput};
+use scale::ScalePlan;
+use spools::SpoolCache;
 
 const USAGE: &str = "\
 printspool-bench: printspoold against cupsd, ippeveprinter and a loopback ceiling
@@ -55,6 +68,12 @@ OPTIONS:
                      put it on the disk you care about: printspoold fsyncs there
   --quick            a short run (fewer, shorter rounds; 1,000 jobs for memory)
   --memory-jobs N    jobs for the memory measurement (default 10000)
+  --scale-only       only the scale measurements (start-up against history, requests and
+                     memory with queued jobs, printing against acceptance) and, for the
+                     floor ratios, printspoold's 1 KiB Print-Job with the physical floor
+  --spool-cache DIR  where spools with history are kept between runs, by the daemon
+                     binary's hash (default: WORK-DIR/printspool-bench-cache)
+  --rebuild-spools   build the spools with history again even if cached
   -h, --help         this text
 ";
 
@@ -72,6 +91,8 @@ struct BenchPlan {
     cold_trials: usize,
     memory_jobs: u64,
     quick: bool,
+    scale_only: bool,
+    scale: ScalePlan,
 }
 
 impl BenchPlan {
@@ -84,6 +105,18 @@ impl BenchPlan {
             cold_trials: 21,
             memory_jobs: 10_000,
             quick: false,
+            scale_only: false,
+            scale: ScalePlan {
+                history: vec![1_000, 10_000, 50_000],
+                held: 10_000,
+                cached_starts: 5,
+                uncached_starts: 2,
+                rounds: 5,
+                round: Duration::from_millis(1000),
+                warmup: Duration::from_millis(300),
+                e2e_jobs: 3_000,
+                e2e_rounds: 3,
+            },
         }
     }
 
@@ -96,6 +129,18 @@ impl BenchPlan {
             cold_trials: 5,
             memory_jobs: 1_000,
             quick: true,
+            scale_only: false,
+            scale: ScalePlan {
+                history: vec![200, 1_000, 2_000],
+                held: 1_000,
+                cached_starts: 3,
+                uncached_starts: 1,
+                rounds: 3,
+                round: Duration::from_millis(300),
+                warmup: Duration::from_millis(100),
+                e2e_jobs: 500,
+                e2e_rounds: 2,
+            },
         }
     }
 }
@@ -104,6 +149,8 @@ struct Args {
     daemon: PathBuf,
     out: PathBuf,
     work_dir: PathBuf,
+    spool_cache: PathBuf,
+    rebuild_spools: bool,
     plan: BenchPlan,
 }
 
@@ -116,6 +163,9 @@ fn parse_args(args: Vec<String>) -> Result<Option<Args>, BenchError> {
     let mut out = PathBuf::from("benches/results");
     let mut work_dir = std::env::temp_dir();
     let mut quick = false;
+    let mut scale_only = false;
+    let mut spool_cache = None;
+    let mut rebuild_spools = false;
     let mut memory_jobs = None;
     let mut iter = args.into_iter();
     while let Some(arg) = iter.next() {
@@ -128,6 +178,9 @@ fn parse_args(args: Vec<String>) -> Result<Option<Args>, BenchError> {
             "--out" => out = PathBuf::from(value("--out")?),
             "--work-dir" => work_dir = PathBuf::from(value("--work-dir")?),
             "--quick" => quick = true,
+            "--scale-only" => scale_only = true,
+            "--rebuild-spools" => rebuild_spools = true,
+            "--spool-cache" => spool_cache = Some(PathBuf::from(value("--spool-cache")?)),
             "--memory-jobs" => {
                 let text = value("--memory-jobs")?;
                 memory_jobs = Some(text.parse().map_err(|_| {
@@ -148,11 +201,15 @@ fn parse_args(args: Vec<String>) -> Result<Option<Args>, BenchError> {
     };
     if let Some(jobs) = memory_jobs {
         plan.memory_jobs = jobs;
+        plan.scale.held = jobs;
     }
+    plan.scale_only = scale_only;
     Ok(Some(Args {
         daemon,
         out,
+        spool_cache: spool_cache.unwrap_or_else(|| work_dir.join("printspool-bench-cache")),
         work_dir,
+        rebuild_spools,
         plan,
     }))
 }
@@ -163,6 +220,8 @@ fn main() {
         ceiling_main(&args[1..])
     } else if args.first().map(String::as_str) == Some("load") {
         load_main(&args[1..])
+    } else if args.first().map(String::as_str) == Some("floor") {
+        floor::main(&args[1..])
     } else if args.first().map(String::as_str) == Some("transport") {
         transport::main(&args[1..])
     } else if args.first().map(String::as_str) == Some("transport-serve") {
@@ -274,9 +333,11 @@ fn preflight(args: &Args) -> Result<(), BenchError> {
             args.daemon.display()
         )));
     }
+    // A scale-only run starts no peer and draws no chart.
+    let needed = |path: &str| !args.plan.scale_only || path == "/usr/bin/systemd-socket-activate";
     let missing: Vec<String> = NEEDED
         .iter()
-        .filter(|(path, _)| !Path::new(path).exists())
+        .filter(|(path, _)| needed(path) && !Path::new(path).exists())
         .map(|(path, package)| format!("{path} (Debian package {package})"))
         .collect();
     if !missing.is_empty() {
@@ -299,7 +360,9 @@ impl Drop for WorkDir {
 
 fn run(args: Args) -> Result<(), BenchError> {
     preflight(&args)?;
-    chart::load_font()?;
+    if !args.plan.scale_only {
+        chart::load_font()?;
+    }
     let started = Instant::now();
     let work = WorkDir(
         args.work_dir
@@ -325,36 +388,112 @@ fn run(args: Args) -> Result<(), BenchError> {
         results.meta.spool_fs
     );
 
-    {
+    let floor_dir = work.0.join("floor");
+    if args.plan.scale_only {
+        let mut targets = vec![peers::printspoold(&daemon, &work.0.join("printspoold"))?];
+        throughput(
+            &runtime,
+            &mut targets,
+            &args.plan,
+            &[Scenario::PrintSmall],
+            &floor_dir,
+            &mut results,
+        )?;
+    } else {
         let mut targets = start_targets(&runtime, &daemon, &work.0, &mut results)?;
-        throughput(&runtime, &mut targets, &args.plan, &mut results)?;
+        throughput(
+            &runtime,
+            &mut targets,
+            &args.plan,
+            &Scenario::ALL,
+            &floor_dir,
+            &mut results,
+        )?;
     }
     // The throughput servers are stopped; their spools can go.
-    for sub in ["printspoold", "cupsd", "ippeveprinter", "ceiling"] {
+    for sub in ["printspoold", "cupsd", "ippeveprinter", "ceiling", "floor"] {
         let _ = std::fs::remove_dir_all(work.0.join(sub));
     }
 
-    eprintln!("cold start ({} trials each)", args.plan.cold_trials);
-    results.cold = coldstart::measure(&runtime, &daemon, &work.0, args.plan.cold_trials)?;
-
-    eprintln!("resident memory ({} jobs)", args.plan.memory_jobs);
-    let target = peers::printspoold(&daemon, &work.0.join("mem-printspoold"))?;
-    results
-        .memory
-        .push(memory::measure(&runtime, &target, args.plan.memory_jobs)?);
-    drop(target);
-    let target = peers::cupsd(&work.0.join("mem-cupsd"))?;
-    results
-        .memory
-        .push(memory::measure(&runtime, &target, args.plan.memory_jobs)?);
-    drop(target);
-    let target = peers::ippeveprinter(&work.0.join("mem-ippeveprinter"))?;
-    results.memory.push(memory::measure(&runtime, &target, 0)?);
-    drop(target);
+    if !args.plan.scale_only {
+        classic_cold_and_memory(&runtime, &daemon, &work.0, &args.plan, &mut results)?;
+    }
+    scale_run(&runtime, &daemon, &work.0, &args, &mut results)?;
 
     add_notes(&mut results);
     results.meta.total_secs = started.elapsed().as_secs_f64();
     write_outputs(&results, &args.out)
+}
+
+/// Cold start on an empty spool and resident memory, against cupsd.
+fn classic_cold_and_memory(
+    runtime: &Runtime,
+    daemon: &Path,
+    work: &Path,
+    plan: &BenchPlan,
+    results: &mut Results,
+) -> Result<(), BenchError> {
+    eprintln!("cold start ({} trials each)", plan.cold_trials);
+    results.cold = coldstart::measure(runtime, daemon, work, plan.cold_trials)?;
+
+    eprintln!("resident memory ({} jobs)", plan.memory_jobs);
+    let target = peers::printspoold(daemon, &work.join("mem-printspoold"))?;
+    results
+        .memory
+        .push(memory::measure(runtime, &target, plan.memory_jobs)?);
+    drop(target);
+    let target = peers::cupsd(&work.join("mem-cupsd"))?;
+    results
+        .memory
+        .push(memory::measure(runtime, &target, plan.memory_jobs)?);
+    drop(target);
+    let target = peers::ippeveprinter(&work.join("mem-ippeveprinter"))?;
+    results.memory.push(memory::measure(runtime, &target, 0)?);
+    drop(target);
+    Ok(())
+}
+
+/// The scale measurements of issue 14 (`scale.rs`), on spools built or
+/// taken from the cache (`spools.rs`).
+fn scale_run(
+    runtime: &Runtime,
+    daemon: &Path,
+    work: &Path,
+    args: &Args,
+    results: &mut Results,
+) -> Result<(), BenchError> {
+    let plan = &args.plan.scale;
+    eprintln!(
+        "scale: spools with history (cache {})",
+        args.spool_cache.display()
+    );
+    let cache = SpoolCache::new(&args.spool_cache, daemon, work, args.rebuild_spools)?;
+    results.spool_builds = cache.ensure(runtime, &plan.spools())?;
+    let _ = std::fs::remove_dir_all(work.join("spool-build"));
+
+    eprintln!(
+        "scale: start-up against history ({} cached and {} uncached starts each)",
+        plan.cached_starts, plan.uncached_starts
+    );
+    let (startup, uncached_note) = scale::startup(runtime, daemon, work, &cache, plan)?;
+    results.startup = startup;
+    results.uncached_note = uncached_note;
+
+    eprintln!("scale: requests with {} held jobs against none", plan.held);
+    results.queued = scale::queued_requests(runtime, daemon, work, &cache, plan)?;
+    for held in [0, 10, plan.held] {
+        let _ = std::fs::remove_dir_all(work.join(format!("queued-{held}")));
+    }
+
+    eprintln!("scale: memory per queued job and after drains");
+    results.drains = scale::drains(runtime, daemon, work, plan.held)?;
+
+    eprintln!(
+        "scale: printing against acceptance ({} jobs, {} rounds each)",
+        plan.e2e_jobs, plan.e2e_rounds
+    );
+    results.end_to_end = Some(scale::end_to_end(runtime, daemon, work, plan)?);
+    Ok(())
 }
 
 fn meta(args: &Args, daemon: &Path, work: &Path) -> RunMeta {
@@ -367,6 +506,7 @@ fn meta(args: &Args, daemon: &Path, work: &Path) -> RunMeta {
         print_round_secs: args.plan.print_round.as_secs_f64(),
         cold_trials: args.plan.cold_trials,
         memory_jobs: args.plan.memory_jobs,
+        scale_only: args.plan.scale_only,
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .map(|s| s.trim().to_string())
@@ -443,13 +583,17 @@ fn start_targets(
 
 /// Every scenario at every connection count, alternating targets. A
 /// target that dies is started again and the death is noted.
+/// For Print-Job, the physical floor's designs (`floor.rs`) join every
+/// round as further entries of the rotation, run in `floor_dir`.
 fn throughput(
     runtime: &Runtime,
     targets: &mut [BenchTarget],
     plan: &BenchPlan,
+    scenarios: &[Scenario],
+    floor_dir: &Path,
     results: &mut Results,
 ) -> Result<(), BenchError> {
-    for scenario in Scenario::ALL {
+    for &scenario in scenarios {
         let round = if scenario.is_print() {
             plan.print_round
         } else {
@@ -483,9 +627,32 @@ fn throughput(
                 ));
                 note_crash(target, &mut points[i], results)?;
             }
+            let mut floors: Vec<FloorPoint> = if scenario.is_print() {
+                FloorDesign::for_connections(connections)
+                    .into_iter()
+                    .map(|design| FloorPoint {
+                        scenario,
+                        connections,
+                        design,
+                        rounds: Vec::new(),
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let entries = targets.len() + floors.len();
             for round_number in 0..plan.rounds {
-                for offset in 0..targets.len() {
-                    let i = (round_number + offset) % targets.len();
+                for offset in 0..entries {
+                    let i = (round_number + offset) % entries;
+                    if let Some(floor) = floors.get_mut(i.wrapping_sub(targets.len())) {
+                        floor.rounds.push(floor::measure(
+                            floor_dir,
+                            floor.design,
+                            scenario.document_len(),
+                            plan.round,
+                        )?);
+                        continue;
+                    }
                     let outcome = runtime.block_on(load::run(
                         targets[i].addr,
                         Arc::clone(&requests[i]),
@@ -508,6 +675,13 @@ fn throughput(
             let line: Vec<String> = points
                 .iter()
                 .map(|p| format!("{} {}", p.kind, report::thousands(p.median())))
+                .chain(floors.iter().map(|f| {
+                    format!(
+                        "floor ({}) {}",
+                        f.design.label(),
+                        report::thousands(f.median())
+                    )
+                }))
                 .collect();
             eprintln!(
                 "  {} x{connections}: {} ({})",
@@ -516,6 +690,7 @@ fn throughput(
                 scenario.unit()
             );
             results.throughput.extend(points);
+            results.floor.extend(floors);
         }
     }
     Ok(())
@@ -602,11 +777,22 @@ fn add_notes(results: &mut Results) {
 fn write_outputs(results: &Results, out: &Path) -> Result<(), BenchError> {
     std::fs::create_dir_all(out).context(|| format!("creating {}", out.display()))?;
     let markdown = report::markdown(results);
-    let md_path = out.join("latest.md");
+    // A scale-only run has no peers to chart and must not pass for a full
+    // run: it writes its own file.
+    let name = if results.meta.scale_only {
+        "scale-latest.md"
+    } else {
+        "latest.md"
+    };
+    let md_path = out.join(name);
     std::fs::write(&md_path, &markdown).context(|| format!("writing {}", md_path.display()))?;
+    println!("{markdown}");
+    if results.meta.scale_only {
+        eprintln!("wrote {}", md_path.display());
+        return Ok(());
+    }
     let png_path = out.join("latest.png");
     chart::draw(results, &png_path)?;
-    println!("{markdown}");
     eprintln!("wrote {} and {}", md_path.display(), png_path.display());
     Ok(())
 }

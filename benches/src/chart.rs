@@ -187,7 +187,11 @@ fn panels(results: &Results) -> Vec<Panel<'static>> {
     let after = results
         .memory
         .iter()
-        .filter_map(|m| m.after.map(|rss| (m.kind, rss.total as f64 / 1024.0)))
+        .filter_map(|m| {
+            m.after_late
+                .or(m.after)
+                .map(|rss| (m.kind, rss.total as f64 / 1024.0))
+        })
         .collect();
     panels.push(Panel {
         title: "Resident memory (VmRSS)".into(),

@@ -19,7 +19,7 @@ use crate::peers::{self, PeerKind, QUEUE};
 use crate::procs::{Proc, free_port};
 use crate::results::ColdStart;
 
-const ANSWER_LIMIT: Duration = Duration::from_secs(20);
+const ANSWER_LIMIT: Duration = Duration::from_secs(120);
 const LISTEN_LIMIT: Duration = Duration::from_secs(10);
 
 /// Where each daemon keeps its state between trials: an empty spool and
@@ -102,7 +102,24 @@ fn trial(runtime: &Runtime, setup: &Setup, kind: PeerKind) -> Result<f64, BenchE
         }
     };
     let name = format!("{kind} (socket-activated)");
-    let mut proc = Proc::spawn(&name, command, &log)?;
+    let (ms, _, mut proc) = first_answer(runtime, command, &name, &log, port)?;
+    proc.stop();
+    Ok(ms)
+}
+
+/// Starts `command` (a `systemd-socket-activate` line holding 127.0.0.1:
+/// `port`), waits until it listens, then connects and times the first full
+/// Get-Printer-Attributes answer. Returns the milliseconds, the answer's
+/// IPP body and the still running process (to measure, then stop).
+pub fn first_answer(
+    runtime: &Runtime,
+    command: Command,
+    name: &str,
+    log: &Path,
+    port: u16,
+) -> Result<(f64, Vec<u8>, Proc), BenchError> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut proc = Proc::spawn(name, command, log)?;
     proc.wait_listening(port, LISTEN_LIMIT)?;
 
     let uri = format!("ipp://{addr}/printers/{QUEUE}");
@@ -116,20 +133,20 @@ fn trial(runtime: &Runtime, setup: &Setup, kind: PeerKind) -> Result<f64, BenchE
     let answer = runtime.block_on(async {
         let mut conn = Conn::connect(addr).await?;
         let reply = conn.exchange_within(&request, ANSWER_LIMIT).await?;
-        Ok::<_, std::io::Error>((reply.http_status, ipp::status(conn.body())))
+        Ok::<_, std::io::Error>((reply.http_status, conn.body().to_vec()))
     });
     let elapsed = started.elapsed();
-    let result = match answer {
-        Ok((200, Some(status))) if ipp::is_success(status) => Ok(elapsed.as_secs_f64() * 1000.0),
-        Ok((http, status)) => Err(BenchError::Setup(format!(
+    match answer {
+        Ok((200, body)) if ipp::status(&body).is_some_and(ipp::is_success) => {
+            Ok((elapsed.as_secs_f64() * 1000.0, body, proc))
+        }
+        Ok((http, body)) => Err(BenchError::Setup(format!(
             "{name}: first answer was HTTP {http}, IPP {:?}",
-            status.map(ipp::status_name)
+            ipp::status(&body).map(ipp::status_name)
         ))),
         Err(e) => Err(BenchError::Setup(format!(
             "{name}: no first answer ({e}); its log ends:\n{}",
             proc.log_tail()
         ))),
-    };
-    proc.stop();
-    result
+    }
 }

@@ -10,6 +10,9 @@ use ipp_proto::{Message, Value, encode_message};
 /// Operation ids used here (RFC 8011, section 5.4.15).
 pub const PRINT_JOB: u16 = 0x0002;
 pub const GET_PRINTER_ATTRIBUTES: u16 = 0x000B;
+pub const CANCEL_JOB: u16 = 0x0008;
+pub const GET_JOBS: u16 = 0x000A;
+pub const RELEASE_JOB: u16 = 0x000D;
 
 const END_OF_ATTRIBUTES: u8 = 0x03;
 const TAG_INTEGER: u8 = 0x21;
@@ -50,6 +53,37 @@ pub fn print_job(printer_uri: &str, document_format: &str) -> Vec<u8> {
             "document-format",
             Value::MimeMediaType(document_format.into()),
         )
+        .encode()
+}
+
+/// A Print-Job whose job is held (`job-hold-until=indefinite`): accepted
+/// and made durable, never printed until released.
+pub fn print_job_held(printer_uri: &str, document_format: &str) -> Vec<u8> {
+    request(PRINT_JOB, printer_uri)
+        .attr("job-name", Value::Name("bench".into()))
+        .attr(
+            "document-format",
+            Value::MimeMediaType(document_format.into()),
+        )
+        .group(ipp_proto::DelimiterTag::Job)
+        .attr("job-hold-until", Value::Keyword("indefinite".into()))
+        .encode()
+}
+
+/// Get-Jobs of the printer's not-completed jobs, at most `limit`.
+pub fn get_jobs(printer_uri: &str, limit: i32) -> Vec<u8> {
+    request(GET_JOBS, printer_uri)
+        .attr("limit", Value::Integer(limit))
+        .encode()
+}
+
+/// An operation on one job (Cancel-Job, Release-Job): the printer's URI
+/// and the `job-id`.
+pub fn job_operation(operation: u16, printer_uri: &str, job_id: i32) -> Vec<u8> {
+    RequestBuilder::new(operation, REQUEST_ID)
+        .operation_group(printer_uri)
+        .attr("job-id", Value::Integer(job_id))
+        .attr("requesting-user-name", Value::Name("bench".into()))
         .encode()
 }
 

@@ -1,6 +1,8 @@
 //! Resident memory: `VmRSS` of a freshly started server once it has
 //! answered one request and sat idle, then again after a long run of
-//! 1 KiB Print-Jobs has been accepted and every job printed.
+//! 1 KiB Print-Jobs has been accepted and every job printed: one second
+//! after the queue emptied, and again [`LATE_READING`] after it (past the
+//! daemon's trim, 12 s after a queue empties).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +14,7 @@ use crate::http::{self, Conn};
 use crate::ipp;
 use crate::load::{self, Stop};
 use crate::peers::BenchTarget;
-use crate::results::{Memory, Scenario};
+use crate::results::{LATE_READING, Memory, Scenario};
 
 /// Idle time before each reading, so start-up and the last request's
 /// transient buffers are behind us.
@@ -44,6 +46,7 @@ pub fn measure(runtime: &Runtime, target: &BenchTarget, jobs: u64) -> Result<Mem
             jobs: 0,
             jobs_per_sec: 0.0,
             drained: true,
+            after_late: None,
         });
     }
     let request = Arc::new(Scenario::PrintSmall.request(target));
@@ -62,8 +65,11 @@ pub fn measure(runtime: &Runtime, target: &BenchTarget, jobs: u64) -> Result<Mem
         outcome.errors
     );
     let drained = wait_drained(runtime, target, &state_request)?;
+    let emptied = Instant::now();
     std::thread::sleep(SETTLE);
     let after = target.proc.rss()?;
+    std::thread::sleep(LATE_READING.saturating_sub(emptied.elapsed()));
+    let after_late = target.proc.rss()?;
     Ok(Memory {
         kind: target.kind,
         idle,
@@ -71,6 +77,7 @@ pub fn measure(runtime: &Runtime, target: &BenchTarget, jobs: u64) -> Result<Mem
         jobs: outcome.ok,
         jobs_per_sec: outcome.rate(),
         drained,
+        after_late: Some(after_late),
     })
 }
 
