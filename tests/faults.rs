@@ -15,7 +15,7 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::spool::{SpooledJob, spooled_jobs};
 use common::*;
 
 /// Held by the tests whose load or timing must not overlap.
@@ -131,13 +132,16 @@ fn file_hash(path: &Path) -> Option<String> {
     fs::read(path).ok().map(|bytes| sha256_hex(&bytes))
 }
 
-/// Job `id`'s record as the daemon wrote it: the envelope line, then the
-/// job's JSON. Returns the job's `state` field (`"completed"`...).
-fn recorded_state(spool: &Path, id: i32) -> Option<String> {
-    let bytes = fs::read(spool.join(format!("jobs/{id}.job"))).ok()?;
-    let newline = bytes.iter().position(|&b| b == b'\n')?;
-    let job: serde_json::Value = serde_json::from_slice(&bytes[newline + 1..]).ok()?;
-    job.get("state")?.as_str().map(str::to_string)
+/// Job `id`'s `job-state` as the daemon answers it; `None` when it does
+/// not know the job (or does not answer).
+fn ipp_state(daemon: &Daemon, id: i32) -> Option<i32> {
+    let uri = daemon.uri("/");
+    let request = get_job_attributes(&uri, id);
+    let response = post_with_timeout(daemon.addr, "/", &request, REQUEST_TIMEOUT).ok()?;
+    let ipp = IppResponse::parse(&response.body).ok()?;
+    (ipp.status == status::OK)
+        .then(|| ipp.integer("job-state"))
+        .flatten()
 }
 
 fn tail(text: &str, lines: usize) -> String {
@@ -163,8 +167,8 @@ const SOAK_THINK_MS: (u64, u64) = (300, 3_000);
 const SOAK_HELD_PERCENT: u64 = 35;
 /// How long the last daemon gets to print what is left.
 const SOAK_DRAIN_TIMEOUT: Duration = Duration::from_secs(90);
-/// Acknowledged jobs whose state is also asked over IPP (the rest are
-/// checked on disk, which is much faster).
+/// Acknowledged jobs whose state is also asked over IPP, and compared with
+/// what `check-spool` finds on disk once the daemon is stopped.
 const SOAK_IPP_SAMPLE: usize = 300;
 
 /// What became of a Cancel-Job a client sent.
@@ -314,16 +318,29 @@ fn printed_by_id(dir: &Path) -> HashMap<i32, String> {
         .collect()
 }
 
-/// sha256 of every document in the spool, by job id.
-fn spooled_by_id(spool: &Path) -> HashMap<i32, String> {
-    files_in(&spool.join("jobs"))
-        .into_iter()
-        .filter_map(|file| {
-            let name = file.file_name()?.to_str()?.to_string();
-            let id = name.strip_suffix(".doc")?.parse().ok()?;
-            Some((id, file_hash(&file)?))
-        })
-        .collect()
+/// Whether acknowledged job `id` (not held) reached its end while the
+/// last daemon runs: printed and completed, or canceled. The daemon is
+/// asked only about jobs that can be there (printed ones, and ones a
+/// client tried to cancel), so a poll costs little IPP.
+fn soak_settled(daemon: &Daemon, id: i32, cancel: Cancel, printed: &HashSet<i32>) -> bool {
+    if printed.contains(&id) {
+        return ipp_state(daemon, id) == Some(job_state::COMPLETED);
+    }
+    cancel != Cancel::NotAsked && ipp_state(daemon, id) == Some(job_state::CANCELED)
+}
+
+/// How many of `ids` the stopped spool records in each state: what a
+/// soak that did not drain left behind.
+fn states_of(ids: &[i32], on_disk: &BTreeMap<i32, SpooledJob>) -> BTreeMap<String, usize> {
+    let mut states = BTreeMap::new();
+    for id in ids {
+        let state = match on_disk.get(id) {
+            Some(job) => job.state.clone().unwrap_or_else(|| "undecodable".into()),
+            None => "missing".into(),
+        };
+        *states.entry(state).or_insert(0) += 1;
+    }
+    states
 }
 
 #[test]
@@ -391,16 +408,35 @@ fn soak_64_clients_submit_and_cancel_while_the_daemon_is_killed() {
         .collect();
     let drained = wait_until(SOAK_DRAIN_TIMEOUT, || {
         let printed = printed_ids(&printed_dir);
-        unsettled.retain(|&id| match recorded_state(&spool, id).as_deref() {
-            Some("canceled") => false,
-            Some("completed") => !printed.contains(&id),
-            _ => true,
-        });
+        unsettled.retain(|&id| !soak_settled(&daemon, id, ledger.acked[&id].cancel, &printed));
         unsettled.is_empty()
     });
     let drain_took = started.elapsed() - killing_took;
     let printed = printed_by_id(&printed_dir);
-    let spooled = spooled_by_id(&spool);
+
+    // What the daemon answers for a sample, finished jobs that left its
+    // memory included (answered from the spool): compared below with what
+    // is on disk. Every job not held has settled by now (or the soak fails
+    // anyway), so the answers cannot change before the daemon stops.
+    let mut sample: Vec<i32> = ledger.acked.keys().copied().collect();
+    sample.sort_unstable();
+    let step = (sample.len() / SOAK_IPP_SAMPLE).max(1);
+    let over_ipp: Vec<(i32, Option<i32>)> = sample
+        .iter()
+        .step_by(step)
+        .map(|&id| (id, ipp_state(&daemon, id)))
+        .collect();
+
+    // Then the spool as the next start would recover it: killed, as every
+    // daemon of the soak was, and read through check-spool.
+    let log_tail = tail(&daemon.log_text(), 60);
+    let mut daemon = daemon;
+    daemon.kill();
+    let on_disk = spooled_jobs(&spool);
+    let spooled: HashMap<i32, String> = on_disk
+        .values()
+        .filter_map(|job| Some((job.id, job.document_sha256.clone()?)))
+        .collect();
 
     let mut problems = Vec::new();
     for id in &ledger.lost {
@@ -412,17 +448,17 @@ fn soak_64_clients_submit_and_cancel_while_the_daemon_is_killed() {
     let mut canceled = 0;
     let mut held = 0;
     for (&id, job) in &ledger.acked {
-        let state = recorded_state(&spool, id);
-        let Some(state) = state else {
+        let Some(record) = on_disk.get(&id) else {
             problems.push(format!("job {id}: acknowledged, but no record on disk"));
             continue;
         };
-        if spooled.get(&id) != Some(&job.hash) {
+        if !record.holds_document(&job.hash) {
             problems.push(format!(
-                "job {id}: spooled document missing or not the one sent"
+                "job {id}: spooled document missing, damaged or not the one sent: {record:?}"
             ));
             continue;
         }
+        let state = record.state.clone().unwrap_or_default();
         let printed_ok = printed.get(&id) == Some(&job.hash);
         let fine = match (state.as_str(), job.cancel, job.held) {
             ("canceled", Cancel::Acked | Cancel::Unknown, _) => {
@@ -434,7 +470,7 @@ fn soak_64_clients_submit_and_cancel_while_the_daemon_is_killed() {
                 Cancel::Acked | Cancel::Unknown | Cancel::NotAsked | Cancel::Refused,
                 false,
             ) => printed_ok,
-            ("held", Cancel::NotAsked | Cancel::Unknown, true) => {
+            ("pending-held", Cancel::NotAsked | Cancel::Unknown, true) => {
                 held += 1;
                 true
             }
@@ -477,28 +513,23 @@ fn soak_64_clients_submit_and_cancel_while_the_daemon_is_killed() {
         problems.push(format!("recovery quarantined {quarantined:?}"));
     }
 
-    // The daemon agrees with the disk, including for finished jobs that
-    // left its memory (answered from their records).
-    let mut sample: Vec<i32> = ledger.acked.keys().copied().collect();
-    sample.sort_unstable();
-    let step = (sample.len() / SOAK_IPP_SAMPLE).max(1);
-    for &id in sample.iter().step_by(step) {
-        let over_ipp = state_of(&daemon, id);
-        let on_disk = recorded_state(&spool, id).unwrap_or_default();
-        let expected = match on_disk.as_str() {
-            "pending" => job_state::PENDING,
-            "held" => job_state::HELD,
-            "processing" => job_state::PROCESSING,
-            "canceled" => job_state::CANCELED,
-            "aborted" => job_state::ABORTED,
-            "completed" => job_state::COMPLETED,
-            _ => -1,
-        };
-        if over_ipp != expected {
+    // The daemon agreed with the disk, including for finished jobs that
+    // left its memory (answered from the spool).
+    for (id, answered) in over_ipp {
+        let recorded = on_disk.get(&id);
+        if answered.is_none() || answered != recorded.and_then(SpooledJob::ipp_state) {
             problems.push(format!(
-                "job {id}: IPP says {over_ipp}, its record says {on_disk}"
+                "job {id}: IPP said {answered:?}, its record says {:?}",
+                recorded.map(|job| &job.state)
             ));
         }
+    }
+    if !drained {
+        problems.push(format!(
+            "{} acknowledged jobs never settled; their records: {:?}",
+            unsettled.len(),
+            states_of(&unsettled, &on_disk)
+        ));
     }
 
     let unacked_jobs = spooled
@@ -525,7 +556,7 @@ fn soak_64_clients_submit_and_cancel_while_the_daemon_is_killed() {
             .cloned()
             .collect::<Vec<_>>()
             .join("\n"),
-        tail(&daemon.log_text(), 60)
+        log_tail
     );
     assert!(
         rounds >= 20,
@@ -536,7 +567,6 @@ fn soak_64_clients_submit_and_cancel_while_the_daemon_is_killed() {
         "only {} jobs acknowledged: the soak proves little",
         ledger.acked.len()
     );
-    drop(daemon);
 }
 
 // ---------------------------------------------------------------------------
@@ -733,7 +763,19 @@ fn idle_count() -> usize {
 }
 
 // ---------------------------------------------------------------------------
-// 3. A spool on a tiny tmpfs that fills up.
+// 3. A spool on a small tmpfs that fills up.
+
+/// The tmpfs the full-spool test mounts: room for a fresh spool (the
+/// journal's active segment and its prepared spare, 8 MiB each, written
+/// out when prepared), a few documents, and once space is freed again one
+/// more segment (the filled ones still hold live jobs); the test fills
+/// what is left.
+const SMALL_SPOOL_FS: &str = "40m";
+/// The largest document kept inline in the journal (the spool's
+/// `INLINE_MAX`): the one that fills the journal's segments fastest.
+const INLINE_DOCUMENT_BYTES: usize = 64 * 1024;
+/// Inline Print-Jobs that must fill two 8 MiB segments, with room to spare.
+const INLINE_JOBS_TO_FILL: usize = 2 * (8 << 20) / INLINE_DOCUMENT_BYTES + 64;
 
 /// Fills the file system holding `path` with one file, 4 KiB at a time,
 /// until ENOSPC. Returns the file's length.
@@ -750,70 +792,109 @@ fn fill(path: &Path) -> u64 {
     }
 }
 
+/// Print-Job on a full spool: answered with a whole IPP response saying
+/// the server cannot take it now, never "successful-ok". Returns the
+/// status.
+fn assert_refused(response: &HttpResponse, what: &str) -> u16 {
+    assert_eq!(response.status, 200, "HTTP status of a refused {what}");
+    let ipp = response.ipp_status();
+    assert!(
+        matches!(ipp, Some(status::TEMPORARY_ERROR | status::INTERNAL_ERROR)),
+        "{what} on a full spool answered {ipp:x?}"
+    );
+    ipp.unwrap_or_default()
+}
+
+/// A full disk, in layout 2's terms. Large documents need new files
+/// (`tmp/`, `docs/`): refused as soon as the disk is full. Small ones go
+/// into the journal's preallocated segments: taken (and acknowledged, and
+/// kept) until the journal needs a segment the disk has no room for; then
+/// refused too. The journal keeps a reserve in its last segment for state
+/// changes, so releasing, cancelling and completing jobs still work on
+/// the full disk. Once space is freed, everything is taken and prints
+/// intact, and `check-spool` finds exactly the jobs acknowledged.
 #[test]
 fn a_full_spool_refuses_jobs_cleanly_and_recovers_when_space_is_freed() {
     if !require_root("a_full_spool_refuses_jobs_cleanly_and_recovers_when_space_is_freed") {
         return;
     }
     let dir = ScratchDir::new("enospc");
-    let mount = Mount::tmpfs(&dir.path().join("small"), "2m");
+    let mount = Mount::tmpfs(&dir.path().join("small"), SMALL_SPOOL_FS);
     let spool = mount.path().join("spool");
-    let daemon = Daemon::start(&spool, &dir.path().join("daemon.log"));
+    // Printing goes outside the full file system, so that completing a job
+    // needs the spool only; and the job caps (tests/limits.rs) are lifted
+    // for the inline jobs that fill the journal.
+    let printed_dir = dir.path().join("printed");
+    let config = format!(
+        "[server.limits]\nmax_active_jobs = 10000\nmax_active_jobs_per_user = 10000\n\
+         max_active_jobs_per_address = 10000\n\
+         [[printer]]\nname = \"default\"\ndevice_uri = \"file://{}\"\n",
+        printed_dir.display()
+    );
+    let mut daemon = Daemon::start_with_config(&spool, &dir.path().join("daemon.log"), &config);
     let mut rng = Rng::new(7);
+    // Every job acknowledged, with its document: all must be on disk at
+    // the end.
+    let mut acknowledged: BTreeMap<i32, Vec<u8>> = BTreeMap::new();
 
-    // Already spooled before the disk fills: three held jobs and one that
-    // printed (the built-in queue prints into the spool's own directory).
-    let held: Vec<(i32, Vec<u8>)> = (0..3)
+    // Already spooled before the disk fills: three held jobs (documents
+    // in files of their own) and one that printed.
+    let held: Vec<i32> = (0..3)
         .map(|_| {
             let document = rng.bytes(100 * 1024);
-            (submit_to(&daemon, "default", &document, true), document)
+            let id = submit_to(&daemon, "default", &document, true);
+            acknowledged.insert(id, document);
+            id
         })
         .collect();
     let printed_doc = rng.bytes(50 * 1024);
     let printed_id = submit_to(&daemon, "default", &printed_doc, false);
+    acknowledged.insert(printed_id, printed_doc.clone());
     wait_for_state(&daemon, printed_id, job_state::COMPLETED);
 
     let filler = mount.path().join("filler");
     let filled = fill(&filler);
 
-    // A document that does not fit, and one that would: both refused with
-    // a server error in a whole IPP answer, never "successful-ok".
-    let mut refusals = Vec::new();
-    for size in [100 * 1024, 1024] {
-        let response = print_to(&daemon, "default", &rng.bytes(size), false);
-        assert_eq!(response.status, 200, "HTTP status of a refused Print-Job");
-        let ipp = response.ipp_status();
-        assert!(
-            matches!(ipp, Some(status::TEMPORARY_ERROR | status::INTERNAL_ERROR)),
-            "Print-Job of {size} bytes on a full spool answered {ipp:x?}"
-        );
-        refusals.push(ipp.unwrap_or_default());
+    // A document that needs a file of its own: refused at once.
+    let large = print_to(&daemon, "default", &rng.bytes(100 * 1024), false);
+    let mut refusals = vec![assert_refused(&large, "Print-Job of 100 KiB")];
+
+    // Small documents fill the journal's segments, then are refused.
+    let mut inline_taken = Vec::new();
+    for _ in 0..INLINE_JOBS_TO_FILL {
+        let document = rng.bytes(INLINE_DOCUMENT_BYTES);
+        let response = print_to(&daemon, "default", &document, true);
+        if response.ipp_status() == Some(status::OK) {
+            let id = response.ipp().integer("job-id").expect("job-id");
+            acknowledged.insert(id, document);
+            inline_taken.push(id);
+        } else {
+            refusals.push(assert_refused(&response, "inline Print-Job"));
+            break;
+        }
     }
-    // One free page: the document fits in tmp/ but its record does not, so
-    // the commit itself hits ENOSPC.
+    assert_eq!(
+        refusals.len(),
+        2,
+        "{} inline jobs of {INLINE_DOCUMENT_BYTES} bytes were all taken on a full disk",
+        inline_taken.len()
+    );
+    let small = print_to(&daemon, "default", &rng.bytes(1024), false);
+    refusals.push(assert_refused(&small, "Print-Job of 1 KiB"));
+
+    // Room for a large document but not for its record: the document is
+    // received and moved into place, the journal refuses the entry, and
+    // nothing of the job may remain.
+    let room = 100 * 1024 + 64 * 1024;
     let page_aligned = filled / 4096 * 4096;
     fs::File::options()
         .write(true)
         .open(&filler)
         .unwrap()
-        .set_len(page_aligned - 4096)
+        .set_len(page_aligned - room)
         .unwrap();
-    let response = print_to(&daemon, "default", &rng.bytes(1024), false);
-    let last_page = response.ipp_status();
-    if last_page == Some(status::OK) {
-        // The record fitted after all (tmpfs rounding): then it is a job
-        // like any other, which must not be corrupt either.
-        let id = response.ipp().integer("job-id").unwrap();
-        eprintln!("tmpfs: with one free page a 1 KiB job still fitted (job {id})");
-    } else {
-        assert!(
-            matches!(
-                last_page,
-                Some(status::TEMPORARY_ERROR | status::INTERNAL_ERROR)
-            ),
-            "Print-Job with one free page answered {last_page:x?}"
-        );
-    }
+    let no_record = print_to(&daemon, "default", &rng.bytes(100 * 1024), false);
+    refusals.push(assert_refused(&no_record, "Print-Job whose record does not fit"));
 
     let log = daemon.log_text();
     let named = log
@@ -826,16 +907,20 @@ fn a_full_spool_refuses_jobs_cleanly_and_recovers_when_space_is_freed() {
     );
     assert_serving(&daemon, "the spool filled up");
 
-    // Nothing already spooled was damaged, and nothing half-written stays.
-    for (id, document) in &held {
-        assert_eq!(state_of(&daemon, *id), job_state::HELD);
-        let on_disk = fs::read(spool.join(format!("jobs/{id}.doc"))).unwrap();
-        assert!(on_disk == *document, "held job {id}'s document changed");
+    // The journal's reserve: state changes are still recorded on the full
+    // disk. A held job is canceled; another is released and prints (its
+    // "processing" and its completion are recorded).
+    for &id in &held {
+        assert_eq!(state_of(&daemon, id), job_state::HELD);
     }
-    assert_eq!(
-        file_hash(&printed_file(&daemon.printed_dir(), printed_id).unwrap()),
-        Some(sha256_hex(&printed_doc))
-    );
+    let canceled = inline_taken[0];
+    assert_eq!(job_operation(&daemon, cancel_job, canceled), status::OK);
+    assert_eq!(state_of(&daemon, canceled), job_state::CANCELED);
+    let released = inline_taken[1];
+    assert_eq!(job_operation(&daemon, release_job, released), status::OK);
+    wait_for_state(&daemon, released, job_state::COMPLETED);
+    let printed = printed_file(&printed_dir, released).expect("printed file");
+    assert_eq!(file_hash(&printed), Some(sha256_hex(&acknowledged[&released])));
     let tidy = wait_until(SETTLE_TIMEOUT, || files_in(&spool.join("tmp")).is_empty());
     assert!(
         tidy,
@@ -847,13 +932,26 @@ fn a_full_spool_refuses_jobs_cleanly_and_recovers_when_space_is_freed() {
     fs::remove_file(&filler).unwrap();
     let after = rng.bytes(100 * 1024);
     let after_id = submit_to(&daemon, "default", &after, false);
-    for (id, _) in &held {
-        assert_eq!(job_operation(&daemon, release_job, *id), status::OK);
+    acknowledged.insert(after_id, after);
+    let small_after = rng.bytes(1024);
+    let small_after_id = submit_to(&daemon, "default", &small_after, false);
+    acknowledged.insert(small_after_id, small_after);
+    let to_print: Vec<i32> = held
+        .iter()
+        .chain(&inline_taken[2..])
+        .copied()
+        .collect();
+    for &id in &to_print {
+        assert_eq!(job_operation(&daemon, release_job, id), status::OK);
     }
-    for (id, document) in held.iter().chain([(after_id, after.clone())].iter()) {
-        wait_for_state(&daemon, *id, job_state::COMPLETED);
-        let printed = printed_file(&daemon.printed_dir(), *id).expect("printed file");
-        assert_eq!(file_hash(&printed), Some(sha256_hex(document)), "job {id}");
+    for &id in to_print.iter().chain(&[after_id, small_after_id, printed_id]) {
+        wait_for_state(&daemon, id, job_state::COMPLETED);
+        let printed = printed_file(&printed_dir, id).expect("printed file");
+        assert_eq!(
+            file_hash(&printed),
+            Some(sha256_hex(&acknowledged[&id])),
+            "job {id}"
+        );
     }
     let log = daemon.log_text();
     assert!(
@@ -861,13 +959,35 @@ fn a_full_spool_refuses_jobs_cleanly_and_recovers_when_space_is_freed() {
         "no recovery line; log:\n{}",
         indent(&log)
     );
+
+    // On disk, as the next start would recover it: exactly the jobs
+    // acknowledged (none of the refused ones), each with its document.
+    daemon.kill();
+    let on_disk = spooled_jobs(&spool);
+    let ids: Vec<i32> = on_disk.keys().copied().collect();
+    let expected: Vec<i32> = acknowledged.keys().copied().collect();
+    assert_eq!(ids, expected, "jobs in the spool vs acknowledged");
+    for (id, document) in &acknowledged {
+        let record = &on_disk[id];
+        assert!(
+            record.holds_document(&sha256_hex(document)),
+            "job {id}: {record:?}"
+        );
+        let wanted = if *id == canceled {
+            job_state::CANCELED
+        } else {
+            job_state::COMPLETED
+        };
+        assert_eq!(record.ipp_state(), Some(wanted), "job {id}: {record:?}");
+    }
     eprintln!(
-        "tmpfs (2 MiB): filled with {filled} bytes; refused with {:x?}, with one free page \
-         {last_page:x?}; {} held jobs intact; served again after freeing space",
-        refusals,
-        held.len()
+        "tmpfs ({SMALL_SPOOL_FS}): filled with {filled} bytes; {} inline jobs of \
+         {INLINE_DOCUMENT_BYTES} bytes taken into the journal before refusals; refused with \
+         {refusals:x?}; cancel, release and completion recorded on the full disk; {} jobs on \
+         disk intact after space came back",
+        inline_taken.len(),
+        acknowledged.len()
     );
-    drop(daemon);
     drop(mount);
 }
 
@@ -1060,12 +1180,22 @@ fn a_read_only_spool_refuses_jobs_and_keeps_queued_ones_waiting_with_a_reason() 
     drop(printer);
 }
 
+/// A document this large is kept in a file of its own (`docs/<id>.doc`,
+/// past the spool's 64 KiB inline limit), which someone can remove;
+/// smaller ones live inside the journal.
+const OWN_FILE_DOCUMENT_BYTES: usize = 100 * 1024;
+
 #[test]
 fn a_document_removed_behind_the_daemons_back_aborts_its_job_with_a_reason() {
     let server = TestServer::start("removed");
     let daemon = &server.daemon;
-    let id = submit_to(daemon, "default", b"soon gone\n", true);
-    let document = daemon.spool.join(format!("jobs/{id}.doc"));
+    let id = submit_to(daemon, "default", &vec![b's'; OWN_FILE_DOCUMENT_BYTES], true);
+    let document = daemon.spool.join(format!("docs/{id}.doc"));
+    assert!(
+        document.is_file(),
+        "a {OWN_FILE_DOCUMENT_BYTES}-byte document is not in {}",
+        document.display()
+    );
     fs::remove_file(&document).unwrap();
     assert_eq!(job_operation(daemon, release_job, id), status::OK);
     wait_for_state(daemon, id, job_state::ABORTED);
@@ -1178,14 +1308,29 @@ fn only_the_newest_finished_jobs_stay_in_memory() {
         ids[ids.len() - HISTORY_IN_MEMORY..].to_vec(),
         "the newest are kept"
     );
-    // The oldest left memory, not the disk: still found by id.
+    // The oldest left memory, not the disk: still found by id, and a
+    // finished job still.
     let oldest = ids[0];
     assert_eq!(state_of(daemon, oldest), job_state::COMPLETED);
-    assert!(daemon.spool.join(format!("jobs/{oldest}.job")).exists());
     assert_eq!(
         job_operation(daemon, cancel_job, oldest),
         status::NOT_POSSIBLE
     );
+    // On disk too, as the next start would recover it: every job kept,
+    // completed, with the document it was sent.
+    let mut server = server;
+    server.daemon.kill();
+    let on_disk = spooled_jobs(&server.daemon.spool);
+    let missing: Vec<&i32> = ids.iter().filter(|id| !on_disk.contains_key(id)).collect();
+    assert!(missing.is_empty(), "jobs not in the spool: {missing:?}");
+    let oldest_record = &on_disk[&oldest];
+    assert_eq!(
+        oldest_record.ipp_state(),
+        Some(job_state::COMPLETED),
+        "{oldest_record:?}"
+    );
+    assert_eq!(oldest_record.document_bytes, Some(1024), "{oldest_record:?}");
+    assert_eq!(oldest_record.document_intact, Some(true), "{oldest_record:?}");
 }
 
 /// Not a test but a measurement (see the module docs): the daemon's
