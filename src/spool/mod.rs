@@ -119,7 +119,11 @@
 //! outcome) is appended *and waited on* before the job may leave memory,
 //! so a finished job is not printed twice after a later crash; with group
 //! commit that wait shares its sync with every other writer. Test:
-//! `processing_is_not_waited_on_and_completion_is`.
+//! `processing_is_not_waited_on_and_completion_is`. Except while the
+//! journal's writes fail (a full disk past the reserve, a file system
+//! turned read-only): then "processing" is waited on too, so the worker
+//! learns it cannot be recorded and leaves the job queued rather than
+//! print it with no state on disk (tests/faults.rs, the read-only spool).
 //!
 //! # Recovery
 //!
@@ -413,7 +417,11 @@ impl Spool {
     /// Appends job `id`'s new meta. `durable: true` returns once it is on
     /// stable storage (for anything acknowledged to a client); `false`
     /// returns at once, and a crash may bring back the previous meta —
-    /// never a damaged one (see "processing" in the module docs).
+    /// never a damaged one (see "processing" in the module docs). While
+    /// the journal's writes fail, `false` waits too: the caller learns that
+    /// the spool cannot record the change (the print worker then does not
+    /// print the job, see `core/worker.rs`), instead of a success that
+    /// will never reach the disk.
     ///
     /// Ordering: of several updates of one job, the one *called* last ends
     /// up on disk, however their futures are awaited. The place in the log
@@ -426,6 +434,7 @@ impl Spool {
         meta: &[u8],
         durable: bool,
     ) -> impl Future<Output = Result<(), SpoolError>> + Send + 'static + use<> {
+        let durable = durable || self.shared.journal.is_failing();
         let queued = self.shared.queue_update(id, meta.to_vec());
         let health = Arc::clone(&self.shared.health);
         async move {

@@ -28,7 +28,7 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -111,6 +111,13 @@ pub(crate) struct Request {
 }
 
 impl Request {
+    /// Answers a request the thread could not write (see
+    /// [`AppenderShared::failing`]).
+    fn refuse(self, shared: &AppenderShared, failure: Failure) {
+        shared.failing.store(true, Ordering::SeqCst);
+        self.answer(Err(failure));
+    }
+
     fn answer(self, outcome: Result<Vec<Placed>, Failure>) {
         if let Some(then) = self.then {
             then(outcome.as_deref());
@@ -140,6 +147,9 @@ pub(crate) struct AppenderShared {
     pub syncs: AtomicU64,
     /// The segment being appended to.
     pub active_seq: AtomicU64,
+    /// Whether the last batch written failed, or the last request was
+    /// refused for want of a segment; cleared by the next batch written.
+    pub failing: AtomicBool,
 }
 
 impl AppenderShared {
@@ -263,7 +273,7 @@ impl Writer {
         {
             let failure = Failure::from_spool_error(&e);
             for request in batch {
-                request.answer(Err(failure.clone()));
+                request.refuse(&self.shared, failure.clone());
             }
             return;
         }
@@ -304,7 +314,7 @@ impl Writer {
             }
             self.flush(buffer, placing);
             if let Err(failure) = self.rotate(buffer) {
-                request.answer(Err(failure));
+                request.refuse(&self.shared, failure);
                 return;
             }
             rotated = true;
@@ -359,6 +369,7 @@ impl Writer {
         match written {
             Ok(()) => {
                 self.active.end += buffer.len() as u64;
+                self.shared.failing.store(false, Ordering::SeqCst);
                 for placing in placing.drain(..) {
                     placing.request.answer(Ok(placing.placed));
                 }
@@ -369,7 +380,7 @@ impl Writer {
                 tracing::error!("spool journal: {}", failure.clone().into_error());
                 self.active.end = self.segment_bytes;
                 for placing in placing.drain(..) {
-                    placing.request.answer(Err(failure.clone()));
+                    placing.request.refuse(&self.shared, failure.clone());
                 }
             }
         }

@@ -293,6 +293,12 @@ impl Journal {
         self.shared.active_seq.load(Ordering::SeqCst)
     }
 
+    /// Whether the journal's last write failed (and none worked since):
+    /// the disk is full past the reserve, read-only, or failing.
+    pub fn is_failing(&self) -> bool {
+        self.shared.failing.load(Ordering::SeqCst)
+    }
+
     /// Whether the appender thread runs: nothing is durable without it.
     pub fn is_running(&self) -> bool {
         self.thread
