@@ -141,10 +141,11 @@
 //!
 //! # Where this differs from the design note
 //!
-//! - Compaction copies the live jobs of the oldest sealed segment once
-//!   more than [`compact::KEEP_SEALED`] are sealed, whether or not it is
-//!   "mostly dead": with live jobs few and segments 8 MiB, the copy is
-//!   small, and the rule is simpler to reason about.
+//! - Compaction copies the live jobs of the oldest sealed segment that is
+//!   mostly dead ([`compact::MOSTLY_DEAD`]) once more than
+//!   [`compact::KEEP_SEALED`] are sealed; mostly live segments stay, so
+//!   the journal is bounded by about twice the live jobs' size, and
+//!   compaction always ends.
 //! - A copy is made only of a job with no write in flight, so that an
 //!   `Update` (which names no document) never follows a copy it would
 //!   need the document of from a removed segment.
