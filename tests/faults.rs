@@ -895,7 +895,10 @@ fn a_full_spool_refuses_jobs_cleanly_and_recovers_when_space_is_freed() {
         .set_len(page_aligned - room)
         .unwrap();
     let no_record = print_to(&daemon, "default", &rng.bytes(100 * 1024), false);
-    refusals.push(assert_refused(&no_record, "Print-Job whose record does not fit"));
+    refusals.push(assert_refused(
+        &no_record,
+        "Print-Job whose record does not fit",
+    ));
 
     let log = daemon.log_text();
     let named = log
@@ -921,7 +924,10 @@ fn a_full_spool_refuses_jobs_cleanly_and_recovers_when_space_is_freed() {
     assert_eq!(job_operation(&daemon, release_job, released), status::OK);
     wait_for_state(&daemon, released, job_state::COMPLETED);
     let printed = printed_file(&printed_dir, released).expect("printed file");
-    assert_eq!(file_hash(&printed), Some(sha256_hex(&acknowledged[&released])));
+    assert_eq!(
+        file_hash(&printed),
+        Some(sha256_hex(&acknowledged[&released]))
+    );
     let tidy = wait_until(SETTLE_TIMEOUT, || files_in(&spool.join("tmp")).is_empty());
     assert!(
         tidy,
@@ -937,15 +943,14 @@ fn a_full_spool_refuses_jobs_cleanly_and_recovers_when_space_is_freed() {
     let small_after = rng.bytes(1024);
     let small_after_id = submit_to(&daemon, "default", &small_after, false);
     acknowledged.insert(small_after_id, small_after);
-    let to_print: Vec<i32> = held
-        .iter()
-        .chain(&inline_taken[2..])
-        .copied()
-        .collect();
+    let to_print: Vec<i32> = held.iter().chain(&inline_taken[2..]).copied().collect();
     for &id in &to_print {
         assert_eq!(job_operation(&daemon, release_job, id), status::OK);
     }
-    for &id in to_print.iter().chain(&[after_id, small_after_id, printed_id]) {
+    for &id in to_print
+        .iter()
+        .chain(&[after_id, small_after_id, printed_id])
+    {
         wait_for_state(&daemon, id, job_state::COMPLETED);
         let printed = printed_file(&printed_dir, id).expect("printed file");
         assert_eq!(
@@ -1066,7 +1071,11 @@ impl SpoolDisk {
             fs::write(&probe, b"x"),
             Err(e) if e.raw_os_error() == Some(libc::EROFS)
         );
-        assert!(read_only, "{} still writable after an ext4 error", probe.display());
+        assert!(
+            read_only,
+            "{} still writable after an ext4 error",
+            probe.display()
+        );
     }
 
     /// Unmounts (the daemon must be stopped), repairs and mounts again:
@@ -1327,7 +1336,12 @@ const OWN_FILE_DOCUMENT_BYTES: usize = 100 * 1024;
 fn a_document_removed_behind_the_daemons_back_aborts_its_job_with_a_reason() {
     let server = TestServer::start("removed");
     let daemon = &server.daemon;
-    let id = submit_to(daemon, "default", &vec![b's'; OWN_FILE_DOCUMENT_BYTES], true);
+    let id = submit_to(
+        daemon,
+        "default",
+        &vec![b's'; OWN_FILE_DOCUMENT_BYTES],
+        true,
+    );
     let document = daemon.spool.join(format!("docs/{id}.doc"));
     assert!(
         document.is_file(),
@@ -1467,8 +1481,16 @@ fn only_the_newest_finished_jobs_stay_in_memory() {
         Some(job_state::COMPLETED),
         "{oldest_record:?}"
     );
-    assert_eq!(oldest_record.document_bytes, Some(1024), "{oldest_record:?}");
-    assert_eq!(oldest_record.document_intact, Some(true), "{oldest_record:?}");
+    assert_eq!(
+        oldest_record.document_bytes,
+        Some(1024),
+        "{oldest_record:?}"
+    );
+    assert_eq!(
+        oldest_record.document_intact,
+        Some(true),
+        "{oldest_record:?}"
+    );
 }
 
 /// Not a test but a measurement (see the module docs): the daemon's

@@ -180,7 +180,9 @@ fn live_bytes_in(shared: &SpoolShared, seq: u64) -> u64 {
         .map(|job| {
             let meta = job.meta.filter(|meta| meta.seq == seq).map_or(0, |m| m.len);
             let document = match job.document {
-                DocSlot::Inline { extent: Some(e), .. } if e.seq == seq => e.len,
+                DocSlot::Inline {
+                    extent: Some(e), ..
+                } if e.seq == seq => e.len,
                 _ => 0,
             };
             meta + document

@@ -1123,9 +1123,10 @@ async fn compaction_ends_when_live_jobs_fill_many_segments() {
         drop(compacting);
         let _ = done.send(outcome);
     });
-    let outcome = tokio::task::spawn_blocking(move || finished.recv_timeout(Duration::from_secs(30)))
-        .await
-        .unwrap();
+    let outcome =
+        tokio::task::spawn_blocking(move || finished.recv_timeout(Duration::from_secs(30)))
+            .await
+            .unwrap();
     assert!(
         matches!(outcome, Ok(Ok(_))),
         "compaction did not end: {outcome:?}"

@@ -87,5 +87,8 @@ pub fn check_spool(dir: &Path) -> Vec<SpooledJob> {
 
 /// [`check_spool`] by job id.
 pub fn spooled_jobs(dir: &Path) -> BTreeMap<i32, SpooledJob> {
-    check_spool(dir).into_iter().map(|job| (job.id, job)).collect()
+    check_spool(dir)
+        .into_iter()
+        .map(|job| (job.id, job))
+        .collect()
 }
