@@ -19,10 +19,11 @@
 //!
 //! When the active segment has no room, the thread writes out what it
 //! has, then moves to the spare segment a helper thread prepared (and asks
-//! for the next spare). Without a spare (the disk is full), entries that
-//! add a job or a document are refused with the preparation's error while
-//! updates and forgets still use [`RESERVE`] bytes kept for them: cancel
-//! and completion work on a full disk. A failed `pwrite` or `fdatasync`
+//! for the next spare). Until the spare is ready, entries that add a job
+//! or a document leave [`RESERVE`] bytes of the active segment to updates
+//! and forgets; without a spare (the disk is full) they are refused with
+//! the preparation's error while updates and forgets still use the
+//! reserve: cancel and completion work on a full disk. A failed `pwrite` or `fdatasync`
 //! fails its whole batch, and that segment is never written again.
 
 use std::fs::File;
@@ -198,6 +199,10 @@ enum Spare {
         seq: u64,
         thread: JoinHandle<Result<File, SpoolError>>,
     },
+    Ready {
+        seq: u64,
+        file: File,
+    },
     Failed {
         failure: Failure,
         at: Instant,
@@ -298,12 +303,12 @@ impl Writer {
             let base = self.active.end + buffer.len() as u64;
             let mut encoded = Vec::new();
             let placed = self.encode_request(&request.records, base, &mut encoded);
-            let reserve = if grows && self.spare_failed() {
-                RESERVE.min(self.segment_bytes / 4)
-            } else {
-                0
-            };
-            if base + encoded.len() as u64 + reserve <= self.segment_bytes {
+            let end = base + encoded.len() as u64;
+            let reserve = RESERVE.min(self.segment_bytes / 4);
+            // Into the reserve only with a next segment to move to.
+            let fits = end <= self.segment_bytes
+                && (!grows || end + reserve <= self.segment_bytes || self.spare_ready());
+            if fits {
                 buffer.extend_from_slice(&encoded);
                 placing.push(Batched { request, placed });
                 return;
@@ -387,13 +392,33 @@ impl Writer {
         buffer.clear();
     }
 
-    fn spare_failed(&mut self) -> bool {
+    /// Whether the next segment is prepared, waiting for a preparation
+    /// under way (and trying again after [`SPARE_RETRY`] if the last one
+    /// failed). Entries that add data may use the active segment's last
+    /// [`RESERVE`] bytes only then: without a next segment (the disk is
+    /// full), the reserve is what updates and forgets still have.
+    fn spare_ready(&mut self) -> bool {
         if let Some(Spare::Failed { at, .. }) = &self.spare
             && at.elapsed() >= SPARE_RETRY
         {
             self.start_spare();
         }
-        matches!(self.spare, Some(Spare::Failed { .. }))
+        self.settle_spare();
+        matches!(self.spare, Some(Spare::Ready { .. }))
+    }
+
+    /// Waits for a preparation under way and keeps its outcome.
+    fn settle_spare(&mut self) {
+        if let Some(Spare::Preparing { seq, thread }) = self.spare.take() {
+            self.spare = Some(match thread.join() {
+                Ok(Ok(file)) => Spare::Ready { seq, file },
+                Ok(Err(e)) => Spare::Failed {
+                    failure: Failure::from_spool_error(&e),
+                    at: Instant::now(),
+                },
+                Err(panic) => std::panic::resume_unwind(panic),
+            });
+        }
     }
 
     /// Starts preparing the next segment on a helper thread.
@@ -425,6 +450,7 @@ impl Writer {
                 Ok(Err(e)) => return Err(self.spare_failure(Failure::from_spool_error(&e))),
                 Err(panic) => std::panic::resume_unwind(panic),
             },
+            Some(Spare::Ready { seq, file }) => (seq, file),
             Some(Spare::Failed { failure, .. }) => return Err(self.spare_failure(failure)),
             None => unreachable!("a spare was just started"),
         };
