@@ -7,7 +7,12 @@
 //! four minutes on two busy cores, three of them the soak. The soak and the
 //! latency test take [`exclusive`] so the soak's load does not decide the
 //! one timed assertion (see `slow_and_idle_connections_...`). The tmpfs and
-//! read-only-mount tests need root; see `common::require_root`.
+//! read-only (ext4 on a loop device) tests need root; see
+//! `common::require_root`.
+//!
+//! What is on disk is read as the next start would recover it, through
+//! `printspoold check-spool` on a stopped daemon ([`common::spool`]), never
+//! by parsing the spool's files: the layout is the spool's business.
 //!
 //! Set PRINTSPOOLD_TEST_SEED to replay the soak's timings and documents.
 //! `rss_stays_flat_over_10000_jobs` is a measurement, not a test: run it
