@@ -2,7 +2,8 @@
 //! the request path.
 //!
 //! Segments below the active one are sealed: never written again. Once
-//! more than [`KEEP_SEALED`] are, the oldest is compacted: every live job
+//! more than [`KEEP_SEALED`] are, the oldest that is mostly dead (live
+//! jobs need at most half of it, [`MOSTLY_DEAD`]) is compacted: every live job
 //! with anything in it (its latest meta, or its inline document) is
 //! re-appended as an `Accept` with its current meta and document and the
 //! *same* version, the copies are waited for until durable, and only then
@@ -29,6 +30,15 @@ use super::{SpoolError, SpoolShared};
 
 /// Sealed segments kept before the oldest is compacted.
 pub(crate) const KEEP_SEALED: usize = 2;
+/// A sealed segment is compacted only when live jobs need at most this
+/// share of it (numerator, denominator). Copying a mostly live segment
+/// frees little and fills the active one as much: with more live jobs
+/// than [`KEEP_SEALED`] segments hold, every copy sealed a new segment
+/// to compact, and compaction never ended (the appender thread copying
+/// segments round after round, the requests' batches waiting behind it).
+/// With the rule, each compaction frees at least half a segment, and the
+/// journal stays within about twice the live jobs' size.
+pub(crate) const MOSTLY_DEAD: (u64, u64) = (1, 2);
 /// How long compaction waits for a job's write in flight to land before
 /// looking again.
 const IN_FLIGHT_PAUSE: Duration = Duration::from_millis(2);
@@ -139,21 +149,50 @@ pub(super) fn compact(shared: &SpoolShared) -> Result<usize, SpoolError> {
         tracing::warn!("finished jobs stay in the journal for now: {e}");
     }
     let mut removed = 0;
+    // Mostly live segments, left alone in this pass (their live share only
+    // shrinks: the next pass looks again).
+    let mut kept = std::collections::BTreeSet::new();
     loop {
         let active = shared.journal.active_seq();
         let sealed: Vec<u64> = shared
             .journal
             .segments()?
             .into_iter()
-            .filter(|&seq| seq < active)
+            .filter(|&seq| seq < active && !kept.contains(&seq))
             .collect();
         if sealed.len() <= KEEP_SEALED {
             return Ok(removed);
         }
-        copy_live_out_of(shared, sealed[0])?;
-        shared.journal.remove_segment(sealed[0])?;
+        let oldest = sealed[0];
+        let (share, of) = MOSTLY_DEAD;
+        if live_bytes_in(shared, oldest) * of > shared.journal.segment_bytes() * share {
+            kept.insert(oldest);
+            continue;
+        }
+        copy_live_out_of(shared, oldest)?;
+        shared.journal.remove_segment(oldest)?;
         removed += 1;
     }
+}
+
+/// Bytes of segment `seq` that live jobs still need: their latest metas
+/// and inline documents there.
+fn live_bytes_in(shared: &SpoolShared, seq: u64) -> u64 {
+    let index = shared.index.lock();
+    index
+        .jobs
+        .values()
+        .map(|job| {
+            let meta = job.meta.filter(|meta| meta.seq == seq).map_or(0, |m| m.len);
+            let document = match job.document {
+                DocSlot::Inline {
+                    extent: Some(e), ..
+                } if e.seq == seq => e.len,
+                _ => 0,
+            };
+            meta + document
+        })
+        .sum()
 }
 
 /// One job's copy, read outside the index lock.

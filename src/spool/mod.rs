@@ -54,10 +54,12 @@
 //! and compaction ([`compact`]) copies the live ones out of old segments
 //! so the journal's size follows them, not the traffic.
 //!
-//! Compaction copies the live jobs of the oldest sealed segment once more
-//! than [`compact::KEEP_SEALED`] segments are sealed, however many of its
-//! entries are dead: live jobs are few and segments 8 MiB, so the copy is
-//! small, and the rule is simple to reason about. It copies only a job
+//! Compaction copies the live jobs of the oldest sealed segment that is
+//! mostly dead ([`compact::MOSTLY_DEAD`]) once more than
+//! [`compact::KEEP_SEALED`] segments are sealed; mostly live segments
+//! stay, so the journal is bounded by about twice the live jobs' size and
+//! compaction always ends (copying a mostly live segment would fill a new
+//! one to compact, for ever). It copies only a job
 //! with no write in flight, so that an `Update` (which names no document)
 //! never follows a copy whose document it would need from a removed
 //! segment. A restart appends to the previous run's spare segment when it
@@ -142,7 +144,11 @@
 //! outcome) is appended *and waited on* before the job may leave memory,
 //! so a finished job is not printed twice after a later crash; with group
 //! commit that wait shares its sync with every other writer. Test:
-//! `processing_is_not_waited_on_and_completion_is`.
+//! `processing_is_not_waited_on_and_completion_is`. Except while the
+//! journal's writes fail (a full disk past the reserve, a file system
+//! turned read-only): then "processing" is waited on too, so the worker
+//! learns it cannot be recorded and leaves the job queued rather than
+//! print it with no state on disk (tests/faults.rs, the read-only spool).
 //!
 //! # Recovery
 //!
@@ -448,7 +454,11 @@ impl Spool {
     /// Appends job `id`'s new meta. `durable: true` returns once it is on
     /// stable storage (for anything acknowledged to a client); `false`
     /// returns at once, and a crash may bring back the previous meta —
-    /// never a damaged one (see "processing" in the module docs).
+    /// never a damaged one (see "processing" in the module docs). While
+    /// the journal's writes fail, `false` waits too: the caller learns that
+    /// the spool cannot record the change (the print worker then does not
+    /// print the job, see `core/worker.rs`), instead of a success that
+    /// will never reach the disk.
     ///
     /// Ordering: of several updates of one job, the one *called* last ends
     /// up on disk, however their futures are awaited. The place in the log
@@ -461,6 +471,7 @@ impl Spool {
         meta: &[u8],
         durable: bool,
     ) -> impl Future<Output = Result<(), SpoolError>> + Send + 'static + use<> {
+        let durable = durable || self.shared.journal.is_failing();
         let queued = self.shared.queue_update(id, meta.to_vec());
         let health = Arc::clone(&self.shared.health);
         async move {

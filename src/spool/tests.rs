@@ -1158,6 +1158,43 @@ async fn heavy_churn_keeps_the_journal_bounded() {
     }
 }
 
+/// More live jobs than the kept sealed segments hold: compaction copies
+/// only mostly dead segments, so it ends (it used to copy live segments
+/// into new ones for ever), and the jobs replay the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_ends_when_live_jobs_fill_many_segments() {
+    let dir = TempDir::new("compact-live");
+    let spool_dir = dir.path().join("spool");
+    let (spool, _) = open_small(&spool_dir);
+    let spool = Arc::new(spool);
+    // About six segments' worth, all live.
+    let live: Vec<u32> = (1..=96).collect();
+    for &id in &live {
+        let doc = staged(&spool, &vec![id as u8; 1000]).await;
+        spool.commit(id, &meta_for(id, 1), Some(doc)).await.unwrap();
+    }
+    let compacting = Arc::clone(&spool);
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let outcome = compacting.compact_now();
+        drop(compacting);
+        let _ = done.send(outcome);
+    });
+    let outcome =
+        tokio::task::spawn_blocking(move || finished.recv_timeout(Duration::from_secs(30)))
+            .await
+            .unwrap();
+    assert!(
+        matches!(outcome, Ok(Ok(_))),
+        "compaction did not end: {outcome:?}"
+    );
+    let spool = Arc::into_inner(spool).unwrap();
+    drop(spool);
+    let (spool, recovery) = open_small(&spool_dir);
+    let replayed = live_jobs(&spool, recovery);
+    assert_eq!(replayed.keys().copied().collect::<Vec<_>>(), live);
+}
+
 /// A crash in the middle of compaction, after the copies are durable and
 /// before the old segment is unlinked: both are on disk, and the live
 /// jobs replay the same.

@@ -19,16 +19,17 @@
 //!
 //! When the active segment has no room, the thread writes out what it
 //! has, then moves to the spare segment a helper thread prepared (and asks
-//! for the next spare). Without a spare (the disk is full), entries that
-//! add a job or a document are refused with the preparation's error while
-//! updates and forgets still use [`RESERVE`] bytes kept for them: cancel
-//! and completion work on a full disk. A failed `pwrite` or `fdatasync`
+//! for the next spare). Until the spare is ready, entries that add a job
+//! or a document leave [`RESERVE`] bytes of the active segment to updates
+//! and forgets; without a spare (the disk is full) they are refused with
+//! the preparation's error while updates and forgets still use the
+//! reserve: cancel and completion work on a full disk. A failed `pwrite` or `fdatasync`
 //! fails its whole batch, and that segment is never written again.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -111,6 +112,13 @@ pub(crate) struct Request {
 }
 
 impl Request {
+    /// Answers a request the thread could not write (see
+    /// [`AppenderShared::failing`]).
+    fn refuse(self, shared: &AppenderShared, failure: Failure) {
+        shared.failing.store(true, Ordering::SeqCst);
+        self.answer(Err(failure));
+    }
+
     fn answer(self, outcome: Result<Vec<Placed>, Failure>) {
         if let Some(then) = self.then {
             then(outcome.as_deref());
@@ -140,6 +148,9 @@ pub(crate) struct AppenderShared {
     pub syncs: AtomicU64,
     /// The segment being appended to.
     pub active_seq: AtomicU64,
+    /// Whether the last batch written failed, or the last request was
+    /// refused for want of a segment; cleared by the next batch written.
+    pub failing: AtomicBool,
 }
 
 impl AppenderShared {
@@ -187,6 +198,10 @@ enum Spare {
     Preparing {
         seq: u64,
         thread: JoinHandle<Result<File, SpoolError>>,
+    },
+    Ready {
+        seq: u64,
+        file: File,
     },
     Failed {
         failure: Failure,
@@ -263,7 +278,7 @@ impl Writer {
         {
             let failure = Failure::from_spool_error(&e);
             for request in batch {
-                request.answer(Err(failure.clone()));
+                request.refuse(&self.shared, failure.clone());
             }
             return;
         }
@@ -288,12 +303,12 @@ impl Writer {
             let base = self.active.end + buffer.len() as u64;
             let mut encoded = Vec::new();
             let placed = self.encode_request(&request.records, base, &mut encoded);
-            let reserve = if grows && self.spare_failed() {
-                RESERVE.min(self.segment_bytes / 4)
-            } else {
-                0
-            };
-            if base + encoded.len() as u64 + reserve <= self.segment_bytes {
+            let end = base + encoded.len() as u64;
+            let reserve = RESERVE.min(self.segment_bytes / 4);
+            // Into the reserve only with a next segment to move to.
+            let fits = end <= self.segment_bytes
+                && (!grows || end + reserve <= self.segment_bytes || self.spare_ready());
+            if fits {
                 buffer.extend_from_slice(&encoded);
                 placing.push(Batched { request, placed });
                 return;
@@ -304,7 +319,7 @@ impl Writer {
             }
             self.flush(buffer, placing);
             if let Err(failure) = self.rotate(buffer) {
-                request.answer(Err(failure));
+                request.refuse(&self.shared, failure);
                 return;
             }
             rotated = true;
@@ -359,6 +374,7 @@ impl Writer {
         match written {
             Ok(()) => {
                 self.active.end += buffer.len() as u64;
+                self.shared.failing.store(false, Ordering::SeqCst);
                 for placing in placing.drain(..) {
                     placing.request.answer(Ok(placing.placed));
                 }
@@ -369,20 +385,40 @@ impl Writer {
                 tracing::error!("spool journal: {}", failure.clone().into_error());
                 self.active.end = self.segment_bytes;
                 for placing in placing.drain(..) {
-                    placing.request.answer(Err(failure.clone()));
+                    placing.request.refuse(&self.shared, failure.clone());
                 }
             }
         }
         buffer.clear();
     }
 
-    fn spare_failed(&mut self) -> bool {
+    /// Whether the next segment is prepared, waiting for a preparation
+    /// under way (and trying again after [`SPARE_RETRY`] if the last one
+    /// failed). Entries that add data may use the active segment's last
+    /// [`RESERVE`] bytes only then: without a next segment (the disk is
+    /// full), the reserve is what updates and forgets still have.
+    fn spare_ready(&mut self) -> bool {
         if let Some(Spare::Failed { at, .. }) = &self.spare
             && at.elapsed() >= SPARE_RETRY
         {
             self.start_spare();
         }
-        matches!(self.spare, Some(Spare::Failed { .. }))
+        self.settle_spare();
+        matches!(self.spare, Some(Spare::Ready { .. }))
+    }
+
+    /// Waits for a preparation under way and keeps its outcome.
+    fn settle_spare(&mut self) {
+        if let Some(Spare::Preparing { seq, thread }) = self.spare.take() {
+            self.spare = Some(match thread.join() {
+                Ok(Ok(file)) => Spare::Ready { seq, file },
+                Ok(Err(e)) => Spare::Failed {
+                    failure: Failure::from_spool_error(&e),
+                    at: Instant::now(),
+                },
+                Err(panic) => std::panic::resume_unwind(panic),
+            });
+        }
     }
 
     /// Starts preparing the next segment on a helper thread.
@@ -414,6 +450,7 @@ impl Writer {
                 Ok(Err(e)) => return Err(self.spare_failure(Failure::from_spool_error(&e))),
                 Err(panic) => std::panic::resume_unwind(panic),
             },
+            Some(Spare::Ready { seq, file }) => (seq, file),
             Some(Spare::Failed { failure, .. }) => return Err(self.spare_failure(failure)),
             None => unreachable!("a spare was just started"),
         };

@@ -111,6 +111,7 @@ pub(crate) struct Journal {
     thread: Option<JoinHandle<()>>,
     /// Open segments for reading metas and inline documents back.
     readers: Mutex<BTreeMap<u64, Arc<File>>>,
+    segment_bytes: u64,
 }
 
 impl Journal {
@@ -226,6 +227,7 @@ impl Journal {
             shared,
             thread: Some(thread),
             readers: Mutex::new(BTreeMap::new()),
+            segment_bytes,
         })
     }
 
@@ -291,6 +293,17 @@ impl Journal {
     /// The segment appends go to now; every lower one is sealed.
     pub fn active_seq(&self) -> u64 {
         self.shared.active_seq.load(Ordering::SeqCst)
+    }
+
+    /// The size of every segment.
+    pub fn segment_bytes(&self) -> u64 {
+        self.segment_bytes
+    }
+
+    /// Whether the journal's last write failed (and none worked since):
+    /// the disk is full past the reserve, read-only, or failing.
+    pub fn is_failing(&self) -> bool {
+        self.shared.failing.load(Ordering::SeqCst)
     }
 
     /// Whether the appender thread runs: nothing is durable without it.
