@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::daemon::{self, DaemonSettings};
 use crate::exit::Exit;
 use crate::logging::{self, Style};
-use crate::spool::{RecoveredJob, Spool, SpoolError};
+use crate::spool::{Spool, SpoolError};
 
 /// The binary's entry point.
 pub fn main() -> ExitCode {
@@ -156,40 +156,66 @@ pub struct InspectedJob {
     pub document_intact: Option<bool>,
 }
 
-/// Opens `dir` with the daemon's recovery ([`Spool::open`]) and inspects
-/// every job it returns. The spool is closed (its lock released) on return.
-/// Only [`Spool::open`] and [`Spool::document_path`] are used, so this is
-/// the one place to port to another spool layout.
+/// Opens `dir` with the daemon's recovery ([`Spool::open`]: a layout-1
+/// spool is migrated first, as the daemon would) and inspects every job:
+/// the live ones as recovery streams them, then history's
+/// ([`Spool::scan_history`]), sorted by id; a job in both (a crash between
+/// sealing and forgetting, which open resolves) is listed once. Each
+/// document is read where it is ([`Spool::document`]: a journal segment, a
+/// history segment or `docs/`). The spool is closed (its lock released)
+/// on return. Only [`Spool`]'s public reads are used, so this is the one
+/// place to port to another spool layout.
 pub fn inspect_spool(dir: &Path, max_document_bytes: u64) -> Result<Vec<InspectedJob>, SpoolError> {
-    let (spool, recovery) = Spool::open(dir, max_document_bytes)?;
-    let mut jobs: Vec<InspectedJob> = recovery
-        .jobs
-        .iter()
-        .map(|job| inspect_job(&spool, job))
-        .collect();
+    let (spool, recovery) = Spool::open(dir, max_document_bytes, record_is_finished)?;
+    let mut jobs = Vec::new();
+    for recovered in recovery.jobs {
+        let recovered = recovered?;
+        jobs.push(inspect_job(
+            &spool,
+            recovered.id,
+            &recovered.meta,
+            recovered.document_len,
+        ));
+    }
+    let live: std::collections::BTreeSet<u32> = jobs.iter().map(|job| job.id).collect();
+    spool.scan_history(|id, meta, document_len| {
+        if !live.contains(&id) {
+            jobs.push(inspect_job(&spool, id, meta, document_len));
+        }
+    })?;
     jobs.sort_by_key(|job| job.id);
+    // A segment rewritten twice (sealed again after a crash) lists a job
+    // twice: once is enough.
+    jobs.dedup_by_key(|job| job.id);
     Ok(jobs)
 }
 
-fn inspect_job(spool: &Spool, recovered: &RecoveredJob) -> InspectedJob {
+/// Whether a record is a finished job's: what the daemon's start-up tells
+/// the spool, so a layout-1 spool is migrated the same way by either.
+fn record_is_finished(meta: &[u8]) -> bool {
+    serde_json::from_slice::<crate::core::Job>(meta).is_ok_and(|job| job.state.is_terminal())
+}
+
+fn inspect_job(spool: &Spool, id: u32, meta: &[u8], document_len: Option<u64>) -> InspectedJob {
     // The record is the core's [`crate::core::Job`] as JSON, as
     // `Spooler::start` decodes it.
-    let job = serde_json::from_slice::<crate::core::Job>(&recovered.meta).ok();
-    let computed = recovered.document.as_ref().and_then(|_| {
-        std::fs::File::open(spool.document_path(recovered.id))
-            .and_then(sha256_hex)
-            .ok()
+    let job = serde_json::from_slice::<crate::core::Job>(meta).ok();
+    let read_back = document_len.and_then(|_| {
+        let handle = spool.document(id).ok()?;
+        let bytes = handle.read_all().ok()?;
+        Some((bytes.len() as u64, sha256_hex(bytes.as_slice()).ok()?))
     });
     InspectedJob {
-        id: recovered.id,
+        id,
         state: job.as_ref().map(|job| job.state.keyword()),
         printer: job.map(|job| job.printer),
-        document_bytes: recovered.document.as_ref().map(|doc| doc.len),
-        document_intact: recovered
-            .document
-            .as_ref()
-            .map(|doc| computed.as_deref() == Some(doc.sha256.as_str())),
-        document_sha256: computed,
+        document_bytes: document_len,
+        // Recovery checked the bytes (the entry's CRC-32 for an inline
+        // document; length and SHA-256 for a docs/ file), history's reads
+        // its entry's CRC-32: intact means they read back whole.
+        document_intact: document_len
+            .map(|len| read_back.as_ref().is_some_and(|(read, _)| *read == len)),
+        document_sha256: read_back.map(|(_, sha)| sha),
     }
 }
 

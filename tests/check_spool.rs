@@ -71,15 +71,62 @@ fn lists_live_and_finished_jobs_with_their_document_hash() {
     }
 }
 
+/// Finished jobs the daemon let go of are sealed into history at a clean
+/// stop: check-spool lists them with the live ones, in id order, each
+/// document read where it is (inside a history segment, or `docs/`).
+#[test]
+fn lists_jobs_sealed_into_history() {
+    let mut server =
+        TestServer::start_with_config("check-spool-history", "[history]\nmax_jobs_in_memory = 0\n");
+    let small = b"small, inline in history".to_vec();
+    let large = vec![b'L'; 100 * 1024];
+    let held = b"held, still live".to_vec();
+    let first = submit(&server, &small, "application/octet-stream", false);
+    let second = submit(&server, &large, "application/octet-stream", false);
+    let live = submit(&server, &held, "application/octet-stream", true);
+    for id in [first, second] {
+        assert!(
+            wait_until(Duration::from_secs(20), || job_state(&server, id) == 9),
+            "job {id} never completed; log:\n{}",
+            server.log()
+        );
+    }
+    let status = server
+        .daemon
+        .signal_and_wait(libc::SIGTERM, Duration::from_secs(10));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    let spool = server.daemon.spool.clone();
+    let sealed = std::fs::read_dir(spool.join("history")).unwrap().count();
+    assert!(sealed > 0, "nothing sealed into history at the stop");
+    let output = check_spool(&spool);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let jobs = lines(&output);
+    let expect = [
+        (first, "completed", &small),
+        (second, "completed", &large),
+        (live, "pending-held", &held),
+    ];
+    assert_eq!(jobs.len(), expect.len(), "{jobs:?}");
+    for (job, (id, state, document)) in jobs.iter().zip(expect) {
+        assert_eq!(job["id"], id, "{job}");
+        assert_eq!(job["state"], state, "{job}");
+        assert_eq!(job["document_bytes"], document.len(), "{job}");
+        assert_eq!(job["document_sha256"], sha256_hex(document), "{job}");
+        assert_eq!(job["document_intact"], true, "{job}");
+    }
+}
+
 #[test]
 fn a_damaged_document_is_never_reported_intact() {
     let mut server = TestServer::start("check-spool-damaged");
-    let document = vec![b'x'; 4096];
+    // Larger than the journal's inline limit: in `docs/<id>.doc`.
+    let document = vec![b'x'; 100 * 1024];
     let id = submit(&server, &document, "application/octet-stream", true);
     server.daemon.kill();
     // Same length, other bytes: only the hash can tell.
-    let path = server.daemon.spool.join("jobs").join(format!("{id}.doc"));
-    std::fs::write(&path, vec![b'y'; 4096]).unwrap();
+    let path = server.daemon.spool.join("docs").join(format!("{id}.doc"));
+    assert!(path.is_file(), "{} missing", path.display());
+    std::fs::write(&path, vec![b'y'; document.len()]).unwrap();
 
     let output = check_spool(&server.daemon.spool);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));

@@ -1,16 +1,27 @@
 //! `printspoold cleanup` on a real spool (`src/cleanup.rs`,
 //! `src/spool/disk_history.rs`): finished jobs past the retention go, recent
 //! and queued ones stay, stray files go, the size cap holds, and it all
-//! works beside a running daemon, which then forgets the purged jobs.
+//! works beside a running daemon.
+//!
+//! Cleanup reads the history segments (`history/*.hist`), where the daemon
+//! seals the finished jobs it let go of: with `max_jobs_in_memory = 0` a
+//! job is let go as soon as it finishes, and a daemon stopping seals what
+//! it let go of. So each test finishes jobs, restarts the daemon (a clean
+//! stop, SIGTERM), and runs cleanup beside the new one.
 
 mod common;
 
 use std::fs;
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use common::*;
+use printspoold::spool::history::{HistoryStore, OnDamage};
+
+/// Finished jobs leave memory at once, so they reach history.
+const CONFIG: &str = "[history]\nmax_jobs_in_memory = 0\n";
 
 /// Runs `printspoold cleanup` on `spool` with `config`; returns stdout.
 fn cleanup(spool: &Path, config: &str) -> String {
@@ -34,12 +45,39 @@ fn cleanup(spool: &Path, config: &str) -> String {
     stdout
 }
 
-fn record(spool: &Path, id: i32) -> std::path::PathBuf {
-    spool.join("jobs").join(format!("{id}.job"))
+/// Whether a history segment holds job `id` (read beside the daemon, as
+/// cleanup does).
+fn in_history(spool: &Path, id: i32) -> bool {
+    let store = HistoryStore::open(spool, OnDamage::Report).unwrap();
+    store.contains(id as u32).unwrap()
+}
+
+/// Whether the daemon knows job `id` at all (Get-Job-Attributes).
+fn known(server: &TestServer, id: i32) -> bool {
+    let uri = server.daemon.default_queue_uri();
+    let response = ipp_call(
+        server.addr(),
+        "/printers/default",
+        &get_job_attributes(&uri, id),
+    );
+    response.status == status::OK
 }
 
 fn completed(server: &TestServer, id: i32) -> bool {
     job_state(server, id) == 9
+}
+
+/// A clean stop (the daemon seals what it let go of) and a start on the
+/// same spool and sockets.
+fn restart(server: &mut TestServer) {
+    let status = server
+        .daemon
+        .signal_and_wait(libc::SIGTERM, Duration::from_secs(10));
+    assert!(status.is_some(), "the daemon did not stop on SIGTERM");
+    let sockets: Arc<PassedSockets> = server.daemon.sockets();
+    let spool = server.daemon.spool.clone();
+    let log = server.dir.path().join("daemon.log");
+    server.daemon = Daemon::restart(&sockets, &spool, &log, READY_TIMEOUT);
 }
 
 /// Makes a file look `age` old.
@@ -50,7 +88,7 @@ fn age(path: &Path, age: Duration) {
 
 #[test]
 fn old_finished_jobs_and_strays_go_queued_and_recent_stay_beside_a_running_daemon() {
-    let server = TestServer::start("cleanup-retention");
+    let mut server = TestServer::start_with_config("cleanup-retention", CONFIG);
     let spool = server.daemon.spool.clone();
     let old = submit(&server, b"old and printed\n", "text/plain", false);
     let held = submit(&server, b"held: never purged\n", "text/plain", true);
@@ -63,33 +101,45 @@ fn old_finished_jobs_and_strays_go_queued_and_recent_stay_beside_a_running_daemo
     assert!(wait_until(Duration::from_secs(10), || completed(
         &server, recent
     )));
-    // Strays: a document without a record, and a temp file, both old; and
-    // a fresh orphan, which may be a commit in flight and must stay.
-    let orphan = spool.join("jobs").join("9999.doc");
-    fs::write(&orphan, b"orphan").unwrap();
-    age(&orphan, Duration::from_secs(7 * 3600));
+    restart(&mut server);
+    assert!(in_history(&spool, old) && in_history(&spool, recent));
+    assert!(!in_history(&spool, held), "a held job is not history");
+    // Strays: an old temp file; a fresh one may be an upload in flight.
     let temp = spool.join("tmp").join("doc-stale");
     fs::write(&temp, b"stale").unwrap();
     age(&temp, Duration::from_secs(7 * 3600));
-    let fresh_orphan = spool.join("jobs").join("9998.doc");
-    fs::write(&fresh_orphan, b"in flight").unwrap();
+    let fresh = spool.join("tmp").join("doc-in-flight");
+    fs::write(&fresh, b"in flight").unwrap();
+    // An old document no history entry names: a live job's, as far as
+    // cleanup can tell (live jobs are in the journal, which it never
+    // reads), so it stays.
+    let unnamed = spool.join("docs").join("9999.doc");
+    fs::create_dir_all(unnamed.parent().unwrap()).unwrap();
+    fs::write(&unnamed, b"whose?").unwrap();
+    age(&unnamed, Duration::from_secs(7 * 3600));
 
     let summary = cleanup(&spool, "[history]\nretention = 2\n");
     assert!(summary.contains("purged 1 finished job"), "{summary}");
-    assert!(summary.contains("removed 2 stray files"), "{summary}");
+    assert!(summary.contains("removed 1 stray file"), "{summary}");
     assert!(summary.contains("daemon running"), "{summary}");
-    assert!(!record(&spool, old).exists(), "the old finished job stayed");
-    assert!(record(&spool, held).exists(), "the held job was purged");
-    assert!(record(&spool, recent).exists(), "the recent job was purged");
-    assert!(!orphan.exists() && !temp.exists(), "old strays stayed");
+    assert!(!in_history(&spool, old), "the old finished job stayed");
+    assert!(in_history(&spool, recent), "the recent job was purged");
+    assert!(!temp.exists(), "the old temp file stayed");
+    assert!(fresh.exists(), "a fresh temp file (in flight) was removed");
     assert!(
-        fresh_orphan.exists(),
-        "a fresh document (commit in flight) was removed"
+        unnamed.exists(),
+        "a document cleanup cannot account for went"
     );
-    fs::remove_file(&fresh_orphan).unwrap();
+    fs::remove_file(&fresh).unwrap();
+    fs::remove_file(&unnamed).unwrap();
 
-    // The daemon keeps serving, the held job is still there, and new ids
-    // never reuse a purged one.
+    // The daemon keeps serving: the purged job is gone, the others are
+    // there, and new ids never reuse a purged one.
+    assert!(
+        !known(&server, old),
+        "the daemon still shows the purged job"
+    );
+    assert!(known(&server, recent));
     assert_eq!(job_state(&server, held), 4, "held job state");
     let next = submit(&server, b"after cleanup\n", "text/plain", true);
     assert!(next > recent, "id {next} reused after purge");
@@ -97,9 +147,11 @@ fn old_finished_jobs_and_strays_go_queued_and_recent_stay_beside_a_running_daemo
 
 #[test]
 fn the_size_cap_purges_oldest_finished_first_and_never_queued() {
-    let server = TestServer::start("cleanup-cap");
+    let mut server = TestServer::start_with_config("cleanup-cap", CONFIG);
     let spool = server.daemon.spool.clone();
-    let big = vec![b'x'; 20_000];
+    // Above the journal's inline limit: each document is a file in docs/,
+    // so the held job's counts toward the cap too.
+    let big = vec![b'x'; 100_000];
     let held = submit(&server, &big, "text/plain", true);
     let mut finished = Vec::new();
     for _ in 0..4 {
@@ -111,30 +163,29 @@ fn the_size_cap_purges_oldest_finished_first_and_never_queued() {
         // Distinct completion times, so "oldest first" is well defined.
         std::thread::sleep(Duration::from_millis(1100));
     }
-    // Room for the held job and one finished one (each is about 20.7 KB).
+    restart(&mut server);
+    // Room for the held job and one finished one (each about 101 KB).
     let summary = cleanup(
         &spool,
-        "[history]\nretention = 100000\nmax_spool_bytes = 45000\n",
+        "[history]\nretention = 100000\nmax_spool_bytes = 250000\n",
     );
     assert!(summary.contains("purged 3 finished jobs"), "{summary}");
-    assert!(
-        record(&spool, held).exists(),
-        "the held job was purged by the cap"
-    );
+    assert_eq!(job_state(&server, held), 4, "the held job was purged");
     for id in &finished[..3] {
-        assert!(!record(&spool, *id).exists(), "job {id} (older) stayed");
+        assert!(!in_history(&spool, *id), "job {id} (older) stayed");
     }
     assert!(
-        record(&spool, finished[3]).exists(),
+        in_history(&spool, finished[3]),
         "the newest finished job went"
     );
-    let used: u64 = files_in(&spool.join("jobs"))
+    let used: u64 = ["history", "docs"]
         .iter()
+        .flat_map(|dir| files_in(&spool.join(dir)))
         .map(|p| fs::metadata(p).unwrap().len())
         .sum();
     assert!(
-        used <= 45_000,
-        "spool holds {used} bytes after the cap of 45000"
+        used <= 250_000,
+        "spool holds {used} bytes after the cap of 250000"
     );
 }
 

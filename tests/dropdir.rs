@@ -2,10 +2,16 @@
 //! (`src/sources/dropdir.rs`): the writer's protocol, a thousand files at
 //! once, every kind of bad entry, and SIGKILL in the middle of intake.
 //!
-//! Jobs are checked in the spool itself (`jobs/<id>.doc`, kept after
-//! printing until cleanup), so the tests do not wait for the printer.
+//! What became a job is seen two ways: the built-in queue's printed
+//! output (`printed/job-<id>.<ext>`, each written whole), which the tests
+//! wait for, and then, with the daemon stopped, every job in the spool as
+//! `printspoold check-spool` recovers it (live and finished, each with its
+//! document's SHA-256): the exact count of jobs per dropped file.
 
 mod common;
+#[allow(dead_code, reason = "shared with other test crates")]
+#[path = "common/spool_files.rs"]
+mod spool_files;
 
 use std::collections::HashMap;
 use std::fs;
@@ -32,16 +38,24 @@ fn rejected(daemon: &Daemon) -> PathBuf {
     daemon.spool.join("rejected")
 }
 
-/// Documents in the spool, keyed by their SHA-256, with their count.
-fn spooled_documents(spool: &Path) -> HashMap<String, usize> {
-    let mut found = HashMap::new();
-    for path in files_in(&spool.join("jobs")) {
-        if path.extension().is_some_and(|e| e == "doc") {
-            let bytes = fs::read(&path).unwrap();
-            *found.entry(sha256_hex(&bytes)).or_insert(0) += 1;
-        }
-    }
-    found
+/// Documents the built-in queue printed, keyed by SHA-256, with their
+/// count (a job printed again after a crash replaces its own file).
+fn printed_documents(spool: &Path) -> HashMap<String, usize> {
+    spool_files::printed_by_sha(&spool.join("printed"))
+}
+
+/// Stops `daemon` (SIGTERM, then waits for its exit) and returns the
+/// document of every job in its spool, keyed by SHA-256, with the number
+/// of jobs carrying it: what `check-spool` recovers, live and finished.
+fn spooled_documents_after_stop(daemon: &mut Daemon) -> HashMap<String, usize> {
+    let status = daemon.signal_and_wait(libc::SIGTERM, Duration::from_secs(30));
+    assert!(
+        status.is_some(),
+        "the daemon did not stop on SIGTERM; log:\n{}",
+        daemon.log_text()
+    );
+    let config = daemon.spool.with_extension("empty.toml");
+    spool_files::documents_by_sha(&spool_files::check_spool(&daemon.spool, &config))
 }
 
 fn is_empty(dir: &Path) -> bool {
@@ -68,7 +82,7 @@ fn reasons(dir: &Path) -> Vec<String> {
 #[test]
 fn a_file_written_in_place_slowly_is_not_taken_until_renamed() {
     let dir = ScratchDir::new("dropdir-slow");
-    let daemon = daemon_with(&dir, "");
+    let mut daemon = daemon_with(&dir, "");
     let incoming = incoming(&daemon);
     let temp = incoming.join(".slow.txt");
     let mut content = Vec::new();
@@ -80,17 +94,23 @@ fn a_file_written_in_place_slowly_is_not_taken_until_renamed() {
     }
     assert!(temp.exists(), "the dotfile was taken while being written");
     assert!(
-        spooled_documents(&daemon.spool).is_empty(),
+        printed_documents(&daemon.spool).is_empty(),
         "a job was made from a partial file"
     );
     fs::rename(&temp, incoming.join("slow.txt")).unwrap();
     assert!(
-        wait_until(Duration::from_secs(10), || spooled_documents(&daemon.spool)
+        wait_until(Duration::from_secs(10), || printed_documents(&daemon.spool)
             .contains_key(&sha256_hex(&content))),
         "the renamed file did not become a job; log:\n{}",
         daemon.log_text()
     );
     assert!(wait_until(Duration::from_secs(5), || is_empty(&incoming)));
+    // No job for any partial state of the file: only the whole one, once.
+    assert_eq!(
+        spooled_documents_after_stop(&mut daemon),
+        HashMap::from([(sha256_hex(&content), 1)]),
+        "the spool holds other jobs than the one renamed file"
+    );
 }
 
 /// `[intake]`, the section's name before `[dropdir]`, still works for a
@@ -106,7 +126,7 @@ fn the_old_intake_section_still_sets_the_drop_directory_with_a_warning() {
     let content = b"dropped where [intake] says\n";
     drop_file(&custom, "old-name.txt", content);
     assert!(
-        wait_until(Duration::from_secs(10), || spooled_documents(&daemon.spool)
+        wait_until(Duration::from_secs(10), || printed_documents(&daemon.spool)
             .contains_key(&sha256_hex(content))),
         "the file in the [intake] directory did not become a job; log:\n{}",
         daemon.log_text()
@@ -124,7 +144,7 @@ fn a_thousand_files_dropped_at_once_become_a_thousand_jobs() {
     let dir = ScratchDir::new("dropdir-thousand");
     // One user's thousand jobs may all be active at once here: the caps
     // (tests/limits.rs) are not this test's subject.
-    let daemon = daemon_with(
+    let mut daemon = daemon_with(
         &dir,
         "[server.limits]\nmax_active_jobs = 1000\nmax_active_jobs_per_user = 1000\n",
     );
@@ -144,29 +164,34 @@ fn a_thousand_files_dropped_at_once_become_a_thousand_jobs() {
         fs::rename(staging.join(&name), incoming.join(&name)).unwrap();
     }
     let done = wait_until(Duration::from_secs(180), || {
-        is_empty(&incoming) && spooled_documents(&daemon.spool).values().sum::<usize>() >= FILES
+        is_empty(&incoming) && printed_documents(&daemon.spool).values().sum::<usize>() >= FILES
     });
-    let found = spooled_documents(&daemon.spool);
+    let printed = printed_documents(&daemon.spool);
     assert!(
         done,
-        "after 180 s: {} jobs, drop directory empty: {}",
-        found.values().sum::<usize>(),
+        "after 180 s: {} jobs printed, drop directory empty: {}",
+        printed.values().sum::<usize>(),
         is_empty(&incoming)
     );
     assert_eq!(
-        found, expected,
-        "the jobs' documents are not exactly the files dropped"
+        printed, expected,
+        "the printed documents are not exactly the files dropped"
     );
     assert!(
         files_in(&rejected(&daemon)).is_empty(),
         "good files were rejected"
+    );
+    assert_eq!(
+        spooled_documents_after_stop(&mut daemon),
+        expected,
+        "the jobs in the spool are not exactly one per file dropped"
     );
 }
 
 #[test]
 fn every_bad_kind_of_entry_lands_in_rejected_with_a_reason() {
     let dir = ScratchDir::new("dropdir-bad");
-    let daemon = daemon_with(&dir, "[server.limits]\nmax_document_bytes = 1000\n");
+    let mut daemon = daemon_with(&dir, "[server.limits]\nmax_document_bytes = 1000\n");
     let incoming = incoming(&daemon);
     let outside = dir.path().join("secret.txt");
     fs::write(&outside, "not yours\n").unwrap();
@@ -218,15 +243,20 @@ fn every_bad_kind_of_entry_lands_in_rejected_with_a_reason() {
     if made == 0 {
         assert!(all.contains("not a regular file (a device)"), "{all}");
     }
-    assert!(
-        spooled_documents(&daemon.spool).is_empty(),
-        "a bad entry became a job"
-    );
     assert_eq!(fs::read_to_string(&outside).unwrap(), "not yours\n");
     let log = daemon.log_text();
     assert!(
         log.contains("rejected dropped file"),
         "no log line names the rejects:\n{log}"
+    );
+    assert!(
+        printed_documents(&daemon.spool).is_empty(),
+        "a bad entry was printed"
+    );
+    assert_eq!(
+        spooled_documents_after_stop(&mut daemon),
+        HashMap::new(),
+        "a bad entry became a job"
     );
 }
 
@@ -293,26 +323,32 @@ fn sigkill_during_intake_loses_nothing_and_duplicates_nothing() {
         daemon = Daemon::start(&spool, &log);
     }
     let done = wait_until(Duration::from_secs(120), || {
-        is_empty(&incoming) && spooled_documents(&spool).values().sum::<usize>() >= FILES
+        is_empty(&incoming) && printed_documents(&spool).values().sum::<usize>() >= FILES
     });
-    // A little longer, so a duplicate made late would show.
-    std::thread::sleep(Duration::from_millis(500));
-    let found = spooled_documents(&spool);
+    let printed = printed_documents(&spool);
     assert!(
         done,
-        "seed {seed}: after 120 s {} jobs, drop directory empty: {}",
-        found.values().sum::<usize>(),
+        "seed {seed}: after 120 s {} jobs printed, drop directory empty: {}",
+        printed.values().sum::<usize>(),
         is_empty(&incoming)
     );
-    assert_eq!(
-        found, expected,
-        "seed {seed}: each dropped file must become exactly one job"
-    );
+    // Stopped, the spool holds everything the daemon ever made of the
+    // files: a duplicate made late shows here, and nothing is left
+    // claimed that a next start could still turn into a job.
+    let spooled = spooled_documents_after_stop(&mut daemon);
     assert!(
         is_empty(&spool.join("claimed").join(".default"))
-            || !spool.join("claimed/.default").exists()
+            || !spool.join("claimed/.default").exists(),
+        "seed {seed}: files left claimed after intake"
     );
-    drop(daemon);
+    assert_eq!(
+        spooled, expected,
+        "seed {seed}: each dropped file must become exactly one job"
+    );
+    assert_eq!(
+        printed, expected,
+        "seed {seed}: each dropped file must print exactly once"
+    );
 }
 
 #[test]
@@ -343,9 +379,9 @@ fn a_claim_placeholder_left_by_a_crash_is_removed_and_the_file_still_taken() {
     );
     fs::write(claims.join(format!("{token}.memo.txt")), b"").unwrap();
 
-    let daemon = daemon_with(&dir, "");
+    let mut daemon = daemon_with(&dir, "");
     assert!(
-        wait_until(Duration::from_secs(10), || spooled_documents(&daemon.spool)
+        wait_until(Duration::from_secs(10), || printed_documents(&daemon.spool)
             .contains_key(&sha256_hex(content))),
         "the file was not taken; log:\n{}",
         daemon.log_text()
@@ -353,10 +389,10 @@ fn a_claim_placeholder_left_by_a_crash_is_removed_and_the_file_still_taken() {
     // With both empty nothing is left that could become a second job.
     assert!(wait_until(Duration::from_secs(5), || is_empty(&incoming)
         && is_empty(&claims)));
+    assert!(files_in(&rejected(&daemon)).is_empty());
     assert_eq!(
-        spooled_documents(&daemon.spool),
+        spooled_documents_after_stop(&mut daemon),
         HashMap::from([(sha256_hex(content), 1)]),
         "the placeholder became a job, or the file two"
     );
-    assert!(files_in(&rejected(&daemon)).is_empty());
 }

@@ -10,11 +10,15 @@
 //! test process has threads, so nothing else is safe there).
 //!
 //! What must hold afterwards: every job queued before the attack is still
-//! there, untouched (inode, mtime and SHA-256 of `jobs/`, of the spool root
-//! and of a root-only file outside the spool), and prints byte-identical;
-//! and no drop-directory name forges a line in the journal-style log.
+//! there, untouched (inode, mtime and SHA-256 of `docs/`, of the journal's
+//! segments as far as they were written, of the spool root and of a
+//! root-only file outside the spool), and prints byte-identical; and no
+//! drop-directory name forges a line in the journal-style log.
 
 mod common;
+#[allow(dead_code, reason = "shared with other test crates")]
+#[path = "common/spool_files.rs"]
+mod spool_files;
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -30,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Swap attacks; cycled over the three targets, so each gets a third.
+/// Swap attacks; cycled over the four targets, so each gets a quarter.
 const ROUNDS: usize = 60;
 /// Jobs queued (held) before the attack.
 const VICTIMS: usize = 4;
@@ -429,32 +433,54 @@ fn give_to_nobody(path: &Path) {
 
 /// What a directory entry was: inode and type always; for a regular file
 /// also its mtime and content hash (a directory's mtime changes whenever
-/// the daemon adds a job, which is not the attack).
+/// the daemon adds a job, which is not the attack). A journal segment is
+/// appended to in place by every job, so for it only the bytes written
+/// when first seen (`prefix`: up to its last non-zero byte) are hashed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Seen {
     ino: u64,
     kind: u32,
     mtime: (i64, i64),
     sha256: Option<String>,
+    prefix: Option<usize>,
 }
 
 fn snapshot(dir: &Path) -> BTreeMap<String, Seen> {
+    snapshot_against(dir, &BTreeMap::new())
+}
+
+/// [`snapshot`], hashing each segment seen in `before` over the prefix
+/// recorded then.
+fn snapshot_against(dir: &Path, before: &BTreeMap<String, Seen>) -> BTreeMap<String, Seen> {
     let mut seen = BTreeMap::new();
     for entry in fs::read_dir(dir).unwrap() {
         let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
         let meta = fs::symlink_metadata(entry.path()).unwrap();
         let is_file = meta.file_type().is_file();
+        let bytes = if is_file {
+            fs::read(entry.path()).unwrap()
+        } else {
+            Vec::new()
+        };
+        let segment = is_file && name.ends_with(".wal");
+        let prefix = match before.get(&name).map(|b| b.prefix) {
+            Some(prefix) => prefix,
+            None => segment.then(|| bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1)),
+        };
+        let hashed = &bytes[..prefix.unwrap_or(bytes.len()).min(bytes.len())];
         seen.insert(
-            entry.file_name().to_string_lossy().into_owned(),
+            name,
             Seen {
                 ino: meta.ino(),
                 kind: meta.mode() & libc::S_IFMT,
-                mtime: if is_file {
+                mtime: if is_file && prefix.is_none() {
                     (meta.mtime(), meta.mtime_nsec())
                 } else {
                     (0, 0)
                 },
-                sha256: is_file.then(|| sha256_hex(&fs::read(entry.path()).unwrap())),
+                sha256: is_file.then(|| sha256_hex(hashed)),
+                prefix,
             },
         );
     }
@@ -464,7 +490,7 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Seen> {
 /// Every entry of `before` still in `dir` as it was; what differs.
 fn damage(dir: &Path, before: &BTreeMap<String, Seen>) -> Vec<String> {
     let now = if dir.is_dir() {
-        snapshot(dir)
+        snapshot_against(dir, before)
     } else {
         BTreeMap::new()
     };
@@ -512,9 +538,11 @@ fn hashes_under(dir: &Path) -> Vec<String> {
 
 #[derive(Clone, Copy, Debug)]
 enum Aim {
-    /// The spool's `jobs/`: entries named like the victims' files.
-    Jobs,
-    /// The spool root: entries named `jobs`, `lock`, `next-id`.
+    /// The spool's `docs/`: entries named like the victims' documents.
+    Docs,
+    /// The spool's `journal/`: entries named like its segments.
+    Journal,
+    /// The spool root: entries named like the spool's own.
     SpoolRoot,
     /// A root-owned directory outside the spool with a root-only file.
     Outside,
@@ -648,28 +676,47 @@ fn a_printer_directory_swapped_for_a_symlink_never_reaches_outside_incoming() {
     let daemon = JournalDaemon::start(dir.path(), &config(dir.path()));
     let incoming = daemon.incoming();
     let mut victims: Vec<(i32, Vec<u8>)> = Vec::new();
-    for _ in 0..VICTIMS {
-        let len = rng.range(1, 20_000) as usize;
-        let document = rng.bytes(len);
+    for index in 0..VICTIMS {
+        // Half inline in the journal, half in docs/ (over 64 KiB).
+        let len = if index % 2 == 0 {
+            rng.range(1, 20_000)
+        } else {
+            spool_files::LARGE_DOCUMENT as u64 + rng.range(0, 20_000)
+        };
+        let document = rng.bytes(len as usize);
         victims.push((daemon.submit_held(&document), document));
     }
     for (id, _) in &victims {
         assert_eq!(daemon.state(*id), Some(job_state::HELD), "job {id}");
     }
-    let jobs = daemon.spool.join("jobs");
-    let protected = [jobs.clone(), daemon.spool.clone(), outside.clone()];
+    let docs = daemon.spool.join("docs");
+    let journal = daemon.spool.join("journal");
+    let history = daemon.spool.join("history");
+    let mut protected = vec![
+        docs.clone(),
+        journal.clone(),
+        daemon.spool.clone(),
+        outside.clone(),
+    ];
+    if history.is_dir() {
+        protected.push(history.clone());
+    }
     let before: Vec<_> = protected.iter().map(|d| snapshot(d)).collect();
 
-    let victim_files: Vec<String> = victims
-        .iter()
-        .flat_map(|(id, _)| [format!("{id}.doc"), format!("{id}.job")])
-        .collect();
+    let victim_files: Vec<String> = victims.iter().map(|(id, _)| format!("{id}.doc")).collect();
+    let segments: Vec<String> = before[1].keys().cloned().collect();
+    assert!(!segments.is_empty(), "no journal segment");
     let aims = [
-        (Aim::Jobs, jobs.clone(), victim_files),
+        (Aim::Docs, docs.clone(), victim_files),
+        (Aim::Journal, journal.clone(), segments),
         (
             Aim::SpoolRoot,
             daemon.spool.clone(),
-            ["jobs", "lock", "next-id"].map(String::from).to_vec(),
+            [
+                "journal", "docs", "history", "tmp", "corrupt", "lock", "format",
+            ]
+            .map(String::from)
+            .to_vec(),
         ),
         (
             Aim::Outside,
@@ -755,8 +802,17 @@ fn a_printer_directory_swapped_for_a_symlink_never_reaches_outside_incoming() {
         "directories were moved into rejected/: {spool_dirs:?}"
     );
     let secret_hash = sha256_hex(secret.as_bytes());
+    for segment in spool_files::journal_segments(&daemon.spool) {
+        let bytes = fs::read(&segment).unwrap();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "the root-only file was copied into {}",
+            segment.display()
+        );
+    }
     for place in [
-        jobs.clone(),
+        docs.clone(),
+        history.clone(),
         dir.path().join("office-out"),
         dir.path().join("default-out"),
         daemon.spool.join("claimed"),
@@ -884,72 +940,395 @@ fn drop_directory_names_with_newlines_and_priorities_forge_no_log_line() {
 }
 
 // ---------------------------------------------------------------------------
-// Recovery: things in jobs/ that are not what they should be.
+// Recovery: things in the spool (layout 2) that are not what they should be.
+
+/// A name in `corrupt/` and its `.reason`, if both are there.
+fn quarantined(corrupt: &Path, name: &str) -> Option<(fs::Metadata, String)> {
+    let meta = fs::symlink_metadata(corrupt.join(name)).ok()?;
+    let reason = fs::read_to_string(corrupt.join(format!("{name}.reason"))).ok()?;
+    Some((meta, reason))
+}
+
+fn corrupt_listing(corrupt: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(corrupt)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A root-only file outside the spool with `bytes`.
+fn root_only_file(path: &Path, bytes: &[u8]) {
+    fs::write(path, bytes).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
+}
 
 #[test]
-fn recovery_quarantines_a_fifo_a_symlink_and_a_record_without_document() {
+fn recovery_quarantines_fifos_and_symlinks_named_like_spool_files_and_damaged_documents() {
     if !require_root("the spool fault cases (FIFO, ownership)") {
         return;
     }
     let dir = ScratchDir::new("hostile-recovery");
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let secret = dir.path().join("secret.txt");
-    fs::write(&secret, "root only\n").unwrap();
-    fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
+    let outside = dir.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    let secret = outside.join("secret.txt");
+    root_only_file(&secret, b"root only\n");
     let mut daemon = JournalDaemon::start(dir.path(), &config(dir.path()));
-    let kept = b"a job that must survive\n".to_vec();
-    let kept_id = daemon.submit_held(&kept);
-    let orphan_id = daemon.submit_held(b"its document will vanish\n");
+    let large = |tag: u8| -> Vec<u8> {
+        (0..spool_files::LARGE_DOCUMENT)
+            .map(|i| tag ^ (i % 251) as u8)
+            .collect()
+    };
+    let kept_small = b"a small job that must survive\n".to_vec();
+    let kept_large = large(1);
+    let kept_small_id = daemon.submit_held(&kept_small);
+    let kept_large_id = daemon.submit_held(&kept_large);
+    let vanished_id = daemon.submit_held(&large(2));
+    let truncated_id = daemon.submit_held(&large(3));
+    let fifo_id = daemon.submit_held(&large(4));
+    // Its document becomes a symlink to a copy with the very same bytes:
+    // followed, the job would pass every check.
+    let linked = large(5);
+    let linked_id = daemon.submit_held(&linked);
     daemon.kill();
 
-    let jobs = daemon.spool.join("jobs");
-    fs::remove_file(jobs.join(format!("{orphan_id}.doc"))).unwrap();
-    let orphan_record = fs::read(jobs.join(format!("{orphan_id}.job"))).unwrap();
-    mkfifo(&jobs.join("500.job"), 0o600);
-    std::os::unix::fs::symlink(&secret, jobs.join("501.job")).unwrap();
-    let secret_before = snapshot(dir.path()).remove("secret.txt").unwrap();
-
-    // A FIFO opened blocking would hang start-up here.
-    daemon.restart(dir.path());
-    let corrupt = daemon.spool.join("corrupt");
-    let moved = |name: &str| fs::symlink_metadata(corrupt.join(name)).ok();
-    assert!(
-        moved("500.job").is_some_and(|m| m.file_type().is_fifo()),
-        "the FIFO was not moved to corrupt/: {:?}; log:\n{}",
-        fs::read_dir(&corrupt).map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>()),
-        daemon.log_text()
-    );
-    assert!(moved("501.job").is_some_and(|m| m.file_type().is_symlink()));
-    assert_eq!(
-        fs::read(corrupt.join(format!("{orphan_id}.job"))).ok(),
-        Some(orphan_record),
-        "the record whose document vanished was not kept in corrupt/"
-    );
-    for name in ["500.job", "501.job", &format!("{orphan_id}.job")] {
-        let reason = fs::read_to_string(corrupt.join(format!("{name}.reason")))
-            .unwrap_or_else(|e| panic!("no reason for {name}: {e}"));
-        assert!(!reason.trim().is_empty());
+    let spool = daemon.spool.clone();
+    let doc = |id: i32| spool_files::doc_path(&spool, id);
+    for id in [kept_large_id, vanished_id, truncated_id, fifo_id, linked_id] {
+        assert!(doc(id).is_file(), "job {id}'s document is not in docs/");
     }
-    let reason = fs::read_to_string(corrupt.join(format!("{orphan_id}.job.reason"))).unwrap();
-    assert!(reason.contains("document"), "{reason}");
-    assert_eq!(
-        snapshot(dir.path()).remove("secret.txt"),
-        Some(secret_before),
-        "the symlink's target was touched"
-    );
-    let log = daemon.log_text();
-    assert!(
-        log.contains("corrupt/"),
-        "recovery did not log the quarantine:\n{log}"
-    );
-    assert!(!jobs.join(format!("{orphan_id}.job")).exists());
+    let decoy = outside.join("decoy.doc");
+    root_only_file(&decoy, &linked);
+    fs::remove_file(doc(vanished_id)).unwrap();
+    File::options()
+        .write(true)
+        .open(doc(truncated_id))
+        .unwrap()
+        .set_len(1000)
+        .unwrap();
+    fs::remove_file(doc(fifo_id)).unwrap();
+    mkfifo(&doc(fifo_id), 0o600);
+    fs::remove_file(doc(linked_id)).unwrap();
+    std::os::unix::fs::symlink(&decoy, doc(linked_id)).unwrap();
 
-    assert_eq!(daemon.state(kept_id), Some(job_state::HELD));
+    // Journal segments: a FIFO opened blocking would hang start-up; a
+    // symlink must not be read through.
+    let last_seq = spool_files::journal_segments(&spool)
+        .iter()
+        .filter_map(|p| u64::from_str_radix(p.file_stem()?.to_str()?, 16).ok())
+        .max()
+        .expect("no journal segment");
+    let fifo_segment = spool_files::segment_path(&spool, last_seq + 0x10);
+    let linked_segment = spool_files::segment_path(&spool, last_seq + 0x11);
+    mkfifo(&fifo_segment, 0o600);
+    std::os::unix::fs::symlink(&secret, &linked_segment).unwrap();
+    // History segments, where the history store looks for them.
+    let history = spool.join("history");
+    fs::create_dir_all(&history).unwrap();
+    fs::set_permissions(&history, fs::Permissions::from_mode(0o700)).unwrap();
+    let fifo_history = history.join("0000000001-0000000002.hist");
+    let linked_history = history.join("0000000003-0000000004.hist");
+    mkfifo(&fifo_history, 0o600);
+    std::os::unix::fs::symlink(&secret, &linked_history).unwrap();
+    let outside_before = snapshot(&outside);
+
+    daemon.restart(dir.path());
+    let corrupt = spool.join("corrupt");
+    let listing = corrupt_listing(&corrupt);
+    let log = daemon.log_text();
+    let name = |path: &Path| path.file_name().unwrap().to_string_lossy().into_owned();
+
+    // The odd segments: moved aside as what they are, with a reason.
+    let (meta, reason) = quarantined(&corrupt, &name(&fifo_segment))
+        .unwrap_or_else(|| panic!("the FIFO segment was not quarantined: {listing:?}\n{log}"));
+    assert!(
+        meta.file_type().is_fifo() && reason.contains("FIFO"),
+        "{reason}"
+    );
+    let (meta, reason) = quarantined(&corrupt, &name(&linked_segment))
+        .unwrap_or_else(|| panic!("the symlink segment was not quarantined: {listing:?}\n{log}"));
+    assert!(
+        meta.file_type().is_symlink() && reason.contains("symbolic link"),
+        "{reason}"
+    );
+    assert!(!fifo_segment.exists() && fs::symlink_metadata(&linked_segment).is_err());
+    for path in [&fifo_segment, &linked_segment] {
+        assert!(
+            log.contains(&name(path)) && log.contains("corrupt/"),
+            "the log does not name {}:\n{log}",
+            path.display()
+        );
+    }
+
+    // Jobs whose document is not what the journal says: each one's meta
+    // in corrupt/<id>.job, with a reason naming the document.
+    for (id, why) in [
+        (vanished_id, "cannot be opened"),
+        (truncated_id, "1000 bytes"),
+        (fifo_id, "not a regular file (a FIFO)"),
+        (linked_id, "not a regular file (a symbolic link)"),
+    ] {
+        let (meta, reason) = quarantined(&corrupt, &format!("{id}.job"))
+            .unwrap_or_else(|| panic!("job {id} was not set aside: {listing:?}\n{log}"));
+        assert!(meta.is_file() && meta.len() > 0);
+        let record = fs::read_to_string(corrupt.join(format!("{id}.job"))).unwrap();
+        assert!(record.contains(&format!("\"id\":{id}")), "{record}");
+        assert!(
+            reason.contains(&format!("{id}.doc")) && reason.contains(why),
+            "job {id}'s reason does not say {why:?}: {reason}"
+        );
+        assert_eq!(daemon.state(id), None, "job {id} is still served");
+    }
+
+    // History entries that are not segments: never read through, never
+    // hung on; if moved, then into corrupt/ with a reason.
+    for (path, fifo) in [(&fifo_history, true), (&linked_history, false)] {
+        let kind = match fs::symlink_metadata(path) {
+            Ok(meta) => meta.file_type(),
+            Err(_) => quarantined(&corrupt, &name(path))
+                .unwrap_or_else(|| panic!("{} vanished: {listing:?}", path.display()))
+                .0
+                .file_type(),
+        };
+        assert!(
+            if fifo {
+                kind.is_fifo()
+            } else {
+                kind.is_symlink()
+            },
+            "{} was replaced: {kind:?}",
+            path.display()
+        );
+    }
+    assert_eq!(
+        snapshot(&outside),
+        outside_before,
+        "a symlink's target was touched"
+    );
+
+    // Nothing acknowledged lost: both good jobs are held and print whole.
+    for (id, document) in [(kept_small_id, &kept_small), (kept_large_id, &kept_large)] {
+        assert_eq!(daemon.state(id), Some(job_state::HELD), "job {id}");
+        assert_eq!(daemon.release(id), status::OK);
+        assert!(
+            wait_until(SETTLE, || printed(dir.path(), id).as_ref()
+                == Some(document)),
+            "job {id} did not print byte-identical; log:\n{}",
+            daemon.log_text()
+        );
+    }
+    // And a new job still gets a fresh id.
+    let new_id = daemon.submit_held(b"after recovery\n");
+    assert!(new_id > linked_id, "id {new_id} reused");
+}
+
+/// A job's final state, waited for (`None` if it has none within SETTLE).
+fn final_state(daemon: &JournalDaemon, id: i32) -> Option<i32> {
+    let mut last = None;
+    let done = wait_until(SETTLE, || {
+        last = daemon.state(id);
+        matches!(
+            last,
+            Some(job_state::COMPLETED | job_state::ABORTED | job_state::CANCELED)
+        )
+    });
+    done.then_some(last).flatten()
+}
+
+#[test]
+fn a_document_damaged_behind_the_running_daemon_never_prints_short() {
+    if !require_root("the spool fault cases (FIFO, ownership)") {
+        return;
+    }
+    let dir = ScratchDir::new("hostile-running");
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let daemon = JournalDaemon::start(dir.path(), &config(dir.path()));
+    let large = |tag: u8| -> Vec<u8> {
+        (0..spool_files::LARGE_DOCUMENT)
+            .map(|i| tag ^ (i % 241) as u8)
+            .collect()
+    };
+    let kept = large(1);
+    let kept_id = daemon.submit_held(&kept);
+    let removed_id = daemon.submit_held(&large(2));
+    let truncated_id = daemon.submit_held(&large(3));
+    let fifo_id = daemon.submit_held(&large(4));
+    let doc = |id: i32| spool_files::doc_path(&daemon.spool, id);
+    fs::remove_file(doc(removed_id)).unwrap();
+    File::options()
+        .write(true)
+        .open(doc(truncated_id))
+        .unwrap()
+        .set_len(1000)
+        .unwrap();
+    fs::remove_file(doc(fifo_id)).unwrap();
+    mkfifo(&doc(fifo_id), 0o600);
+
+    for id in [removed_id, truncated_id, fifo_id] {
+        assert_eq!(daemon.release(id), status::OK, "Release-Job {id}");
+        let state = final_state(&daemon, id);
+        assert_ne!(
+            state,
+            Some(job_state::COMPLETED),
+            "job {id} with a damaged document was reported printed"
+        );
+        assert!(
+            state.is_some(),
+            "job {id} never ended (a hang on its document?); log tail:\n{}",
+            log_tail(&daemon.log_text(), 40)
+        );
+        assert_eq!(
+            printed(dir.path(), id),
+            None,
+            "job {id}'s damaged document reached the printer"
+        );
+    }
     assert_eq!(daemon.release(kept_id), status::OK);
     assert!(
-        wait_until(SETTLE, || printed(dir.path(), kept_id)
-            == Some(kept.clone())),
-        "the surviving job did not print; log:\n{}",
+        wait_until(SETTLE, || printed(dir.path(), kept_id).as_ref()
+            == Some(&kept)),
+        "the intact job did not print; log:\n{}",
         daemon.log_text()
     );
+}
+
+// ---------------------------------------------------------------------------
+// The spool root's own entries replaced by a FIFO or a symlink.
+
+/// What is planted where the spool keeps one of its own entries.
+#[derive(Debug, Clone, Copy)]
+enum Plant {
+    Fifo,
+    /// A symlink to a copy outside the spool (with a sentinel file, for a
+    /// directory): followed, the daemon would read or change the copy.
+    Symlink,
+}
+
+/// Copies the regular files of `from` (flat) into a new directory `to`,
+/// with a sentinel `keep.txt`.
+fn copy_dir_with_sentinel(from: &Path, to: &Path) {
+    fs::create_dir(to).unwrap();
+    fs::set_permissions(to, fs::Permissions::from_mode(0o700)).unwrap();
+    for entry in fs::read_dir(from).into_iter().flatten().flatten() {
+        if entry.file_type().unwrap().is_file() {
+            fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+    root_only_file(&to.join("keep.txt"), b"must stay\n");
+}
+
+/// Everything under `dir` (one level of subdirectories), as [`snapshot`]s.
+fn deep_snapshot(dir: &Path) -> BTreeMap<String, BTreeMap<String, Seen>> {
+    let mut all = BTreeMap::from([(String::new(), snapshot(dir))]);
+    for entry in fs::read_dir(dir).unwrap().flatten() {
+        if entry.file_type().unwrap().is_dir() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            all.insert(name, snapshot(&entry.path()));
+        }
+    }
+    all
+}
+
+#[test]
+fn the_spool_roots_own_entries_are_never_followed_or_hung_on() {
+    if !require_root("the spool fault cases (FIFO, ownership)") {
+        return;
+    }
+    let dir = ScratchDir::new("hostile-root-entries");
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let mut daemon = JournalDaemon::start(dir.path(), &config(dir.path()));
+    let small = b"a small held job\n".to_vec();
+    let large: Vec<u8> = (0..spool_files::LARGE_DOCUMENT)
+        .map(|i| (i % 239) as u8)
+        .collect();
+    let jobs = [
+        (daemon.submit_held(&small), small),
+        (daemon.submit_held(&large), large),
+    ];
+    daemon.kill();
+    let spool = daemon.spool.clone();
+    // Made if missing, so that every case has something real to replace.
+    let history = spool.join("history");
+    fs::create_dir_all(&history).unwrap();
+    fs::set_permissions(&history, fs::Permissions::from_mode(0o700)).unwrap();
+    let aside = dir.path().join("aside");
+    fs::create_dir(&aside).unwrap();
+
+    let cases = [
+        ("format", Plant::Fifo),
+        ("format", Plant::Symlink),
+        ("lock", Plant::Fifo),
+        ("lock", Plant::Symlink),
+        ("tmp", Plant::Symlink),
+        ("journal", Plant::Symlink),
+        ("journal", Plant::Fifo),
+        ("docs", Plant::Symlink),
+        ("corrupt", Plant::Symlink),
+        ("history", Plant::Symlink),
+    ];
+    for (index, (name, plant)) in cases.into_iter().enumerate() {
+        let entry = spool.join(name);
+        let real = aside.join(name);
+        fs::rename(&entry, &real).unwrap();
+        let outside = dir.path().join(format!("outside-{index}"));
+        fs::create_dir(&outside).unwrap();
+        match plant {
+            Plant::Fifo => mkfifo(&entry, 0o600),
+            Plant::Symlink => {
+                let copy = outside.join(name);
+                if real.is_dir() {
+                    copy_dir_with_sentinel(&real, &copy);
+                } else {
+                    fs::copy(&real, &copy).unwrap();
+                }
+                std::os::unix::fs::symlink(&copy, &entry).unwrap();
+            }
+        }
+        let before = deep_snapshot(&outside);
+        let started = JournalDaemon::launch(
+            dir.path(),
+            Arc::clone(&daemon.sockets),
+            Duration::from_secs(10),
+        );
+        let log = daemon.log_text();
+        match started {
+            Ok(mut wrongly) => {
+                wrongly.kill();
+                panic!("the daemon started with {name} being a {plant:?}; log:\n{log}");
+            }
+            Err(e) => assert!(
+                !e.contains("no READY=1"),
+                "the daemon hung on {name} being a {plant:?}: {e}"
+            ),
+        }
+        assert!(
+            log_tail(&log, 5).contains(&spool.join(name).display().to_string()),
+            "the refusal does not name {name}:\n{}",
+            log_tail(&log, 5)
+        );
+        assert_eq!(
+            deep_snapshot(&outside),
+            before,
+            "{name} being a {plant:?}: the daemon went through it"
+        );
+        fs::remove_file(&entry).unwrap();
+        fs::rename(&real, &entry).unwrap();
+    }
+
+    // Put back, the spool is whole: every job held, printing byte-identical.
+    daemon.restart(dir.path());
+    for (id, document) in &jobs {
+        assert_eq!(daemon.state(*id), Some(job_state::HELD), "job {id}");
+        assert_eq!(daemon.release(*id), status::OK);
+        assert!(
+            wait_until(SETTLE, || printed(dir.path(), *id).as_ref()
+                == Some(document)),
+            "job {id} did not print byte-identical; log:\n{}",
+            daemon.log_text()
+        );
+    }
 }

@@ -613,9 +613,11 @@ async fn hostile_names_never_forge_a_journal_line() {
     spooler.assert_no_forged_line();
 }
 
-/// A record written by the release before identities has no `identity`:
-/// it still loads, and counts as verified, so a claim never gains rights
-/// over it (not even over a job that was in fact submitted over TCP).
+/// A record written by the release before identities has no `identity`,
+/// and that release had spool layout 1: the daemon migrates such a spool
+/// and the record still loads, and counts as verified, so a claim never
+/// gains rights over it (not even over a job that was in fact submitted
+/// over TCP).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_from_before_identities_load_and_count_as_verified() {
     let Some((dir, bus)) = bus_in_scratch(
@@ -632,9 +634,7 @@ async fn records_from_before_identities_load_and_count_as_verified() {
     let mallorys = created_id(&spooler.tcp(&held("mallory", "mallory-legacy")));
     drop(spooler);
 
-    for id in [roots, mallorys] {
-        strip_identity(&dir.path().join("spool/jobs").join(format!("{id}.job")));
-    }
+    rewrite_as_layout_1(&dir.path().join("spool"), &[roots, mallorys]);
     let spooler = IdentityDaemon::start(dir.path(), &bus, &[]).await;
     let uri = spooler.queue_uri();
     for (id, claimed) in [(roots, "root"), (mallorys, "mallory")] {
@@ -650,26 +650,61 @@ async fn records_from_before_identities_load_and_count_as_verified() {
     spooler.assert_no_forged_line();
 }
 
-/// Rewrites a spool record as the previous release wrote it: the core's
-/// JSON without `identity`, the envelope's length and hash to match.
-fn strip_identity(record: &Path) {
-    let bytes = fs::read(record).unwrap();
-    let newline = bytes.iter().position(|&b| b == b'\n').unwrap();
-    let mut header: serde_json::Value = serde_json::from_slice(&bytes[..newline]).unwrap();
-    let mut meta: serde_json::Value = serde_json::from_slice(&bytes[newline + 1..]).unwrap();
+/// Replaces the (layout 2) spool by the layout-1 spool the release before
+/// identities would have written with the same jobs `ids`: per job,
+/// `jobs/<id>.job` (an envelope header line, then the core's JSON without
+/// `identity`) and `jobs/<id>.doc`, plus `next-id`.
+fn rewrite_as_layout_1(spool: &Path, ids: &[i32]) {
+    let (opened, recovery) = printspoold::spool::Spool::open(spool, 1 << 30, |_| false).unwrap();
+    let next_id = recovery.next_id;
+    let mut jobs = Vec::new();
+    for job in recovery.jobs {
+        let job = job.unwrap();
+        if ids.contains(&(job.id as i32)) {
+            let document = opened.document(job.id).unwrap().read_all().unwrap();
+            jobs.push((job.id, job.meta, document));
+        }
+    }
+    assert_eq!(jobs.len(), ids.len(), "every job found in the spool");
+    drop(opened);
+    for layout_2 in ["journal", "docs", "history"] {
+        let _ = fs::remove_dir_all(spool.join(layout_2));
+    }
+    fs::remove_file(spool.join("format")).unwrap();
+    let records = spool.join("jobs");
+    fs::create_dir(&records).unwrap();
+    for (id, meta, document) in jobs {
+        fs::write(records.join(format!("{id}.doc")), &document).unwrap();
+        fs::write(
+            records.join(format!("{id}.job")),
+            legacy_record(id, &meta, &document),
+        )
+        .unwrap();
+    }
+    fs::write(spool.join("next-id"), format!("{next_id}\n")).unwrap();
+}
+
+/// A layout-1 record as the release before identities wrote it: the core's
+/// JSON without `identity`, behind an envelope header with its length and
+/// hash and the document's.
+fn legacy_record(id: u32, meta: &[u8], document: &[u8]) -> Vec<u8> {
+    let mut meta: serde_json::Value = serde_json::from_slice(meta).unwrap();
     assert!(
         meta.as_object_mut().unwrap().remove("identity").is_some(),
         "this release records identity: {meta}"
     );
     let meta = serde_json::to_vec(&meta).unwrap();
-    header["meta_len"] = meta.len().into();
-    header["meta_sha256"] = sha256_hex(&meta).into();
-    let mut rewritten = serde_json::to_vec(&header).unwrap();
-    rewritten.push(b'\n');
-    rewritten.extend_from_slice(&meta);
-    let temp = record.with_extension("rewrite");
-    fs::write(&temp, rewritten).unwrap();
-    fs::rename(&temp, record).unwrap();
+    let header = serde_json::json!({
+        "format": 1,
+        "id": id,
+        "document": { "len": document.len(), "sha256": sha256_hex(document) },
+        "meta_len": meta.len(),
+        "meta_sha256": sha256_hex(&meta),
+    });
+    let mut record = serde_json::to_vec(&header).unwrap();
+    record.push(b'\n');
+    record.extend_from_slice(&meta);
+    record
 }
 
 fn http_get_tcp(addr: SocketAddr, path: &str) -> String {

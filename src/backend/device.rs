@@ -4,11 +4,12 @@
 
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 use super::{Backend, BackendError, copy_document, device_error};
 use crate::core::Job;
+use crate::spool::DocumentHandle;
 
 pub struct DeviceBackend {
     path: PathBuf,
@@ -21,7 +22,12 @@ impl DeviceBackend {
 }
 
 impl Backend for DeviceBackend {
-    fn print(&self, job: &Job, document: &Path, cancel: &AtomicBool) -> Result<(), BackendError> {
+    fn print(
+        &self,
+        job: &Job,
+        document: &DocumentHandle,
+        cancel: &AtomicBool,
+    ) -> Result<(), BackendError> {
         let mut device = OpenOptions::new()
             .write(true)
             .open(&self.path)

@@ -12,7 +12,7 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::DirBuilderExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 use rustix::fs::{AtFlags, Mode, OFlags};
@@ -21,6 +21,7 @@ use rustix::io::Errno;
 use super::{Backend, BackendError, copy_document};
 use crate::core::Job;
 use crate::docformat;
+use crate::spool::DocumentHandle;
 
 pub struct FileBackend {
     dir: PathBuf,
@@ -37,7 +38,12 @@ impl FileBackend {
         format!("job-{}.{}", job.id, extension(job.format.as_deref()))
     }
 
-    fn copy(&self, job: &Job, document: &Path, cancel: &AtomicBool) -> Result<(), BackendError> {
+    fn copy(
+        &self,
+        job: &Job,
+        document: &DocumentHandle,
+        cancel: &AtomicBool,
+    ) -> Result<(), BackendError> {
         let fail = |what: &str, e: std::io::Error| {
             BackendError::Failed(format!("{what} in {}: {e}", self.dir.display()))
         };
@@ -100,7 +106,12 @@ fn create_fresh(dir: &OwnedFd, name: &str) -> std::io::Result<File> {
 }
 
 impl Backend for FileBackend {
-    fn print(&self, job: &Job, document: &Path, cancel: &AtomicBool) -> Result<(), BackendError> {
+    fn print(
+        &self,
+        job: &Job,
+        document: &DocumentHandle,
+        cancel: &AtomicBool,
+    ) -> Result<(), BackendError> {
         self.copy(job, document, cancel)
     }
 
@@ -155,7 +166,11 @@ mod tests {
 
         let backend = FileBackend::new(out.clone());
         backend
-            .print(&job(7), &document, &AtomicBool::new(false))
+            .print(
+                &job(7),
+                &super::super::whole_file(&document),
+                &AtomicBool::new(false),
+            )
             .unwrap();
 
         assert_eq!(std::fs::read(&victim).unwrap(), b"do not overwrite");

@@ -18,6 +18,7 @@ pub use usb::UsbBackend;
 
 use crate::config::DeviceUri;
 use crate::core::Job;
+use crate::spool::DocumentHandle;
 
 /// How a print attempt ended, when it did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -41,9 +42,15 @@ pub enum BackendError {
 
 /// A printer device.
 pub trait Backend: Send + Sync {
-    /// Sends `document` for `job` to the device. Blocking. Must check
-    /// `cancel` between writes and return `Canceled` soon after it is set.
-    fn print(&self, job: &Job, document: &Path, cancel: &AtomicBool) -> Result<(), BackendError>;
+    /// Sends `document` (a file range: see [`DocumentHandle`]) for `job`
+    /// to the device. Blocking. Must check `cancel` between writes and
+    /// return `Canceled` soon after it is set.
+    fn print(
+        &self,
+        job: &Job,
+        document: &DocumentHandle,
+        cancel: &AtomicBool,
+    ) -> Result<(), BackendError>;
 
     /// Makes the printer noticeable (Identify-Printer).
     fn identify(&self) -> Result<(), BackendError> {
@@ -72,28 +79,40 @@ pub(crate) const CHUNK: usize = 64 * 1024;
 /// `cancel` before each: the one copy loop every backend shares.
 pub(crate) fn copy_document(
     id: u32,
-    document: &Path,
+    document: &DocumentHandle,
     cancel: &AtomicBool,
     mut write: impl FnMut(&[u8]) -> Result<(), BackendError>,
 ) -> Result<(), BackendError> {
-    let mut input = std::fs::File::open(document).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => BackendError::DocumentMissing(document.to_path_buf()),
-        _ => BackendError::Failed(format!(
-            "document {} of job {id} unreadable: {e}",
-            document.display()
-        )),
-    })?;
     let mut buf = vec![0u8; CHUNK];
+    let mut at = 0u64;
     loop {
         if cancel.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(BackendError::Canceled);
         }
-        let n = std::io::Read::read(&mut input, &mut buf)
-            .map_err(|e| BackendError::Failed(format!("reading document of job {id}: {e}")))?;
+        let n = document.read_at(&mut buf, at).map_err(|e| {
+            BackendError::Failed(format!(
+                "reading document of job {id} from {}: {e}",
+                document.path.display()
+            ))
+        })?;
         if n == 0 {
             return Ok(());
         }
+        at += n as u64;
         write(&buf[..n])?;
+    }
+}
+
+/// A document handle on a whole file, for backends' tests.
+#[cfg(test)]
+pub(crate) fn whole_file(path: &Path) -> DocumentHandle {
+    let file = std::fs::File::open(path).unwrap();
+    let len = file.metadata().unwrap().len();
+    DocumentHandle {
+        file,
+        offset: 0,
+        len,
+        path: path.to_path_buf(),
     }
 }
 

@@ -20,12 +20,13 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{Backend, BackendError, copy_document, device_error};
 use crate::core::Job;
+use crate::spool::DocumentHandle;
 
 /// Longest wait in poll(2) before the cancel flag is looked at again.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
@@ -50,7 +51,12 @@ impl UsbBackend {
 }
 
 impl Backend for UsbBackend {
-    fn print(&self, job: &Job, document: &Path, cancel: &AtomicBool) -> Result<(), BackendError> {
+    fn print(
+        &self,
+        job: &Job,
+        document: &DocumentHandle,
+        cancel: &AtomicBool,
+    ) -> Result<(), BackendError> {
         let device = OpenOptions::new()
             .write(true)
             .custom_flags(libc::O_NONBLOCK)
@@ -189,6 +195,7 @@ mod tests {
     use super::*;
     use crate::backend::CHUNK;
     use crate::core::JobState;
+    use std::path::Path;
     use std::sync::Arc;
     use std::sync::mpsc;
 
@@ -258,7 +265,11 @@ mod tests {
             got
         });
         let backend = UsbBackend::new(device);
-        let outcome = backend.print(&job(), &doc, &AtomicBool::new(false));
+        let outcome = backend.print(
+            &job(),
+            &crate::backend::whole_file(&doc),
+            &AtomicBool::new(false),
+        );
         let _ = printed.send(());
         outcome.unwrap();
         assert_eq!(collector.join().unwrap(), bytes);
@@ -276,7 +287,11 @@ mod tests {
         let printing = {
             let cancel = Arc::clone(&cancel);
             std::thread::spawn(move || {
-                let outcome = UsbBackend::new(device).print(&job(), &doc, &cancel);
+                let outcome = UsbBackend::new(device).print(
+                    &job(),
+                    &crate::backend::whole_file(&doc),
+                    &cancel,
+                );
                 let _ = done.send(outcome);
             })
         };
@@ -304,14 +319,22 @@ mod tests {
         let dir = TempDir::new("missing");
         let (doc, _) = document(dir.path(), 10);
         let backend = UsbBackend::new(dir.path().join("lp9"));
-        let outcome = backend.print(&job(), &doc, &AtomicBool::new(false));
+        let outcome = backend.print(
+            &job(),
+            &crate::backend::whole_file(&doc),
+            &AtomicBool::new(false),
+        );
         assert!(
             matches!(outcome, Err(BackendError::Offline(_))),
             "{outcome:?}"
         );
         // A FIFO without a reader: ENXIO, as a node whose printer is gone.
         let device = fifo(dir.path());
-        let outcome = UsbBackend::new(device).print(&job(), &doc, &AtomicBool::new(false));
+        let outcome = UsbBackend::new(device).print(
+            &job(),
+            &crate::backend::whole_file(&doc),
+            &AtomicBool::new(false),
+        );
         assert!(
             matches!(outcome, Err(BackendError::Offline(_))),
             "{outcome:?}"

@@ -9,9 +9,10 @@
 //! the bound, not of the traffic.
 //!
 //! A finished job leaves memory only once its final state is on disk (its
-//! record is never written again; see [`crate::spool::DiskHistory`]), and its
-//! record stays in the spool for cleanup. So nothing is lost by letting it
-//! go:
+//! record is never written again), and the spool then moves its record to
+//! history ([`crate::spool::Spool::release`]: sealed into a history
+//! segment, where `printspoold cleanup` purges it in time; see
+//! [`crate::spool::DiskHistory`]). So nothing is lost by letting it go:
 //! - a request naming it by id (Get-Job-Attributes, D-Bus `GetJob`) reads
 //!   its record back ([`Spooler::job`]); Cancel-Job and friends answer
 //!   "not possible: already finished", as they would from memory;
@@ -42,7 +43,10 @@ impl Spooler {
     }
 
     /// Drops finished jobs that `printspoold cleanup` purged from disk, and
-    /// gives their memory back. Returns how many.
+    /// gives their memory back. Returns how many. Cleanup purges sealed
+    /// history only, and the jobs memory holds are live in the journal
+    /// ([`crate::spool::Spool::forget_if_purged`]), so this finds none
+    /// unless the spool was changed by hand.
     pub fn forget_purged(&self) -> usize {
         let spool = self.spool();
         let forgotten = self.lock().forget_purged(|id| spool.forget_if_purged(id));

@@ -239,37 +239,30 @@ impl Spooler {
         }
     }
 
-    /// Looks for `token` in the records of jobs not in memory; `None` when
-    /// the spool cannot be listed. Blocking, and rare (see
-    /// [`Spooler::has_claim`]). `has_claim` then answers "not claimed":
-    /// "claimed" would make the drop directory delete the file, and a file
-    /// printed twice is better than a file lost (with the spool in trouble,
-    /// submitting it is likely to fail and be retried anyway).
+    /// Looks for `token` in the records of the finished jobs that left
+    /// memory (released, then in history: [`crate::spool::Spool::scan_released`],
+    /// one record at a time); `None` when the spool cannot be read.
+    /// Blocking, and rare (see [`Spooler::has_claim`]). `has_claim` then
+    /// answers "not claimed": "claimed" would make the drop directory
+    /// delete the file, and a file printed twice is better than a file
+    /// lost (with the spool in trouble, submitting it is likely to fail and
+    /// be retried anyway).
     fn claim_on_disk(&self, token: &str) -> Option<bool> {
-        let ids = match self.spool().record_ids() {
-            Ok(ids) => ids,
+        let needle = token.as_bytes();
+        let mut found = false;
+        let scanned = self.spool().scan_released(|_, meta| {
+            // Cheap test first; parse only a record that mentions it.
+            found = found
+                || (meta.windows(needle.len()).any(|w| w == needle)
+                    && decode(meta).is_ok_and(|job| job.claim.as_deref() == Some(token)));
+        });
+        match scanned {
+            Ok(()) => Some(found),
             Err(e) => {
                 tracing::warn!("cannot look for drop-directory claim {token} in the spool: {e}");
-                return None;
-            }
-        };
-        let needle = token.as_bytes();
-        for id in ids {
-            if self.lock().has_job(id) {
-                continue;
-            }
-            let Ok(Some(meta)) = self.spool().read_meta(id) else {
-                continue;
-            };
-            // Cheap test first; parse only a record that mentions it.
-            if !meta.windows(needle.len()).any(|w| w == needle) {
-                continue;
-            }
-            if decode(&meta).is_ok_and(|job| job.claim.as_deref() == Some(token)) {
-                return Some(true);
+                None
             }
         }
-        Some(false)
     }
 
     fn new_job(&self, new: NewJob) -> Job {

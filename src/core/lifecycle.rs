@@ -36,7 +36,11 @@ impl Spooler {
     /// workers. Must run inside a tokio runtime. Queued jobs resume; a job
     /// that was printing when the daemon stopped starts again from the top.
     pub fn start(options: CoreOptions) -> Result<(Spooler, RecoveryReport), CoreError> {
-        let (spool, recovery) = Spool::open(&options.spool_dir, options.max_document_bytes)?;
+        let (spool, recovery) = Spool::open(
+            &options.spool_dir,
+            options.max_document_bytes,
+            record_is_finished,
+        )?;
         let mut report = RecoveryReport {
             discarded: recovery.discarded,
             ..RecoveryReport::default()
@@ -52,7 +56,17 @@ impl Spooler {
             HistoryConfig::default().max_jobs_in_memory,
         );
         let mut released = Vec::new();
+        // One job at a time: each meta is read from the journal as the
+        // iterator reaches it, decoded, and dropped.
         for recovered in recovery.jobs {
+            let recovered = match recovered {
+                Ok(recovered) => recovered,
+                Err(e) => {
+                    tracing::error!("job record unreadable, left in the spool: {e}");
+                    report.discarded += 1;
+                    continue;
+                }
+            };
             let mut job: Job = match decode(&recovered.meta) {
                 Ok(job) => job,
                 Err(e) => {
@@ -67,7 +81,7 @@ impl Spooler {
             // Only a record that was already final may leave memory: one
             // changed by `restore_after_restart` is not on disk like that.
             let settled = job.state.is_terminal();
-            restore_after_restart(&mut job, recovered.document.is_some(), &mut report);
+            restore_after_restart(&mut job, recovered.document_len.is_some(), &mut report);
             let id = job.id;
             state.insert(job);
             if settled {
@@ -108,6 +122,13 @@ impl Spooler {
                 "print workers did not stop within {grace:?}; their jobs restart next time"
             );
         }
+        // The finished jobs let go of since the last seal go to history
+        // now, so the next start does not read them from the journal.
+        match self.spool().seal_history().await {
+            Ok(0) => {}
+            Ok(sealed) => tracing::debug!("{sealed} finished jobs sealed into history"),
+            Err(e) => tracing::warn!("finished jobs stay in the journal until next time: {e}"),
+        }
     }
 
     /// A one-line queue summary for `STATUS=`.
@@ -121,6 +142,14 @@ impl Spooler {
     pub fn is_idle(&self) -> bool {
         self.lock().is_idle()
     }
+}
+
+/// Whether a spool record is that of a finished job (for the migration
+/// of a layout-1 spool, which sends those to history). A record that does
+/// not decode counts as unfinished: it stays live, where start-up reports
+/// it.
+fn record_is_finished(meta: &[u8]) -> bool {
+    decode(meta).is_ok_and(|job: Job| job.state.is_terminal())
 }
 
 /// After a restart: a job that was printing prints again from the top; a

@@ -130,10 +130,6 @@ impl CoreState {
         self.jobs.get(&id).map(|job| &**job)
     }
 
-    pub fn has_job(&self, id: JobId) -> bool {
-        self.jobs.contains_key(&id)
-    }
-
     /// The active jobs (pending, held, printing) `new` is counted with by
     /// the caps.
     pub fn active_jobs(&self, new: &NewJob) -> ActiveJobs {

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::error::CoreError;
-use super::job::{JobId, JobState};
+use super::job::JobId;
 use super::spooler::Spooler;
 use super::state::TakenJob;
 use crate::backend::BackendError;
@@ -110,7 +110,7 @@ impl Spooler {
     }
 
     async fn print(&self, taken: TakenJob) -> Result<(), BackendError> {
-        let path = self.spool().document_path(taken.job.id);
+        let spooler = self.clone();
         let TakenJob {
             job,
             backend,
@@ -118,14 +118,10 @@ impl Spooler {
             ..
         } = taken;
         let print = move || {
-            // Checked here too, not only by the backend, so a missing
-            // document is told apart before any device is opened.
-            match std::fs::symlink_metadata(&path) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    Err(BackendError::DocumentMissing(path))
-                }
-                _ => backend.print(&job, &path, &cancel),
-            }
+            // Opened here, not by the backend, so a missing document is
+            // told apart before any device is opened.
+            let document = spooler.spool().document(job.id).map_err(document_error)?;
+            backend.print(&job, &document, &cancel)
         };
         match tokio::task::spawn_blocking(print).await {
             Ok(result) => result,
@@ -155,8 +151,10 @@ impl Spooler {
             ),
             Err(e) => tracing::warn!(id, printer = %printer, "job ended: {e}"),
         }
-        let durable = job.state != JobState::Completed;
-        match self.persist(id, durable).await {
+        // Every outcome is waited on (see "processing" in the spool's
+        // module docs): a completion lost in a crash would print the job
+        // twice, and with group commit the wait shares one sync.
+        match self.persist(id, true).await {
             // Only a final state that is on disk lets the job leave memory.
             Ok(()) if job.state.is_terminal() => self.retire(id),
             Ok(()) => {}
@@ -228,6 +226,19 @@ impl Spooler {
 ///
 /// Each fires once per spool: the first time creates `fault-fired` in the
 /// spool directory, so the restarted daemon prints the backlog.
+/// A document that cannot be opened: missing (removed behind the daemon's
+/// back) or unreadable.
+fn document_error(error: crate::spool::SpoolError) -> BackendError {
+    match error {
+        crate::spool::SpoolError::Io { path, source, .. }
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            BackendError::DocumentMissing(path)
+        }
+        other => BackendError::Failed(format!("document unreadable: {other}")),
+    }
+}
+
 #[cfg(feature = "fault-injection")]
 mod fault {
     use std::path::Path;

@@ -1,7 +1,7 @@
 //! The start-up check of the spool directory itself: it holds every
 //! user's documents, so it must be a real directory (not a symbolic link
 //! someone could point elsewhere), owned by the daemon's user, and not
-//! writable by group or others (who could otherwise rename `jobs/` away
+//! writable by group or others (who could otherwise rename `journal/` away
 //! or plant files in it). Anything else is a configuration mistake the
 //! daemon refuses to run with (LSB exit 6, "not configured").
 

@@ -3,31 +3,84 @@
 //!
 //! # The promise
 //!
-//! A job is acknowledged only after its document and record are on stable
+//! A job is acknowledged only after its meta and document are on stable
 //! storage. A `kill -9` (or power cut) at any instant never loses an
 //! acknowledged job and never shows a half-written one after restart. Only
 //! one daemon uses a spool at a time.
 //!
-//! # Layout
+//! # Layout (2)
 //!
 //! ```text
-//! dir/lock            flock(2)ed by the running daemon ([`lock`])
-//! dir/next-id         lowest id never handed out, once purges made it matter
-//! dir/jobs/<id>.job   record: envelope header line + the core's meta ([`layout`])
-//! dir/jobs/<id>.doc   the document, byte for byte as received
-//! dir/tmp/            files being written; emptied at every start
-//! dir/corrupt/        records recovery could not trust, kept for a human
-//! dir/paused-printers queues an administrator paused ([`paused`])
+//! dir/lock                   flock(2)ed by the running daemon ([`lock`])
+//! dir/format                 "printspoold spool 2\n"
+//! dir/journal/<seq>.wal      the write-ahead journal ([`journal`]): fixed-size
+//!                            segments, seq in 16 hex digits, zero-filled before use
+//! dir/docs/<id>.doc          documents larger than INLINE_MAX (64 KiB), as received
+//! dir/history/<first>-<last>.hist   finished jobs (the history store's, see [`release`])
+//! dir/tmp/                   files being written; emptied at every start
+//! dir/corrupt/               what recovery could not trust, with a .reason file
+//! dir/paused-printers        queues an administrator paused ([`paused`])
 //! ```
 //!
 //! Directories are created mode 0700: documents are private data. At
 //! start the spool directory must be a real directory owned by the
 //! daemon's user and not writable by group or others ([`dircheck`]), or
-//! the daemon refuses to start.
+//! the daemon refuses to start. A spool of layout 1 (`jobs/<id>.job` and
+//! `jobs/<id>.doc`, no `format` saying 2) is migrated when it is opened
+//! (see "Migration" below).
+//!
+//! # A job's bytes on disk
+//!
+//! ```text
+//!  journal/0000000000000007.wal  (8 MiB, zero-filled when prepared)
+//!  +--------+----------------------+-----------------------+-------+----------
+//!  | Header | Accept job 12 (v1)   | Accept job 13 (v1)    | Update| 00 00 00 …
+//!  | seq 7  | meta + 1 KiB inline  | meta + docs/13.doc    | 12 v2 | (never written)
+//!  +--------+----------------------+-----------------------+-------+----------
+//!  every entry: [u32 body_len][u32 crc32(body)][kind][lsn][job id][version][payload]
+//!
+//!  docs/13.doc                   job 13's 300 KiB document, byte for byte
+//!                                (the entry names it: length + SHA-256)
+//!
+//!  history/0000000001-0000001024.hist   job 12 after it finished and the
+//!                                core let it go: meta + document, sorted by
+//!                                id, with a footer index (read by id)
+//! ```
+//!
+//! A small job is one entry: its meta and its document together, no file
+//! of its own. A state change is one more entry with the new meta (the
+//! document stays where it is). A job leaves the journal with a `Forget`
+//! entry once history holds it; the journal then holds only live jobs,
+//! and compaction ([`compact`]) copies the live ones out of old segments
+//! so the journal's size follows them, not the traffic.
+//!
+//! Compaction copies the live jobs of the oldest sealed segment that is
+//! mostly dead ([`compact::MOSTLY_DEAD`]) once more than
+//! [`compact::KEEP_SEALED`] segments are sealed; mostly live segments
+//! stay, so the journal is bounded by about twice the live jobs' size and
+//! compaction always ends (copying a mostly live segment would fill a new
+//! one to compact, for ever). It copies only a job
+//! with no write in flight, so that an `Update` (which names no document)
+//! never follows a copy whose document it would need from a removed
+//! segment. A restart appends to the previous run's spare segment when it
+//! was never written (all zeros) instead of preparing a new one, so a
+//! full disk does not keep the daemon from starting at all; a spare with
+//! any byte written (a torn header) is removed, never reused.
+//!
+//! # History
+//!
+//! When the core lets go of a finished job ([`Spool::release`]) it joins a
+//! batch; the batch is sealed into one `history/<first>-<last>.hist`
+//! ([`history`]) at [`HISTORY_BATCH`] jobs, when compaction runs, and at a
+//! clean shutdown ([`Spool::seal_history`]), and then a `Forget` per job
+//! takes them out of the journal ([`release`]). [`Spool::read_meta`] and
+//! [`Spool::document`] read a live job from the journal and any other from
+//! history. `printspoold cleanup` purges history segments only, beside a
+//! running daemon ([`DiskHistory`]).
 //!
 //! # Why the order of writes is crash safe
 //!
-//! Two facts about POSIX file systems carry everything:
+//! Three facts about POSIX file systems carry everything:
 //!
 //! 1. `rename(2)` within one file system is atomic: after a crash the new
 //!    name shows either the old file or the new one, never a mix.
@@ -35,98 +88,153 @@
 //!    `fdatasync(file)` for the bytes, `fsync(dir)` for names created,
 //!    renamed or removed in that directory. Until then the kernel may write
 //!    them in any order, or not at all.
+//! 3. `fdatasync` of a file whose blocks are already allocated (the
+//!    segments are written with zeros when prepared) flushes the data
+//!    only: no block allocation, no size change, no metadata to wait for.
 //!
-//! So nothing is ever written *in place* under `jobs/`. Every file is
-//! written whole in `tmp/`, fdatasynced, and only then renamed into `jobs/`.
-//! A name in `jobs/` therefore always points at complete, durable bytes.
-//! A commit (Print-Job) is, in order:
+//! A log entry can be torn by a crash (half of a `pwrite` on disk), so
+//! every entry carries its length and a CRC32 of its body: replay stops at
+//! the first entry that is not whole ([`journal`]'s replay), and the
+//! appender never writes after a torn tail (a restart starts a new
+//! segment). A commit (Print-Job) is, in order:
 //!
-//! 1. [`Staging::write`] the document into `tmp/doc-N`, hashing as it goes;
-//!    [`Staging::finish`] fdatasyncs it. Each job does this on its own, in
-//!    parallel with the others.
-//! 2. Write the record into `tmp/rec-N` and fdatasync it. Every byte of the
-//!    job is now on disk, but under names nobody looks at: a crash here
-//!    leaves temp files, and recovery deletes them. Writing the record
-//!    *before* publishing anything also means a full disk (ENOSPC) fails
-//!    the commit while nothing is visible yet; renames need no data blocks.
-//! 3. Rename the document to `jobs/<id>.doc`, then the record to
-//!    `jobs/<id>.job`. The record names the document's length and SHA-256.
-//! 4. `fsync(jobs/)`, shared with every other job that reached step 3 (see
-//!    [`commit`]: group commit). Only now does [`Spool::commit`] return, and only then
-//!    does the core acknowledge the job.
+//! 1. [`Staging`] receives the document: in memory up to [`INLINE_MAX`];
+//!    beyond, in `tmp/doc-N`, which [`Staging::finish`] fdatasyncs. The
+//!    SHA-256 is computed as the bytes arrive.
+//! 2. A spilled document is renamed to `docs/<id>.doc`.
+//! 3. The `Accept` entry (meta, and the document inline or naming the
+//!    file) goes to the journal's appender thread, which gathers every
+//!    request waiting into one batch and: if an entry of the batch names a
+//!    file, `fsync(docs/)` (the name is durable before any byte naming
+//!    it); one `pwrite` of the batch; one `fdatasync` of the segment.
+//! 4. Only then does [`Spool::commit`] return, and only then does the core
+//!    acknowledge the job.
 //!
-//! A crash before step 4 completes may leave any subset of the two renames
-//! on disk — recovery sorts it out, and none of it was acknowledged:
-//! a document with no record is deleted; a record whose document is
-//! missing or of the wrong length is moved to `corrupt/` (never deleted:
-//! the same sight is what a document moved away behind the daemon's back
-//! leaves, and that job was acknowledged). After step 4 both names are
-//! durable and point at durable bytes: the job survives.
+//! A crash before step 3's sync completes leaves at most a torn or
+//! unsynced tail, which replay ignores (that job was not acknowledged),
+//! and perhaps a file in `docs/` no entry names (a stray for cleanup).
+//! After it, the entry is durable and everything it names is too.
+//! Concurrent jobs share step 3: one sync per batch (group commit), where
+//! layout 1 paid two fdatasyncs per job on the request path.
 //!
 //! Adding a document to an existing job ([`Spool::attach`], Send-Document)
-//! must not risk the job itself, which was already acknowledged: if the new
-//! record could reach the disk before the document's rename, recovery would
-//! find "a record whose document is missing" and set an acknowledged job
-//! aside. So attach syncs twice: document rename, `fsync(jobs/)`, record
-//! rename, `fsync(jobs/)`.
+//! is the same with an `Attach` entry: the job itself is never at risk,
+//! since until the entry is durable replay shows the job as it was.
 //!
-//! State changes ([`Spool::update`]) replace the record the same way (temp,
-//! fdatasync, rename), so a crash shows the old state or the new one. The
-//! record's fdatasync is never skipped, even when the caller does not wait
-//! for durability: skipping it could leave an empty record after a crash,
-//! and an unreadable record is a lost job. What `durable: false` skips is
-//! only the wait for the directory sync: the rename may be lost, and the
-//! job comes back in its previous state (it prints again; it is not lost).
+//! State changes ([`Spool::update`]) append an `Update` entry; a crash
+//! shows the old meta or the new one, never a mix. Every entry of a job
+//! carries a version, taken (and the entry queued) under the index lock
+//! when `update` is *called*, so the log holds one job's entries in call
+//! order and replay keeps the highest version.
 //!
-//! Removal ([`Spool::remove`]) unlinks the record first, then the document:
-//! a crash in between leaves a document without a record, which recovery
-//! deletes. Ids are never reused: recovery takes the next id past every
-//! file it sees, and before a purge could remove the highest id, `next-id`
-//! is written (temp, fdatasync, rename, `fsync(dir)`) past it.
+//! Removal ([`Spool::remove`]) appends a `Forget`, waits for it, then
+//! unlinks `docs/<id>.doc`: a crash in between leaves a stray document,
+//! never an entry naming a missing one. Ids are never reused: every
+//! segment's header records the next id, and replay takes the next id
+//! past every entry and every header (and past history's highest id).
+//!
+//! # "processing" is not waited on
+//!
+//! When a worker starts printing a job it records "processing" with
+//! `update(…, durable: false)`: the entry is queued (in order, before
+//! anything later) but the worker does not wait for it. A crash while
+//! printing brings the job back pending, and it prints again, whether or
+//! not "processing" reached the disk: restart treats both the same
+//! (`restore_after_restart` in the core). Completion (and every other
+//! outcome) is appended *and waited on* before the job may leave memory,
+//! so a finished job is not printed twice after a later crash; with group
+//! commit that wait shares its sync with every other writer. Test:
+//! `processing_is_not_waited_on_and_completion_is`. Except while the
+//! journal's writes fail (a full disk past the reserve, a file system
+//! turned read-only): then "processing" is waited on too, so the worker
+//! learns it cannot be recorded and leaves the job queued rather than
+//! print it with no state on disk (tests/faults.rs, the read-only spool).
 //!
 //! # Recovery
 //!
-//! See [`recover`]: temp files and documents without a record are removed;
-//! records it cannot trust (unreadable, document missing or damaged, not a
-//! regular file) are moved to `corrupt/` with a reason file. Every document's length is
-//! checked at start; hashes are checked newest first within a budget, since
-//! only the newest documents can have been caught by a crash.
+//! See [`open`]: `tmp/` is emptied; the journal is replayed to its last
+//! whole entry in each segment, folding entries into the live index (per
+//! job: version, where its latest meta is, where its document is — never
+//! the bytes). Each `docs/` file a live job names is checked for its
+//! length; the newest are hashed within a budget. A job whose document is
+//! missing, of the wrong length, not a regular file or damaged is set
+//! aside: its meta goes to `corrupt/<id>.job` with a `.reason`, and a
+//! `Forget` is appended. The live jobs are then handed to the core one by
+//! one ([`Recovery::jobs`] reads each meta with one `pread` as it is
+//! reached): start-up reads live jobs only, never history, and never
+//! holds every record at once.
+//!
+//! Start-up cost does not grow with history: the next id is past every
+//! history segment's name (never its contents), and the only history
+//! lookups are for live jobs whose id a segment's range covers (a crash
+//! between sealing and forgetting, see [`release`]).
+//!
+//! # Migration
+//!
+//! A spool of layout 1 is migrated by [`Spool::open`] before anything else
+//! ([`migrate`] and `open::migrate_v1`): layout 1's own recovery runs,
+//! unfinished jobs are appended as `Accept` entries, finished ones are
+//! sealed into history (documents inline up to [`INLINE_MAX`], else
+//! renamed into `docs/`); everything is synced, then `format` is written,
+//! then `jobs/` and `next-id` are removed. Until `format` exists layout 1
+//! is the authority: a crash before it discards the partial journal and
+//! history at the next open and migrates again (documents already renamed
+//! are moved back first); a crash after it leaves only layout 1's files to
+//! remove.
 
-mod commit;
+mod compact;
 mod dircheck;
 mod disk_history;
+mod document;
 mod error;
 mod health;
+pub mod history;
+pub(crate) mod journal;
 mod layout;
+mod live;
 mod lock;
+pub mod migrate;
+mod open;
 mod paused;
+// Layout 1's recovery: what migration (layout 1 to 2) runs first.
+#[allow(dead_code)]
 mod recover;
+mod release;
 mod staging;
 #[cfg(test)]
 mod tests;
+mod writes;
 
-use std::collections::HashMap;
+use std::collections::BTreeSet;
 use std::fs::DirBuilder;
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 pub use disk_history::{DiskHistory, HistoryRecord, STRAY_AFTER};
+pub use document::DocumentHandle;
 pub use error::SpoolError;
+pub use release::HISTORY_BATCH;
 pub use staging::{StagedDocument, Staging};
 
-use commit::GroupSync;
+use compact::Compactor;
 use error::IoContext;
 use health::Health;
-use layout::{JobFile, SpoolLayout, decode_record, encode_record};
+use history::HistoryStore;
+use journal::Journal;
+use layout::SpoolLayout;
+use live::{DocSlot, IndexCell};
 use lock::SpoolLock;
 use paused::PausedPrinters;
-use staging::{TempFile, write_new_file_synced};
 
 /// Ids count up to the largest IPP `integer` and then wrap to 1.
 const MAX_JOB_ID: u32 = i32::MAX as u32;
+
+/// Documents up to this size go into the journal entry itself; larger
+/// ones into `docs/<id>.doc`.
+pub const INLINE_MAX: u64 = 64 * 1024;
 
 /// The committed document of a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,131 +244,114 @@ pub struct DocumentInfo {
     pub sha256: String,
 }
 
-/// A job found on disk at start-up.
+/// A live job found in the journal at start-up.
 #[derive(Debug, Clone)]
 pub struct RecoveredJob {
     pub id: u32,
     /// Exactly the bytes last given to [`Spool::commit`], [`Spool::update`]
     /// or [`Spool::attach`].
     pub meta: Vec<u8>,
-    /// `None` for a job created without a document (Create-Job).
-    pub document: Option<DocumentInfo>,
+    /// The document's length; `None` for a job created without one
+    /// (Create-Job).
+    pub document_len: Option<u64>,
 }
 
 /// What [`Spool::open`] found.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Recovery {
-    /// Sorted by id.
-    pub jobs: Vec<RecoveredJob>,
-    /// Half-written or corrupt entries removed (or moved to `corrupt/`).
+    /// The live jobs, by id, each meta read from the journal only when the
+    /// iterator reaches it: recovery never holds every record at once.
+    pub jobs: RecoveredJobs,
+    /// Jobs whose document was missing or damaged (moved to `corrupt/`).
     pub discarded: usize,
     /// Greater than every id ever used in this spool.
     pub next_id: u32,
 }
+
+/// The live jobs of a recovered spool, in id order (see [`Recovery`]).
+pub struct RecoveredJobs {
+    shared: Arc<SpoolShared>,
+    ids: std::vec::IntoIter<u32>,
+}
+
+impl std::fmt::Debug for RecoveredJobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecoveredJobs")
+            .field("left", &self.ids.len())
+            .finish()
+    }
+}
+
+impl Iterator for RecoveredJobs {
+    type Item = Result<RecoveredJob, SpoolError>;
+
+    /// A job the index no longer holds (forgotten since open: a purge)
+    /// is skipped: the iteration goes on with the next id.
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let id = self.ids.next()?;
+            let Some(job) = self.shared.index.lock().jobs.get(&id).cloned() else {
+                continue;
+            };
+            let meta = match self.shared.read_current(id, |job| job.meta) {
+                Ok(Some(meta)) => meta,
+                Ok(None) => return Some(Err(SpoolError::NoSuchJob { id })),
+                Err(e) => return Some(Err(e)),
+            };
+            return Some(Ok(RecoveredJob {
+                id,
+                meta,
+                document_len: job.document.is_present().then(|| job.document.len()),
+            }));
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.ids.len()))
+    }
+}
+
+/// Says whether a record (the core's meta, opaque to the spool) is that of
+/// a finished job: migration sends those to history.
+pub type IsFinished = fn(&[u8]) -> bool;
 
 /// The spool of one daemon. `Send + Sync`; the core keeps it in an `Arc`.
 ///
 /// Calls for the same job may overlap; of overlapping `update`s the one
 /// called last wins (see [`Spool::update`]).
 pub struct Spool {
+    /// Declared first: its thread stops (and lets go of the spool) before
+    /// `shared` is dropped.
+    compactor: Compactor,
     shared: Arc<SpoolShared>,
 }
 
 struct SpoolShared {
     layout: SpoolLayout,
     max_document_bytes: u64,
-    /// The next id [`Spool::reserve_id`] hands out.
-    next_id: AtomicU32,
-    /// The value last made durable in `next-id` (0: none).
-    persisted_next_id: tokio::sync::Mutex<u32>,
+    /// The next id [`Spool::reserve_id`] hands out; new segments' headers
+    /// record it.
+    next_id: Arc<AtomicU32>,
     /// Names temp files; unique because the lock keeps other processes out.
     serial: AtomicU64,
-    index: Mutex<Index>,
-    group: GroupSync,
+    index: Arc<IndexCell>,
+    journal: Journal,
+    /// Finished jobs the core released and the journal forgot.
+    history: HistoryStore,
+    /// Released jobs waiting to be sealed into history ([`release`]).
+    history_batch: Mutex<BTreeSet<u32>>,
+    /// One seal at a time.
+    sealing: Mutex<()>,
+    /// fdatasyncs of spilled (large) documents.
+    document_syncs: Arc<AtomicU64>,
+    /// One compaction at a time.
+    compacting: Mutex<()>,
     /// Logs when writes start failing for lack of space or permission, and
     /// when they work again (see [`health`]).
     health: Arc<Health>,
     paused: PausedPrinters,
-    /// Declared last so it is released last, after the sync thread ends.
+    /// Declared last so it is released last, after the journal's thread ends.
     _lock: SpoolLock,
-}
-
-/// The spool's view of the jobs it writes: every job the core may still
-/// change. A finished job the core let go of ([`Spool::release`]) stays in
-/// `jobs/` but leaves the index, so the index does not grow with history.
-#[derive(Default)]
-struct Index {
-    jobs: HashMap<u32, IndexedJob>,
-    /// Bytes of the records and documents of the jobs in `jobs`.
-    usage: u64,
-}
-
-struct IndexedJob {
-    document: DocSlot,
-    record_bytes: u64,
-    /// Sequence number for the next record write of this job.
-    next_seq: u64,
-    /// The sequence number of the record now in `jobs/`; held while
-    /// renaming so an older write never replaces a newer one.
-    installed: Arc<Mutex<u64>>,
-}
-
-impl Index {
-    /// A `HashMap` keeps the capacity of its largest size; after a burst
-    /// of queued jobs has printed, give most of it back (the map is then
-    /// small, so rebuilding it is cheap, and halving capacity at a quarter
-    /// full means it does not happen again until the size halves again).
-    fn shrink_after_burst(&mut self) {
-        let capacity = self.jobs.capacity();
-        if capacity > 256 && self.jobs.len() < capacity / 4 {
-            self.jobs.shrink_to(capacity / 2);
-        }
-    }
-}
-
-/// An update's place in line, taken when `update` is called.
-struct UpdateTicket {
-    seq: u64,
-    installed: Arc<Mutex<u64>>,
-    document: Option<DocumentInfo>,
-}
-
-#[derive(Debug, Clone)]
-enum DocSlot {
-    Absent,
-    /// `attach` is publishing it; records written meanwhile name none.
-    Attaching,
-    Present(DocumentInfo),
-}
-
-impl DocSlot {
-    fn present(&self) -> Option<&DocumentInfo> {
-        match self {
-            DocSlot::Present(info) => Some(info),
-            _ => None,
-        }
-    }
-}
-
-impl IndexedJob {
-    fn new(document: DocSlot) -> IndexedJob {
-        IndexedJob {
-            document,
-            record_bytes: 0,
-            next_seq: 1,
-            installed: Arc::new(Mutex::new(0)),
-        }
-    }
-
-    fn usage(&self) -> u64 {
-        self.record_bytes + self.document.present().map_or(0, |d| d.len)
-    }
-
-    fn take_seq(&mut self) -> (u64, Arc<Mutex<u64>>) {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        (seq, Arc::clone(&self.installed))
-    }
 }
 
 impl std::fmt::Debug for Spool {
@@ -275,88 +366,33 @@ impl std::fmt::Debug for Spool {
 impl Spool {
     /// Creates the layout under `dir` (mode 0700 directories where missing),
     /// takes the lock ([`SpoolError::Locked`] if another process holds it),
-    /// and recovers: removes temp files and unpublished documents, moves
-    /// records it cannot trust to `corrupt/`, and returns the rest. Blocking;
-    /// called once at start-up.
-    pub fn open(dir: &Path, max_document_bytes: u64) -> Result<(Spool, Recovery), SpoolError> {
-        let layout = SpoolLayout::new(dir);
-        // Whatever is at the path is checked as it is, a symbolic link
-        // included (a dangling one must not make us create its target).
-        let created_root = match std::fs::symlink_metadata(&layout.root) {
-            Ok(_) => false,
-            Err(_) => create_private_dir(&layout.root)?,
-        };
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        dircheck::check_private_root(&layout.root, unsafe { libc::geteuid() })?;
-        let lock = SpoolLock::acquire(&layout.lock_file())?;
-        let mut created = created_root;
-        for sub in [&layout.jobs, &layout.tmp, &layout.corrupt] {
-            created |= create_private_dir(sub)?;
-        }
-        if created {
-            // New directory entries are durable only once their parent is
-            // synced; a commit syncs only jobs/ itself.
-            sync_dir(&layout.root)?;
-            if created_root {
-                sync_dir(parent_dir(&layout.root))?;
-            }
-        }
-
-        let scan = recover::recover(&layout)?;
-        let next_id = first_free_id(scan.persisted_next_id, scan.highest_id_seen);
-        let mut persisted = scan.persisted_next_id.unwrap_or(0);
-        if scan.discarded > 0 && persisted < next_id {
-            // Ids of discarded files must not come back after a purge.
-            persist_next_id(&layout, &layout.temp("next-id", 0), next_id)?;
-            persisted = next_id;
-        }
-
-        let mut index = Index::default();
-        let mut jobs = Vec::with_capacity(scan.survivors.len());
-        for survivor in scan.survivors {
-            let mut entry = IndexedJob::new(match &survivor.job.document {
-                Some(doc) => DocSlot::Present(doc.clone()),
-                None => DocSlot::Absent,
-            });
-            entry.record_bytes = survivor.record_bytes;
-            index.usage += entry.usage();
-            index.jobs.insert(survivor.job.id, entry);
-            jobs.push(survivor.job);
-        }
-
-        let paused = PausedPrinters::load(&layout.paused_file())?;
-        let group = GroupSync::start(&layout.jobs)?;
-        let health = Arc::new(Health::new(layout.root.clone()));
-        let spool = Spool {
-            shared: Arc::new(SpoolShared {
-                layout,
-                max_document_bytes,
-                next_id: AtomicU32::new(next_id),
-                persisted_next_id: tokio::sync::Mutex::new(persisted),
-                serial: AtomicU64::new(1),
-                index: Mutex::new(index),
-                group,
-                health,
-                paused,
-                _lock: lock,
-            }),
-        };
-        let recovery = Recovery {
-            jobs,
-            discarded: scan.discarded,
-            next_id,
-        };
-        Ok((spool, recovery))
+    /// migrates a spool of layout 1 ([`migrate`]; `is_finished` says which
+    /// of its records are finished jobs, which go to history), and
+    /// recovers (see [`open`]): empties `tmp/`, replays the journal, moves
+    /// jobs whose document is missing or damaged to `corrupt/`. Blocking;
+    /// called once at start-up. The live jobs are read one by one as
+    /// [`Recovery::jobs`] is iterated.
+    pub fn open(
+        dir: &Path,
+        max_document_bytes: u64,
+        is_finished: IsFinished,
+    ) -> Result<(Spool, Recovery), SpoolError> {
+        open::open(
+            dir,
+            max_document_bytes,
+            is_finished,
+            open::DEFAULT_SEGMENT_BYTES,
+        )
     }
 
     pub fn dir(&self) -> &Path {
         &self.shared.layout.root
     }
 
-    /// Whether the group-commit thread runs (see [`commit`]): the spool can
-    /// make jobs durable only while it does.
+    /// Whether the journal's appender thread runs: the spool can make jobs
+    /// durable only while it does.
     pub fn can_commit(&self) -> bool {
-        self.shared.group.is_running()
+        self.shared.journal.is_running()
     }
 
     /// Whether queue `name` was paused (and not resumed) by an
@@ -381,18 +417,25 @@ impl Spool {
         result
     }
 
-    /// A new temp file for a document being received.
+    /// A new document being received: in memory up to [`INLINE_MAX`],
+    /// spilled to a temp file beyond.
     pub async fn stage(&self) -> Result<Staging, SpoolError> {
         let path = self.shared.temp_path("doc");
         let health = Arc::clone(&self.shared.health);
-        Staging::create(path, self.shared.max_document_bytes, health).await
+        let syncs = Arc::clone(&self.shared.document_syncs);
+        Ok(Staging::create(
+            path,
+            self.shared.max_document_bytes,
+            health,
+            syncs,
+        ))
     }
 
-    /// Makes a new job `id` durable: its record `meta` and, if given, its
-    /// document. Returns only when both names and their bytes are on stable
-    /// storage; concurrent commits share the directory sync. On error
-    /// nothing of the job remains visible. Runs to completion even if the
-    /// caller stops waiting.
+    /// Makes a new job `id` durable: an `Accept` entry with its meta and,
+    /// if given, its document (inline, or naming `docs/<id>.doc`). Returns
+    /// only once the entry is on stable storage; concurrent commits share
+    /// the sync. On error nothing of the job remains visible. Runs to
+    /// completion even if the caller stops waiting.
     pub async fn commit(
         &self,
         id: u32,
@@ -404,17 +447,22 @@ impl Spool {
         let result =
             run_to_completion(async move { shared.commit(id, meta, document).await }).await;
         self.shared.health.observe(&result);
+        self.compactor.poke(self.shared.journal.active_seq());
         result
     }
 
-    /// Replaces job `id`'s record atomically. `durable: true` waits for the
-    /// directory sync (for anything acknowledged to a client); `false`
-    /// returns after the rename, and a crash may bring back the previous
-    /// record — never a damaged one.
+    /// Appends job `id`'s new meta. `durable: true` returns once it is on
+    /// stable storage (for anything acknowledged to a client); `false`
+    /// returns at once, and a crash may bring back the previous meta —
+    /// never a damaged one (see "processing" in the module docs). While
+    /// the journal's writes fail, `false` waits too: the caller learns that
+    /// the spool cannot record the change (the print worker then does not
+    /// print the job, see `core/worker.rs`), instead of a success that
+    /// will never reach the disk.
     ///
     /// Ordering: of several updates of one job, the one *called* last ends
-    /// up on disk, however their futures are awaited. The place in line is
-    /// taken by this call itself, not by the first poll, so a caller can
+    /// up on disk, however their futures are awaited. The place in the log
+    /// is taken by this call itself, not by the first poll, so a caller can
     /// serialize the meta and call `update` under its own (std) lock, and
     /// await the returned future after releasing it.
     pub fn update(
@@ -423,23 +471,23 @@ impl Spool {
         meta: &[u8],
         durable: bool,
     ) -> impl Future<Output = Result<(), SpoolError>> + Send + 'static + use<> {
-        let ticket = self.shared.begin_update(id);
-        let shared = Arc::clone(&self.shared);
-        let meta = meta.to_vec();
+        let durable = durable || self.shared.journal.is_failing();
+        let queued = self.shared.queue_update(id, meta.to_vec());
+        let health = Arc::clone(&self.shared.health);
         async move {
-            let ticket = ticket?;
-            let health = Arc::clone(&shared.health);
-            let result =
-                run_to_completion(async move { shared.update(id, meta, ticket, durable).await })
-                    .await;
+            let written = queued?;
+            if !durable {
+                return Ok(());
+            }
+            let result = written.await.map(drop);
             health.observe(&result);
             result
         }
     }
 
-    /// Gives job `id` (created without one) its document and replaces its
-    /// record, durably. The job itself is never at risk: on error it stays
-    /// as it was, without a document.
+    /// Gives job `id` (created without one) its document and its new meta,
+    /// durably. The job itself is never at risk: on error it stays as it
+    /// was, without a document.
     pub async fn attach(
         &self,
         id: u32,
@@ -454,76 +502,111 @@ impl Spool {
         result
     }
 
-    /// After `printspoold cleanup` purged job `id` behind the daemon's
-    /// back (see [`DiskHistory`]): forgets it if its record is gone. Returns
-    /// whether it was.
+    /// After `printspoold cleanup` purged history behind the daemon's
+    /// back: true if the spool has no trace of job `id` any more. Cleanup
+    /// purges sealed history only, and after open a job is never both live
+    /// and in history ([`release`]), so a job the journal holds (every job
+    /// the core holds) is never purged: this is true only for a job that
+    /// left the journal and then history.
     pub fn forget_if_purged(&self, id: u32) -> bool {
-        let gone = !self.shared.layout.record(id).exists();
-        if gone {
-            self.shared.forget(id);
+        if self.shared.index.lock().jobs.contains_key(&id) {
+            return false;
         }
-        gone
+        matches!(self.shared.history.contains(id), Ok(false))
     }
 
     /// The core let go of finished job `id`: it will never be written
-    /// again, so it leaves the index. Its files stay in `jobs/` for
-    /// [`Spool::read_meta`] and for `printspoold cleanup`.
+    /// again. It stops counting in [`Spool::usage_bytes`] and joins the
+    /// history batch; once [`HISTORY_BATCH`] jobs wait, the batch is sealed
+    /// into history (on tokio's blocking pool) and the jobs leave the
+    /// journal, so the next start does not read them.
     pub fn release(&self, id: u32) {
-        self.shared.forget(id);
+        if self.shared.release(id) {
+            release::seal_in_background(&self.shared);
+        }
     }
 
-    /// The meta last recorded for job `id`, read from its record on disk;
-    /// `None` when there is no such record (never existed, or purged).
-    /// Blocking, one small read: for the rare lookup of a finished job the
-    /// core no longer holds in memory.
+    /// Seals the jobs released so far into history and forgets them in
+    /// the journal, durably (clean shutdown; compaction does the same).
+    /// Returns how many jobs were sealed.
+    pub async fn seal_history(&self) -> Result<usize, SpoolError> {
+        let shared = Arc::clone(&self.shared);
+        run_blocking(move || shared.seal_history()).await
+    }
+
+    /// The meta last recorded for job `id`: a live (or released, not yet
+    /// sealed) job's from the journal (one `pread`), else a finished one's
+    /// from history; `None` when neither has it. Blocking, small reads.
     pub fn read_meta(&self, id: u32) -> Result<Option<Vec<u8>>, SpoolError> {
-        let path = self.shared.layout.record(id);
-        // Never blocking on a FIFO, never through a symlink (recover.rs).
-        let bytes = match recover::read_small_file(&path) {
-            Ok(bytes) => bytes,
-            Err(recover::RegularFileError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
-                return Ok(None);
-            }
-            Err(recover::RegularFileError::Io(e)) => return Err(SpoolError::io("read", &path, e)),
-            Err(recover::RegularFileError::NotRegular(what)) => {
-                let reason = format!("not a regular file ({what})");
-                return Err(SpoolError::Corrupt { path, reason });
-            }
-        };
-        decode_record(&bytes)
-            .map(|record| Some(record.meta))
-            .map_err(|reason| SpoolError::Corrupt { path, reason })
+        if self.shared.index.lock().jobs.contains_key(&id) {
+            // `None` while being committed: nothing written yet.
+            return self.shared.read_current(id, |job| job.meta);
+        }
+        Ok(self.shared.history.read(id)?.map(|hit| hit.entry.meta))
     }
 
-    /// The ids of every record in `jobs/`, in no particular order.
-    /// Blocking: lists the directory.
-    pub fn record_ids(&self) -> Result<Vec<u32>, SpoolError> {
-        let jobs = &self.shared.layout.jobs;
-        let mut ids = Vec::new();
-        for entry in std::fs::read_dir(jobs).context("list", jobs)? {
-            let entry = entry.context("list", jobs)?;
-            if let Some(JobFile::Record(id)) = JobFile::classify(&entry.file_name()) {
-                ids.push(id);
+    /// Visits the meta of every finished job the core let go of: the
+    /// released ones still in the journal, then history's, streaming (one
+    /// record in memory at a time). Blocking; reads all of history.
+    pub fn scan_released(&self, mut visit: impl FnMut(u32, &[u8])) -> Result<(), SpoolError> {
+        let released: Vec<u32> = {
+            let index = self.shared.index.lock();
+            let mut ids: Vec<u32> = index
+                .jobs
+                .iter()
+                .filter(|(_, job)| job.released)
+                .map(|(&id, _)| id)
+                .collect();
+            ids.sort_unstable();
+            ids
+        };
+        for id in released {
+            if let Some(meta) = self.shared.read_current(id, |job| job.meta)? {
+                visit(id, &meta);
             }
         }
-        Ok(ids)
+        self.shared
+            .history
+            .scan(|_, entry| visit(entry.id, &entry.meta))
+            .map(drop)
     }
 
-    /// Where job `id`'s document is, for the print worker to read.
-    pub fn document_path(&self, id: u32) -> PathBuf {
-        self.shared.layout.document(id)
+    /// Visits every job history holds (id, meta, document length), in
+    /// segment then id order, streaming. Blocking.
+    pub fn scan_history(
+        &self,
+        mut visit: impl FnMut(u32, &[u8], Option<u64>),
+    ) -> Result<(), SpoolError> {
+        self.shared
+            .history
+            .scan(|_, entry| {
+                let len = match &entry.document {
+                    history::HistoryDocument::None => None,
+                    history::HistoryDocument::Inline { len, .. } => Some(*len),
+                    history::HistoryDocument::File(info) => Some(info.len),
+                };
+                visit(entry.id, &entry.meta, len);
+            })
+            .map(drop)
     }
 
-    /// Deletes job `id`'s record, then its document (history purge), and
-    /// waits until the removal is durable.
+    /// Job `id`'s document, open for the print worker to read (see
+    /// [`DocumentHandle`]). Blocking (an `open`). A missing document is an
+    /// I/O error of kind `NotFound` naming `docs/<id>.doc`.
+    pub fn document(&self, id: u32) -> Result<DocumentHandle, SpoolError> {
+        self.shared.document(id)
+    }
+
+    /// Forgets job `id` (history purge of a live job): appends a `Forget`,
+    /// waits until it is durable, then removes `docs/<id>.doc` if it had one.
     pub async fn remove(&self, id: u32) -> Result<(), SpoolError> {
         let shared = Arc::clone(&self.shared);
         run_to_completion(async move { shared.remove(id).await }).await
     }
 
     /// Hands out the next job id. Ids only grow (wrapping to 1 after
-    /// `i32::MAX`) and survive restarts: recovery starts past every file it
-    /// finds, and `remove` records `next-id` before deleting the highest.
+    /// `i32::MAX`) and survive restarts: every segment's header records
+    /// the next id, and replay takes the next id past every entry.
     pub fn reserve_id(&self) -> u32 {
         let step = |n: u32| Some(if n >= MAX_JOB_ID { 1 } else { n + 1 });
         match self
@@ -535,349 +618,193 @@ impl Spool {
         }
     }
 
-    /// Bytes used by the records and committed documents of the jobs the
-    /// spool tracks: not staging files, and not finished jobs the core
-    /// [released](Spool::release) (those are cleanup's business).
+    /// Bytes of the metas and documents of the jobs the core may still
+    /// change: not staging files, and not finished jobs it
+    /// [released](Spool::release).
     pub fn usage_bytes(&self) -> u64 {
-        self.shared.index().usage
+        self.shared.index.lock().usage
     }
 
-    /// Directory fsyncs done since open; divided by commits it shows how
-    /// well group commit shares them.
-    pub fn directory_syncs(&self) -> u64 {
-        self.shared.group.directory_syncs()
+    /// Syncs on the request path since open: the journal's (one per batch
+    /// of concurrent writers, plus `fsync(docs/)` for batches naming a
+    /// document file) and one per spilled document. Divided by jobs it
+    /// shows how well group commit shares them.
+    pub fn sync_count(&self) -> u64 {
+        self.shared.journal.syncs() + self.shared.document_syncs.load(Ordering::Relaxed)
+    }
+
+    /// [`Spool::open`] with small journal segments, so tests rotate and
+    /// compact with few jobs.
+    #[cfg(test)]
+    pub(crate) fn open_with_segment_bytes(
+        dir: &Path,
+        max_document_bytes: u64,
+        segment_bytes: u64,
+    ) -> Result<(Spool, Recovery), SpoolError> {
+        open::open(dir, max_document_bytes, |_| false, segment_bytes)
+    }
+
+    /// The journal's segments on disk (tests).
+    #[cfg(test)]
+    pub(crate) fn journal_segments(&self) -> Vec<u64> {
+        self.shared.journal.segments().unwrap_or_default()
+    }
+
+    /// Compacts now, off the runtime's threads, until at most
+    /// [`compact::KEEP_SEALED`] sealed segments remain; returns how many
+    /// segments were removed. The background compactor does the same on
+    /// its own; this is for tests and tools.
+    pub fn compact_now(&self) -> Result<usize, SpoolError> {
+        compact::compact(&self.shared)
+    }
+}
+
+impl Drop for Spool {
+    /// Shutdown: the history batch is sealed and its jobs forgotten, if
+    /// [`Spool::seal_history`] did not do it already.
+    fn drop(&mut self) {
+        if let Err(e) = self.shared.seal_history() {
+            tracing::warn!("finished jobs stay in the journal for now: {e}");
+        }
     }
 }
 
 impl SpoolShared {
-    fn index(&self) -> MutexGuard<'_, Index> {
-        // Never held across an await or a panic-prone call; a poisoned one
-        // means a bug left it half changed, and usage figures built on
-        // it would be wrong: never recovered.
-        match self.index.lock() {
-            Ok(index) => index,
-            Err(_) => crate::supervisor::abort_on_poisoned_lock("the spool index"),
-        }
-    }
-
     fn temp_path(&self, kind: &str) -> PathBuf {
         let serial = self.serial.fetch_add(1, Ordering::Relaxed);
         self.layout.temp(kind, serial)
     }
 
-    async fn commit(
-        self: Arc<Self>,
-        id: u32,
-        meta: Vec<u8>,
-        document: Option<StagedDocument>,
-    ) -> Result<Option<DocumentInfo>, SpoolError> {
-        let info = document.as_ref().map(|doc| doc.info.clone());
-        let (seq, installed) = self.insert_new_entry(id, info.clone())?;
-        let record = encode_record(id, &meta, info.as_ref());
-        let shared = Arc::clone(&self);
-        let published =
-            run_blocking(move || shared.publish_new_job(id, seq, &installed, &record, document))
-                .await;
-        if let Err(e) = published {
-            self.forget(id);
-            return Err(e);
-        }
-        if let Err(e) = self.group.sync().await {
-            // Not acknowledged: do not let it appear at the next start.
-            let shared = Arc::clone(&self);
-            let _ = run_blocking(move || shared.unlink_job_files(id)).await;
-            self.forget(id);
-            return Err(e);
-        }
-        Ok(info)
-    }
-
-    /// Steps 2 and 3 of the module docs, on a blocking thread.
-    fn publish_new_job(
+    /// Reads the part of job `id` that `part` picks (its meta, its inline
+    /// document) as the index says now. Compaction may remove the segment
+    /// between looking the extent up and reading it; the index then
+    /// already points at the copy, so the read is tried again there.
+    fn read_current(
         &self,
         id: u32,
-        seq: u64,
-        installed: &Mutex<u64>,
-        record: &[u8],
-        document: Option<StagedDocument>,
-    ) -> Result<(), SpoolError> {
-        let record_temp = self.write_temp(record)?;
-        let document_path = self.layout.document(id);
-        if let Some(doc) = document {
-            std::fs::rename(doc.temp.path(), &document_path)
-                .context("move the document to", &document_path)?;
-            doc.temp.disarm();
-        }
-        let result = self.install_record(id, seq, installed, record_temp);
-        if result.is_err() {
-            // No record names it; removing it keeps jobs/ tidy.
-            let _ = std::fs::remove_file(&document_path);
-        }
-        result.map(drop)
-    }
-
-    /// Takes an update's place in line: its sequence number, and the
-    /// document the record will name.
-    fn begin_update(&self, id: u32) -> Result<UpdateTicket, SpoolError> {
-        let mut index = self.index();
-        let entry = index
-            .jobs
-            .get_mut(&id)
-            .ok_or(SpoolError::NoSuchJob { id })?;
-        let (seq, installed) = entry.take_seq();
-        Ok(UpdateTicket {
-            seq,
-            installed,
-            document: entry.document.present().cloned(),
-        })
-    }
-
-    async fn update(
-        self: Arc<Self>,
-        id: u32,
-        meta: Vec<u8>,
-        ticket: UpdateTicket,
-        durable: bool,
-    ) -> Result<(), SpoolError> {
-        let UpdateTicket {
-            seq,
-            installed,
-            document,
-        } = ticket;
-        let record = encode_record(id, &meta, document.as_ref());
-        let shared = Arc::clone(&self);
-        run_blocking(move || {
-            let temp = shared.write_temp(&record)?;
-            shared.install_record(id, seq, &installed, temp)
-        })
-        .await?;
-        if durable {
-            self.group.sync().await?;
-        }
-        Ok(())
-    }
-
-    async fn attach(
-        self: Arc<Self>,
-        id: u32,
-        meta: Vec<u8>,
-        document: StagedDocument,
-    ) -> Result<DocumentInfo, SpoolError> {
-        self.begin_attach(id)?;
-        let info = document.info.clone();
-        let record = encode_record(id, &meta, Some(&info));
-        let shared = Arc::clone(&self);
-        let published = run_blocking(move || {
-            let record_temp = shared.write_temp(&record)?;
-            let path = shared.layout.document(id);
-            std::fs::rename(document.temp.path(), &path).context("move the document to", &path)?;
-            document.temp.disarm();
-            Ok(record_temp)
-        })
-        .await;
-        let record_temp = match published {
-            Ok(temp) => temp,
-            Err(e) => {
-                self.abandon_attach(id);
-                return Err(e);
+        part: impl Fn(&live::IndexedJob) -> Option<journal::Extent>,
+    ) -> Result<Option<Vec<u8>>, SpoolError> {
+        let current = || self.index.lock().jobs.get(&id).and_then(&part);
+        let mut extent = current();
+        loop {
+            let Some(at) = extent else { return Ok(None) };
+            match self.journal.read(at) {
+                Ok(bytes) => return Ok(Some(bytes)),
+                Err(e) if is_not_found(&e) && current() != Some(at) => extent = current(),
+                Err(e) => return Err(e),
             }
-        };
-        // The document's name must be durable before any record names it.
-        if let Err(e) = self.group.sync().await {
-            let path = self.layout.document(id);
-            let _ =
-                run_blocking(move || std::fs::remove_file(&path).context("remove", &path)).await;
-            self.abandon_attach(id);
-            return Err(e);
-        }
-        let (seq, installed) = self.set_document(id, DocSlot::Present(info.clone()))?;
-        let shared = Arc::clone(&self);
-        let installed_record =
-            run_blocking(move || shared.install_record(id, seq, &installed, record_temp)).await;
-        if let Err(e) = installed_record {
-            // The document file stays: a concurrent update may already name
-            // it. If nothing does, recovery removes it as an orphan.
-            self.abandon_attach(id);
-            return Err(e);
-        }
-        self.group.sync().await?;
-        Ok(info)
-    }
-
-    async fn remove(self: Arc<Self>, id: u32) -> Result<(), SpoolError> {
-        self.persist_next_id_past(id).await?;
-        let installed = {
-            let mut index = self.index();
-            let entry = index.jobs.remove(&id).ok_or(SpoolError::NoSuchJob { id })?;
-            index.usage -= entry.usage();
-            entry.installed
-        };
-        let shared = Arc::clone(&self);
-        run_blocking(move || {
-            // Writes still in flight for this job must not bring it back.
-            *lock(&installed) = u64::MAX;
-            shared.unlink_job_files(id)
-        })
-        .await?;
-        self.group.sync().await
-    }
-
-    /// Makes sure `next-id` on disk is past `id`, so that removing the job
-    /// with the highest id cannot make its id come back after a restart.
-    async fn persist_next_id_past(&self, id: u32) -> Result<(), SpoolError> {
-        let mut persisted = self.persisted_next_id.lock().await;
-        if *persisted > id {
-            return Ok(());
-        }
-        let value = self
-            .next_id
-            .load(Ordering::SeqCst)
-            .max(id.saturating_add(1));
-        let layout = self.layout.clone();
-        let temp = self.temp_path("next-id");
-        run_blocking(move || persist_next_id(&layout, &temp, value)).await?;
-        *persisted = value;
-        Ok(())
-    }
-
-    fn insert_new_entry(
-        &self,
-        id: u32,
-        document: Option<DocumentInfo>,
-    ) -> Result<(u64, Arc<Mutex<u64>>), SpoolError> {
-        let mut index = self.index();
-        if index.jobs.contains_key(&id) {
-            return Err(SpoolError::IdInUse { id });
-        }
-        let mut entry = IndexedJob::new(match document {
-            Some(doc) => DocSlot::Present(doc),
-            None => DocSlot::Absent,
-        });
-        let seq = entry.take_seq();
-        index.usage += entry.usage();
-        index.jobs.insert(id, entry);
-        Ok(seq)
-    }
-
-    fn forget(&self, id: u32) {
-        let mut index = self.index();
-        if let Some(entry) = index.jobs.remove(&id) {
-            index.usage -= entry.usage();
-            index.shrink_after_burst();
         }
     }
 
-    fn begin_attach(&self, id: u32) -> Result<(), SpoolError> {
-        let mut index = self.index();
-        let entry = index
-            .jobs
-            .get_mut(&id)
-            .ok_or(SpoolError::NoSuchJob { id })?;
-        match entry.document {
-            DocSlot::Absent => {
-                entry.document = DocSlot::Attaching;
-                Ok(())
+    fn document(&self, id: u32) -> Result<DocumentHandle, SpoolError> {
+        loop {
+            match self.open_document(id) {
+                Err(e) if is_not_found(&e) && self.moved_by_compaction(id, &e) => continue,
+                other => return other,
             }
-            _ => Err(SpoolError::DocumentExists { id }),
         }
     }
 
-    /// The job goes back to having no document (if it still exists).
-    fn abandon_attach(&self, id: u32) {
-        // NoSuchJob: removed meanwhile, nothing to put back.
-        let _ = self.set_document(id, DocSlot::Absent);
-    }
-
-    /// Sets the job's document slot, keeping `usage` right, and returns a
-    /// sequence number for the record write that goes with it.
-    fn set_document(&self, id: u32, slot: DocSlot) -> Result<(u64, Arc<Mutex<u64>>), SpoolError> {
-        let mut guard = self.index();
-        let index = &mut *guard;
-        let entry = index
-            .jobs
-            .get_mut(&id)
-            .ok_or(SpoolError::NoSuchJob { id })?;
-        index.usage -= entry.usage();
-        entry.document = slot;
-        index.usage += entry.usage();
-        Ok(entry.take_seq())
-    }
-
-    /// Writes `bytes` whole into a new temp file and fdatasyncs it.
-    fn write_temp(&self, bytes: &[u8]) -> Result<TempFile, SpoolError> {
-        let temp = TempFile::new(self.temp_path("rec"));
-        write_new_file_synced(temp.path(), bytes)?;
-        Ok(temp)
-    }
-
-    /// Renames a synced temp record over `jobs/<id>.job`, unless a record
-    /// write that started later is already there. Returns whether it did.
-    fn install_record(
-        &self,
-        id: u32,
-        seq: u64,
-        installed: &Mutex<u64>,
-        temp: TempFile,
-    ) -> Result<bool, SpoolError> {
-        let mut current = lock(installed);
-        if *current >= seq {
-            return Ok(false);
+    /// Whether `error` names a journal segment no longer holding job
+    /// `id`'s inline document (compaction moved it meanwhile).
+    fn moved_by_compaction(&self, id: u32, error: &SpoolError) -> bool {
+        let SpoolError::Io { path, .. } = error else {
+            return false;
+        };
+        let slot = self.index.lock().jobs.get(&id).map(|job| job.document);
+        match slot {
+            Some(DocSlot::Inline {
+                extent: Some(extent),
+                ..
+            }) => journal::segment::segment_path(self.journal.dir(), extent.seq) != *path,
+            _ => false,
         }
-        let path = self.layout.record(id);
-        let bytes = std::fs::metadata(temp.path()).map_or(0, |m| m.len());
-        std::fs::rename(temp.path(), &path).context("move the record to", &path)?;
-        temp.disarm();
-        *current = seq;
-        drop(current);
-        let mut guard = self.index();
-        let index = &mut *guard;
-        if let Some(entry) = index.jobs.get_mut(&id) {
-            index.usage = index.usage - entry.record_bytes + bytes;
-            entry.record_bytes = bytes;
+    }
+
+    fn open_document(&self, id: u32) -> Result<DocumentHandle, SpoolError> {
+        let slot = self.index.lock().jobs.get(&id).map(|job| job.document);
+        let path = self.layout.doc_file(id);
+        match slot {
+            Some(DocSlot::Inline {
+                extent: Some(extent),
+                len,
+            }) => {
+                let segment = self.journal.reader(extent.seq)?;
+                let segment_path = journal::segment::segment_path(self.journal.dir(), extent.seq);
+                let file = segment.try_clone().context("open", &segment_path)?;
+                Ok(DocumentHandle {
+                    file,
+                    offset: extent.offset,
+                    len,
+                    path: segment_path,
+                })
+            }
+            Some(DocSlot::File { len, .. }) => {
+                let file = open_document_file(&path)?;
+                Ok(DocumentHandle {
+                    file,
+                    offset: 0,
+                    len,
+                    path,
+                })
+            }
+            None => self.history_document(id),
+            _ => Err(SpoolError::io(
+                "open",
+                &path,
+                io::Error::from(io::ErrorKind::NotFound),
+            )),
         }
-        Ok(true)
     }
 
-    /// Record first: a crash in between leaves an orphan document, which
-    /// recovery removes, never a record without its document.
-    fn unlink_job_files(&self, id: u32) -> Result<(), SpoolError> {
-        remove_if_present(&self.layout.record(id))?;
-        remove_if_present(&self.layout.document(id))
-    }
-}
-
-fn lock(installed: &Mutex<u64>) -> MutexGuard<'_, u64> {
-    match installed.lock() {
-        Ok(guard) => guard,
-        Err(_) => crate::supervisor::abort_on_poisoned_lock("a spool record"),
-    }
-}
-
-fn remove_if_present(path: &Path) -> Result<(), SpoolError> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(SpoolError::io("remove", path, e)),
-        _ => Ok(()),
-    }
-}
-
-/// The next id: past what `next-id` says and past every file seen.
-fn first_free_id(persisted: Option<u32>, highest_seen: u32) -> u32 {
-    let next = persisted.unwrap_or(1).max(highest_seen.saturating_add(1));
-    if next == 0 || next > MAX_JOB_ID {
-        1
-    } else {
-        next
+    /// A finished job's document, where history says it is: inside the
+    /// segment (read through the handle the lookup opened, so a rewrite
+    /// by cleanup cannot move the bytes) or `docs/<id>.doc`.
+    fn history_document(&self, id: u32) -> Result<DocumentHandle, SpoolError> {
+        let path = self.layout.doc_file(id);
+        let not_found = || SpoolError::io("open", &path, io::Error::from(io::ErrorKind::NotFound));
+        let Some(hit) = self.history.read(id)? else {
+            return Err(not_found());
+        };
+        match hit.entry.document {
+            history::HistoryDocument::Inline { offset, len } => Ok(DocumentHandle {
+                file: hit.segment,
+                offset,
+                len,
+                path: hit.path,
+            }),
+            history::HistoryDocument::File(info) => Ok(DocumentHandle {
+                file: open_document_file(&path)?,
+                offset: 0,
+                len: info.len,
+                path,
+            }),
+            history::HistoryDocument::None => Err(not_found()),
+        }
     }
 }
 
-/// `next-id`: temp, fdatasync, rename, fsync of the directory.
-fn persist_next_id(layout: &SpoolLayout, temp: &Path, value: u32) -> Result<(), SpoolError> {
-    let temp = TempFile::new(temp.to_path_buf());
-    write_new_file_synced(temp.path(), recover::next_id_text(value).as_bytes())?;
-    let target = layout.next_id_file();
-    std::fs::rename(temp.path(), &target).context("move next-id to", &target)?;
-    temp.disarm();
-    sync_dir(&layout.root)
+fn is_not_found(error: &SpoolError) -> bool {
+    matches!(error, SpoolError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
+}
+
+/// Opens `docs/<id>.doc` for reading, never through a symlink, never
+/// blocking on a FIFO.
+fn open_document_file(path: &Path) -> Result<std::fs::File, SpoolError> {
+    match recover::open_regular(path) {
+        Ok(file) => Ok(file),
+        Err(recover::RegularFileError::Io(e)) => Err(SpoolError::io("open", path, e)),
+        Err(recover::RegularFileError::NotRegular(what)) => Err(SpoolError::Corrupt {
+            path: path.to_path_buf(),
+            reason: format!("not a regular file ({what})"),
+        }),
+    }
+}
+
+/// The next id: past every header's, every id seen, and history's.
+fn first_free_id(candidates: &[u32]) -> u32 {
+    let next = candidates.iter().copied().max().unwrap_or(1).max(1);
+    if next > MAX_JOB_ID { 1 } else { next }
 }
 
 /// Creates `dir` (and missing parents) mode 0700; true if it was created.

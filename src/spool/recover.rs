@@ -41,17 +41,26 @@ use sha2::{Digest, Sha256};
 
 use super::error::IoContext;
 use super::layout::{JobFile, SpoolLayout, decode_record, to_hex};
-use super::{DocumentInfo, RecoveredJob, SpoolError};
+use super::{DocumentInfo, SpoolError};
 
 /// At most this many documents are hashed at start-up, newest first...
 pub(crate) const HASH_BUDGET_FILES: usize = 64;
 /// ...and at most this many bytes of them.
 pub(crate) const HASH_BUDGET_BYTES: u64 = 64 * 1024 * 1024;
 
+/// A job of a layout 1 spool (`jobs/<id>.job` and `.doc`), as migration
+/// reads it.
+#[derive(Debug, Clone)]
+pub(crate) struct LayoutOneJob {
+    pub id: u32,
+    pub meta: Vec<u8>,
+    pub document: Option<DocumentInfo>,
+}
+
 /// A job that survived recovery, with what the spool's index needs.
 #[derive(Debug)]
 pub(crate) struct Survivor {
-    pub job: RecoveredJob,
+    pub job: LayoutOneJob,
     pub record_bytes: u64,
     /// When the document was last written, to hash the newest first.
     document_modified: Option<SystemTime>,
@@ -164,7 +173,7 @@ fn check_record(
         Err(reason) => return Ok(corrupt(reason)),
     };
     let survivor = |document, document_modified| Survivor {
-        job: RecoveredJob {
+        job: LayoutOneJob {
             id,
             meta: record.meta.clone(),
             document,
@@ -259,7 +268,7 @@ impl From<io::Error> for RegularFileError {
 /// Opens `path` for reading only if it is a regular file: `O_NOFOLLOW` (a
 /// symlink fails with `ELOOP`), `O_NONBLOCK` (a FIFO opens at once instead
 /// of waiting for a writer), then the type is checked on the descriptor.
-fn open_regular(path: &Path) -> Result<File, RegularFileError> {
+pub(super) fn open_regular(path: &Path) -> Result<File, RegularFileError> {
     let file = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
@@ -277,7 +286,7 @@ fn open_regular(path: &Path) -> Result<File, RegularFileError> {
     }
 }
 
-fn describe(kind: &fs::FileType) -> &'static str {
+pub(super) fn describe(kind: &fs::FileType) -> &'static str {
     if kind.is_fifo() {
         "a FIFO"
     } else if kind.is_symlink() {
@@ -301,7 +310,7 @@ pub(super) fn read_small_file(path: &Path) -> Result<Vec<u8>, RegularFileError> 
     Ok(bytes)
 }
 
-fn hash_file(path: &Path) -> Result<String, RegularFileError> {
+pub(super) fn hash_file(path: &Path) -> Result<String, RegularFileError> {
     let mut file = open_regular(path)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
@@ -334,7 +343,7 @@ fn list_job_files(jobs: &Path) -> Result<(BTreeSet<u32>, BTreeSet<u32>), SpoolEr
     Ok((records, documents))
 }
 
-fn empty_temp_dir(tmp: &Path) -> Result<(), SpoolError> {
+pub(super) fn empty_temp_dir(tmp: &Path) -> Result<(), SpoolError> {
     for entry in fs::read_dir(tmp).context("list", tmp)? {
         let path = entry.context("list", tmp)?.path();
         remove_file(&path)?;
@@ -373,7 +382,7 @@ fn quarantine(layout: &SpoolLayout, id: u32, error: &SpoolError) -> Result<(), S
     Ok(())
 }
 
-fn write_reason(path: &Path, message: &str) -> io::Result<()> {
+pub(super) fn write_reason(path: &Path, message: &str) -> io::Result<()> {
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -386,7 +395,7 @@ fn write_reason(path: &Path, message: &str) -> io::Result<()> {
 
 /// `corrupt/<name>`, or `corrupt/<name>.N` if an earlier start already
 /// moved a file of that name (ids are not reused, but be safe).
-fn free_name_in(dir: &Path, path: &Path) -> PathBuf {
+pub(super) fn free_name_in(dir: &Path, path: &Path) -> PathBuf {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let mut candidate = dir.join(&*name);
     let mut n = 1u32;

@@ -1,23 +1,27 @@
-//! Receiving a document: a temp file in `tmp/` that becomes a job's
-//! document only when [`Spool::commit`](super::Spool::commit) renames it.
+//! Receiving a document: in memory while it is small, in a temp file in
+//! `tmp/` once it passes [`INLINE_MAX`](super::INLINE_MAX).
 //!
-//! The hash is computed as the bytes arrive (no second read of the file),
-//! and [`Staging::finish`] fdatasyncs the data *before* the job enters the
-//! group commit: each job pays for its own data flush in parallel with the
-//! others, and the shared step is only the directory sync.
+//! A small document goes into the journal inside the job's `Accept` entry
+//! ([`Spool::commit`](super::Spool::commit)): no file, and no sync of its
+//! own (the journal's batch sync covers it). A large one is *spilled*: it
+//! becomes `docs/<id>.doc` when the commit renames it, and
+//! [`Staging::finish`] fdatasyncs it *before* the job enters the group
+//! commit, so each large job pays for its own data flush in parallel with
+//! the others. The hash is computed as the bytes arrive either way.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
 use super::error::IoContext;
 use super::health::Health;
 use super::layout::to_hex;
-use super::{DocumentInfo, SpoolError, run_blocking};
+use super::{DocumentInfo, INLINE_MAX, SpoolError, run_blocking};
 
 /// How many leading bytes are kept for format sensing.
 const HEAD_BYTES: usize = 512;
@@ -76,9 +80,12 @@ impl Drop for TempFile {
 /// A document being received. Drop it to abandon the document.
 #[derive(Debug)]
 pub struct Staging {
+    /// The name it spills to (created only then).
     temp: TempFile,
-    /// `None` after a `TooLarge` or an interrupted write.
+    /// `Some` once spilled to `temp`.
     file: Option<File>,
+    /// After a `TooLarge` or an interrupted write: every later call fails.
+    broken: bool,
     too_large: bool,
     pending: Vec<u8>,
     hasher: Sha256,
@@ -87,20 +94,24 @@ pub struct Staging {
     limit: u64,
     /// Told about every write's outcome (disk full, read-only spool).
     health: Arc<Health>,
+    /// Counts the fdatasyncs of spilled documents.
+    syncs: Arc<AtomicU64>,
 }
 
 impl Staging {
-    pub(crate) async fn create(
+    /// Nothing is created yet: a small document never touches the disk
+    /// before its commit.
+    pub(crate) fn create(
         path: PathBuf,
         limit: u64,
         health: Arc<Health>,
-    ) -> Result<Staging, SpoolError> {
-        let temp = TempFile::new(path.clone());
-        let created = run_blocking(move || create_private_file(&path)).await;
-        health.observe_failure(&created);
-        Ok(Staging {
-            temp,
-            file: Some(created?),
+        syncs: Arc<AtomicU64>,
+    ) -> Staging {
+        Staging {
+            // Armed only once the file exists.
+            temp: TempFile { path, armed: false },
+            file: None,
+            broken: false,
             too_large: false,
             pending: Vec::new(),
             hasher: Sha256::new(),
@@ -108,14 +119,15 @@ impl Staging {
             head: Vec::new(),
             limit,
             health,
-        })
+            syncs,
+        }
     }
 
     /// Appends `buf`. Fails with [`SpoolError::TooLarge`] once the document
     /// would pass the limit; the temp file is then already removed and
     /// every later write fails the same way.
     pub async fn write(&mut self, buf: &[u8]) -> Result<(), SpoolError> {
-        if self.file.is_none() {
+        if self.broken {
             return Err(self.unusable());
         }
         if self.len.saturating_add(buf.len() as u64) > self.limit {
@@ -127,10 +139,31 @@ impl Staging {
         let room = HEAD_BYTES.saturating_sub(self.head.len());
         self.head.extend_from_slice(&buf[..room.min(buf.len())]);
         self.pending.extend_from_slice(buf);
-        if self.pending.len() >= FLUSH_AT {
+        if self.file.is_none() && self.len > INLINE_MAX {
+            self.spill().await?;
+        }
+        if self.file.is_some() && self.pending.len() >= FLUSH_AT {
             self.flush().await?;
         }
         Ok(())
+    }
+
+    /// The document outgrew memory: from now on it lives in its temp file.
+    async fn spill(&mut self) -> Result<(), SpoolError> {
+        let path = self.temp.path().to_path_buf();
+        let created = run_blocking(move || create_private_file(&path)).await;
+        self.health.observe_failure(&created);
+        match created {
+            Ok(file) => {
+                self.temp.armed = true;
+                self.file = Some(file);
+                Ok(())
+            }
+            Err(e) => {
+                self.broken = true;
+                Err(e)
+            }
+        }
     }
 
     /// Bytes written so far.
@@ -147,24 +180,36 @@ impl Staging {
         &self.head
     }
 
-    /// Writes what is buffered and fdatasyncs the file, so that the data is
-    /// on disk before any name in `jobs/` can point at it.
+    /// A small document: its bytes, for the journal entry. A spilled one:
+    /// writes what is buffered and fdatasyncs the file, so that the data is
+    /// on disk before any log entry can name it.
     pub async fn finish(mut self) -> Result<StagedDocument, SpoolError> {
-        let Some(file) = self.file.take() else {
+        if self.broken {
             return Err(self.unusable());
-        };
+        }
         let pending = std::mem::take(&mut self.pending);
-        let path = self.temp.path().to_path_buf();
-        let written = run_blocking(move || write_and_sync(file, &pending, &path)).await;
-        self.health.observe_failure(&written);
-        written?;
+        let body = match self.file.take() {
+            None => StagedBody::Inline(pending),
+            Some(file) => {
+                let path = self.temp.path().to_path_buf();
+                let written = run_blocking(move || write_and_sync(file, &pending, &path)).await;
+                self.health.observe_failure(&written);
+                if written.is_err() {
+                    self.broken = true;
+                }
+                written?;
+                self.syncs.fetch_add(1, Ordering::Relaxed);
+                let temp = std::mem::replace(&mut self.temp, disarmed_placeholder());
+                StagedBody::Spilled(temp)
+            }
+        };
         Ok(StagedDocument {
-            temp: self.temp,
+            body,
             info: DocumentInfo {
                 len: self.len,
-                sha256: to_hex(&self.hasher.finalize()),
+                sha256: to_hex(&self.hasher.clone().finalize()),
             },
-            head: self.head,
+            head: std::mem::take(&mut self.head),
         })
     }
 
@@ -172,6 +217,7 @@ impl Staging {
         let (Some(mut file), path) = (self.file.take(), self.temp.path().to_path_buf()) else {
             return Err(self.unusable());
         };
+        self.broken = true;
         let pending = std::mem::take(&mut self.pending);
         // The file comes back only on success; after a failure (ENOSPC)
         // the staging is unusable and the caller drops it.
@@ -185,11 +231,13 @@ impl Staging {
         pending.clear();
         self.file = Some(file);
         self.pending = pending;
+        self.broken = false;
         Ok(())
     }
 
     async fn discard_too_large(&mut self) {
         self.file = None;
+        self.broken = true;
         self.too_large = true;
         self.pending = Vec::new();
         let temp = std::mem::replace(&mut self.temp, disarmed_placeholder());
@@ -216,13 +264,22 @@ fn disarmed_placeholder() -> TempFile {
     }
 }
 
-/// A received document whose data is on disk, waiting to be committed.
-/// Dropping it deletes the temp file.
+/// A received document waiting to be committed: in memory, or spilled to
+/// a temp file whose data is on disk. Dropping it deletes the temp file.
 #[derive(Debug)]
 pub struct StagedDocument {
-    pub(crate) temp: TempFile,
+    pub(crate) body: StagedBody,
     pub(crate) info: DocumentInfo,
     head: Vec<u8>,
+}
+
+/// Where a staged document's bytes are.
+#[derive(Debug)]
+pub(crate) enum StagedBody {
+    /// At most [`INLINE_MAX`] bytes: they go into the journal entry.
+    Inline(Vec<u8>),
+    /// Larger: a synced temp file, renamed to `docs/<id>.doc` on commit.
+    Spilled(TempFile),
 }
 
 impl StagedDocument {

@@ -9,7 +9,8 @@
 //! - [`http`]: the HTTP client and raw exchanges;
 //! - [`fs`]: scratch directories, seeds, spool inspection, mounts;
 //! - [`process`]: other child processes, bounded in time;
-//! - [`bus`]: a private D-Bus daemon and clients of the service.
+//! - [`bus`]: a private D-Bus daemon and clients of the service;
+//! - [`spool`]: a stopped daemon's spool, read through `check-spool`.
 //!
 //! Every integration test crate compiles this module and uses a different
 //! part of it, so what one crate leaves unused is not dead code: each
@@ -32,6 +33,8 @@ pub mod http;
 pub mod ipp;
 #[allow(dead_code, reason = "each test crate uses a different part")]
 pub mod process;
+#[allow(dead_code, reason = "each test crate uses a different part")]
+pub mod spool;
 
 #[allow(unused_imports, reason = "each test crate uses a different part")]
 pub use self::{daemon::*, fs::*, http::*, ipp::*, process::*};

@@ -866,11 +866,17 @@ async fn too_many_documents_at_once_are_refused_not_queued() {
     let limit = interface::MAX_CONCURRENT_READS;
     // `limit` submissions whose pipes stay open and silent hold every
     // reader; the next one is turned away at once.
-    let mut writers = Vec::new();
+    let mut fillers = Vec::new();
     let mut calls = Vec::new();
     for _ in 0..limit {
-        let (reader, writer) = std::io::pipe().unwrap();
-        writers.push(writer);
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        // More than the spool stages in memory, so each reader spills to a
+        // staging file in tmp/ (what the wait below counts), then silence.
+        fillers.push(std::thread::spawn(move || {
+            let spilled = crate::spool::INLINE_MAX as usize + 1;
+            writer.write_all(&vec![b'x'; spilled]).unwrap();
+            writer
+        }));
         let proxy = proxy.clone();
         calls.push(tokio::spawn(async move {
             submit(&proxy, &reader, ClientOptions::new()).await
@@ -889,6 +895,7 @@ async fn too_many_documents_at_once_are_refused_not_queued() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(fx.source.as_ref().unwrap().calls_in_flight(), limit);
+    let writers: Vec<_> = fillers.into_iter().map(|f| f.join().unwrap()).collect();
     let extra = fx.file_fd(b"one too many\n");
     let result = submit(&proxy, &extra, ClientOptions::new()).await;
     assert_eq!(

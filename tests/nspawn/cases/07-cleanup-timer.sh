@@ -35,11 +35,14 @@ check_eq "CPU scheduling policy idle (5)" 5 "$(prop printspoold-cleanup.service 
 check "the spool directory is intact" test "$(stat -c '%a %U' /var/spool/printspoold)" = "711 printspoold"
 
 # What it removes: with a retention of 1 s, a finished job goes and a
-# queued (held) job stays, while the daemon runs.
+# queued (held) job stays, while the daemon runs. Cleanup reads the history
+# segments: with max_jobs_in_memory = 0 a job is let go of as soon as it
+# finishes, and a clean stop seals it into history/.
 write_config '[server]
 idle_exit_after = 0
 [history]
-retention = 1'
+retention = 1
+max_jobs_in_memory = 0'
 systemctl restart printspoold.service
 out=$(ipp_show "$TCP_URI" "$DATA/print-job-held.test" -d "jobname=keep-$$" -f "$DATA/hello.txt" 2>&1)
 held=$(sed -n 's/.*job-id (integer) = \([0-9]*\).*/\1/p' <<<"$out" | head -n 1)
@@ -47,6 +50,9 @@ out=$(ipp_show "$TCP_URI" /usr/share/cups/ipptool/print-job.test -f "$DATA/hello
 done_id=$(sed -n 's/.*job-id (integer) = \([0-9]*\).*/\1/p' <<<"$out" | head -n 1)
 check "a held and a printed job exist" test -n "$held" -a -n "$done_id"
 check "the printed job completes" wait_until 10 test -e "/var/spool/printspoold/printed/job-$done_id.txt"
+systemctl restart printspoold.service
+check "the restart sealed the finished job into history/" \
+    bash -c 'compgen -G "/var/spool/printspoold/history/*.hist" >/dev/null'
 sleep 2
 since=$(date '+%Y-%m-%d %H:%M:%S')
 systemctl start printspoold-cleanup.service
@@ -54,8 +60,26 @@ summary=$(journalctl -q --no-pager -u printspoold-cleanup.service --since "$sinc
 echo "# $summary"
 # Earlier cases' finished jobs are past the retention too.
 check "the journal shows the summary, finished jobs purged" grep -Eq 'purged [1-9][0-9]* finished job' <<<"$summary"
-check "the finished job's record is gone" test ! -e "/var/spool/printspoold/jobs/$done_id.job"
-check "the held job's record stays" test -e "/var/spool/printspoold/jobs/$held.job"
+gone_test=$(mktemp)
+cat >"$gone_test" <<'TEST'
+# Get-Job-Attributes of a job that must not exist: -d jobid=N.
+{
+	NAME "Get-Job-Attributes of a purged job"
+	OPERATION Get-Job-Attributes
+	GROUP operation-attributes-tag
+	ATTR charset attributes-charset utf-8
+	ATTR naturalLanguage attributes-natural-language en
+	ATTR uri printer-uri $uri
+	ATTR integer job-id $jobid
+	ATTR name requesting-user-name root
+	STATUS client-error-not-found
+}
+TEST
+check "the purged job is gone from the running daemon" \
+    ipp_ok_verbose "$TCP_URI" "$gone_test" -d "jobid=$done_id"
+rm -f "$gone_test"
+check "the held job stays" \
+    ipp_ok_verbose "$TCP_URI" "$DATA/get-job-held.test" -d "jobid=$held" -d "jobname=keep-$$"
 check_eq "the daemon kept running" active "$(state printspoold.service)"
 rm -f "$CONFIG"
 systemctl restart printspoold.service

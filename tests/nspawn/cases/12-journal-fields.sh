@@ -23,6 +23,8 @@ out=$(ipptool -T 10 -tv -d filename="$DATA/hello.txt" -d jobname=journal-fields 
 id=$(sed -n 's/.*job-id (integer) = \([0-9]*\).*/\1/p' <<<"$out" | head -n 1)
 check "Print-Job over IPP answered with a job-id" test -n "$id"
 check "journalctl JOB_ID=$id: the job completed" wait_until 30 completed "$id"
+# At or after its completion time, for the retention check below.
+done_at=$(date +%s)
 check "its acceptance is there too" grep -q '^job accepted' <<<"$(lines JOB_ID="$id")"
 check "and its printing" grep -q '^printing' <<<"$(lines JOB_ID="$id")"
 owner=$(lines JOB_ID="$id" | sed -n 's/^job accepted.* owner=\([^ ]*\).*/\1/p' | head -n 1)
@@ -67,15 +69,22 @@ else
 fi
 
 # The timer path: printspoold-cleanup.service purges the finished IPP job;
-# its line joins the job's others, with ACTIVATION=timer.
+# its line joins the job's others, with ACTIVATION=timer. Cleanup reads
+# history segments: with max_jobs_in_memory = 0 the restart lets go of the
+# finished jobs, and the clean stop seals them into history/.
 write_config '[server]
 idle_exit_after = 0
 [history]
-retention = 0'
+retention = 0
+max_jobs_in_memory = 0'
+systemctl restart printspoold.service
+systemctl stop printspoold.service
+check "the finished jobs were sealed into history/" \
+    bash -c 'compgen -G "/var/spool/printspoold/history/*.hist" >/dev/null'
 purged() { lines JOB_ID="$id" ACTIVATION=timer | grep -q 'purged'; }
 # The job finished at least a second ago for a retention of 0.
-past_retention() { [[ $(date +%s) -gt $(stat -c %Y "/var/spool/printspoold/jobs/$id.job") ]]; }
-check "the IPP job's record is past the retention" wait_until 5 past_retention
+past_retention() { [[ $(date +%s) -gt $done_at ]]; }
+check "the IPP job is past the retention" wait_until 5 past_retention
 systemctl start printspoold-cleanup.service
 check "journalctl JOB_ID=$id ACTIVATION=timer: the cleanup purged it" purged
 echo "# journalctl JOB_ID=$id, now:"
