@@ -197,7 +197,6 @@ pub mod migrate;
 mod open;
 mod paused;
 // Layout 1's recovery: what migration (layout 1 to 2) runs first.
-#[allow(dead_code)]
 mod recover;
 mod release;
 mod staging;

@@ -61,7 +61,6 @@ pub(crate) struct LayoutOneJob {
 #[derive(Debug)]
 pub(crate) struct Survivor {
     pub job: LayoutOneJob,
-    pub record_bytes: u64,
     /// When the document was last written, to hash the newest first.
     document_modified: Option<SystemTime>,
 }
@@ -178,7 +177,6 @@ fn check_record(
             meta: record.meta.clone(),
             document,
         },
-        record_bytes: bytes.len() as u64,
         document_modified,
     };
     let Some(doc) = &record.document else {
@@ -431,6 +429,3 @@ pub(crate) fn read_next_id(path: &Path) -> Option<u32> {
     parsed
 }
 
-pub(crate) fn next_id_text(next_id: u32) -> String {
-    format!("{next_id}\n")
-}
