@@ -428,4 +428,3 @@ pub(crate) fn read_next_id(path: &Path) -> Option<u32> {
     }
     parsed
 }
-
