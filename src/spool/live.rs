@@ -4,7 +4,7 @@
 //! Writes of one job take their version, and are queued on the journal,
 //! under the index lock, so log order is version order for every job. The
 //! journal's appender tells the index where each entry went (a
-//! [`Then`](super::journal::Then) callback, in log order) once it is
+//! [`Then`] callback, in log order) once it is
 //! durable.
 
 use std::collections::HashMap;

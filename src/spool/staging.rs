@@ -1,5 +1,5 @@
 //! Receiving a document: in memory while it is small, in a temp file in
-//! `tmp/` once it passes [`INLINE_MAX`](super::INLINE_MAX).
+//! `tmp/` once it passes [`INLINE_MAX`].
 //!
 //! A small document goes into the journal inside the job's `Accept` entry
 //! ([`Spool::commit`](super::Spool::commit)): no file, and no sync of its

@@ -86,7 +86,7 @@ pub(crate) struct JournalPaths {
     pub docs: PathBuf,
 }
 
-/// What [`Journal::open`] read back.
+/// What [`Journal::replay`] read back.
 #[derive(Debug)]
 pub(crate) struct Replayed {
     pub live: BTreeMap<u32, LiveJob>,
