@@ -143,6 +143,10 @@ fn prepare_directories(layout: &SpoolLayout) -> Result<(SpoolLock, bool), SpoolE
             sync_dir(parent_dir(&layout.root))?;
         }
     }
+    // tmp/ is ours once the lock is held, and emptied before anything is
+    // written through it: a crash while `format` was being written leaves
+    // its temp file behind.
+    recover::empty_temp_dir(&layout.tmp)?;
     if format.as_deref() != Some(FORMAT_2) && !layout_1 {
         write_format(layout)?;
     }

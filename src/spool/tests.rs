@@ -179,6 +179,25 @@ fn a_second_open_of_the_same_spool_is_locked() {
     reopen(&dir.path().join("spool"));
 }
 
+/// Found by the VM's flush-point replay: a crash after `format`'s temp
+/// file was written but before its rename left `tmp/format-0`, and the
+/// next open failed ("File exists") writing `format` before it emptied
+/// `tmp/`. A spool whose creation was cut anywhere must open.
+#[test]
+fn a_creation_cut_before_format_was_renamed_opens() {
+    let dir = TempDir::new("format-cut");
+    let spool_dir = dir.path().join("spool");
+    drop(reopen(&spool_dir));
+    std::fs::remove_file(spool_dir.join("format")).unwrap();
+    std::fs::write(spool_dir.join("tmp").join("format-0"), b"printspoold sp").unwrap();
+    drop(reopen(&spool_dir));
+    assert_eq!(
+        std::fs::read_to_string(spool_dir.join("format")).unwrap(),
+        open::FORMAT_2
+    );
+    assert!(files_in(&spool_dir.join("tmp")).is_empty());
+}
+
 #[test]
 fn directories_are_private() {
     use std::os::unix::fs::PermissionsExt;
