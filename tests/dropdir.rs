@@ -54,8 +54,7 @@ fn spooled_documents_after_stop(daemon: &mut Daemon) -> HashMap<String, usize> {
         "the daemon did not stop on SIGTERM; log:\n{}",
         daemon.log_text()
     );
-    let config = daemon.spool.with_extension("empty.toml");
-    spool_files::documents_by_sha(&spool_files::check_spool(&daemon.spool, &config))
+    spool_files::documents_by_sha(&common::spool::check_spool(&daemon.spool))
 }
 
 fn is_empty(dir: &Path) -> bool {

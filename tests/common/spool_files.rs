@@ -1,69 +1,19 @@
 //! What a spool of layout 2 holds, seen from outside the daemon: the
-//! documents its jobs carry (through `printspoold check-spool`, which takes
-//! the spool lock, so only with the daemon stopped) and the names the
+//! documents its jobs carry (from the jobs `common::spool::check_spool`
+//! lists, with the daemon stopped) and the names the
 //! daemon keeps in it (`journal/<seq>.wal`, `docs/<id>.doc`).
 //!
 //! Included by path (`#[path = "common/spool_files.rs"]`) from the test
 //! crates that use it, beside `mod common`.
 
+use crate::common::sha256_hex;
+use crate::common::spool::SpooledJob;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
-
-use crate::common::{DAEMON, output_within, sha256_hex};
-
-/// How long `check-spool` may take on a test's spool.
-const CHECK_LIMIT: Duration = Duration::from_secs(60);
-
-/// One job as `check-spool` prints it (the fields the tests use).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckedJob {
-    pub id: u32,
-    pub state: Option<String>,
-    pub document_sha256: Option<String>,
-    pub document_intact: Option<bool>,
-}
-
-/// Runs `printspoold check-spool` on `spool` with the configuration
-/// `config`; panics (with its stderr) unless it exits 0.
-pub fn check_spool(spool: &Path, config: &Path) -> Vec<CheckedJob> {
-    let mut command = Command::new(DAEMON);
-    command
-        .arg("check-spool")
-        .arg("--spool")
-        .arg(spool)
-        .arg("--config")
-        .arg(config);
-    let output = output_within(command, CHECK_LIMIT);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "check-spool {}: {:?}\n{stderr}",
-        spool.display(),
-        output.status
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| parse_checked(line).unwrap_or_else(|e| panic!("check-spool: {e}: {line:?}")))
-        .collect()
-}
-
-fn parse_checked(line: &str) -> Result<CheckedJob, String> {
-    let value: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
-    let id = value["id"].as_u64().ok_or("no id")?;
-    let text = |field: &str| value[field].as_str().map(str::to_owned);
-    Ok(CheckedJob {
-        id: u32::try_from(id).map_err(|e| e.to_string())?,
-        state: text("state"),
-        document_sha256: text("document_sha256"),
-        document_intact: value["document_intact"].as_bool(),
-    })
-}
 
 /// The documents of every job in the spool (live and finished), keyed by
 /// SHA-256, with how many jobs carry each; panics if one is not intact.
-pub fn documents_by_sha(jobs: &[CheckedJob]) -> HashMap<String, usize> {
+pub fn documents_by_sha(jobs: &[SpooledJob]) -> HashMap<String, usize> {
     let mut found = HashMap::new();
     for job in jobs {
         assert_ne!(
