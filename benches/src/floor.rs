@@ -258,6 +258,13 @@ fn today_writer(
             .sync_all()
             .context(|| format!("fsync of {}", dir.display()))?;
         jobs.fetch_add(1, Ordering::Relaxed);
+        // Keep each writer's last job only, as history purges would: with
+        // 1 MiB documents at 64 writers the files would otherwise fill the
+        // bench's file system within a round. Unlinks are not synced.
+        if let Some(previous) = n.checked_sub(1) {
+            let _ = fs::remove_file(dir.join(format!("d{writer}-{previous}")));
+            let _ = fs::remove_file(dir.join(format!("c{writer}-{previous}")));
+        }
         n += 1;
     }
     Ok(())
