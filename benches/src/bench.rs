@@ -725,8 +725,9 @@ fn note_crash(
 /// Facts a reader needs next to the figures.
 fn add_notes(results: &mut Results) {
     results.notes.push(
-        "Durability: printspoold answers a Print-Job only after the document and the job record are \
-         fdatasynced and the spool directory fsynced (group commit, src/spool/commit.rs). cupsd answers first: \
+        "Durability: printspoold answers a Print-Job only after its journal entry (the record, and the \
+         document inline up to 64 KiB, else a docs/ file synced with the batch) is fdatasynced, one sync \
+         for every job waiting (group commit, src/spool/journal/appender.rs). cupsd answers first: \
          it never syncs the document, and writes each job's control file later, in batches from its single \
          event loop, with an fsync each (SyncOnClose), which stalls it for up to a second at a time under load. \
          ippeveprinter syncs nothing."
